@@ -1,0 +1,67 @@
+"""The ``meterbench`` command line.
+
+Each subcommand lives in its own module under ``bench/commands/`` and exposes
+``register(subparsers) -> argparse.ArgumentParser`` that sets ``func`` (taking the parsed namespace and
+returning an exit code). Commands are discovered, so adding one never means editing this file.
+
+Exit codes: 0 success; 1 the job ran and something failed (a meter, a verification); 2 bad input
+(argument, file, plan) — the message names the field and what is allowed; 3 an instrument or safety
+fault; 130 interrupted by Ctrl-C (outputs already switched off by the engine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+import bench.commands
+from procedures.errors import InputError
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INSTRUMENT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit code 2 matches ours; keep its text plain
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="meterbench",
+        description="Meter test bench: accuracy tests, wiring checks and certificates for electricity meters.",
+    )
+    from bench import __version__
+
+    parser.add_argument("--version", action="version", version=f"meterbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    modules = []
+    for info in pkgutil.iter_modules(bench.commands.__path__):
+        if info.name.startswith("_"):
+            continue
+        modules.append(importlib.import_module(f"bench.commands.{info.name}"))
+    for mod in sorted(modules, key=lambda m: (getattr(m, "ORDER", 50), m.__name__)):
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_INPUT
+    try:
+        return int(args.func(args) or 0)
+    except InputError as err:
+        print(f"meterbench {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("meterbench: interrupted; source outputs were switched off", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``meterbench`` subcommand; each exposes ``register(subparsers)`` (see bench/cli.py)."""

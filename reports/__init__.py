@@ -1,0 +1,1 @@
+"""Publishing results: certificates (PDF/A, signed), Digital Calibration Certificates, exports, verification."""
