@@ -1,0 +1,229 @@
+"""What the engine asks of a bench: roles, readings and a safe state, independent of any instrument.
+
+A bench is a phantom-load **source**, a **reference standard** and one **error calculator per
+position** (and optionally a **meter port** per position to read registers). One physical instrument
+may fill several roles (a Fluke 6105A is source, reference and the error calculator of position 1).
+
+Conventions (the same as :mod:`procedures.phasors`): angles in degrees, *lagging positive*, phase-A
+voltage at 0 deg; watts = Re(V conj(I)), vars positive inductive. Error sign: %R = 100 x meter energy /
+reference energy, error = %R - 100, positive = meter fast.
+
+Safety: every role has ``safe_state()``; :meth:`Bench.safe_state` switches the source off FIRST, then
+stops the calculators, collecting errors instead of raising, so it can run on any error path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from instruments.errors import InstrumentTimeout
+
+if TYPE_CHECKING:
+    from instruments.benchfile import BenchConfig
+
+PHASES = ("A", "B", "C")
+
+
+@dataclass(frozen=True)
+class PhaseSetting:
+    """What the source is asked to apply on one phase (lagging degrees, phase-A voltage = 0)."""
+
+    voltage_v: float
+    voltage_lag_deg: float
+    current_a: float
+    current_lag_deg: float
+
+
+@dataclass(frozen=True)
+class PhaseReading:
+    """What the reference measured on one phase (lagging degrees against phase-A voltage)."""
+
+    voltage_v: float
+    voltage_lag_deg: float
+    current_a: float
+    current_lag_deg: float
+    watts: float
+    vars: float
+    va: float
+    pf: float
+
+
+@dataclass(frozen=True)
+class ReferenceReading:
+    """One reading of the reference standard: per phase and summed."""
+
+    phases: dict[str, PhaseReading]
+    watts: float
+    vars: float
+    va: float
+    frequency_hz: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The reference standard's calibration, from the bench file (goes onto every certificate)."""
+
+    certificate: str
+    laboratory: str
+    calibrated: date
+    due: date
+    uncertainty_percent: float  # expanded, at coverage_factor
+    coverage_factor: float
+    traceability: str
+
+    def overdue(self, today: date) -> bool:
+        """True once the due date has passed (a shop refuses to test with such a standard)."""
+        return today > self.due
+
+    @property
+    def standard_uncertainty_percent(self) -> float:
+        return self.uncertainty_percent / self.coverage_factor
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One error-calculator gate, raw counts first; the engine computes %R from the counts.
+
+    ``instrument_error_percent`` is what the instrument itself reported (None if it reports nothing),
+    kept only to cross-check the engine's arithmetic.
+    """
+
+    meter_pulses: int
+    ref_pulses: float
+    kr_wh: float
+    gate_seconds: float
+    instrument_error_percent: float | None
+
+
+@runtime_checkable
+class Source(Protocol):
+    name: str
+
+    def identify(self) -> str: ...
+    def apply(self, phases: dict[str, PhaseSetting], frequency_hz: float) -> None:
+        """Set amplitudes, angles and frequency; does NOT switch the output on."""
+
+    def output_on(self) -> None: ...
+    def output_off(self) -> None: ...
+    def output_is_on(self) -> bool: ...
+    def safe_state(self) -> None:
+        """Outputs off; must not raise if already off."""
+
+
+@runtime_checkable
+class ReferenceStandard(Protocol):
+    name: str
+    calibration: Calibration
+    kr_wh: float  # Wh per reference pulse
+
+    def identify(self) -> str: ...
+    def read(self) -> ReferenceReading: ...
+    def safe_state(self) -> None: ...
+
+
+@runtime_checkable
+class ErrorCalculator(Protocol):
+    """One per position: counts the meter's test pulses against the reference's pulses."""
+
+    name: str
+    position: int
+
+    def configure(self, kt_wh: float, meter_pulses: int) -> None: ...
+    def start(self) -> None: ...
+    def poll(self) -> tuple[str, float]:
+        """("idle" | "running" | "finished", progress 0..1)."""
+
+    def result(self) -> GateResult: ...
+    def count_start(self) -> None:
+        """Creep / starting tests: start counting meter pulses (no gate)."""
+
+    def count_read(self) -> tuple[int, float]:
+        """(meter pulses so far, bench seconds since count_start)."""
+
+    def stop(self) -> None: ...
+    def safe_state(self) -> None: ...
+
+
+@runtime_checkable
+class MeterPort(Protocol):
+    """Optional: the meter's optical port, for identity and the register test."""
+
+    def identity(self) -> dict[str, str]: ...
+    def registers(self) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds of bench time (virtual or real)."""
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+@dataclass
+class Bench:
+    """An opened bench: its roles, its clock and the bench file it came from."""
+
+    name: str
+    location: str
+    positions: int
+    source: Source
+    reference: ReferenceStandard
+    calculators: dict[int, ErrorCalculator]
+    meter_ports: dict[int, MeterPort]
+    clock: Clock
+    three_phase_source: bool  # False = single-phase series-parallel bench
+    config: BenchConfig
+    simulator: object | None = None  # the physics model when simulated (tests only; engine must not read)
+    closers: list[Callable[[], None]] = field(default_factory=list)  # close VISA sessions, managers
+
+    def safe_state(self) -> list[Exception]:
+        """Source outputs off FIRST, then reference and calculators; collects errors, never raises."""
+        errors: list[Exception] = []
+        for role in [self.source, self.reference, *self.calculators.values()]:
+            try:
+                role.safe_state()
+            except Exception as exc:  # noqa: BLE001 - a safe state must try every role
+                errors.append(exc)
+        return errors
+
+    def close(self) -> None:
+        """Safe state, then close every connection. Never raises."""
+        self.safe_state()
+        for closer in reversed(self.closers):
+            with contextlib.suppress(Exception):  # closing is best effort after the safe state
+                closer()
+        self.closers.clear()
+
+    def __enter__(self) -> Bench:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def wait_until(
+    clock: Clock,
+    predicate: Callable[[], bool],
+    timeout_s: float,
+    poll_s: float,
+    what: str,
+    *,
+    instrument: str = "bench",
+    command: str | None = None,
+) -> None:
+    """Poll ``predicate`` on the bench clock until it is true; :class:`InstrumentTimeout` after ``timeout_s``.
+
+    ``what`` says what was awaited ("gate finished on position 3"), for the error message.
+    """
+    deadline = clock.now() + timeout_s
+    while True:
+        if predicate():
+            return
+        if clock.now() >= deadline:
+            raise InstrumentTimeout(instrument, command, None, f"{what}: not reached within {timeout_s:g} s")
+        clock.sleep(poll_s)
