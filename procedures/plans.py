@@ -1,0 +1,583 @@
+"""Test plans as data: what points a test runs, in what order, against which limits.
+
+A plan is a TOML file (the built-in ones are in ``procedures/data/plans``; a shop copies one and edits
+it). Points give currents as fractions of TA (ANSI) or of Ib/In/Imax (IEC) and cite a limit entry in a
+limit table, so the limit and its provenance come from the tables, never from the plan.
+:meth:`Plan.resolve` turns a plan into amperes and volts for one meter (form, class, TA, voltage).
+
+Conventions:
+- ``lag_deg`` is the current's lag behind its voltage, lagging positive: PF 0.5 lag = 60, PF 0.8
+  capacitive (leading) = -36.87.
+- ``limit_percent`` is a symmetric +- limit on the percent error (error = %R - 100, %R = 100 x meter
+  energy / reference energy, positive = meter fast). It is None for points whose limit is not a percent
+  (starting current, creep pulses, wiring angle): ``limit_value``/``limit_unit`` carry those.
+- ``element = "series"`` loads every element; "A"/"B"/"C" loads one element (its pulse count is divided
+  by the number of elements: ``pulse_divisor``); "each" in a plan file expands to one point per element
+  of a polyphase form and to nothing for a single-element form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from procedures.catalog import (
+    AverageRule,
+    Fields,
+    Limit,
+    LimitTable,
+    Provenance,
+    accuracy_class,
+    average_rule,
+    check_ta,
+    current_class,
+    limit_for,
+    limit_table,
+    load_limit_table,
+    read_toml,
+)
+from procedures.errors import InputError
+from procedures.forms import MeterForm, get_form
+
+KINDS = ("accuracy", "starting", "creep", "wiring", "register")
+ELEMENTS = ("series", "A", "B", "C", "each")
+BASES = ("TA", "Ib", "In", "Imax")
+DECISION_RULES = ("simple", "guard-banded")
+LIMIT_ROLES = ("accept", "adjust")
+CURRENT_UNITS = {"A": None, "fraction-of-TA": "TA", "fraction-of-Ib": "Ib", "fraction-of-In": "In"}
+
+
+@dataclass(frozen=True)
+class LimitRef:
+    table: str
+    entry: str
+
+    def __str__(self) -> str:
+        return f"{self.table}:{self.entry}"
+
+
+@dataclass(frozen=True)
+class PlanPoint:
+    """A point as written in the plan file (fractions, not amperes)."""
+
+    id: str
+    label: str
+    kind: str
+    element: str
+    current: float | None
+    current_of: str
+    lag_deg: float
+    voltage: float
+    readings: int
+    settle_s: float
+    duration_s: float | None
+    limit: LimitRef | None
+    limit_role: str
+
+
+@dataclass(frozen=True)
+class AverageSpec:
+    """The plan's weighted-average rule: a named rule, the limit on the average, custom weights."""
+
+    name: str
+    limit: LimitRef
+    weights: tuple[tuple[str, float], ...] | None
+
+
+@dataclass(frozen=True)
+class ResolvedPoint:
+    """One point for one meter: amperes, volts and the limit with its provenance."""
+
+    id: str
+    label: str
+    kind: str
+    element: str
+    voltage_v: float
+    current_a: float
+    lag_deg: float
+    limit_percent: float | None
+    limit_provenance: Provenance | None
+    readings: int
+    settle_s: float
+    duration_s: float | None
+    limit: Limit | None = None
+    limit_role: str = "accept"
+    pulse_divisor: int = 1
+
+    @property
+    def power_factor(self) -> float:
+        return math.cos(math.radians(self.lag_deg))
+
+    @property
+    def limit_value(self) -> float | None:
+        return self.limit.value if self.limit else None
+
+    @property
+    def limit_unit(self) -> str | None:
+        return self.limit.unit if self.limit else None
+
+
+@dataclass(frozen=True)
+class ResolvedAverage:
+    """The weighted-average rule ready to apply: weights by point label and the +- limit on the average."""
+
+    rule: AverageRule
+    limit_percent: float
+    limit_provenance: Provenance
+
+    @property
+    def name(self) -> str:
+        return self.rule.name
+
+    def average(self, registration_by_label: dict[str, float]) -> float:
+        return self.rule.average(registration_by_label)
+
+
+@dataclass(frozen=True)
+class ResolvedPlan:
+    """A plan resolved for one meter; what the test-time planner and the engine consume."""
+
+    plan_id: str
+    version: str
+    sha256: str
+    title: str
+    standard: str
+    decision_rule: str
+    target_share: float
+    average_rule: ResolvedAverage | None
+    form: MeterForm
+    accuracy_class: str
+    ta_a: float
+    voltage_v: float
+    points: tuple[ResolvedPoint, ...]
+    current_class: str = ""
+    class_id: str = ""
+    ib_a: float | None = None
+    in_a: float | None = None
+    imax_a: float | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A test plan as loaded from its file (validated; not yet tied to a meter)."""
+
+    id: str
+    title: str
+    standard: str
+    version: str
+    forms: tuple[str, ...]
+    class_family: str
+    classes: tuple[str, ...]
+    decision_rule: str
+    target_share: float
+    average_rule: AverageSpec | None
+    points: tuple[PlanPoint, ...]
+    source: str
+    sha256: str
+    notes: str = ""
+    extra_tables: tuple[LimitTable, ...] = ()
+
+    def _tables(self) -> dict[str, LimitTable]:
+        return {t.id: t for t in self.extra_tables}
+
+    def resolve(
+        self,
+        form: MeterForm | str,
+        accuracy_class: str,
+        *,
+        ta: float | None = None,
+        ib: float | None = None,
+        in_: float | None = None,
+        imax: float | None = None,
+        voltage: float | None = None,
+        current_class: str | None = None,
+        average_rule: str | None = None,
+    ) -> ResolvedPlan:
+        """The plan in amperes and volts for one meter.
+
+        Defaults: voltage = the form's first nominal voltage; current class = the one whose TA is ``ta``
+        (else the form's typical class); TA = that class's TA; Ib = In = TA; Imax = the class current
+        (CL200 -> 200 A). ``average_rule`` overrides the plan's rule by name.
+        """
+        form = get_form(form) if isinstance(form, str) else form
+        if form.name not in self.forms:
+            raise InputError("form", f"is not claimed by plan {self.id}", allowed=self.forms, found=form.name)
+        acc = self._match_class(accuracy_class)
+        cc = _pick_current_class(form, ta, current_class)
+        ta_a = check_ta(cc.name, ta) if ta is not None else cc.ta_a
+        volts = form.nominal_voltages[0] if voltage is None else _positive("voltage", voltage)
+        bases = {
+            "TA": ta_a,
+            "Ib": ta_a if ib is None else _positive("ib", ib),
+            "In": ta_a if in_ is None else _positive("in", in_),
+            "Imax": cc.max_a if imax is None else _positive("imax", imax),
+        }
+        if bases["Imax"] < max(bases["Ib"], bases["In"]):
+            raise InputError(
+                "imax",
+                "must not be below Ib/In",
+                allowed=f">= {max(bases['Ib'], bases['In']):g} A",
+                found=imax,
+            )
+        points = []
+        for k, p in enumerate(self.points):
+            for element in _elements_of(p.element, form):
+                points.append(self._resolve_point(k, p, element, form, acc, cc.name, bases, volts))
+        avg = self._resolve_average(average_rule, tuple(p.label for p in points))
+        uses = {p.current_of for p in self.points}
+        return ResolvedPlan(
+            plan_id=self.id,
+            version=self.version,
+            sha256=self.sha256,
+            title=self.title,
+            standard=self.standard,
+            decision_rule=self.decision_rule,
+            target_share=self.target_share,
+            average_rule=avg,
+            form=form,
+            accuracy_class=acc,
+            ta_a=ta_a,
+            voltage_v=volts,
+            points=tuple(points),
+            current_class=cc.name,
+            class_id=f"{self.class_family}:{acc}",
+            ib_a=bases["Ib"] if "Ib" in uses else None,
+            in_a=bases["In"] if "In" in uses else None,
+            imax_a=bases["Imax"],
+            source=self.source,
+        )
+
+    def _match_class(self, name: str) -> str:
+        text = str(name).strip()
+        fam, sep, bare = text.partition(":")
+        if sep and fam != self.class_family:
+            text = ""
+        elif sep:
+            text = bare
+        for c in self.classes:
+            if c.lower() == text.lower():
+                return c
+        raise InputError(
+            "accuracy_class", f"is not claimed by plan {self.id}", allowed=self.classes, found=name
+        )
+
+    def _resolve_point(
+        self,
+        k: int,
+        p: PlanPoint,
+        element: str,
+        form: MeterForm,
+        acc: str,
+        cc: str,
+        bases: dict,
+        volts: float,
+    ) -> ResolvedPoint:
+        where = f"{self.id}.points[{k}]"
+        limit = None
+        if p.limit is not None:
+            try:
+                limit = limit_for(
+                    p.limit.table,
+                    p.limit.entry,
+                    accuracy_class=acc,
+                    current_class=cc,
+                    extra_tables=self._tables(),
+                )
+            except InputError as exc:
+                raise InputError(
+                    f"{where}.limit",
+                    f"limit {p.limit} {exc.problem}",
+                    allowed=exc.allowed,
+                    found=exc.found,
+                    source=exc.source or self.source,
+                ) from None
+        if p.current is not None:
+            amps = p.current * bases[p.current_of]
+        elif p.kind == "creep":
+            amps = 0.0
+        else:  # starting current taken from the limit table (validated at load)
+            assert limit is not None
+            base = CURRENT_UNITS[limit.unit]
+            amps = limit.value * (bases[base] if base else 1.0)
+        single = element != "series"
+        suffix = f"-{element}" if p.element == "each" else ""
+        return ResolvedPoint(
+            id=p.id + suffix,
+            label=p.label + suffix,
+            kind=p.kind,
+            element=element,
+            voltage_v=round(p.voltage * volts, 9),
+            current_a=round(amps, 9),
+            lag_deg=p.lag_deg,
+            limit_percent=limit.value if limit is not None and limit.unit == "percent" else None,
+            limit_provenance=limit.provenance if limit is not None else None,
+            readings=p.readings,
+            settle_s=p.settle_s,
+            duration_s=p.duration_s,
+            limit=limit,
+            limit_role=p.limit_role,
+            pulse_divisor=form.n_elements if single and form.polyphase else 1,
+        )
+
+    def _resolve_average(self, override: str | None, labels: tuple[str, ...]) -> ResolvedAverage | None:
+        spec = self.average_rule
+        if spec is None:
+            if override is not None:
+                raise InputError("average_rule", f"plan {self.id} has no average rule", found=override)
+            return None
+        rule = average_rule(override or spec.name, self._tables())
+        if rule.name == "custom":
+            if not spec.weights:
+                raise InputError(
+                    "average_rule.weights", "the custom rule needs weights in the plan", source=self.source
+                )
+            rule = AverageRule(rule.name, rule.title, spec.weights, rule.provenance)
+        missing = [lab for lab, _ in rule.weights if lab not in labels]
+        if missing:
+            raise InputError(
+                "average_rule",
+                f"rule {rule.name} weighs points this plan does not have: {', '.join(missing)}",
+                allowed=labels,
+                source=self.source,
+            )
+        lim = limit_for(spec.limit.table, spec.limit.entry, extra_tables=self._tables())
+        return ResolvedAverage(rule, lim.value, lim.provenance)
+
+
+def _positive(field: str, value: object) -> float:
+    try:
+        val = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(field, "must be a number", found=value) from None
+    if not math.isfinite(val) or val <= 0:
+        raise InputError(field, "must be a positive number", found=value)
+    return val
+
+
+def _pick_current_class(form: MeterForm, ta: float | None, name: str | None):
+    allowed = ", ".join(f"{current_class(c).ta_a:g} A ({c})" for c in form.current_classes)
+    if name is not None:
+        cc = current_class(name)
+        if cc.name not in form.current_classes:
+            raise InputError(
+                "current_class",
+                f"is not a class of form {form.name}",
+                allowed=form.current_classes,
+                found=name,
+            )
+        return cc
+    if ta is None:
+        return current_class(form.typical_class)
+    ta = _positive("ta", ta)
+    fits = [c for c in form.current_classes if math.isclose(current_class(c).ta_a, ta, rel_tol=1e-9)]
+    if not fits:
+        raise InputError(
+            "ta", f"is not the TA of any current class of form {form.name}", allowed=allowed, found=ta
+        )
+    return current_class(form.typical_class if form.typical_class in fits else fits[0])
+
+
+def _elements_of(element: str, form: MeterForm) -> tuple[str, ...]:
+    if element == "each":
+        return form.element_names if form.polyphase else ()
+    return (element,)
+
+
+# ---- loading --------------------------------------------------------------------------------------------
+
+
+def _parse_limit_ref(text: str, default_table: str | None, f: Fields, key: str, tables: dict) -> LimitRef:
+    table, sep, entry = text.rpartition(":")
+    if not sep:
+        table, entry = default_table or "", text
+    if not table:
+        raise f.error(key, "names no limit table; write 'table:entry' or set the plan's 'limits'", found=text)
+    try:
+        t = limit_table(table, tables)
+    except InputError as exc:
+        raise f.error(key, "unknown limit table", allowed=exc.allowed, found=text) from None
+    if entry not in t.entries:
+        raise f.error(key, f"unknown entry of limit table {table}", allowed=sorted(t.entries), found=text)
+    return LimitRef(table, entry)
+
+
+def _parse_point(
+    raw: object, k: int, plan: dict, src: str, tables: dict, forms: tuple[MeterForm, ...]
+) -> PlanPoint:
+    f = Fields(raw, f"points[{k}]", src)
+    pid = f.text("id")
+    f.where = f"points[{k}]({pid})"
+    kind = f.choice("kind", KINDS)
+    element = f.choice("element", ELEMENTS)
+    if element in ("A", "B", "C"):
+        lacking = [fm.name for fm in forms if element not in fm.element_names]
+        if lacking:
+            raise f.error(
+                "element",
+                f"forms {', '.join(lacking)} have no element {element}",
+                allowed=ELEMENTS,
+                found=element,
+            )
+    current = f.number("current", None, nonneg=True)
+    current_of = f.choice("current_of", BASES, plan["current_of"])
+    limit = None
+    if "limit" in f.raw:
+        limit = _parse_limit_ref(f.text("limit"), plan["limits"], f, "limit", tables)
+    elif kind in ("accuracy", "starting", "creep"):
+        raise f.error("limit", f"is missing: a {kind} point needs a limit entry")
+    entry = limit_table(limit.table, tables).entries[limit.entry] if limit else None
+    if kind == "accuracy" and entry is not None and entry.unit != "percent":
+        raise f.error("limit", f"an accuracy point needs a percent limit, not {entry.unit}", found=str(limit))
+    if kind == "creep" and current not in (None, 0.0):
+        raise f.error(
+            "current", "a creep (no-load) point has no current", allowed="0 or omitted", found=current
+        )
+    if current is None and kind not in ("creep", "starting"):
+        raise f.error("current", "is missing")
+    if current is None and kind == "starting" and (entry is None or entry.unit not in CURRENT_UNITS):
+        raise f.error("current", "is missing and the limit entry gives no starting current", found=str(limit))
+    lag = f.number("lag_deg", 0.0)
+    if not -180.0 < lag <= 180.0:
+        raise f.error("lag_deg", "must be in (-180, 180] degrees, lagging positive", found=lag)
+    readings = f.get("readings", int, what="a whole number")
+    if readings < 1:  # type: ignore[operator]
+        raise f.error("readings", "must be at least 1", found=readings)
+    duration = f.number("duration_s", None, positive=True)
+    return PlanPoint(
+        id=pid,
+        label=f.text("label"),
+        kind=kind,
+        element=element,
+        current=current,
+        current_of=current_of,
+        lag_deg=lag,
+        voltage=f.number("voltage", 1.0, positive=True),
+        readings=int(readings),  # type: ignore[arg-type]
+        settle_s=f.number("settle_s", nonneg=True),
+        duration_s=duration,
+        limit=limit,
+        limit_role=f.choice("limit_role", LIMIT_ROLES, "accept"),
+    )
+
+
+def parse_plan(raw: dict, src: str, data: bytes, base_dir: Path | None = None) -> Plan:
+    """Validate a plan's TOML content; every error names the file, the entry and the field."""
+    top = Fields(raw, "plan", src)
+    extra: dict[str, LimitTable] = {}
+    for k, rel in enumerate(top.get("limit_files", list, [])):  # type: ignore[arg-type]
+        if not isinstance(rel, str):
+            raise top.error(f"limit_files[{k}]", "must be a file path", found=rel)
+        path = (base_dir / rel) if base_dir else Path(rel)
+        t = load_limit_table(path)
+        extra[t.id] = t
+    forms_raw = top.get("forms", list)
+    if not forms_raw:
+        raise top.error("forms", "must list at least one form")
+    forms = []
+    for k, name in enumerate(forms_raw):  # type: ignore[arg-type]
+        try:
+            forms.append(get_form(name))
+        except InputError as exc:
+            raise top.error(f"forms[{k}]", exc.problem, allowed=exc.allowed, found=name) from None
+    family = top.text("class_family")
+    classes = top.get("classes", list)
+    if not classes:
+        raise top.error("classes", "must list at least one accuracy class")
+    for k, c in enumerate(classes):  # type: ignore[arg-type]
+        try:
+            accuracy_class(str(c), family)
+        except InputError as exc:
+            raise top.error(f"classes[{k}]", exc.problem, allowed=exc.allowed, found=c) from None
+    share = top.number("target_share", positive=True)
+    if share > 1:
+        raise top.error("target_share", "is a share of the limit, at most 1 (0.25 = 4:1)", found=share)
+    defaults = {"limits": top.text("limits", None), "current_of": top.choice("current_of", BASES, "TA")}
+    if defaults["limits"] is not None:
+        try:
+            limit_table(defaults["limits"], extra)
+        except InputError as exc:
+            raise top.error(
+                "limits", "unknown limit table", allowed=exc.allowed, found=defaults["limits"]
+            ) from None
+    points_raw = top.get("points", list)
+    if not points_raw:
+        raise top.error("points", "a plan needs at least one point")
+    points = tuple(_parse_point(p, k, defaults, src, extra, tuple(forms)) for k, p in enumerate(points_raw))  # type: ignore[arg-type]
+    seen: set[str] = set()
+    for k, p in enumerate(points):
+        if p.id in seen:
+            raise InputError(f"points[{k}].id", "repeats another point's id", source=src, found=p.id)
+        seen.add(p.id)
+    avg = None
+    if "average_rule" in top.raw:
+        af = Fields(top.raw["average_rule"], "average_rule", src)
+        name = af.text("name")
+        try:
+            average_rule(name, extra)
+        except InputError as exc:
+            raise af.error("name", exc.problem, allowed=exc.allowed, found=name) from None
+        weights = af.get("weights", dict, None)
+        if weights is not None:
+            for lab, w in weights.items():  # type: ignore[union-attr]
+                if isinstance(w, bool) or not isinstance(w, int | float) or w <= 0:
+                    raise af.error(f"weights.{lab}", "must be a positive number", found=w)
+            weights = tuple((k, float(v)) for k, v in weights.items())  # type: ignore[union-attr]
+        avg = AverageSpec(
+            name, _parse_limit_ref(af.text("limit"), defaults["limits"], af, "limit", extra), weights
+        )
+    return Plan(
+        id=top.text("id"),
+        title=top.text("title"),
+        standard=top.text("standard"),
+        version=top.text("version"),
+        forms=tuple(fm.name for fm in forms),
+        class_family=family,
+        classes=tuple(str(c) for c in classes),  # type: ignore[union-attr]
+        decision_rule=top.choice("decision_rule", DECISION_RULES),
+        target_share=share,
+        average_rule=avg,
+        points=points,
+        source=src,
+        sha256=hashlib.sha256(data).hexdigest(),
+        notes=top.text("notes", ""),
+        extra_tables=tuple(extra.values()),
+    )
+
+
+def load_plan_file(path: str | Path) -> Plan:
+    raw, src, data = read_toml(path, "", "", "plan file")
+    return parse_plan(raw, src, data, Path(path).parent)
+
+
+@cache
+def _shipped() -> dict[str, Plan]:
+    plans: dict[str, Plan] = {}
+    for item in sorted(resources.files("procedures.data.plans").iterdir(), key=lambda p: p.name):
+        if item.name.endswith(".toml"):
+            raw, src, data = read_toml(None, "procedures.data.plans", item.name, "plan file")
+            plan = parse_plan(raw, src, data)
+            if plan.id in plans:
+                raise InputError("id", "two built-in plans share this id", source=src, found=plan.id)
+            plans[plan.id] = plan
+    return plans
+
+
+def list_plans() -> list[Plan]:
+    """The built-in plans, in file order."""
+    return list(_shipped().values())
+
+
+def load_plan(id_or_path: str | Path) -> Plan:
+    """A built-in plan by id, or a shop's own plan file by path."""
+    text = str(id_or_path)
+    if text in _shipped():
+        return _shipped()[text]
+    path = Path(text)
+    if path.suffix.lower() == ".toml" or path.exists():
+        return load_plan_file(path)
+    raise InputError("plan", "unknown plan id and not a .toml file", allowed=list(_shipped()), found=text)
