@@ -1,0 +1,1 @@
+"""Records schema revisions, oldest first."""
