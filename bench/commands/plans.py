@@ -1,0 +1,236 @@
+"""``meterbench plans``: list the built-in test plans, or show one resolved for a meter.
+
+    meterbench plans [--json]
+    meterbench plans show ID|FILE.toml --form 2S --class 0.2 [--ta 30] [--voltage 240] [--json]
+
+``show`` prints every point in amperes and volts with its phase angle (lagging positive) and PF,
+element, limit and the limit's provenance (standard, clause, status), so a technician can see what the
+bench will do and a reviewer where each limit comes from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from procedures.plans import ResolvedPlan, ResolvedPoint, list_plans, load_plan
+
+ORDER = 20
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "plans", help="list built-in test plans or show one resolved for a meter", description=__doc__
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sub = parser.add_subparsers(dest="plans_command", metavar="ACTION", parser_class=type(parser))
+    show = sub.add_parser("show", help="show a plan's points in amperes and volts for one meter")
+    show.add_argument("plan", help="a built-in plan id or a path to a plan .toml file")
+    show.add_argument("--form", required=True, help="meter form, e.g. 2S, 9S, 12S, 16S")
+    show.add_argument(
+        "--class", dest="accuracy_class", required=True, help="accuracy class, e.g. 0.2, 0.5S, 1"
+    )
+    show.add_argument("--ta", type=float, help="test amperes (default: the form's typical class TA)")
+    show.add_argument("--current-class", help="current class, e.g. CL200 (default: from --ta or the form)")
+    show.add_argument("--voltage", type=float, help="nameplate element voltage (default: the form's first)")
+    show.add_argument("--ib", type=float, help="IEC basic current Ib (default: TA)")
+    show.add_argument("--in", dest="in_", type=float, help="IEC nominal current In (default: TA)")
+    show.add_argument("--imax", type=float, help="maximum current (default: the class current)")
+    show.add_argument("--average-rule", help="override the plan's weighted-average rule (e.g. nc-method-4)")
+    show.add_argument("--json", dest="show_json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if getattr(args, "plans_command", None) == "show":
+        return _show(args)
+    return _list(args)
+
+
+def _list(args: argparse.Namespace) -> int:
+    plans = list_plans()
+    if args.json:
+        rows = [
+            {
+                "id": p.id,
+                "title": p.title,
+                "standard": p.standard,
+                "version": p.version,
+                "forms": list(p.forms),
+                "classes": list(p.classes),
+                "decision_rule": p.decision_rule,
+                "target_share": p.target_share,
+                "points": len(p.points),
+                "sha256": p.sha256,
+            }
+            for p in plans
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.table import Table
+
+    table = Table(title="Built-in test plans")
+    for col in ("id", "standard", "forms", "classes", "points", "title"):
+        table.add_column(col)
+    for p in plans:
+        table.add_row(p.id, p.standard, " ".join(p.forms), " ".join(p.classes), str(len(p.points)), p.title)
+    _console().print(table)
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    plan = load_plan(args.plan)
+    rp = plan.resolve(
+        args.form,
+        args.accuracy_class,
+        ta=args.ta,
+        ib=args.ib,
+        in_=args.in_,
+        imax=args.imax,
+        voltage=args.voltage,
+        current_class=args.current_class,
+        average_rule=args.average_rule,
+    )
+    if args.show_json or args.json:
+        print(json.dumps(resolved_to_dict(rp), indent=2))
+        return 0
+    from rich.table import Table
+
+    head = (
+        f"{rp.plan_id} v{rp.version} — {rp.title}\nform {rp.form.name}, class {rp.accuracy_class}, "
+        f"{rp.current_class} TA {rp.ta_a:g} A, {rp.voltage_v:g} V; decision rule {rp.decision_rule}, "
+        f"target share {rp.target_share:g}; sha256 {rp.sha256[:16]}…"
+    )
+    table = Table(title=head, title_justify="left")
+    for col in (
+        "#",
+        "id",
+        "kind",
+        "element",
+        "V",
+        "A",
+        "lag°",
+        "PF",
+        "limit",
+        "standard",
+        "clause",
+        "status",
+    ):
+        table.add_column(col, justify="right" if col in ("#", "V", "A", "lag°", "PF") else "left")
+    for k, pt in enumerate(rp.points, 1):
+        prov = pt.limit_provenance
+        table.add_row(
+            str(k),
+            pt.id,
+            pt.kind,
+            pt.element,
+            f"{pt.voltage_v:g}",
+            f"{pt.current_a:g}",
+            f"{pt.lag_deg:g}",
+            _pf_text(pt) if pt.current_a else "—",
+            _limit_text(pt),
+            prov.standard if prov else "",
+            prov.clause if prov else "",
+            prov.status if prov else "",
+        )
+    console = _console()
+    console.print(table)
+    if rp.average_rule:
+        avg = rp.average_rule
+        p = avg.limit_provenance
+        console.print(
+            f"average rule {avg.name}: {avg.rule.title}; limit ±{avg.limit_percent:g} % on the average "
+            f"({p.standard}, {p.status}); rule source {avg.rule.provenance.standard} ({avg.rule.provenance.status})"
+        )
+    console.print("error = %R - 100 (positive = meter fast); angles lagging positive.")
+    return 0
+
+
+def _console():
+    from rich.console import Console
+
+    # off a terminal (pipes, tests) keep rows on one line rather than wrapping at 80 columns
+    return Console(width=None if sys.stdout.isatty() else 200, file=sys.stdout)
+
+
+def _pf_text(pt: ResolvedPoint) -> str:
+    pf = pt.power_factor
+    if abs(pt.lag_deg) < 1e-9:
+        return "1"
+    return f"{pf:.2f} {'lag' if pt.lag_deg > 0 else 'lead'}"
+
+
+def _limit_text(pt: ResolvedPoint) -> str:
+    if pt.limit is None:
+        return ""
+    lim = pt.limit
+    role = " (adjust)" if pt.limit_role == "adjust" else ""
+    if lim.unit == "percent":
+        return f"±{lim.value:g} %{role}"
+    if lim.unit == "pulses":
+        return f"≤{lim.value:g} pulse" + (f" in {pt.duration_s:g} s" if pt.duration_s else "")
+    if lim.unit == "deg":
+        return f"±{lim.value:g}°"
+    if pt.kind == "starting":
+        return "starts" + (f" within {pt.duration_s:g} s" if pt.duration_s else "")
+    return f"{lim.value:g} {lim.unit}"
+
+
+def resolved_to_dict(rp: ResolvedPlan) -> dict:
+    """A JSON-ready view of a resolved plan (amperes, volts, limits with provenance)."""
+
+    def prov(p):
+        return (
+            None
+            if p is None
+            else {k: getattr(p, k) for k in ("standard", "edition", "clause", "status", "note")}
+        )
+
+    return {
+        "plan_id": rp.plan_id,
+        "version": rp.version,
+        "sha256": rp.sha256,
+        "title": rp.title,
+        "standard": rp.standard,
+        "decision_rule": rp.decision_rule,
+        "target_share": rp.target_share,
+        "form": rp.form.name,
+        "accuracy_class": rp.accuracy_class,
+        "current_class": rp.current_class,
+        "ta_a": rp.ta_a,
+        "voltage_v": rp.voltage_v,
+        "imax_a": rp.imax_a,
+        "average_rule": None
+        if rp.average_rule is None
+        else {
+            "name": rp.average_rule.name,
+            "weights": dict(rp.average_rule.rule.weights),
+            "limit_percent": rp.average_rule.limit_percent,
+            "limit_provenance": prov(rp.average_rule.limit_provenance),
+        },
+        "points": [
+            {
+                "id": pt.id,
+                "label": pt.label,
+                "kind": pt.kind,
+                "element": pt.element,
+                "voltage_v": pt.voltage_v,
+                "current_a": pt.current_a,
+                "lag_deg": pt.lag_deg,
+                "power_factor": round(pt.power_factor, 6),
+                "limit_percent": pt.limit_percent,
+                "limit_value": pt.limit_value,
+                "limit_unit": pt.limit_unit,
+                "limit_ref": pt.limit.ref if pt.limit else None,
+                "limit_role": pt.limit_role,
+                "limit_provenance": prov(pt.limit_provenance),
+                "readings": pt.readings,
+                "settle_s": pt.settle_s,
+                "duration_s": pt.duration_s,
+                "pulse_divisor": pt.pulse_divisor,
+            }
+            for pt in rp.points
+        ],
+    }
