@@ -39,6 +39,8 @@ def test_guard_banded_three_outcomes():
     v = rule.decide(0.18, 0.05, -0.2, 0.2)
     assert v.outcome == "indeterminate" and not v.accepted
     assert rule.decide(-0.24, 0.05, -0.2, 0.2).outcome == "indeterminate"
+    assert rule.decide(-0.18, 0.05, -0.2, 0.2).outcome == "indeterminate"  # lower guard band too
+    assert rule.decide(-0.26, 0.05, -0.2, 0.2).outcome == "fail"
     assert rule.decide(0.26, 0.05, -0.2, 0.2).outcome == "fail"
     assert "not accepted" in rule.statement
 
