@@ -1,0 +1,922 @@
+"""The certificate PDF (reportlab platypus): one per meter per run, plus a batch summary per run.
+
+Contents follow ISO/IEC 17025:2017 §7.8: title, laboratory and place of test, the certificate number and
+"Page x of y" on every page, customer, item and condition, dates, method with the provenance of its
+limits (unconfirmed ones flagged), deviations, conditions, reference standards and traceability, results
+with units and expanded uncertainty (as found and as left), weighted average, starting and creep, wiring
+check with phasor diagram, error chart, decision rule, conformity statement, "relate only to the item",
+sign convention, who tested and who approved, a QR code with number and content hash, and a clear end.
+
+These functions write a plain PDF; :mod:`reports.pdfa` converts it to PDF/A-2b and :mod:`reports.signing`
+signs it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from xml.sax.saxutils import escape
+
+from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.graphics.shapes import Drawing
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.pagesizes import A4, LETTER
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    CondPageBreak,
+    Frame,
+    Image,
+    KeepTogether,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from procedures.errors import InputError
+from reports.fonts import BOLD, FONT, ITALIC, register_fonts
+from reports.graphics import error_chart, phasor_diagram
+from reports.labconfig import DEMO_ACCREDITATION
+from reports.model import BatchSummary, CertificateData, PointResult, content_hash
+
+PAGE_SIZES = {"letter": LETTER, "a4": A4}
+END_MARKER = "End of certificate"
+RELATE_ONLY = (
+    "The results in this certificate relate only to the item tested, as received and under the conditions "
+    "stated. This certificate shall not be reproduced except in full without the written approval of the "
+    "issuing laboratory."
+)
+NAVY = colors.HexColor("#1F3A5F")
+LIGHT = colors.HexColor("#EEF2F7")
+RULE = colors.HexColor("#9AA7B8")
+PASS_TEXT = colors.HexColor("#1B5E20")
+FAIL_TEXT = colors.HexColor("#8B0000")
+FAIL_BG = colors.HexColor("#FBE3E3")
+WARN_BG = colors.HexColor("#FFF4D6")
+
+_FONT_CMD = ("FONT", (0, 0), (-1, -1), FONT, 8)  # else Table falls back to unembedded Helvetica
+VERDICT_WORDS = {"pass": "PASS", "fail": "FAIL", "indeterminate": "INDETERMINATE", "not tested": "NOT TESTED"}
+STATUS_WORDS = {"C": "confirmed", "D": "derived", "U": "UNCONFIRMED"}
+
+
+# --- number formats (the tests read the PDF back with the same functions) -----------------------------
+
+
+def fmt_v(x: float) -> str:
+    return f"{x:.1f}"
+
+
+def fmt_a(x: float) -> str:
+    return f"{x:.3f}" if x < 10 else f"{x:.2f}"
+
+
+def fmt_err(x: float) -> str:
+    return f"{x:+.3f}"
+
+
+def fmt_u(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def fmt_k(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def fmt_lim(x: float) -> str:
+    return f"\u00b1{x:.2f}"
+
+
+def fmt_pf(p: PointResult) -> str:
+    return f"{p.pf:.2f} ({p.angle_deg:.1f}\u00b0 lag)" if p.angle_deg else f"{p.pf:.2f}"
+
+
+def qr_payload(certificate_number: str, sha256: str) -> str:
+    """What the QR code says: a short, parseable record of number and content hash."""
+    return f"MBCERT:1;no={certificate_number};sha256={sha256}"
+
+
+# --- styles -------------------------------------------------------------------------------------------
+
+
+def _styles() -> dict[str, ParagraphStyle]:
+    register_fonts()
+    base = ParagraphStyle("base", fontName=FONT, fontSize=8.5, leading=11)
+    return {
+        "base": base,
+        "small": ParagraphStyle("small", parent=base, fontSize=7.5, leading=9.5),
+        "cell": ParagraphStyle("cell", parent=base, fontSize=8, leading=10),
+        "cellb": ParagraphStyle("cellb", parent=base, fontName=BOLD, fontSize=8, leading=10),
+        "head": ParagraphStyle(
+            "head", parent=base, fontName=BOLD, fontSize=8, leading=10, textColor=colors.white
+        ),
+        "title": ParagraphStyle("title", parent=base, fontName=BOLD, fontSize=16, leading=20, textColor=NAVY),
+        "h2": ParagraphStyle(
+            "h2",
+            parent=base,
+            fontName=BOLD,
+            fontSize=10.5,
+            leading=13,
+            textColor=NAVY,
+            spaceBefore=8,
+            spaceAfter=3,
+        ),
+        "note": ParagraphStyle("note", parent=base, fontName=ITALIC, fontSize=7.5, leading=9.5),
+        "end": ParagraphStyle(
+            "end", parent=base, fontName=BOLD, fontSize=10, alignment=TA_CENTER, spaceBefore=10
+        ),
+        "verdict": ParagraphStyle("verdict", parent=base, fontName=BOLD, fontSize=12, leading=15),
+    }
+
+
+def _p(text: str, style: ParagraphStyle) -> Paragraph:
+    return Paragraph(escape(text).replace("\n", "<br/>"), style)
+
+
+def _verdict_cell(verdict: str, st) -> Paragraph:
+    word = VERDICT_WORDS[verdict]
+    colour = PASS_TEXT if verdict == "pass" else FAIL_TEXT
+    return Paragraph(f'<font color="{colour.hexval()}">{word}</font>', st["cellb"])
+
+
+def _grid(
+    rows: list[list],
+    widths: list[float],
+    st,
+    *,
+    header: bool = True,
+    verdict_col: int | None = None,
+    verdicts: list[str] | None = None,
+) -> Table:
+    """A ruled table: navy header row, light zebra rows, failing rows tinted (and worded)."""
+    t = Table(rows, colWidths=widths, repeatRows=1 if header else 0, hAlign="LEFT")
+    style = [
+        ("FONT", (0, 0), (-1, -1), FONT, 8),
+        ("GRID", (0, 0), (-1, -1), 0.4, RULE),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("TOPPADDING", (0, 0), (-1, -1), 2.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
+    ]
+    if header:
+        style += [("BACKGROUND", (0, 0), (-1, 0), NAVY)]
+        for r in range(2, len(rows), 2):
+            style.append(("BACKGROUND", (0, r), (-1, r), LIGHT))
+    if verdicts:
+        for r, v in enumerate(verdicts, start=1 if header else 0):
+            if v not in ("pass",):
+                style.append(("BACKGROUND", (0, r), (-1, r), FAIL_BG))
+    t.setStyle(TableStyle(style))
+    return t
+
+
+def _kv(pairs: list[tuple[str, str]], widths: list[float], st) -> Table:
+    """A two-column label/value block (labels bold on a light background)."""
+    rows = [[_p(k, st["cellb"]), _p(v or "-", st["cell"])] for k, v in pairs]
+    t = Table(rows, colWidths=widths, hAlign="LEFT")
+    t.setStyle(
+        TableStyle(
+            [
+                _FONT_CMD,
+                ("GRID", (0, 0), (-1, -1), 0.4, RULE),
+                ("BACKGROUND", (0, 0), (0, -1), LIGHT),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+            ]
+        )
+    )
+    return t
+
+
+# --- page furniture -----------------------------------------------------------------------------------
+
+
+def _numbered_canvas(draw_furniture: Callable[[Canvas, int, int], None]) -> type[Canvas]:
+    """A canvas that defers page furniture until the page count is known ("Page x of y")."""
+
+    class NumberedCanvas(Canvas):
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("initialFontName", FONT)
+            super().__init__(*args, **kwargs)
+            self._saved_pages: list[dict] = []
+
+        def showPage(self):  # noqa: N802 - reportlab API
+            self._saved_pages.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self):
+            total = len(self._saved_pages)
+            for state in self._saved_pages:
+                self.__dict__.update(state)
+                draw_furniture(self, self._pageNumber, total)
+                Canvas.showPage(self)
+            Canvas.save(self)
+
+    return NumberedCanvas
+
+
+def _furniture(
+    page_size,
+    lab_name: str,
+    doc_label: str,
+    number: str,
+    short_hash: str,
+    demo: bool,
+    label: str = "Certificate No.",
+):
+    width, height = page_size
+    margin = 16 * mm
+
+    def draw(c: Canvas, page: int, total: int) -> None:
+        c.saveState()
+        c.setFillColor(NAVY)
+        c.setFont(BOLD, 9)
+        c.drawString(margin, height - 11 * mm, lab_name)
+        c.setFont(FONT, 8)
+        c.drawString(margin, height - 15 * mm, doc_label)
+        c.setFont(BOLD, 9)
+        c.drawRightString(width - margin, height - 11 * mm, f"{label} {number}")
+        c.setFont(FONT, 8)
+        c.drawRightString(width - margin, height - 15 * mm, f"Page {page} of {total}")
+        c.setStrokeColor(RULE)
+        c.setLineWidth(0.6)
+        c.line(margin, height - 17 * mm, width - margin, height - 17 * mm)
+        c.line(margin, 14 * mm, width - margin, 14 * mm)
+        c.setFillColor(colors.black)
+        c.setFont(FONT, 7)
+        c.drawString(margin, 10 * mm, f"{label} {number}   |   content SHA-256 {short_hash}...")
+        c.drawRightString(width - margin, 10 * mm, f"Page {page} of {total}")
+        note = "Not to be reproduced except in full without the laboratory's written approval."
+        if demo:
+            note = "DEMONSTRATION ONLY - not valid for regulatory or billing use.   " + note
+        c.drawString(margin, 6.5 * mm, note)
+        c.restoreState()
+
+    return draw
+
+
+def _doc(buf: io.BytesIO, page_size, title: str, author: str, subject: str) -> BaseDocTemplate:
+    width, height = page_size
+    doc = BaseDocTemplate(
+        buf,
+        pagesize=page_size,
+        leftMargin=16 * mm,
+        rightMargin=16 * mm,
+        topMargin=21 * mm,
+        bottomMargin=19 * mm,
+        title=title,
+        author=author,
+        subject=subject,
+        creator="MeterBench",
+        initialFontName=FONT,
+        initialFontSize=8.5,
+    )
+    frame = Frame(
+        doc.leftMargin,
+        doc.bottomMargin,
+        doc.width,
+        doc.height,
+        id="body",
+        leftPadding=0,
+        rightPadding=0,
+        topPadding=0,
+        bottomPadding=0,
+    )
+    doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
+    return doc
+
+
+def _page_size(page_size: str):
+    try:
+        return PAGE_SIZES[page_size.lower()]
+    except KeyError:
+        raise InputError("page_size", "unknown paper size", allowed=PAGE_SIZES, found=page_size) from None
+
+
+# --- the certificate ----------------------------------------------------------------------------------
+
+
+def _title_block(data: CertificateData, st, width: float) -> list:
+    lab = data.laboratory
+    left = [
+        _p(data.title, st["title"]),
+        Spacer(1, 2),
+        _p(f"Certificate No. {data.certificate_number}", st["verdict"]),
+    ]
+    verdict = VERDICT_WORDS[data.overall_verdict]
+    meaning = {
+        "pass": "the meter conforms",
+        "fail": "the meter does NOT conform",
+        "indeterminate": "conformity could not be decided",
+        "not tested": "not tested",
+    }[data.overall_verdict]
+    box = Table(
+        [[Paragraph(f"Overall result: {verdict}", st["verdict"])], [_p(meaning, st["cell"])]],
+        colWidths=[58 * mm],
+    )
+    box.setStyle(
+        TableStyle(
+            [
+                _FONT_CMD,
+                ("BOX", (0, 0), (-1, -1), 1.2, PASS_TEXT if data.overall_verdict == "pass" else FAIL_TEXT),
+                ("BACKGROUND", (0, 0), (-1, -1), colors.white if data.overall_verdict == "pass" else FAIL_BG),
+            ]
+        )
+    )
+    cells = [left, box]
+    widths = [width - 60 * mm, 60 * mm]
+    if lab.logo_path:
+        cells = [Image(lab.logo_path, width=22 * mm, height=22 * mm, kind="proportional"), left, box]
+        widths = [25 * mm, width - 85 * mm, 60 * mm]
+    t = Table([cells], colWidths=widths, hAlign="LEFT")
+    t.setStyle(
+        TableStyle([_FONT_CMD, ("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
+    )
+    out = [t, Spacer(1, 6)]
+    if lab.accreditation == DEMO_ACCREDITATION:
+        warn = Table(
+            [
+                [
+                    _p(
+                        "DEMONSTRATION CERTIFICATE - issued by the built-in demonstration laboratory with "
+                        "simulated instruments. It is not valid for any regulatory or billing purpose.",
+                        st["cellb"],
+                    )
+                ]
+            ],
+            colWidths=[width],
+        )
+        warn.setStyle(
+            TableStyle(
+                [
+                    _FONT_CMD,
+                    ("BOX", (0, 0), (-1, -1), 0.8, FAIL_TEXT),
+                    ("BACKGROUND", (0, 0), (-1, -1), WARN_BG),
+                ]
+            )
+        )
+        out += [warn, Spacer(1, 6)]
+    return out
+
+
+def _identity_section(data: CertificateData, st, width: float) -> list:
+    lab, cust, m, d = data.laboratory, data.customer, data.meter, data.dates
+    half = (width - 6 * mm) / 2
+    lw = 30 * mm
+    issuer = _kv(
+        [
+            ("Issued by", lab.name),
+            ("Address", "\n".join((*lab.address, f"{lab.city}, {lab.country_code}"))),
+            ("Accreditation", lab.accreditation),
+            ("Place of test", lab.place_of_test),
+        ],
+        [lw, half - lw],
+        st,
+    )
+    customer = _kv(
+        [
+            ("Customer", cust.name),
+            ("Address", "\n".join((*cust.address, f"{cust.city}, {cust.country_code}" if cust.city else ""))),
+            ("Customer ref.", cust.reference),
+            (
+                "Dates",
+                f"Received {d.receipt.isoformat()}\nTested {d.test.isoformat()}\nIssued {d.issue.isoformat()}",
+            ),
+        ],
+        [lw, half - lw],
+        st,
+    )
+    two = Table([[issuer, customer]], colWidths=[half + 3 * mm, half + 3 * mm], hAlign="LEFT")
+    two.setStyle(
+        TableStyle([_FONT_CMD, ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
+    )
+    current = []
+    if m.test_amperes is not None:
+        current.append(f"TA {m.test_amperes:g} A")
+    if m.basic_current is not None:
+        current.append(f"Ib/In {m.basic_current:g} A")
+    if m.max_current is not None:
+        current.append(f"Imax {m.max_current:g} A")
+    nameplate = [
+        ("Manufacturer", m.manufacturer),
+        ("Model", m.model),
+        ("Serial number", m.serial),
+        ("Utility asset no.", m.asset_id),
+        ("Form", m.form),
+        ("Accuracy class", m.accuracy_class),
+        ("Current class", m.current_class),
+        ("Current rating", ", ".join(current)),
+        ("Voltage", f"{m.voltage_v:g} V"),
+        ("Kh", f"{m.kh:g} Wh/rev"),
+        ("Kt (test output)", f"{m.kt:g} Wh/pulse" if m.kt else "-"),
+        ("Firmware", m.firmware),
+    ]
+    q = (width - 2 * lw) / 2
+    rows = []
+    for k in range(0, len(nameplate), 2):
+        (a, av), (b, bv) = nameplate[k], nameplate[k + 1]
+        rows.append(
+            [_p(a, st["cellb"]), _p(av or "-", st["cell"]), _p(b, st["cellb"]), _p(bv or "-", st["cell"])]
+        )
+    rows.append(
+        [_p("Condition as received", st["cellb"]), _p(m.condition_as_received or "-", st["cell"]), "", ""]
+    )
+    item = Table(rows, colWidths=[lw, q, lw, q], hAlign="LEFT")
+    item.setStyle(
+        TableStyle(
+            [
+                _FONT_CMD,
+                ("GRID", (0, 0), (-1, -1), 0.4, RULE),
+                ("BACKGROUND", (0, 0), (0, -1), LIGHT),
+                ("BACKGROUND", (2, 0), (2, -2), LIGHT),
+                ("SPAN", (1, len(rows) - 1), (3, len(rows) - 1)),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+            ]
+        )
+    )
+    return [two, Spacer(1, 4), _p("Item tested", st["h2"]), item]
+
+
+def _method_section(data: CertificateData, st, width: float) -> list:
+    m = data.method
+    out = [
+        _p("Method", st["h2"]),
+        _kv(
+            [
+                ("Test plan", f"{m.plan_id}, version {m.plan_version}: {m.title}"),
+                ("Plan fingerprint", f"SHA-256 {m.plan_sha256}"),
+                ("Standard", m.standard),
+            ],
+            [30 * mm, width - 30 * mm],
+            st,
+        ),
+    ]
+    if m.limits:
+        rows = [[_p(h, st["head"]) for h in ("Limit", "Value", "Source", "Status")]]
+        flags = []
+        for lim in m.limits:
+            status = STATUS_WORDS[lim.status]
+            rows.append(
+                [
+                    _p(lim.name, st["cell"]),
+                    _p(lim.value, st["cell"]),
+                    _p(lim.source, st["cell"]),
+                    _p(status, st["cellb"] if lim.unconfirmed else st["cell"]),
+                ]
+            )
+            flags.append(lim.unconfirmed)
+        t = _grid(rows, [52 * mm, 38 * mm, width - 118 * mm, 28 * mm], st)
+        t.setStyle(
+            TableStyle([("BACKGROUND", (0, r), (-1, r), WARN_BG) for r, f in enumerate(flags, 1) if f])
+        )
+        out += [Spacer(1, 3), _p("Provenance of the limits applied", st["cellb"]), t]
+        if data.has_unconfirmed_limits:
+            out.append(
+                _p(
+                    "Limits marked UNCONFIRMED are widely used values that the laboratory has not verified against "
+                    "the text of the standard; results judged against them should be read with that in mind.",
+                    st["note"],
+                )
+            )
+    out += [_p("Deviations from the method", st["h2"])]
+    out += [_p(f"- {dv}", st["base"]) for dv in data.deviations] or [_p("None.", st["base"])]
+    c = data.conditions
+    out += [
+        _p("Test conditions", st["h2"]),
+        _grid(
+            [
+                [
+                    _p(h, st["head"])
+                    for h in ("Temperature", "Relative humidity", "Test voltage", "Frequency", "Warm-up")
+                ],
+                [
+                    f"{c.temperature_c:.1f} \u00b0C",
+                    f"{c.humidity_pct:.0f} %",
+                    f"{c.voltage_v:.1f} V",
+                    f"{c.frequency_hz:.2f} Hz",
+                    f"{c.warmup_min:.0f} min",
+                ],
+            ],
+            [(width) / 5] * 5,
+            st,
+        ),
+    ]
+    rows = [
+        [
+            _p(h, st["head"])
+            for h in ("Reference standard", "Serial", "Calibration certificate", "Due", "Uncertainty")
+        ]
+    ]
+    for r in data.reference_standards:
+        rows.append(
+            [
+                _p(r.identity, st["cell"]),
+                _p(r.serial, st["cell"]),
+                _p(f"{r.calibration_certificate}\n{r.calibration_laboratory}", st["cell"]),
+                _p(r.due_date.isoformat(), st["cell"]),
+                _p(r.uncertainty, st["cell"]),
+            ]
+        )
+    block = [
+        _p("Reference standards and traceability", st["h2"]),
+        _grid(rows, [44 * mm, 24 * mm, width - 150 * mm, 22 * mm, 60 * mm], st),
+    ]
+    block += [
+        _p(f"Traceability ({r.serial}): {r.traceability}", st["small"]) for r in data.reference_standards
+    ]
+    out.append(KeepTogether(block))
+    return out
+
+
+POINT_HEADERS = (
+    "Point",
+    "Element",
+    "Voltage (V)",
+    "Current (A)",
+    "PF",
+    "Error (%)",
+    "U (%)",
+    "k",
+    "Limit (%)",
+    "Verdict",
+)
+
+
+def point_row(p: PointResult) -> list[str]:
+    """The text of one results-table row, as printed (the tests compare against it cell by cell)."""
+    return [
+        f"{p.point_id} {p.label}",
+        p.element,
+        fmt_v(p.voltage_v),
+        fmt_a(p.current_a),
+        fmt_pf(p),
+        fmt_err(p.error_pct),
+        fmt_u(p.expanded_u_pct),
+        fmt_k(p.k),
+        fmt_lim(p.limit_pct),
+        VERDICT_WORDS[p.verdict],
+    ]
+
+
+def _results_section(data: CertificateData, st, width: float) -> list:
+    out: list = [
+        CondPageBreak(60 * mm),
+        _p("Results", st["h2"]),
+        _p(
+            "Error = %R - 100 (positive: meter fast). U is the expanded uncertainty of the error, in percent, with "
+            "coverage factor k (about 95 % coverage). The limit is symmetric (+/-).",
+            st["small"],
+        ),
+        Spacer(1, 3),
+    ]
+    widths = [32 * mm, 17 * mm, 16 * mm, 16 * mm, 25 * mm, 16 * mm, 14 * mm, 10 * mm, 16 * mm]
+    widths.append(width - sum(widths))
+    for stage in data.stages:
+        pts = data.points_of(stage)
+        rows = [[_p(h, st["head"]) for h in POINT_HEADERS]]
+        for p in pts:
+            cells = point_row(p)
+            rows.append([_p(cells[0], st["cell"]), *cells[1:-1], _verdict_cell(p.verdict, st)])
+        title = {"as-found": "As found (before adjustment)", "as-left": "As left (after adjustment, if any)"}[
+            stage
+        ]
+        if len(data.stages) == 1:
+            title = (
+                "As found and as left (no adjustment made)"
+                if stage == "as-left"
+                else "As found (not adjusted)"
+            )
+        t = _grid(rows, widths, st, verdicts=[p.verdict for p in pts])
+        t.setStyle(TableStyle([_FONT_CMD, ("ALIGN", (2, 1), (-2, -1), "RIGHT")]))
+        out.append(KeepTogether([_p(title, st["cellb"]), Spacer(1, 2), t, Spacer(1, 5)]))
+    if data.weighted_averages:
+        rows = [
+            [
+                _p(h, st["head"])
+                for h in (
+                    "Stage",
+                    "Rule",
+                    "Formula",
+                    "Registration (%)",
+                    "Error (%)",
+                    "U (%)",
+                    "k",
+                    "Allowed (%)",
+                    "Verdict",
+                )
+            ]
+        ]
+        for w in data.weighted_averages:
+            rows.append(
+                [
+                    w.stage,
+                    w.rule,
+                    w.formula,
+                    f"{w.registration_pct:.3f}",
+                    fmt_err(w.error_pct),
+                    fmt_u(w.expanded_u_pct),
+                    fmt_k(w.k),
+                    f"{w.low_pct:.1f} - {w.high_pct:.1f}",
+                    _verdict_cell(w.verdict, st),
+                ]
+            )
+        out.append(
+            KeepTogether(
+                [
+                    _p("Weighted average registration", st["h2"]),
+                    _grid(
+                        rows,
+                        [
+                            17 * mm,
+                            22 * mm,
+                            33 * mm,
+                            27 * mm,
+                            16 * mm,
+                            14 * mm,
+                            10 * mm,
+                            22 * mm,
+                            width - 161 * mm,
+                        ],
+                        st,
+                        verdicts=[w.verdict for w in data.weighted_averages],
+                    ),
+                ]
+            )
+        )
+    if data.functional_tests:
+        rows = [
+            [_p(h, st["head"]) for h in ("Test", "Stage", "Condition", "Requirement", "Observed", "Verdict")]
+        ]
+        for f in data.functional_tests:
+            name = {"starting": "Starting load", "creep": "No-load (creep)"}.get(f.name, f.name)
+            rows.append(
+                [
+                    _p(name, st["cell"]),
+                    f.stage,
+                    _p(f.condition, st["cell"]),
+                    _p(f.requirement, st["cell"]),
+                    _p(f.observed, st["cell"]),
+                    _verdict_cell(f.verdict, st),
+                ]
+            )
+        out.append(
+            KeepTogether(
+                [
+                    _p("Starting load and no-load (creep)", st["h2"]),
+                    _grid(
+                        rows,
+                        [26 * mm, 16 * mm, 36 * mm, 36 * mm, width - 134 * mm, 20 * mm],
+                        st,
+                        verdicts=[f.verdict for f in data.functional_tests],
+                    ),
+                ]
+            )
+        )
+    return out
+
+
+def _wiring_section(data: CertificateData, st, width: float) -> list:
+    w = data.wiring
+    if w is None:
+        return []
+    rows = [[_p(h, st["head"]) for h in ("Phase", "V (V)", "V angle", "I (A)", "I angle", "I lags V by")]]
+    for p in w.phases:
+        rows.append(
+            [
+                p.phase,
+                fmt_v(p.voltage_v),
+                f"{p.voltage_deg:.1f}\u00b0",
+                fmt_a(p.current_a),
+                f"{p.current_deg:.1f}\u00b0",
+                f"{(p.current_deg - p.voltage_deg + 180) % 360 - 180:.1f}\u00b0",
+            ]
+        )
+    table = _grid(rows, [14 * mm, 16 * mm, 17 * mm, 15 * mm, 17 * mm, 21 * mm], st)
+    left = [
+        _p(f"Supply rotation: {w.rotation}", st["cellb"]),
+        _p(f"Wiring check result: {VERDICT_WORDS[w.verdict]}", st["cellb"]),
+        Spacer(1, 3),
+        table,
+        Spacer(1, 4),
+        *[_p(f"- {f}", st["cell"]) for f in w.findings],
+        Spacer(1, 4),
+        _p(
+            "Diagram: voltages solid, currents dashed, each scaled to its largest phase. Angles lag positive and "
+            "are drawn clockwise from V(A) at 0\u00b0 (pointing right).",
+            st["note"],
+        ),
+    ]
+    diagram = phasor_diagram(w.phases, size=62 * mm)
+    t = Table([[left, diagram]], colWidths=[width - 66 * mm, 66 * mm], hAlign="LEFT")
+    t.setStyle(
+        TableStyle([_FONT_CMD, ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
+    )
+    return [KeepTogether([_p("Wiring check (phase rotation, polarity, phasors)", st["h2"]), t])]
+
+
+def _chart_section(data: CertificateData, st, width: float) -> list:
+    chart = error_chart(data.points, width=width, height=70 * mm)
+    return [KeepTogether([_p("Error versus test current", st["h2"]), chart])]
+
+
+def _statements_section(data: CertificateData, st, width: float, sha: str) -> list:
+    out = [
+        KeepTogether(
+            [
+                _p("Decision rule", st["h2"]),
+                _p(data.decision_rule.name, st["cellb"]),
+                _p(data.decision_rule.statement, st["base"]),
+            ]
+        ),
+        KeepTogether(
+            [
+                _p("Statement of conformity", st["h2"]),
+                _p(f"Overall result: {VERDICT_WORDS[data.overall_verdict]}.", st["cellb"]),
+                _p(data.conformity_statement, st["base"]),
+            ]
+        ),
+        _p("Sign convention", st["h2"]),
+        _p(data.sign_convention, st["base"]),
+        Spacer(1, 4),
+        _p(RELATE_ONLY, st["cellb"]),
+    ]
+    qr = QrCodeWidget(qr_payload(data.certificate_number, sha), barLevel="M")
+    x0, y0, x1, y1 = qr.getBounds()
+    side = 30 * mm
+    qd = Drawing(side, side, transform=[side / (x1 - x0), 0, 0, side / (y1 - y0), 0, 0])
+    qd.add(qr)
+    signed = [
+        _p("Tested by", st["cellb"]),
+        _p(f"{data.tested_by.name}, {data.tested_by.role}", st["cell"]),
+        Spacer(1, 3),
+        _p("Approved (authorised) by", st["cellb"]),
+        _p(f"{data.approved_by.name}, {data.approved_by.role}", st["cell"]),
+        Spacer(1, 3),
+        _p(
+            "This certificate is issued electronically. Its authenticity and integrity are protected by a "
+            "digital signature (PAdES); any change to the file invalidates it.",
+            st["small"],
+        ),
+    ]
+    record = [
+        _p(f"Run {data.run_id} on {data.bench_name}; {data.software_version}", st["small"]),
+        _p(f"Content SHA-256: {sha}", st["small"]),
+        _p(
+            "The QR code carries the certificate number and this content hash; the issuing laboratory can "
+            "confirm both against its records.",
+            st["small"],
+        ),
+    ]
+    auth = Table([[signed, qd], [record, ""]], colWidths=[width - 34 * mm, 34 * mm], hAlign="LEFT")
+    auth.setStyle(
+        TableStyle(
+            [
+                _FONT_CMD,
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("BOX", (0, 0), (-1, -1), 0.6, RULE),
+                ("SPAN", (1, 0), (1, 1)),
+            ]
+        )
+    )
+    out += [KeepTogether([_p("Authorisation", st["h2"]), auth])]
+    out += [_p(f"\u2014 {END_MARKER} {data.certificate_number} \u2014", st["end"])]
+    return out
+
+
+def render_certificate(
+    data: CertificateData, *, page_size: str = "letter", sha256: str | None = None
+) -> bytes:
+    """The certificate as plain (not yet PDF/A) PDF bytes; ``sha256`` defaults to :func:`content_hash`."""
+    size = _page_size(page_size)
+    sha = sha256 or content_hash(data)
+    st = _styles()
+    buf = io.BytesIO()
+    doc = _doc(
+        buf,
+        size,
+        f"{data.title} {data.certificate_number}",
+        data.laboratory.name,
+        f"Meter {data.meter.serial}, form {data.meter.form}",
+    )
+    width = doc.width
+    story: list = []
+    story += _title_block(data, st, width)
+    story += _identity_section(data, st, width)
+    story += _method_section(data, st, width)
+    story += _results_section(data, st, width)
+    story += _wiring_section(data, st, width)
+    story += _chart_section(data, st, width)
+    story += _statements_section(data, st, width, sha)
+    furniture = _furniture(
+        size,
+        data.laboratory.name,
+        data.title,
+        data.certificate_number,
+        sha[:16],
+        data.laboratory.accreditation == DEMO_ACCREDITATION,
+    )
+    doc.build(story, canvasmaker=_numbered_canvas(furniture))
+    return buf.getvalue()
+
+
+BATCH_HEADERS = (
+    "Certificate No.",
+    "Serial",
+    "Form",
+    "Class",
+    "Weighted avg. (%)",
+    "Worst error (%)",
+    "Verdict",
+)
+
+
+def batch_row(r) -> list[str]:
+    return [
+        r.certificate_number,
+        r.serial,
+        r.form,
+        r.accuracy_class,
+        f"{r.weighted_average_pct:.3f}" if r.weighted_average_pct is not None else "-",
+        fmt_err(r.worst_error_pct) if r.worst_error_pct is not None else "-",
+        VERDICT_WORDS[r.verdict],
+    ]
+
+
+def render_batch_summary(
+    summary: BatchSummary, *, page_size: str = "letter", sha256: str | None = None
+) -> bytes:
+    """A run's summary (one row per meter) as plain PDF bytes. It lists certificates; it is not one."""
+    size = _page_size(page_size)
+    sha = sha256 or content_hash(summary)
+    st = _styles()
+    buf = io.BytesIO()
+    doc = _doc(
+        buf,
+        size,
+        f"{summary.title} {summary.summary_number}",
+        summary.laboratory.name,
+        f"Run {summary.run_id}",
+    )
+    width = doc.width
+    counts = summary.counts
+    story: list = [
+        _p(summary.title, st["title"]),
+        Spacer(1, 4),
+        _kv(
+            [
+                ("Laboratory", f"{summary.laboratory.name}, {summary.laboratory.city}"),
+                ("Run", f"{summary.run_id} on {summary.bench_name}, plan {summary.plan_id}"),
+                ("Test date", summary.test_date.isoformat()),
+                ("Tested by", f"{summary.tested_by.name}, {summary.tested_by.role}"),
+                (
+                    "Meters",
+                    f"{len(summary.rows)} tested: {counts['pass']} PASS, {counts['fail']} FAIL, "
+                    f"{counts['indeterminate']} INDETERMINATE, {counts['not tested']} NOT TESTED",
+                ),
+            ],
+            [30 * mm, width - 30 * mm],
+            st,
+        ),
+        Spacer(1, 6),
+    ]
+    rows = [[_p(h, st["head"]) for h in BATCH_HEADERS]]
+    for r in summary.rows:
+        cells = batch_row(r)
+        rows.append([*cells[:-1], _verdict_cell(r.verdict, st)])
+    story.append(
+        _grid(
+            rows,
+            [36 * mm, 30 * mm, 14 * mm, 14 * mm, 28 * mm, 26 * mm, width - 148 * mm],
+            st,
+            verdicts=[r.verdict for r in summary.rows],
+        )
+    )
+    story += [
+        Spacer(1, 6),
+        _p(
+            "Each meter's result is stated in full, with uncertainties and the decision rule, "
+            "in its own certificate; this summary is not a certificate.",
+            st["note"],
+        ),
+    ]
+    story += [_p(n, st["base"]) for n in summary.notes]
+    story += [
+        _p(f"Content SHA-256: {sha}; {summary.software_version}", st["small"]),
+        _p(f"\u2014 End of batch summary {summary.summary_number} \u2014", st["end"]),
+    ]
+    furniture = _furniture(
+        size,
+        summary.laboratory.name,
+        summary.title,
+        summary.summary_number,
+        sha[:16],
+        summary.laboratory.accreditation == DEMO_ACCREDITATION,
+        "Summary No.",
+    )
+    doc.build(story, canvasmaker=_numbered_canvas(furniture))
+    return buf.getvalue()

@@ -1,0 +1,233 @@
+"""Vector drawings for certificates: the phasor diagram and the error-versus-current chart.
+
+Both are reportlab ``Drawing`` objects (so they stay vector and use the embedded font). Colours help the
+eye but every item is also labelled in words or by marker shape, so a black-and-white copy reads the same.
+"""
+
+from __future__ import annotations
+
+import math
+
+from reportlab.graphics.shapes import Circle, Drawing, Group, Line, Polygon, Rect, String
+from reportlab.lib import colors
+
+from reports.fonts import BOLD, FONT, register_fonts
+from reports.model import PhaseReading, PointResult
+
+PHASE_COLOURS = {
+    "A": colors.HexColor("#222222"),
+    "B": colors.HexColor("#B22222"),
+    "C": colors.HexColor("#1F4E9A"),
+}
+LIMIT_COLOUR = colors.HexColor("#B22222")
+GRID = colors.HexColor("#D0D0D0")
+
+
+def _arrow(
+    d: Drawing, x0: float, y0: float, x1: float, y1: float, colour, width: float, dashed: bool
+) -> None:
+    d.add(
+        Line(
+            x0, y0, x1, y1, strokeColor=colour, strokeWidth=width, strokeDashArray=[4, 2] if dashed else None
+        )
+    )
+    ang = math.atan2(y1 - y0, x1 - x0)
+    size = 7.0
+    left = (x1 - size * math.cos(ang - 0.35), y1 - size * math.sin(ang - 0.35))
+    right = (x1 - size * math.cos(ang + 0.35), y1 - size * math.sin(ang + 0.35))
+    d.add(Polygon([x1, y1, *left, *right], fillColor=colour, strokeColor=colour, strokeWidth=0.5))
+
+
+def phasor_diagram(phases: tuple[PhaseReading, ...], size: float = 210.0) -> Drawing:
+    """Voltage (solid, full length) and current (dashed, shorter) arrows per phase, labelled Va, Ia...
+
+    Lagging convention: an angle ``a`` lagging is drawn ``a`` degrees *clockwise* from V(A), which points
+    right; so with ABC rotation V(B) at 120 deg lag sits lower left and V(C) upper left.
+    """
+    register_fonts()
+    d = Drawing(size, size)
+    cx = cy = size / 2
+    r = size / 2 - 24
+    d.add(Circle(cx, cy, r, strokeColor=GRID, fillColor=None, strokeWidth=0.6))
+    d.add(Line(cx - r, cy, cx + r, cy, strokeColor=GRID, strokeWidth=0.5))
+    d.add(Line(cx, cy - r, cx, cy + r, strokeColor=GRID, strokeWidth=0.5))
+    for deg, label in ((0, "0\u00b0"), (90, "90\u00b0"), (180, "180\u00b0"), (270, "270\u00b0")):
+        a = -math.radians(deg)
+        tx, ty = cx + (r + 12) * math.cos(a), cy + (r + 12) * math.sin(a) - 3
+        d.add(String(tx, ty, label, fontName=FONT, fontSize=6.5, fillColor=colors.grey, textAnchor="middle"))
+    vmax = max((p.voltage_v for p in phases), default=0.0) or 1.0
+    imax = max((p.current_a for p in phases), default=0.0) or 1.0
+    for p in phases:
+        colour = PHASE_COLOURS.get(p.phase, colors.black)
+        for mag, full, deg, name, dashed, scale in (
+            (p.voltage_v, vmax, p.voltage_deg, f"V{p.phase.lower()}", False, 1.0),
+            (p.current_a, imax, p.current_deg, f"I{p.phase.lower()}", True, 0.62),
+        ):
+            if mag <= 0:
+                continue
+            length = r * scale * mag / full
+            a = -math.radians(deg)  # lagging angles are drawn clockwise
+            x1, y1 = cx + length * math.cos(a), cy + length * math.sin(a)
+            _arrow(d, cx, cy, x1, y1, colour, 1.6 if not dashed else 1.2, dashed)
+            lx, ly = cx + (length + 9) * math.cos(a), cy + (length + 9) * math.sin(a) - 3
+            # currents near their voltage: nudge the label sideways so the two do not overprint
+            if dashed:
+                lx += 8 * math.cos(a - math.pi / 2)
+                ly += 8 * math.sin(a - math.pi / 2)
+            d.add(String(lx, ly, name, fontName=BOLD, fontSize=8, fillColor=colour, textAnchor="middle"))
+    return d
+
+
+def _nice_step(span: float) -> float:
+    raw = span / 5
+    mag = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        if raw <= m * mag:
+            return m * mag
+    return 10 * mag
+
+
+def error_chart(points: tuple[PointResult, ...], width: float = 480.0, height: float = 210.0) -> Drawing:
+    """Error (%) against test current (A, log scale) with U error bars and +/- limit marks per point.
+
+    As-found points are open squares, as-left points filled circles; element tests are offset sideways
+    and labelled with their element letter so they do not hide the series point at the same current.
+    """
+    register_fonts()
+    d = Drawing(width, height)
+    left, bottom, right, top = 48.0, 34.0, width - 12.0, height - 20.0
+    currents = [p.current_a for p in points if p.current_a > 0]
+    lo_i, hi_i = min(currents), max(currents)
+    x_lo = 10 ** math.floor(math.log10(lo_i) - 0.15)
+    x_hi = 10 ** math.ceil(math.log10(hi_i) + 0.15)
+    span_y = (
+        max(max(abs(p.error_pct) + p.expanded_u_pct for p in points), max(p.limit_pct for p in points)) * 1.25
+    )
+    step = _nice_step(2 * span_y)
+    y_max = math.ceil(span_y / step) * step
+    y_min = -y_max
+
+    def px(i: float) -> float:
+        return left + (math.log10(i) - math.log10(x_lo)) / (math.log10(x_hi) - math.log10(x_lo)) * (
+            right - left
+        )
+
+    def py(e: float) -> float:
+        return bottom + (e - y_min) / (y_max - y_min) * (top - bottom)
+
+    d.add(
+        Rect(
+            left, bottom, right - left, top - bottom, strokeColor=colors.grey, fillColor=None, strokeWidth=0.6
+        )
+    )
+    y = y_min
+    while y <= y_max + 1e-9:
+        d.add(Line(left, py(y), right, py(y), strokeColor=GRID, strokeWidth=0.4))
+        d.add(
+            String(
+                left - 4,
+                py(y) - 3,
+                f"{y:+.2f}" if abs(y) > 1e-12 else "0",
+                fontName=FONT,
+                fontSize=7,
+                textAnchor="end",
+            )
+        )
+        y += step
+    d.add(Line(left, py(0), right, py(0), strokeColor=colors.black, strokeWidth=0.7))
+    decade = x_lo
+    while decade <= x_hi * 1.0001:
+        for m in range(1, 10):
+            x = decade * m
+            if x_lo <= x <= x_hi * 1.0001:
+                d.add(Line(px(x), bottom, px(x), top, strokeColor=GRID, strokeWidth=0.5 if m == 1 else 0.25))
+                if m in (1, 2, 5):
+                    label = f"{x:g}"
+                    d.add(String(px(x), bottom - 10, label, fontName=FONT, fontSize=7, textAnchor="middle"))
+        decade *= 10
+    d.add(
+        String(
+            (left + right) / 2,
+            4,
+            "Test current (A, logarithmic scale)",
+            fontName=FONT,
+            fontSize=7.5,
+            textAnchor="middle",
+        )
+    )
+    d.add(
+        Group(
+            String(0, 0, "Error (%)", fontName=FONT, fontSize=7.5, textAnchor="middle"),
+            transform=(0, 1, -1, 0, 12, (bottom + top) / 2),
+        )
+    )
+
+    elements = sorted({p.element for p in points if p.element != "series"})
+    for p in points:
+        offset = 0.0
+        if p.element != "series":
+            offset = 9.0 * (1 + elements.index(p.element))
+        if p.stage == "as-found":
+            offset -= 4.0
+        x = px(p.current_a) + offset
+        # limit marks: short dashed bars at +/- limit
+        for sign in (1, -1):
+            d.add(
+                Line(
+                    x - 5,
+                    py(sign * p.limit_pct),
+                    x + 5,
+                    py(sign * p.limit_pct),
+                    strokeColor=LIMIT_COLOUR,
+                    strokeWidth=1.4,
+                    strokeDashArray=[2, 1],
+                )
+            )
+        y0, y1 = py(p.error_pct - p.expanded_u_pct), py(p.error_pct + p.expanded_u_pct)
+        d.add(Line(x, y0, x, y1, strokeColor=colors.black, strokeWidth=0.8))
+        d.add(Line(x - 2.5, y0, x + 2.5, y0, strokeColor=colors.black, strokeWidth=0.8))
+        d.add(Line(x - 2.5, y1, x + 2.5, y1, strokeColor=colors.black, strokeWidth=0.8))
+        if p.stage == "as-found":
+            d.add(
+                Rect(
+                    x - 2.6,
+                    py(p.error_pct) - 2.6,
+                    5.2,
+                    5.2,
+                    strokeColor=colors.black,
+                    fillColor=colors.white,
+                    strokeWidth=0.8,
+                )
+            )
+        else:
+            d.add(
+                Circle(
+                    x, py(p.error_pct), 2.8, strokeColor=colors.black, fillColor=colors.HexColor("#1F3A5F")
+                )
+            )
+        if p.element != "series":
+            d.add(String(x + 3.5, py(p.error_pct) + 3, p.element, fontName=FONT, fontSize=6.5))
+    # legend
+    lx = left + 6
+    ly = top + 7
+    d.add(Circle(lx, ly + 2.5, 2.6, strokeColor=colors.black, fillColor=colors.HexColor("#1F3A5F")))
+    d.add(String(lx + 6, ly, "as left", fontName=FONT, fontSize=7))
+    d.add(Rect(lx + 44, ly, 5, 5, strokeColor=colors.black, fillColor=colors.white, strokeWidth=0.8))
+    d.add(String(lx + 52, ly, "as found", fontName=FONT, fontSize=7))
+    d.add(Line(lx + 96, ly - 1, lx + 96, ly + 6, strokeColor=colors.black))
+    d.add(String(lx + 100, ly, "bar = expanded uncertainty U", fontName=FONT, fontSize=7))
+    d.add(
+        Line(
+            lx + 210,
+            ly + 2.5,
+            lx + 222,
+            ly + 2.5,
+            strokeColor=LIMIT_COLOUR,
+            strokeWidth=1.4,
+            strokeDashArray=[2, 1],
+        )
+    )
+    d.add(String(lx + 226, ly, "acceptance limit (+/-)", fontName=FONT, fontSize=7))
+    if elements:
+        d.add(String(lx + 316, ly, "A/B/C = single-element test", fontName=FONT, fontSize=7))
+    return d

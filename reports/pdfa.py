@@ -1,0 +1,91 @@
+"""PDF/A-2b conversion and checking with pikepdf, and the identity the certificate carries in XMP.
+
+reportlab has no PDF/A switch, so the plain PDF (fonts already embedded, see :mod:`reports.fonts`) is
+opened with pikepdf, the empty ``/Trans`` reportlab writes on every page is removed, XMP metadata is added
+(title, certificate number as ``dc:identifier``, content hash in ``pdf:Keywords``) and
+``pikepdf.pdfa.save`` writes it with an sRGB output intent and validates the bytes it wrote.
+
+pikepdf's check is an allowlist validator, not an authority (no veraPDF is available here): a pass means
+every construct it saw is known to conform.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pikepdf
+import pikepdf.pdfa
+
+FLAVOUR = "2b"
+_KEYWORD = re.compile(r"content-sha256:([0-9a-f]{64})")
+_NUMBER = re.compile(r"meterbench-certificate:(\S+)")
+
+
+@dataclass(frozen=True)
+class PdfaStatus:
+    """Outcome of a PDF/A-2b check: passed, and the findings in words when not."""
+
+    ok: bool
+    messages: tuple[str, ...]
+
+
+def _keywords(number: str, sha256: str) -> str:
+    return f"meterbench-certificate:{number} content-sha256:{sha256}"
+
+
+def _tag(pdf: pikepdf.Pdf, *, title: str, number: str, sha256: str, author: str, subject: str) -> None:
+    for page in pdf.pages:
+        # reportlab writes an empty /Trans (page transition) dict on every page; PDF/A checks flag it
+        if "/Trans" in page.obj:
+            del page.obj["/Trans"]
+    with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
+        meta["dc:title"] = title
+        meta["dc:creator"] = [author]
+        meta["dc:description"] = f"{subject}. Content SHA-256 {sha256}."
+        meta["dc:identifier"] = number
+        meta["pdf:Keywords"] = _keywords(number, sha256)
+        meta["pdf:Producer"] = "MeterBench (reportlab, pikepdf)"
+        meta["xmp:CreatorTool"] = "MeterBench"
+
+
+def tag_plain(plain: bytes, *, title: str, number: str, sha256: str, author: str, subject: str) -> bytes:
+    """The plain PDF with the same XMP identity but no PDF/A conversion (``pdfa=False`` issue)."""
+    with pikepdf.open(io.BytesIO(plain)) as pdf:
+        _tag(pdf, title=title, number=number, sha256=sha256, author=author, subject=subject)
+        out = io.BytesIO()
+        pdf.save(out)
+        return out.getvalue()
+
+
+def to_pdfa(
+    plain: bytes, out_path: str | Path, *, title: str, number: str, sha256: str, author: str, subject: str
+) -> PdfaStatus:
+    """Convert reportlab output to PDF/A-2b at ``out_path``; raises ``pikepdf.pdfa.PdfaError`` on failure.
+
+    ``pikepdf.pdfa.save`` validates what it wrote and leaves no file behind when it fails.
+    """
+    with pikepdf.open(io.BytesIO(plain)) as pdf:
+        _tag(pdf, title=title, number=number, sha256=sha256, author=author, subject=subject)
+        report = pikepdf.pdfa.save(pdf, Path(out_path), FLAVOUR)
+    return PdfaStatus(report.verdict == "pass", tuple(str(f) for f in report.findings))
+
+
+def check_pdfa(path_or_bytes: str | Path | bytes) -> PdfaStatus:
+    """Validate a written file (signed or not) as PDF/A-2b."""
+    src = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else Path(path_or_bytes)
+    report = pikepdf.pdfa.validate_written(src, FLAVOUR)
+    return PdfaStatus(report.verdict == "pass", tuple(str(f) for f in report.findings) or (report.summary(),))
+
+
+def read_identity(pdf: pikepdf.Pdf) -> tuple[str | None, str | None]:
+    """(certificate number, content hash) as embedded in the XMP metadata, or None where absent."""
+    meta = pdf.open_metadata()
+    keywords = str(meta.get("pdf:Keywords", "") or "")
+    number = meta.get("dc:identifier")
+    m_hash = _KEYWORD.search(keywords)
+    m_no = _NUMBER.search(keywords)
+    number = str(number) if number else (m_no.group(1) if m_no else None)
+    return number, (m_hash.group(1) if m_hash else None)
