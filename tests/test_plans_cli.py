@@ -1,0 +1,54 @@
+"""`meterbench plans`: the list and JSON a script or technician reads, and clear exit-2 errors."""
+
+import json
+
+from bench.cli import main
+
+
+def test_plans_json_lists_the_required_plans(capsys):
+    assert main(["plans", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    by_id = {r["id"]: r for r in rows}
+    for r in rows:
+        assert {"id", "title", "standard", "forms", "classes"} <= r.keys()
+    ansi_forms = {f for r in rows if r["standard"] == "ANSI C12.20" for f in r["forms"]}
+    assert {"2S", "9S", "12S", "16S"} <= ansi_forms
+    assert "ansi-c12.1-inservice" in by_id
+    assert any(r["standard"].startswith("IEC 62053") for r in rows)
+
+
+def test_plans_table_mentions_every_plan(capsys):
+    assert main(["plans"]) == 0
+    out = capsys.readouterr().out
+    for pid in ("ansi-c12.20-2s", "ansi-c12.20-16s", "iec-62053-22"):
+        assert pid in out
+
+
+def test_show_prints_amperes_and_provenance(capsys):
+    assert main(["plans", "show", "ansi-c12.20-2s", "--form", "2S", "--class", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert "0.50 lag" in out and "240" in out and "±0.2 %" in out
+    assert "ANSI C12.20" in out and "unconfirmed" in out
+
+
+def test_show_json(capsys):
+    assert (
+        main(["plans", "show", "ansi-c12.20-2s", "--form", "2S", "--class", "0.2", "--ta", "30", "--json"])
+        == 0
+    )
+    doc = json.loads(capsys.readouterr().out)
+    pts = {p["id"]: p for p in doc["points"]}
+    assert pts["FL"]["current_a"] == 30.0 and pts["LL"]["current_a"] == 3.0
+    assert pts["PF"]["lag_deg"] == 60.0 and pts["PF"]["voltage_v"] == 240.0
+    assert pts["FL"]["limit_provenance"]["standard"] == "ANSI C12.20"
+
+
+def test_show_bad_ta_exits_2_naming_the_field(capsys):
+    assert main(["plans", "show", "ansi-c12.20-2s", "--form", "2S", "--class", "0.2", "--ta", "2.5"]) == 2
+    err = capsys.readouterr().err
+    assert "ta:" in err and "30 A (CL200)" in err
+
+
+def test_show_unknown_form_exits_2(capsys):
+    assert main(["plans", "show", "ansi-c12.1-inservice", "--form", "7S", "--class", "0.2"]) == 2
+    assert "16S" in capsys.readouterr().err
