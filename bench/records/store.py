@@ -145,6 +145,55 @@ def _choice(field_name: str, value: str, allowed: Iterable[str]) -> str:
     return value
 
 
+def _point_columns() -> list:
+    r, p, res, rp, mt = m.runs.c, m.points.c, m.results.c, m.run_positions.c, m.meters.c
+    n_readings = (
+        sa.select(sa.func.count()).where(m.readings.c.point_id == p.id).correlate(m.points).scalar_subquery()
+    )
+    # Nameplate from the run's snapshot would need JSON paths per backend; the meters row is the same
+    # meter (serial is unique) and only firmware/ratings edits could differ.
+    return [
+        r.id.label("run_id"),
+        r.started_at,
+        r.plan_id,
+        r.plan_version,
+        m.benches.c.name.label("bench"),
+        r.operator,
+        r.status.label("run_status"),
+        r.outcome.label("run_outcome"),
+        p.position,
+        mt.serial,
+        mt.manufacturer,
+        mt.model,
+        mt.form,
+        mt.accuracy_class,
+        rp.outcome.label("position_outcome"),
+        p.test_pass,
+        p.point_id,
+        p.label,
+        p.element,
+        p.kind,
+        p.voltage_v,
+        p.current_a,
+        p.lag_deg,
+        p.status,
+        res.error_percent,
+        res.expanded_percent,
+        res.coverage_factor,
+        res.dof,
+        p.limit_lo,
+        p.limit_hi,
+        res.verdict,
+        res.decision_rule,
+        n_readings.label("readings"),
+        p.id.label("point_row"),
+    ]
+
+
+#: The keys of every :meth:`RecordStore.point_rows` row, in export column order.
+POINT_ROW_COLUMNS: tuple[str, ...] = tuple(c.key for c in _point_columns())
+
+
 class RecordStore:
     """Test records in SQLite (one file per bench, WAL) or PostgreSQL (several benches), audited."""
 
@@ -1026,56 +1075,15 @@ class RecordStore:
 
         Filters select runs as in :meth:`list_runs`; ``serial``/``form`` also select the position.
         """
-        r, p, res, rp, mt = m.runs.c, m.points.c, m.results.c, m.run_positions.c, m.meters.c
-        n_readings = (
-            sa.select(sa.func.count())
-            .where(m.readings.c.point_id == p.id)
-            .correlate(m.points)
-            .scalar_subquery()
-        )
+        r, p, rp, mt = m.runs.c, m.points.c, m.run_positions.c, m.meters.c
         stmt = (
-            sa.select(
-                r.id.label("run_id"),
-                r.started_at,
-                r.plan_id,
-                r.plan_version,
-                m.benches.c.name.label("bench"),
-                r.operator,
-                r.status.label("run_status"),
-                r.outcome.label("run_outcome"),
-                p.position,
-                mt.serial,
-                mt.manufacturer,
-                mt.model,
-                mt.form,
-                mt.accuracy_class,
-                rp.outcome.label("position_outcome"),
-                p.test_pass,
-                p.point_id,
-                p.label,
-                p.element,
-                p.kind,
-                p.voltage_v,
-                p.current_a,
-                p.lag_deg,
-                p.status,
-                res.error_percent,
-                res.expanded_percent,
-                res.coverage_factor,
-                res.dof,
-                p.limit_lo,
-                p.limit_hi,
-                res.verdict,
-                res.decision_rule,
-                n_readings.label("readings"),
-                p.id.label("point_row"),
-            )
+            sa.select(*_point_columns())
             .select_from(m.points)
             .join(m.runs, r.id == p.run_id)
             .join(m.benches, m.benches.c.id == r.bench_id)
             .join(m.run_positions, sa.and_(rp.run_id == p.run_id, rp.position == p.position))
             .join(m.meters, mt.id == rp.meter_id)
-            .outerjoin(m.results, res.point_id == p.id)
+            .outerjoin(m.results, m.results.c.point_id == p.id)
         )
         stmt = self._run_filters(stmt, outcome=outcome, since=since, until=until, bench=bench)
         if serial is not None:
@@ -1090,42 +1098,39 @@ class RecordStore:
 
     def meter_history(self, serial: str) -> list[dict]:
         """Every run of one meter, oldest first: run, position, outcome, and each point's result."""
-        rows = self.point_rows(serial=serial)
-        history: dict[tuple[int, int], dict] = {}
-        for row in rows:
-            key = (row["run_id"], row["position"])
-            if key not in history:
-                history[key] = {
-                    "run_id": row["run_id"],
-                    "started_at": audit.iso(row["started_at"]),
-                    "plan_id": row["plan_id"],
-                    "plan_version": row["plan_version"],
-                    "bench": row["bench"],
-                    "operator": row["operator"],
-                    "run_status": row["run_status"],
-                    "run_outcome": row["run_outcome"],
-                    "position": row["position"],
-                    "position_outcome": row["position_outcome"],
-                    "points": [],
-                }
-            history[key]["points"].append(
-                {
-                    k: row[k]
-                    for k in (
-                        "test_pass",
-                        "point_id",
-                        "label",
-                        "status",
-                        "error_percent",
-                        "expanded_percent",
-                        "coverage_factor",
-                        "limit_lo",
-                        "limit_hi",
-                        "verdict",
-                        "readings",
-                    )
-                }
+        r, rp, mt = m.runs.c, m.run_positions.c, m.meters.c
+        stmt = (
+            sa.select(
+                r.id.label("run_id"),
+                r.started_at,
+                r.plan_id,
+                r.plan_version,
+                m.benches.c.name.label("bench"),
+                r.operator,
+                r.status.label("run_status"),
+                r.outcome.label("run_outcome"),
+                rp.position,
+                rp.outcome.label("position_outcome"),
+                rp.meter,
             )
+            .select_from(m.run_positions)
+            .join(m.runs, r.id == rp.run_id)
+            .join(m.benches, m.benches.c.id == r.bench_id)
+            .join(m.meters, mt.id == rp.meter_id)
+            .where(mt.serial == serial)
+            .order_by(r.started_at, r.id, rp.position)
+        )
+        with self._read() as conn:
+            history = {
+                (row["run_id"], row["position"]): {**_jsonable(row), "points": []}
+                for row in conn.execute(stmt).mappings()
+            }
+        keys = ("test_pass", "point_id", "label", "status", "error_percent", "expanded_percent",
+                "coverage_factor", "limit_lo", "limit_hi", "verdict", "readings")  # fmt: skip
+        for row in self.point_rows(serial=serial):
+            entry = history.get((row["run_id"], row["position"]))
+            if entry is not None:  # a run started between the two queries is left for next time
+                entry["points"].append({k: row[k] for k in keys})
         return list(history.values())
 
     # ------------------------------------------------------------------ audit
