@@ -136,6 +136,14 @@ class ResolvedAverage:
     def average(self, registration_by_label: dict[str, float]) -> float:
         return self.rule.average(registration_by_label)
 
+    def metrology_rule(self):
+        """The same rule as a ``procedures.metrology.averages.AverageRule`` (for ``in_service_verdict``)."""
+        from procedures.metrology.averages import AverageRule as MetrologyRule
+
+        return MetrologyRule(
+            self.rule.name, self.rule.title, dict(self.rule.weights), self.rule.provenance.cite()
+        )
+
 
 @dataclass(frozen=True)
 class ResolvedPlan:
@@ -160,6 +168,18 @@ class ResolvedPlan:
     in_a: float | None = None
     imax_a: float | None = None
     source: str = ""
+
+    def in_service_limits(self) -> dict[str, float]:
+        """Keyword arguments for ``procedures.metrology.averages.in_service_verdict`` from this plan's data:
+        ``average_limit_percent`` and the adjustment thresholds at PF 1 (``adjust_pf1``) and PF 0.5
+        (``adjust_pf05``) taken from its ``limit_role = "adjust"`` points. Empty without an average rule."""
+        if self.average_rule is None:
+            return {}
+        out = {"average_limit_percent": self.average_rule.limit_percent}
+        for p in self.points:
+            if p.limit_role == "adjust" and p.limit_percent is not None:
+                out["adjust_pf1" if abs(p.lag_deg) < 1e-9 else "adjust_pf05"] = p.limit_percent
+        return out
 
 
 @dataclass(frozen=True)

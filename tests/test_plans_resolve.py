@@ -177,3 +177,20 @@ def test_lag_convention_capacitive_is_negative():
     rp = load_plan("iec-62053-22").resolve("5S", "0.5S")
     caps = [p for p in rp.points if p.label.startswith("PF0.8c")]
     assert caps and all(math.isclose(p.lag_deg, -36.8699) for p in caps)
+
+
+def test_in_service_plan_feeds_the_metrology_verdict():
+    """The plan's data (rule, ±2 % average, 1 %/2 % adjust) drives metrology's in-service verdict."""
+    from procedures.metrology.averages import AVERAGE_RULES, in_service_verdict
+
+    plan = load_plan("ansi-c12.1-inservice")
+    for name, met in AVERAGE_RULES.items():
+        ours = plan.resolve("16S", "0.2", average_rule=name).average_rule.metrology_rule()
+        assert dict(ours.weights) == dict(met.weights), f"{name}: plan data and metrology disagree"
+    rp = plan.resolve("2S", "0.2")
+    limits = rp.in_service_limits()
+    assert limits == {"average_limit_percent": 2.0, "adjust_pf1": 1.0, "adjust_pf05": 2.0}
+    verdict = in_service_verdict(
+        {"FL": 101.5, "LL": 100.0, "PF": 100.0}, rp.average_rule.metrology_rule(), **limits
+    )
+    assert verdict.acceptable and verdict.adjust  # average 101.2 % inside 98-102, FL beyond 1 %
