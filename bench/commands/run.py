@@ -1,0 +1,123 @@
+"""meterbench run: run a plan on a bench for every loaded meter, record it, and issue certificates."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.engine import EngineSettings
+from procedures.errors import InputError
+
+ORDER = 10
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--operator", default="", help="who runs the test (default: the login name)")
+    p.add_argument("--db", metavar="URL", help="records database URL (default: SQLite in the user data dir)")
+    p.add_argument(
+        "--json", metavar="OUT", dest="json_out", help="write the run as JSON (see README contract)"
+    )
+    p.add_argument("--certificates", metavar="DIR", help="certificate folder (default: ./certificates)")
+    p.add_argument("--no-certificates", action="store_true", help="record the run but issue no certificates")
+    p.add_argument("--as-left", action="store_true",
+                   help="after the as-found pass, wait for adjustment and run an as-left pass")  # fmt: skip
+    p.add_argument("--override-wiring", action="append", default=[], metavar="POS=REASON",
+                   help="continue a position (or 'board') despite a wiring finding; the reason is recorded")  # fmt: skip
+    p.add_argument("--allow-overdue", action="store_true",
+                   help="test with a reference standard past its calibration due date (recorded)")  # fmt: skip
+    p.add_argument("--speed", type=float, default=None,
+                   help="simulation speed: 0 = virtual time (as fast as possible), N = N x real time")  # fmt: skip
+    p.add_argument("--warmup", type=float, default=0.0, metavar="SECONDS", help="warm-up time before testing")
+    p.add_argument(
+        "--sign", action="store_true", help="sign certificates with the configured signing identity"
+    )
+
+
+def parse_overrides(items: list[str]) -> dict[int | None, str]:
+    out: dict[int | None, str] = {}
+    for item in items:
+        pos, sep, reason = item.partition("=")
+        if not sep or not reason.strip():
+            raise InputError("--override-wiring", "needs a position and a reason",
+                             allowed="POS=REASON or board=REASON, e.g. 3='CT polarity checked by hand'",
+                             found=item)  # fmt: skip
+        if pos.strip().lower() == "board":
+            out[None] = reason.strip()
+            continue
+        try:
+            out[int(pos)] = reason.strip()
+        except ValueError:
+            raise InputError("--override-wiring", "position must be a number or 'board'", found=pos) from None
+    return out
+
+
+def settings_from(args) -> EngineSettings:
+    if args.speed is not None and args.speed < 0:
+        raise InputError("--speed", "must be >= 0", allowed="0 (virtual time) or a positive factor",
+                         found=args.speed)  # fmt: skip
+    if args.warmup < 0:
+        raise InputError("--warmup", "must be >= 0 seconds", found=args.warmup)
+    s = EngineSettings(
+        warmup_s=args.warmup,
+        passes=("as-found", "as-left") if args.as_left else ("as-found",),
+        allow_overdue=args.allow_overdue,
+        wiring_overrides=parse_overrides(args.override_wiring),
+    )
+    if args.as_left:
+
+        def adjust() -> bool:
+            try:
+                answer = input("Adjust the meters now, then press Enter for the as-left pass (s = skip): ")
+            except EOFError:
+                return True
+            return answer.strip().lower() != "s"
+
+        s.adjust = adjust
+    return s
+
+
+def finish(outcome, store, args, *, certificates: bool) -> int:
+    from bench.cli import EXIT_FAILED, EXIT_INSTRUMENT, EXIT_OK
+    from bench.summary import print_summary
+
+    record = store.run_record(outcome.run_id)
+    issued = []
+    if certificates and outcome.outcome in ("passed", "failed"):
+        from bench.certify import issue_for_run
+
+        issued = issue_for_run(store, outcome.run_id, args.certificates, sign=getattr(args, "sign", False))
+        record = store.run_record(outcome.run_id)
+    print_summary(record, issued)
+    store.close()
+    if outcome.outcome == "passed":
+        return EXIT_OK
+    if outcome.outcome == "failed":
+        return EXIT_FAILED
+    return EXIT_INSTRUMENT
+
+
+def run(args) -> int:
+    from bench.progress import ProgressView
+    from bench.safety import sigterm_as_interrupt
+    from bench.session import RunRequest, execute
+
+    req = RunRequest(bench_file=args.bench, plan=args.plan, manifest=args.meters, operator=args.operator,
+                     db_url=args.db, json_out=args.json_out, certificates_dir=args.certificates,
+                     settings=settings_from(args), speed=args.speed)  # fmt: skip
+    with sigterm_as_interrupt(), ProgressView(title=f"{args.plan} on {args.bench}") as view:
+        outcome, store = execute(req, [view])
+    return finish(outcome, store, args, certificates=not args.no_certificates)
+
+
+def register(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("run", help="run a test plan on a bench", description=__doc__)
+    p.add_argument(
+        "--bench", required=True, metavar="FILE", help="bench file (TOML), e.g. examples/2s-board.toml"
+    )
+    p.add_argument(
+        "--plan", required=True, metavar="ID", help="plan id (see `meterbench plans`) or a plan file"
+    )
+    p.add_argument("--meters", metavar="MANIFEST.csv",
+                   help="meters on the board (default: the bench file's simulated meters)")  # fmt: skip
+    add_run_options(p)
+    p.set_defaults(func=run)
+    return p

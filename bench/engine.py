@@ -1,0 +1,848 @@
+"""The sequence engine: runs a plan on a bench for every loaded position. Qt-free.
+
+It owns the run: pre-checks, warm-up, the wiring check, accuracy points (series and element), starting
+load, creep, as-found and as-left passes, pause/resume at safe points, abort, and resuming an interrupted
+run without repeating recorded points. It never sleeps blindly: it waits on measured stability and on the
+error calculators' status, on the bench clock (virtual time in simulation).
+
+Every reading is committed to the records store as it is taken. Every path out de-energises first
+(:func:`bench.safety.de_energise`). Listeners (the CLI, the GUI) receive :class:`Event` objects; a
+listener that raises is a fault like any other: outputs off, run ended as "error".
+
+Sign convention: %R = 100 x meter energy / reference energy; error = %R - 100 (positive: meter fast).
+The engine computes every error from the raw pulse counts (meter pulses x Kt against reference pulses x
+Kr x elements-in-series), never from a simulator's truth; the instrument's own figure is kept only to
+cross-check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import platform
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from bench.meters import LoadedMeter, check_board
+from bench.safety import Watchdog, de_energise
+from instruments.errors import InstrumentError, InstrumentTimeout
+from instruments.interfaces import Bench, PhaseSetting, ReferenceReading
+from procedures.errors import InputError
+from procedures.forms import MeterForm, correct_service, get_form
+from procedures.metrology import error_budget, get_decision_rule, plan_gate, registration_pulse_gating
+from procedures.phasors import lag_deg
+from procedures.plans import Plan, ResolvedPlan, ResolvedPoint
+
+PASSES = ("as-found", "as-left")
+
+
+class AbortRequested(Exception):
+    """The operator (or a safety trip) asked the run to stop."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something happened in a run. ``kind`` is one of:
+    run_started, precheck, warmup, point_started, stabilised, reading, point_done, position_failed,
+    wiring, creep, starting, average, paused, resumed, aborting, run_finished, error."""
+
+    kind: str
+    run_id: int
+    bench_time: float
+    position: int | None = None
+    point_id: str | None = None
+    data: dict = field(default_factory=dict)
+
+
+Listener = Callable[[Event], None]
+
+
+@dataclass
+class EngineSettings:
+    """How the engine runs; defaults suit a shop bench. Bench time throughout except ``watchdog_s``."""
+
+    frequency_hz: float = 60.0
+    warmup_s: float = 0.0
+    passes: tuple[str, ...] = ("as-found",)
+    stability_tolerance_percent: float = 0.05  # successive reference readings agree within this
+    stability_poll_s: float = 0.2
+    stability_timeout_s: float = 30.0
+    regulation_tolerance_percent: float = 2.0  # applied current within this of what was asked
+    gate_timeout_factor: float = 3.0  # a gate may take this many times its planned length ...
+    gate_timeout_margin_s: float = 10.0  # ... plus this, before the meter counts as "no pulses"
+    gate_poll_s: float = 0.05
+    max_gate_s: float = 300.0
+    min_meter_pulses: int = 1
+    allow_overdue: bool = False
+    wiring_overrides: dict[int | None, str] = field(default_factory=dict)  # position (None=board) -> reason
+    watchdog_s: float = 60.0
+    ref_drift_percent: float = 0.0
+    ref_phase_error_urad: float = 0.0
+    repeatability_prior_percent: float = 0.02
+    today: date | None = None
+    # Called between the as-found and the as-left pass (the technician adjusts the meters); returns
+    # False to skip the as-left pass.
+    adjust: Callable[[], bool] | None = None
+
+
+@dataclass
+class PositionState:
+    meter: LoadedMeter
+    state: str = "loaded"  # loaded, testing, passed, failed, no pulses, wiring fault
+    message: str = ""
+    failed: bool = False
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: int
+    outcome: str
+    positions: dict[int, str]
+    bench_seconds: float
+    wall_seconds: float
+    message: str = ""
+
+
+class Engine:
+    """Runs one plan for the meters on one board. Thread-safe controls: pause, resume, abort."""
+
+    def __init__(
+        self,
+        bench: Bench,
+        store,
+        plan: Plan,
+        meters: Iterable[LoadedMeter],
+        *,
+        operator: str = "",
+        settings: EngineSettings | None = None,
+        listeners: Iterable[Listener] = (),
+        environment: dict | None = None,
+    ) -> None:
+        self.bench = bench
+        self.store = store
+        self.plan = plan
+        self.meters = sorted(meters, key=lambda m: m.position)
+        self.operator = operator
+        self.settings = settings or EngineSettings()
+        self.listeners = list(listeners)
+        self.environment = environment or {}
+        self.run_id: int | None = None
+        self.positions: dict[int, PositionState] = {}
+        self.resolved: ResolvedPlan | None = None
+        self._pause = threading.Event()
+        self._abort = threading.Event()
+        self._abort_reason = ""
+        self._io = threading.RLock()  # one caller on the instruments at a time (watchdog, GUI abort)
+        self._done: set[tuple[int, str, str]] = set()
+        self._watchdog: Watchdog | None = None
+        self._t0_bench = 0.0
+
+    # ---- controls (any thread) -------------------------------------------------------------------
+    def pause(self) -> None:
+        """Pause at the next safe point (between readings). The source stays as it is."""
+        self._pause.set()
+
+    def resume_paused(self) -> None:
+        self._pause.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._pause.is_set()
+
+    def abort(self, reason: str = "aborted by operator") -> None:
+        """Stop now: de-energise immediately (from the caller's thread), then end the run."""
+        self._abort_reason = reason
+        self._abort.set()
+        self._pause.clear()
+        # Outputs off right away, not at the engine's next safe point: an abort is a safety action.
+        de_energise(self.bench)
+
+    # ---- entry points ----------------------------------------------------------------------------
+    def run(self) -> RunOutcome:
+        """Start a new run."""
+        self._prepare()
+        bench_id = self._record_bench()
+        meter_ids = {m.position: self.store.upsert_meter(
+            m.serial, manufacturer=m.manufacturer, model=m.model, form=m.form,
+            accuracy_class=m.accuracy_class, current_class=m.current_class, voltage_v=m.voltage_v,
+            ta_a=m.ta_a, ib_a=m.ib_a, in_a=m.in_a, imax_a=m.imax_a, kh=m.kh, kt=m.kt, firmware=m.firmware,
+        ) for m in self.meters}  # fmt: skip
+        rp = self.resolved
+        assert rp is not None
+        self.run_id = self.store.start_run(
+            plan_id=rp.plan_id, plan_version=rp.version, plan_sha256=rp.sha256, bench_id=bench_id,
+            operator=self.operator, environment=self._environment(),
+            settings=self._settings_record(), positions=meter_ids,
+        )  # fmt: skip
+        return self._execute()
+
+    def resume(self, run_id: int) -> RunOutcome:
+        """Finish an interrupted run: recorded points are kept and not repeated."""
+        self._prepare()
+        self.run_id = run_id
+        self._done = set(self.store.completed_points(run_id))
+        self.store.mark_resumed(run_id)
+        return self._execute()
+
+    # ---- preparation -----------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        check_board(self.meters)
+        bad = [m.position for m in self.meters if m.position not in self.bench.calculators]
+        if bad:
+            raise InputError(
+                "position",
+                f"bench {self.bench.name!r} has no error calculator at {bad}",
+                allowed=f"1..{self.bench.positions}",
+            )
+        resolved = {m.position: self._resolve(m) for m in self.meters}
+        first = resolved[self.meters[0].position]
+        key = [
+            (p.id, round(p.voltage_v, 6), round(p.current_a, 9), round(p.lag_deg, 6)) for p in first.points
+        ]
+        for m in self.meters[1:]:
+            other = resolved[m.position]
+            if [
+                (p.id, round(p.voltage_v, 6), round(p.current_a, 9), round(p.lag_deg, 6))
+                for p in other.points
+            ] != key:
+                raise InputError(
+                    f"position {m.position}",
+                    "meters on one board must share form, class, TA/Ib and voltage (the source is shared)",
+                    allowed=f"form {first.form.name}, class {first.accuracy_class}, {first.ta_a:g} A, "
+                            f"{first.voltage_v:g} V", found=f"{m.form} {m.accuracy_class}",
+                )  # fmt: skip
+        self.resolved = first
+        self.positions = {m.position: PositionState(m) for m in self.meters}
+
+    def _resolve(self, m: LoadedMeter) -> ResolvedPlan:
+        try:
+            return self.plan.resolve(
+                get_form(m.form), m.accuracy_class, ta=m.ta_a, ib=m.ib_a, in_=m.in_a, imax=m.imax_a,
+                voltage=m.voltage_v, current_class=m.current_class,
+            )  # fmt: skip
+        except InputError as exc:
+            raise exc.within(f"meter {m.serial} (position {m.position})") from None
+
+    def _record_bench(self) -> int:
+        cfg = self.bench.config
+        bench_id = self.store.upsert_bench(self.bench.name, self.bench.location, _plain(cfg))
+        cal = self.bench.reference.calibration
+        self.store.upsert_instrument(
+            bench_id, "reference", type(self.bench.reference).__name__, getattr(self.bench.reference, "resource", ""),
+            self._identify(self.bench.reference), _plain(cal),
+        )  # fmt: skip
+        self.store.upsert_instrument(
+            bench_id, "source", type(self.bench.source).__name__, getattr(self.bench.source, "resource", ""),
+            self._identify(self.bench.source), None,
+        )  # fmt: skip
+        return bench_id
+
+    def _identify(self, role) -> str:
+        with self._io:
+            return role.identify()
+
+    def _environment(self) -> dict:
+        env = {"host": platform.node(), "pid": os.getpid(), "simulated": self.bench.simulator is not None}
+        env.update(self.environment)
+        return env
+
+    def _settings_record(self) -> dict:
+        s = self.settings
+        return {
+            "frequency_hz": s.frequency_hz, "warmup_s": s.warmup_s, "passes": list(s.passes),
+            "stability_tolerance_percent": s.stability_tolerance_percent,
+            "meters": {m.position: m.to_dict() for m in self.meters},
+            "wiring_overrides": {str(k): v for k, v in s.wiring_overrides.items()},
+        }  # fmt: skip
+
+    # ---- the run ---------------------------------------------------------------------------------
+    def _execute(self) -> RunOutcome:
+        assert self.run_id is not None and self.resolved is not None
+        t0_wall = time.monotonic()
+        self._t0_bench = self.bench.clock.now()
+        self._watchdog = Watchdog(self.bench, self.settings.watchdog_s, on_trip=self._watchdog_trip).start()
+        outcome, message = "error", ""
+        try:
+            de_energise(self.bench)  # start from the safe state, whatever the last run left
+            self._emit(
+                "run_started", data={"plan": self.resolved.plan_id, "positions": sorted(self.positions)}
+            )
+            self._precheck()
+            self._warmup()
+            for test_pass in self.settings.passes:
+                if test_pass not in PASSES:
+                    raise InputError("passes", "unknown test pass", allowed=PASSES, found=test_pass)
+                if test_pass == "as-left" and not self._before_as_left():
+                    continue
+                for point in self.resolved.points:
+                    self._safe_point()
+                    self._run_point(point, test_pass)
+            self._averages()
+            outcome = "failed" if any(p.failed for p in self.positions.values()) else "passed"
+        except AbortRequested:
+            de_energise(self.bench)
+            outcome, message = "aborted", self._abort_reason
+        except KeyboardInterrupt:
+            de_energise(self.bench)
+            outcome, message = "interrupted", "interrupted (Ctrl-C or signal)"
+            self._finish(outcome, message, t0_wall)
+            raise
+        except (InstrumentError, InputError) as exc:
+            de_energise(self.bench)
+            outcome, message = "error", str(exc)
+        except BaseException as exc:
+            de_energise(self.bench)
+            outcome, message = "error", f"{type(exc).__name__}: {exc}"
+            self._finish(outcome, message, t0_wall)
+            raise
+        finally:
+            de_energise(self.bench)
+            if self._watchdog:
+                self._watchdog.stop()
+        return self._finish(outcome, message, t0_wall)
+
+    def _finish(self, outcome: str, message: str, t0_wall: float) -> RunOutcome:
+        bench_s = self.bench.clock.now() - self._t0_bench
+        wall_s = time.monotonic() - t0_wall
+        for pos, st in self.positions.items():
+            if st.state in ("loaded", "testing"):
+                st.state = "passed" if outcome in ("passed", "failed") else outcome
+            with contextlib.suppress(Exception):
+                self.store.set_position_outcome(self.run_id, pos, st.state, st.message)
+        if outcome != "interrupted":
+            self.store.finish_run(self.run_id, outcome, bench_seconds=bench_s, wall_seconds=wall_s)
+        result = RunOutcome(self.run_id, outcome, {p: s.state for p, s in self.positions.items()}, bench_s,
+                            wall_s, message)  # fmt: skip
+        with contextlib.suppress(Exception):  # the run is over and safe; a failing listener changes nothing
+            self._emit("run_finished", data={"outcome": outcome, "message": message,
+                                             "bench_seconds": bench_s, "wall_seconds": wall_s})  # fmt: skip
+        return result
+
+    def _watchdog_trip(self) -> None:
+        self._abort_reason = f"watchdog: engine stalled for more than {self.settings.watchdog_s:g} s"
+        self._abort.set()
+
+    def _emit(self, kind: str, position: int | None = None, point_id: str | None = None, data=None) -> None:
+        ev = Event(
+            kind, self.run_id or 0, self.bench.clock.now() - self._t0_bench, position, point_id, data or {}
+        )
+        for listener in self.listeners:
+            listener(ev)  # an exception propagates: _execute de-energises and ends the run as "error"
+
+    def _safe_point(self) -> None:
+        """Where the run may pause or stop: between readings and points."""
+        if self._watchdog:
+            self._watchdog.kick()
+        if self._abort.is_set():
+            raise AbortRequested(self._abort_reason)
+        if self._pause.is_set():
+            self._emit("paused")
+            while self._pause.is_set() and not self._abort.is_set():
+                if self._watchdog:
+                    self._watchdog.kick()
+                time.sleep(0.02)  # wall time: waiting for a person, not for the bench
+            if self._abort.is_set():
+                raise AbortRequested(self._abort_reason)
+            self._emit("resumed")
+
+    def _active(self) -> list[int]:
+        return [p for p, st in self.positions.items() if not st.failed]
+
+    def _fail(self, pos: int, state: str, message: str) -> None:
+        st = self.positions[pos]
+        st.failed, st.state, st.message = True, state, message
+        self.store.set_position_outcome(self.run_id, pos, state, message)
+        self._emit("position_failed", pos, data={"state": state, "message": message})
+
+    # ---- pre-checks and warm-up ------------------------------------------------------------------
+    def _precheck(self) -> None:
+        with self._io:
+            ident = {"source": self.bench.source.identify(), "reference": self.bench.reference.identify()}
+        cal = self.bench.reference.calibration
+        today = self.settings.today or date.today()
+        if cal.overdue(today) and not self.settings.allow_overdue:
+            raise InputError("reference calibration", f"is overdue since {cal.due.isoformat()}",
+                             allowed="a reference standard within its calibration interval",
+                             source=self.bench.name)  # fmt: skip
+        for m in self.meters:
+            if not (m.kt > 0 and m.kh > 0 and math.isfinite(m.kt)):
+                raise InputError(f"position {m.position}.kt", "must be > 0", found=m.kt)
+        self._emit("precheck", data={"identity": ident, "calibration_due": cal.due.isoformat()})
+
+    def _warmup(self) -> None:
+        if self.settings.warmup_s <= 0 or not self._pending(("as-found",), ("*",)):
+            return
+        rp = self.resolved
+        self._emit("warmup", data={"seconds": self.settings.warmup_s})
+        self._energise(rp.voltage_v, rp.ta_a, 0.0, "series")
+        end = self.bench.clock.now() + self.settings.warmup_s
+        while self.bench.clock.now() < end:
+            self._safe_point()
+            self.bench.clock.sleep(min(1.0, end - self.bench.clock.now()))
+        self._de_energise_quietly()
+
+    def _pending(self, passes, point_ids) -> bool:
+        """True unless every position has every listed point recorded (resume)."""
+        if not self._done:
+            return True
+        return any(
+            (pos, pid, tp) not in self._done
+            for pos in self._active() for tp in passes
+            for pid in (p.id for p in self.resolved.points if point_ids == ("*",) or p.id in point_ids)
+        )  # fmt: skip
+
+    def _before_as_left(self) -> bool:
+        if not self._pending(("as-left",), ("*",)):
+            return True
+        de_energise(self.bench)
+        return bool(self.settings.adjust()) if self.settings.adjust else True
+
+    # ---- source control --------------------------------------------------------------------------
+    def _phases(self, voltage: float, current: float, lag: float, element: str) -> dict[str, PhaseSetting]:
+        form: MeterForm = self.resolved.form
+        if not self.bench.three_phase_source:
+            # Series-parallel: one voltage across every potential coil, one current through the coils.
+            return {"A": PhaseSetting(voltage, 0.0, current, lag)}
+        volts, amps = correct_service(form, voltage, current, lag, "ABC")
+        if element != "series":
+            fed = set(form.element(element).current_phases)
+            amps = {p: (a if p in fed else 0j) for p, a in amps.items()}
+        return {
+            p: PhaseSetting(abs(volts.get(p, 0j)), lag_deg(volts.get(p, 0j)), abs(amps.get(p, 0j)),
+                            lag_deg(amps[p]) if abs(amps.get(p, 0j)) > 0 else 0.0)
+            for p in sorted(set(volts) | set(amps))
+        }  # fmt: skip
+
+    def _energise(self, voltage: float, current: float, lag: float, element: str) -> None:
+        phases = self._phases(voltage, current, lag, element)
+        with self._io:
+            select = getattr(self.bench, "select_elements", None)
+            if select is not None and not self.bench.three_phase_source:
+                select(None if element == "series" else element)
+            self.bench.source.apply(phases, self.settings.frequency_hz)
+            if not self.bench.source.output_is_on():
+                self.bench.source.output_on()
+
+    def _de_energise_quietly(self) -> None:
+        with self._io:
+            self.bench.source.output_off()
+
+    def _stabilise(self, expected_current: float) -> ReferenceReading:
+        """Wait until successive reference readings agree (measured, not a blind sleep)."""
+        s = self.settings
+        clock = self.bench.clock
+        deadline = clock.now() + s.stability_timeout_s
+        last: ReferenceReading | None = None
+        while True:
+            self._safe_point()
+            with self._io:
+                reading = self.bench.reference.read()
+            if last is not None:
+                scale = max(abs(reading.va), 1e-9)
+                steady = abs(reading.watts - last.watts) <= s.stability_tolerance_percent / 100 * scale
+                amps = max((ph.current_a for ph in reading.phases.values()), default=0.0)
+                regulated = expected_current <= 0 or (
+                    abs(amps - expected_current) <= s.regulation_tolerance_percent / 100 * expected_current
+                )
+                if steady and regulated:
+                    return reading
+            if clock.now() >= deadline:
+                raise InstrumentTimeout(
+                    self.bench.reference.name, "read", None,
+                    f"readings did not settle within {s.stability_timeout_s:g} s "
+                    f"(asked {expected_current:g} A; the source may not be able to regulate the load)",
+                )  # fmt: skip
+            last = reading
+            clock.sleep(s.stability_poll_s)
+
+    # ---- points ----------------------------------------------------------------------------------
+    def _run_point(self, point: ResolvedPoint, test_pass: str) -> None:
+        todo = [p for p in self._active() if (p, point.id, test_pass) not in self._done]
+        if not todo:
+            return
+        if point.kind == "accuracy":
+            self._accuracy(point, test_pass, todo)
+        elif point.kind == "wiring":
+            if test_pass == "as-found":
+                self._wiring(point, todo)
+        elif point.kind == "creep":
+            self._count_test(point, test_pass, todo, creep=True)
+        elif point.kind == "starting":
+            self._count_test(point, test_pass, todo, creep=False)
+        elif point.kind == "register":
+            for pos in todo:
+                row = self._add_point(pos, point, test_pass, {})
+                self.store.finish_point(row, status="skipped", error_percent=None, expanded_percent=None,
+                                        coverage_factor=None, dof=None, budget=[], verdict=None,
+                                        decision_rule=None, message="no meter port on this bench")  # fmt: skip
+        else:
+            raise InputError(
+                f"points.{point.id}.kind",
+                "unknown point kind",
+                allowed="accuracy, wiring, creep, starting, register",
+                found=point.kind,
+            )
+
+    def _limits(self, point: ResolvedPoint) -> tuple[float | None, float | None]:
+        lim = point.limit_percent
+        if lim is None:
+            return None, None
+        if isinstance(lim, tuple):
+            return float(lim[0]), float(lim[1])
+        return -float(lim), float(lim)
+
+    def _add_point(self, pos: int, point: ResolvedPoint, test_pass: str, planned: dict) -> int:
+        lo, hi = self._limits(point)
+        prov = point.limit_provenance
+        return self.store.add_point(
+            self.run_id, position=pos, point_id=point.id, label=point.label, element=point.element,
+            test_pass=test_pass, kind=point.kind, voltage_v=point.voltage_v, current_a=point.current_a,
+            lag_deg=point.lag_deg, limit_lo=lo, limit_hi=hi, limit_provenance=_plain(prov) if prov else {},
+            planned=planned,
+        )  # fmt: skip
+
+    def _elements_in_series(self, point: ResolvedPoint) -> int:
+        """c: how many elements register while a single-phase reference sees one (standards.md §2.5)."""
+        if self.bench.three_phase_source or point.element != "series":
+            return 1
+        return self.resolved.form.n_elements
+
+    def _accuracy(self, point: ResolvedPoint, test_pass: str, todo: list[int]) -> None:
+        self._emit("point_started", point_id=point.id, data={"label": point.label, "element": point.element,
+                   "pass": test_pass, "voltage_v": point.voltage_v, "current_a": point.current_a,
+                   "lag_deg": point.lag_deg, "positions": todo})  # fmt: skip
+        self._energise(point.voltage_v, point.current_a, point.lag_deg, point.element)
+        ref = self._stabilise(point.current_a)
+        if point.settle_s > 0:  # the plan's declared pulse-pickup settling, after measured stability
+            self.bench.clock.sleep(point.settle_s)
+        self._emit("stabilised", point_id=point.id, data={"watts": ref.watts, "phases": _phasor_dict(ref)})
+        c = self._elements_in_series(point)
+        kr = self.bench.reference.kr_wh
+        lo, hi = self._limits(point)
+        half = min(abs(lo), abs(hi)) if lo is not None else 1.0
+        meter_w = abs(ref.watts) * c
+        plans, rows = {}, {}
+        for pos in todo:
+            m = self.positions[pos].meter
+            plans[pos] = plan_gate(
+                meter_w, m.kt, kr, half, target_share=self.resolved.target_share,
+                repeatability_percent=self.settings.repeatability_prior_percent, readings=point.readings,
+                min_pulses=self.settings.min_meter_pulses, elements_in_series=c,
+            )  # fmt: skip
+            rows[pos] = self._add_point(pos, point, test_pass, {
+                "meter_pulses": plans[pos].meter_pulses, "gate_seconds": plans[pos].gate_seconds,
+                "readings": point.readings, "elements_in_series": c, "kr_wh": kr, "kt_wh": m.kt,
+                "reference_watts": ref.watts,
+            })  # fmt: skip
+        errors: dict[int, list[float]] = {p: [] for p in todo}
+        ref_pulses: dict[int, list[float]] = {p: [] for p in todo}
+        for index in range(point.readings):
+            live = [p for p in todo if not self.positions[p].failed]
+            if not live:
+                break
+            self._safe_point()
+            results = self._gate({p: (self.positions[p].meter.kt, plans[p]) for p in live}, point)
+            for pos, res in results.items():
+                if isinstance(res, str):
+                    self._point_failed(rows[pos], pos, point, "no pulses", res)
+                    continue
+                m = self.positions[pos].meter
+                r = registration_pulse_gating(res.meter_pulses, m.kt, res.ref_pulses, res.kr_wh, c)
+                err = r - 100.0
+                errors[pos].append(err)
+                ref_pulses[pos].append(res.ref_pulses)
+                with self._io:
+                    seen = self.bench.reference.read()
+                self.store.add_reading(
+                    rows[pos], index=index, meter_pulses=res.meter_pulses, ref_pulses=res.ref_pulses,
+                    kr_wh=res.kr_wh, kt_wh=m.kt, gate_seconds=res.gate_seconds, error_percent=err,
+                    instrument_error_percent=res.instrument_error_percent,
+                    reference={"watts": seen.watts, "vars": seen.vars, "va": seen.va,
+                               "frequency_hz": seen.frequency_hz, "phases": _phasor_dict(seen)},
+                )  # fmt: skip
+                self._emit("reading", pos, point.id, {"index": index, "error_percent": err,
+                           "meter_pulses": res.meter_pulses, "ref_pulses": res.ref_pulses,
+                           "gate_seconds": res.gate_seconds, "label": point.label})  # fmt: skip
+        rule = get_decision_rule(self.resolved.decision_rule)
+        cal = self.bench.reference.calibration
+        for pos in todo:
+            if self.positions[pos].failed or not errors[pos]:
+                if not self.positions[pos].failed:
+                    self._point_failed(rows[pos], pos, point, "failed", "no readings")
+                continue
+            res = error_budget(
+                errors[pos], ref_cal_u_percent=cal.uncertainty_percent, ref_cal_k=cal.coverage_factor,
+                ref_drift_percent=self.settings.ref_drift_percent,
+                ref_pulses_per_gate=statistics.fmean(ref_pulses[pos]),
+                meter_pulses_per_gate=plans[pos].meter_pulses, lag_deg=point.lag_deg,
+                ref_phase_error_urad=self.settings.ref_phase_error_urad,
+                repeatability_prior_percent=self.settings.repeatability_prior_percent,
+            )  # fmt: skip
+            verdict = rule.decide(res.error_percent, res.expanded_percent, lo, hi) if lo is not None else None
+            outcome = verdict.outcome if verdict else "info"
+            self.store.finish_point(
+                rows[pos], status="done", error_percent=res.error_percent, expanded_percent=res.expanded_percent,
+                coverage_factor=res.k, dof=res.dof if math.isfinite(res.dof) else None,
+                budget=[_plain(c) for c in res.components], verdict=outcome, decision_rule=rule.name,
+                message=verdict.reason if verdict else "",
+            )  # fmt: skip
+            self._done.add((pos, point.id, test_pass))
+            if outcome != "pass" and verdict is not None and test_pass == "as-left":
+                self.positions[pos].state = "failed"
+            if outcome == "fail" or outcome == "indeterminate":
+                self.positions[pos].state = "failed"
+                if test_pass == "as-left" or "as-left" not in self.settings.passes:
+                    self.positions[pos].failed = False  # keep testing: every point is reported
+                    self._mark_failed_verdict(pos)
+            self._emit("point_done", pos, point.id, {
+                "label": point.label, "element": point.element, "pass": test_pass,
+                "error_percent": res.error_percent, "expanded_percent": res.expanded_percent, "k": res.k,
+                "limit_lo": lo, "limit_hi": hi, "verdict": outcome,
+            })  # fmt: skip
+
+    def _mark_failed_verdict(self, pos: int) -> None:
+        st = self.positions[pos]
+        st.state = "failed"
+        st.message = st.message or "a point is outside its limit"
+        self._verdict_failed = getattr(self, "_verdict_failed", set())
+        self._verdict_failed.add(pos)
+
+    def _point_failed(self, row: int, pos: int, point: ResolvedPoint, state: str, message: str) -> None:
+        self.store.finish_point(row, status="failed", error_percent=None, expanded_percent=None,
+                                coverage_factor=None, dof=None, budget=[], verdict="fail",
+                                decision_rule=self.resolved.decision_rule, message=message)  # fmt: skip
+        self._done.add((pos, point.id, "failed"))
+        self._fail(pos, state, message)
+
+    def _gate(self, jobs: dict, point: ResolvedPoint) -> dict:
+        """One gate on every live position at once; returns GateResult or a failure message per position."""
+        clock = self.bench.clock
+        s = self.settings
+        with self._io:
+            for pos, (kt, gp) in jobs.items():
+                calc = self.bench.calculators[pos]
+                calc.configure(kt, gp.meter_pulses)
+            for pos in jobs:
+                self.bench.calculators[pos].start()
+        start = clock.now()
+        longest = max(gp.gate_seconds for _, gp in jobs.values())
+        deadlines = {pos: start + gp.gate_seconds * s.gate_timeout_factor + s.gate_timeout_margin_s
+                     for pos, (_, gp) in jobs.items()}  # fmt: skip
+        out: dict = {}
+        # Sleep to the planned end of the shortest gate, then poll finely: the gate time is the
+        # physical floor, and polling before it only costs instrument traffic.
+        first = min(gp.gate_seconds for _, gp in jobs.values())
+        self._sleep_checked(first)
+        while len(out) < len(jobs):
+            self._safe_point()
+            now = clock.now()
+            for pos in jobs:
+                if pos in out:
+                    continue
+                calc = self.bench.calculators[pos]
+                with self._io:
+                    status, _progress = calc.poll()
+                    if status == "finished":
+                        out[pos] = calc.result()
+                        continue
+                if now >= deadlines[pos]:
+                    with self._io:
+                        calc.stop()
+                    out[pos] = (f"no pulses: gate of {jobs[pos][1].meter_pulses} pulses not finished within "
+                                f"{deadlines[pos] - start:.0f} s (planned {jobs[pos][1].gate_seconds:.1f} s); "
+                                "check the pickup, the meter's test output and Kt")  # fmt: skip
+            if len(out) < len(jobs):
+                self._sleep_checked(s.gate_poll_s if now - start >= longest else min(s.gate_poll_s * 4, 1.0))
+        return out
+
+    def _sleep_checked(self, seconds: float) -> None:
+        """Sleep in bench time in slices, so abort and the watchdog stay responsive."""
+        clock = self.bench.clock
+        end = clock.now() + seconds
+        while True:
+            self._safe_point()
+            left = end - clock.now()
+            if left <= 0:
+                return
+            clock.sleep(min(left, 1.0))
+
+    def _count_test(self, point: ResolvedPoint, test_pass: str, todo: list[int], *, creep: bool) -> None:
+        """Creep (no current: at most one pulse in the window) or starting (must start within the time)."""
+        kind = "creep" if creep else "starting"
+        self._emit("point_started", point_id=point.id, data={"label": point.label, "kind": kind, "pass": test_pass,
+                   "voltage_v": point.voltage_v, "current_a": point.current_a, "positions": todo})  # fmt: skip
+        duration = point.duration_s or (600.0 if creep else 600.0)
+        rows = {pos: self._add_point(pos, point, test_pass, {"duration_s": duration}) for pos in todo}
+        self._energise(point.voltage_v, 0.0 if creep else point.current_a, 0.0 if creep else point.lag_deg,
+                       point.element)  # fmt: skip
+        self._stabilise(0.0 if creep else point.current_a)
+        with self._io:
+            for pos in todo:
+                self.bench.calculators[pos].count_start()
+        clock = self.bench.clock
+        end = clock.now() + duration
+        counts: dict[int, tuple[int, float]] = {}
+        while True:
+            with self._io:
+                counts = {pos: self.bench.calculators[pos].count_read() for pos in todo}
+            # A starting test may end as soon as every meter has started (registered 2 pulses: it
+            # started and keeps registering); a creep test always runs its full window.
+            if not creep and all(c[0] >= 2 for c in counts.values()):
+                break
+            if clock.now() >= end:
+                break
+            self._sleep_checked(min(5.0, end - clock.now()))
+        with self._io:
+            for pos in todo:
+                self.bench.calculators[pos].stop()
+        self._de_energise_quietly()
+        for pos in todo:
+            pulses, seconds = counts[pos]
+            ok = pulses <= 1 if creep else pulses >= 1
+            verdict = "pass" if ok else "fail"
+            message = (f"{pulses} pulse(s) in {seconds:.0f} s at {point.voltage_v:g} V with no current"
+                       if creep else f"{pulses} pulse(s) in {seconds:.0f} s at {point.current_a:g} A")  # fmt: skip
+            self.store.finish_point(rows[pos], status="done", error_percent=None, expanded_percent=None,
+                                    coverage_factor=None, dof=None, budget=[], verdict=verdict,
+                                    decision_rule="count", message=message)  # fmt: skip
+            (self.store.add_creep if creep else self.store.add_starting)(
+                self.run_id, position=pos, pulses=pulses, seconds=seconds, verdict=verdict
+            )
+            self._done.add((pos, point.id, test_pass))
+            if not ok:
+                self._mark_failed_verdict(pos)
+            self._emit(kind, pos, point.id, {"pulses": pulses, "seconds": seconds, "verdict": verdict,
+                                             "label": point.label, "message": message})  # fmt: skip
+
+    def _wiring(self, point: ResolvedPoint, todo: list[int]) -> None:
+        """Balanced load, read phasors, analyse; a finding stops its position (or the board) unless overridden."""
+        from procedures.wiring import Phasors, analyse
+
+        form = self.resolved.form
+        self._emit("point_started", point_id=point.id, data={"label": point.label, "kind": "wiring",
+                                                             "positions": todo})  # fmt: skip
+        self._energise(point.voltage_v, point.current_a, point.lag_deg, "series")
+        self._stabilise(point.current_a)
+        per_position = getattr(self.bench, "read_position_phasors", None)
+        with self._io:
+            supply = self.bench.reference.read()
+        rows = {pos: self._add_point(pos, point, "as-found", {}) for pos in todo}
+        checks: list[tuple[int | None, ReferenceReading]] = [(None, supply)]
+        if per_position is not None:
+            with self._io:
+                checks += [(pos, per_position(pos)) for pos in todo]
+        else:
+            checks += [(pos, supply) for pos in todo]
+        board_fault = None
+        for pos, reading in checks:
+            if pos is not None and board_fault is not None:
+                break
+            phasors = Phasors.from_json(
+                _phasor_json(reading, form), f"reference at position {pos or 'board'}"
+            )
+            report = analyse(form, phasors)
+            findings = [f.__dict__ if not hasattr(f, "_asdict") else f._asdict() for f in report.findings]
+            findings = [
+                {"code": f["code"], "phases": list(f["phases"]), "message": f["message"]} for f in findings
+            ]
+            override = self.settings.wiring_overrides.get(pos)
+            self.store.add_wiring_check(self.run_id, position=pos, rotation=report.rotation, findings=findings,
+                                        phasors=_phasor_dict(reading), registration_percent=report.registration_percent,
+                                        override_reason=override)  # fmt: skip
+            self._emit("wiring", pos, point.id, {"rotation": report.rotation, "findings": findings,
+                       "registration_percent": report.registration_percent, "override": override,
+                       "phases": _phasor_dict(reading)})  # fmt: skip
+            if pos is None:
+                if findings and not override:
+                    board_fault = findings
+                continue
+            ok = not findings or bool(override)
+            self.store.finish_point(rows[pos], status="done", error_percent=None, expanded_percent=None,
+                                    coverage_factor=None, dof=None, budget=[], verdict="pass" if ok else "fail",
+                                    decision_rule="wiring analysis",
+                                    message="; ".join(f["message"] for f in findings) or "wiring correct")  # fmt: skip
+            self._done.add((pos, point.id, "as-found"))
+            if not ok:
+                self._fail(
+                    pos, "wiring fault", "; ".join(f["code"] + ":" + "".join(f["phases"]) for f in findings)
+                )
+        self._de_energise_quietly()
+        if board_fault is not None:
+            msg = "; ".join(f["message"] for f in board_fault)
+            for pos in todo:
+                self.store.finish_point(rows[pos], status="failed", error_percent=None, expanded_percent=None,
+                                        coverage_factor=None, dof=None, budget=[], verdict="fail",
+                                        decision_rule="wiring analysis", message=f"board: {msg}")  # fmt: skip
+                self._fail(pos, "wiring fault", f"board wiring: {msg}")
+
+    def _averages(self) -> None:
+        ra = self.resolved.average_rule
+        if ra is None:
+            return
+        record = self.store.run_record(self.run_id)
+        for pos in self.positions:
+            for test_pass in self.settings.passes:
+                regs = {}
+                for p in record["points"]:
+                    if (
+                        p["position"] == pos
+                        and p["test_pass"] == test_pass
+                        and p["kind"] == "accuracy"
+                        and p["element"] == "series"
+                        and p.get("error_percent") is not None
+                    ):
+                        regs[p["label"]] = 100.0 + p["error_percent"]
+                try:
+                    value = ra.average(regs)
+                except (InputError, KeyError):
+                    continue
+                verdict = "pass" if abs(value - 100.0) <= ra.limit_percent else "fail"
+                self.store.add_average(self.run_id, position=pos, test_pass=test_pass, rule=ra.name,
+                                       value_percent=value, verdict=verdict)  # fmt: skip
+                self._emit("average", pos, data={"rule": ra.name, "value_percent": value, "verdict": verdict})
+                if verdict == "fail":
+                    self._mark_failed_verdict(pos)
+
+
+def _plain(obj):
+    """Dataclasses, dates and tuples as JSON-able plain values (for the records)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, date | datetime):
+        return obj.isoformat()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if hasattr(obj, "__fspath__"):
+        return str(obj)
+    return obj
+
+
+def _phasor_dict(reading: ReferenceReading) -> dict:
+    return {p: {"voltage_v": ph.voltage_v, "voltage_lag_deg": ph.voltage_lag_deg, "current_a": ph.current_a,
+                "current_lag_deg": ph.current_lag_deg, "watts": ph.watts}
+            for p, ph in reading.phases.items()}  # fmt: skip
+
+
+def _phasor_json(reading: ReferenceReading, form: MeterForm) -> dict:
+    """The reference's phasors in the `meterbench diagnose` JSON shape, for the phases the form uses."""
+    return {
+        "voltages": {p: [reading.phases[p].voltage_v, reading.phases[p].voltage_lag_deg]
+                     for p in form.voltage_phases if p in reading.phases},
+        "currents": {p: [reading.phases[p].current_a, reading.phases[p].current_lag_deg]
+                     for p in form.current_phases if p in reading.phases},
+    }  # fmt: skip
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,219 @@
+"""The meters loaded on a board: nameplate data, validated on entry, from a scan, a manifest or a bench file.
+
+A technician scans a serial (keyboard-wedge barcode), picks or confirms the nameplate, and the meter is
+checked here before it can be tested: known form, class and current class, a TA that belongs to the
+current class, Kh and Kt positive and finite. Every problem is an :class:`InputError` naming the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from procedures.errors import InputError
+from procedures.forms import MeterForm, get_form
+
+# Serials printed on meter nameplates and barcodes: letters, digits and - . / _, 3 to 32 long.
+SERIAL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-./_]{2,31}$")
+MANIFEST_FIELDS = (
+    "position", "serial", "form", "accuracy_class", "current_class", "voltage", "ta", "kh", "kt",
+    "manufacturer", "model", "firmware", "ib", "in", "imax", "owner", "condition",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LoadedMeter:
+    """A meter on a position, with the nameplate data a certificate states."""
+
+    position: int
+    serial: str
+    form: str
+    accuracy_class: str
+    kh: float
+    kt: float
+    voltage_v: float
+    current_class: str | None = None
+    ta_a: float | None = None
+    ib_a: float | None = None
+    in_a: float | None = None
+    imax_a: float | None = None
+    manufacturer: str = ""
+    model: str = ""
+    firmware: str = ""
+    owner: str = ""
+    condition: str = "as received, no visible damage"
+
+    @property
+    def meter_form(self) -> MeterForm:
+        return get_form(self.form)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_serial(serial: object, field: str = "serial", source: str | None = None) -> str:
+    """A scanned or typed serial, stripped of the scanner's CR/LF; InputError when it is not one."""
+    if not isinstance(serial, str):
+        raise InputError(field, "must be text", source=source, found=serial)
+    s = serial.strip()
+    if not SERIAL_RE.match(s):
+        raise InputError(
+            field,
+            "is not a meter serial",
+            allowed="3-32 characters: letters, digits and - . / _, starting with a letter or digit",
+            source=source,
+            found=serial,
+        )
+    return s
+
+
+def _positive(value: object, field: str, source: str | None, *, optional: bool = False) -> float | None:
+    if value in (None, "") and optional:
+        return None
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(
+            field, "must be a number", allowed="a finite number > 0", source=source, found=value
+        ) from None
+    if not math.isfinite(x) or x <= 0:
+        raise InputError(field, "must be a finite number > 0", source=source, found=value)
+    return x
+
+
+def make_meter(raw: dict, *, source: str | None = None, prefix: str = "") -> LoadedMeter:
+    """Validate a meter's nameplate data (from a manifest row, a bench file, the GUI) into a LoadedMeter."""
+    from procedures import catalog
+
+    def f(name: str) -> str:
+        return f"{prefix}{name}"
+
+    try:
+        position = int(raw.get("position"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(
+            f("position"), "must be a whole number", allowed="1..48", source=source, found=raw.get("position")
+        ) from None
+    if not 1 <= position <= 48:
+        raise InputError(f("position"), "is out of range", allowed="1..48", source=source, found=position)
+    serial = check_serial(raw.get("serial"), f("serial"), source)
+    try:
+        form = get_form(str(raw.get("form", "")))
+    except InputError as exc:
+        raise InputError(
+            f("form"), exc.problem, allowed=exc.allowed, source=source, found=raw.get("form")
+        ) from None
+    acc = str(raw.get("accuracy_class", "")).strip()
+    try:
+        catalog.accuracy_class(acc)
+    except InputError as exc:
+        raise InputError(
+            f("accuracy_class"),
+            exc.problem,
+            allowed=exc.allowed,
+            source=source,
+            found=raw.get("accuracy_class"),
+        ) from None
+    kh = _positive(raw.get("kh"), f("kh"), source)
+    kt = _positive(raw.get("kt") or raw.get("kh"), f("kt"), source)
+    voltage = _positive(raw.get("voltage") or form.nominal_voltages[0], f("voltage"), source)
+    current_class = (raw.get("current_class") or "").strip() or None
+    ta = _positive(raw.get("ta"), f("ta"), source, optional=True)
+    ib = _positive(raw.get("ib"), f("ib"), source, optional=True)
+    in_ = _positive(raw.get("in"), f("in"), source, optional=True)
+    imax = _positive(raw.get("imax"), f("imax"), source, optional=True)
+    if current_class:
+        try:
+            cc = catalog.current_class(current_class)
+        except InputError as exc:
+            raise InputError(
+                f("current_class"), exc.problem, allowed=exc.allowed, source=source, found=current_class
+            ) from None
+        if ta is None:
+            ta = catalog.ta_for(current_class)
+        elif not math.isclose(ta, catalog.ta_for(current_class), rel_tol=1e-9):
+            raise InputError(
+                f("ta"),
+                f"does not belong to current class {current_class}",
+                allowed=f"{catalog.ta_for(current_class):g} A",
+                source=source,
+                found=ta,
+            )
+        if imax is None:
+            imax = cc.max_a
+    elif ta is None and ib is None and in_ is None:
+        raise InputError(
+            f("current_class"),
+            "is missing (and no TA, Ib or In given)",
+            allowed="an ANSI current class (CL2..CL320), or ta / ib / in in amperes",
+            source=source,
+        )
+    return LoadedMeter(
+        position=position, serial=serial, form=form.name, accuracy_class=acc, kh=kh, kt=kt,  # type: ignore[arg-type]
+        voltage_v=voltage, current_class=current_class, ta_a=ta, ib_a=ib, in_a=in_, imax_a=imax,  # type: ignore[arg-type]
+        manufacturer=str(raw.get("manufacturer", "") or ""), model=str(raw.get("model", "") or ""),
+        firmware=str(raw.get("firmware", "") or ""), owner=str(raw.get("owner", "") or ""),
+        condition=str(raw.get("condition", "") or "as received, no visible damage"),
+    )  # fmt: skip
+
+
+def load_manifest(path: str | Path, text: str | None = None) -> list[LoadedMeter]:
+    """Meters from a manifest CSV (header row with MANIFEST_FIELDS names; position and serial required).
+
+    All rows are checked before any is accepted, so a bad manifest loads nothing.
+    """
+    src = str(path)
+    if text is None:
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise InputError("manifest", f"cannot be read: {exc.strerror}", source=src) from exc
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or not {"position", "serial"} <= {h.strip() for h in reader.fieldnames}:
+        raise InputError(
+            "header",
+            "needs at least the columns position and serial",
+            allowed=", ".join(MANIFEST_FIELDS),
+            source=src,
+            found=reader.fieldnames,
+        )
+    unknown = [h for h in reader.fieldnames if h.strip() not in MANIFEST_FIELDS]
+    if unknown:
+        raise InputError(
+            "header", "has unknown columns", allowed=", ".join(MANIFEST_FIELDS), source=src, found=unknown
+        )
+    meters: list[LoadedMeter] = []
+    for line, row in enumerate(reader, start=2):
+        clean = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        meters.append(make_meter(clean, source=f"{src} line {line}"))
+    check_board(meters, src)
+    return meters
+
+
+def check_board(meters: list[LoadedMeter], source: str | None = None) -> None:
+    """One meter per position and per serial."""
+    if not meters:
+        raise InputError("meters", "no meters are loaded", allowed="at least one meter", source=source)
+    seen_pos: dict[int, str] = {}
+    seen_serial: dict[str, int] = {}
+    for m in meters:
+        if m.position in seen_pos:
+            raise InputError(
+                f"position {m.position}",
+                "has two meters",
+                source=source,
+                found=[seen_pos[m.position], m.serial],
+            )
+        if m.serial in seen_serial:
+            raise InputError(
+                f"serial {m.serial}",
+                "is loaded twice",
+                source=source,
+                found=[seen_serial[m.serial], m.position],
+            )
+        seen_pos[m.position] = m.serial
+        seen_serial[m.serial] = m.position

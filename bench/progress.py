@@ -1,0 +1,156 @@
+"""The CLI's live view of a run: positions x points, the running point, errors as they arrive.
+
+On a terminal it is a rich live table; otherwise (CI, a pipe, a log file) it degrades to one plain line
+per event, so nothing is lost in a log.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from bench.engine import Event
+
+VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "indeterminate": "INDET", "info": "info"}
+
+
+@dataclass
+class _Cell:
+    text: str = ""
+    style: str = ""
+
+
+@dataclass
+class ProgressView:
+    """An engine listener. Use as a context manager around ``engine.run()``."""
+
+    title: str = "MeterBench"
+    console: Console = field(default_factory=lambda: Console(stderr=False))
+    plain: bool | None = None
+    _cells: dict[tuple[int, str], _Cell] = field(default_factory=dict)
+    _columns: list[str] = field(default_factory=list)
+    _positions: list[int] = field(default_factory=list)
+    _states: dict[int, str] = field(default_factory=dict)
+    _running: str = ""
+    _live: Live | None = None
+
+    def __post_init__(self) -> None:
+        if self.plain is None:
+            self.plain = not (self.console.is_terminal and sys.stdout.isatty())
+
+    def __enter__(self) -> ProgressView:
+        if not self.plain:
+            self._live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._live is not None:
+            self._live.update(self._table())
+            self._live.__exit__(*exc)
+            self._live = None
+
+    def __call__(self, ev: Event) -> None:
+        if self.plain:
+            self._line(ev)
+        self._update(ev)
+        if self._live is not None:
+            self._live.update(self._table())
+
+    def _col(self, ev: Event) -> str:
+        label = ev.data.get("label") or ev.point_id or "?"
+        tp = ev.data.get("pass")
+        return f"{label}{' (left)' if tp == 'as-left' else ''}"
+
+    def _update(self, ev: Event) -> None:
+        if ev.kind == "run_started":
+            self._positions = list(ev.data.get("positions", []))
+            self._states = {p: "loaded" for p in self._positions}
+        elif ev.kind == "point_started":
+            col = self._col(ev)
+            if col not in self._columns:
+                self._columns.append(col)
+            self._running = col
+            for p in ev.data.get("positions", []):
+                self._states[p] = "testing"
+                self._cells[(p, col)] = _Cell("…", "dim")
+        elif ev.kind == "reading" and ev.position is not None:
+            col = self._running
+            self._cells[(ev.position, col)] = _Cell(f"{ev.data['error_percent']:+.3f}…", "cyan")
+        elif ev.kind == "point_done" and ev.position is not None:
+            v = ev.data["verdict"]
+            style = {"pass": "green", "fail": "bold red", "indeterminate": "yellow"}.get(v, "")
+            self._cells[(ev.position, self._running)] = _Cell(
+                f"{ev.data['error_percent']:+.3f} ±{ev.data['expanded_percent']:.3f} {VERDICT_WORD.get(v, v)}",
+                style,
+            )
+        elif ev.kind in ("creep", "starting") and ev.position is not None:
+            v = ev.data["verdict"]
+            self._cells[(ev.position, self._running)] = _Cell(
+                f"{ev.data['pulses']} p {VERDICT_WORD.get(v, v)}", "green" if v == "pass" else "bold red"
+            )
+        elif ev.kind == "wiring" and ev.position is not None:
+            f = ev.data["findings"]
+            text = "OK" if not f else ("OVERRIDDEN " if ev.data.get("override") else "") + ",".join(
+                x["code"] for x in f)  # fmt: skip
+            self._cells[(ev.position, self._running)] = _Cell(text, "green" if not f else "bold red")
+        elif ev.kind == "position_failed" and ev.position is not None:
+            self._states[ev.position] = ev.data["state"].upper()
+        elif ev.kind == "run_finished":
+            self._running = ""
+            for p, s in self._states.items():
+                if s == "testing":
+                    self._states[p] = "done"
+
+    def _table(self) -> Table:
+        t = Table(
+            title=f"{self.title}  {('running ' + self._running) if self._running else ''}", expand=False
+        )
+        t.add_column("Pos", justify="right")
+        t.add_column("State")
+        for c in self._columns:
+            t.add_column(c, justify="right")
+        for p in self._positions:
+            row = [str(p), self._states.get(p, "")]
+            for c in self._columns:
+                cell = self._cells.get((p, c))
+                row.append(
+                    f"[{cell.style}]{cell.text}[/]" if cell and cell.style else (cell.text if cell else "")
+                )
+            t.add_row(*row)
+        return t
+
+    def _line(self, ev: Event) -> None:
+        d = ev.data
+        t = f"[{ev.bench_time:8.1f} s]"
+        pos = f"pos {ev.position:>2}" if ev.position is not None else "board "
+        if ev.kind == "run_started":
+            msg = f"run {ev.run_id} started: plan {d['plan']}, positions {d['positions']}"
+        elif ev.kind == "point_started":
+            msg = (f"point {ev.point_id} {d.get('label')} ({d.get('kind', 'accuracy')}, {d.get('pass', '')}) "
+                   f"{d.get('voltage_v', '')} V {d.get('current_a', '')} A")  # fmt: skip
+        elif ev.kind == "reading":
+            msg = f"{pos} {d['label']} reading {d['index'] + 1}: {d['error_percent']:+.4f} %"
+        elif ev.kind == "point_done":
+            msg = (
+                f"{pos} {d['label']} error {d['error_percent']:+.4f} % ± {d['expanded_percent']:.4f} % "
+                f"(k={d['k']:.2f}) limit ±{d['limit_hi']} % -> {VERDICT_WORD.get(d['verdict'], d['verdict'])}"
+            )
+        elif ev.kind in ("creep", "starting"):
+            msg = f"{pos} {ev.kind}: {d['message']} -> {VERDICT_WORD.get(d['verdict'])}"
+        elif ev.kind == "wiring":
+            msg = f"{pos} wiring: rotation {d['rotation']}, " + (
+                "; ".join(f["message"] for f in d["findings"]) or "correct")  # fmt: skip
+        elif ev.kind == "position_failed":
+            msg = f"{pos} FAILED ({d['state']}): {d['message']}"
+        elif ev.kind == "run_finished":
+            msg = f"run {ev.run_id} finished: {d['outcome']} {d.get('message') or ''}"
+        elif ev.kind in ("stabilised",):
+            return
+        else:
+            msg = f"{ev.kind} {d}"
+        print(f"{t} {msg}", flush=True)

@@ -1,0 +1,99 @@
+"""Safety: de-energise first, on every path out, and when the engine stops moving.
+
+The rule is simple and absolute: whatever ends a run — normal end, abort, an instrument error, a timeout,
+Ctrl-C, SIGTERM, an exception in a listener, a stalled engine — the source output goes off *before*
+anything else is done (recording, reporting, re-raising). :func:`de_energise` is the one function that
+does it; :class:`Watchdog` calls it from its own thread when the engine stops reporting progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+log = logging.getLogger(__name__)
+
+
+def de_energise(bench) -> list[Exception]:
+    """Source outputs off first, then every other role to its safe state. Never raises."""
+    try:
+        errors = bench.safe_state()
+    except BaseException as exc:  # noqa: BLE001 - the safe state must not be the thing that fails
+        errors = [exc]
+        with contextlib.suppress(BaseException):
+            bench.source.output_off()
+    for err in errors:
+        log.error("safe state: %s", err)
+    return errors
+
+
+class Watchdog:
+    """De-energises the bench when the engine has not called :meth:`kick` for ``timeout_s`` wall seconds.
+
+    Wall time, not bench time: a stall is a stuck process (a hung driver call, a deadlock), which virtual
+    time would never see. A gate longer than the timeout is not a stall: the engine kicks while polling.
+    """
+
+    def __init__(self, bench, timeout_s: float = 30.0, on_trip: Callable[[], None] | None = None) -> None:
+        self.bench = bench
+        self.timeout_s = timeout_s
+        self.on_trip = on_trip
+        self.tripped = threading.Event()
+        self._last = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def kick(self) -> None:
+        self._last = time.monotonic()
+
+    def start(self) -> Watchdog:
+        self.kick()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._watch, name="meterbench-watchdog", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+        self._thread = None
+
+    def _watch(self) -> None:
+        interval = min(1.0, self.timeout_s / 4)
+        while not self._stop.wait(interval):
+            if time.monotonic() - self._last > self.timeout_s:
+                log.error("watchdog: engine stalled for %.1f s; de-energising", self.timeout_s)
+                de_energise(self.bench)
+                self.tripped.set()
+                if self.on_trip:
+                    with contextlib.suppress(Exception):
+                        self.on_trip()
+                return
+
+    def __enter__(self) -> Watchdog:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt in the main thread so every ``finally`` de-energises."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
