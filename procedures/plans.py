@@ -493,6 +493,8 @@ def parse_plan(raw: dict, src: str, data: bytes, base_dir: Path | None = None) -
         if not isinstance(rel, str):
             raise top.error(f"limit_files[{k}]", "must be a file path", found=rel)
         path = (base_dir / rel) if base_dir else Path(rel)
+        if not path.is_file():
+            raise top.error(f"limit_files[{k}]", "is not a readable file", found=str(path))
         t = load_limit_table(path)
         extra[t.id] = t
     forms_raw = top.get("forms", list)
@@ -500,6 +502,8 @@ def parse_plan(raw: dict, src: str, data: bytes, base_dir: Path | None = None) -
         raise top.error("forms", "must list at least one form")
     forms = []
     for k, name in enumerate(forms_raw):  # type: ignore[arg-type]
+        if not isinstance(name, str):
+            raise top.error(f"forms[{k}]", "must be a form name such as 2S", found=name)
         try:
             forms.append(get_form(name))
         except InputError as exc:
@@ -509,6 +513,8 @@ def parse_plan(raw: dict, src: str, data: bytes, base_dir: Path | None = None) -
     if not classes:
         raise top.error("classes", "must list at least one accuracy class")
     for k, c in enumerate(classes):  # type: ignore[arg-type]
+        if not isinstance(c, str):
+            raise top.error(f"classes[{k}]", 'must be a class name in quotes, e.g. "0.2"', found=c)
         try:
             accuracy_class(str(c), family)
         except InputError as exc:
