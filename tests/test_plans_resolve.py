@@ -27,6 +27,12 @@ def test_every_plan_resolves_for_every_claim(plan_id, form, cls):
             assert pt.current_a > 0
         if pt.kind == "creep":
             assert pt.current_a == 0 and pt.duration_s
+    labels = [p.label for p in rp.points]
+    if "LL" in labels and "FL" in labels:
+        assert labels.index("LL") < labels.index("FL"), "lowest power first: LL before FL"
+    if rp.standard == "ANSI C12.20" and rp.form.polyphase:
+        kinds = [p.kind for p in rp.points]
+        assert kinds.index("wiring") < kinds.index("accuracy"), "wiring check before accuracy points"
 
 
 def test_required_ansi_plans_cover_the_forms():
