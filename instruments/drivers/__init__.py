@@ -1,0 +1,126 @@
+"""Instrument drivers, and the small SCPI/ASCII link they share.
+
+A driver module (see ``fluke6100.py``) is thin and declarative: a table of commands with their
+provenance, a class with the role methods of :mod:`instruments.interfaces`, and a
+:class:`instruments.registry.DriverSpec` named ``DRIVER`` that says which roles it fills, how to open it
+and where its simulation lives (``instruments/sim/<name>.yaml`` + ``instruments/sim/<name>.py``).
+
+:class:`Link` turns every pyvisa failure into a typed :mod:`instruments.errors` error naming the
+instrument, the command and what came back, so no driver has to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from instruments.errors import ConnectionLost, InstrumentError, InstrumentTimeout, UnparseableReply
+from instruments.interfaces import Clock
+from procedures.errors import InputError
+
+
+@dataclass(frozen=True)
+class DriverContext:
+    """What a driver is opened with."""
+
+    resource: Any  # an open pyvisa resource (or a test double with write/read/close/timeout)
+    name: str  # how errors name it: "fluke6100 GPIB0::17::INSTR (source, reference)"
+    clock: Clock
+    options: Mapping[str, Any]
+    where: str = "instruments"  # bench-file table of the options, for InputError
+    source_file: str = ""  # the bench file
+
+
+class Link:
+    """A message-based connection: write, query, typed errors, printable-ASCII replies only."""
+
+    def __init__(self, resource: Any, name: str, *, timeout_ms: int = 2000, termination: str = "\n") -> None:
+        self.resource, self.name = resource, name
+        for attr, value in (
+            ("timeout", timeout_ms),
+            ("read_termination", termination),
+            ("write_termination", termination),
+            ("encoding", "latin-1"),  # decode never fails; garbage is caught below with the bytes shown
+        ):
+            with contextlib.suppress(Exception):  # a test double may not have every attribute
+                setattr(resource, attr, value)
+
+    def _translate(self, exc: Exception, command: str) -> InstrumentError:
+        import pyvisa
+
+        if isinstance(exc, pyvisa.errors.VisaIOError):
+            if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
+                return InstrumentTimeout(
+                    self.name, command, None, f"no reply within {self.resource.timeout} ms"
+                )
+            return ConnectionLost(
+                self.name, command, None, f"VISA error {exc.abbreviation}: {exc.description}"
+            )
+        if isinstance(exc, InstrumentError):
+            return exc
+        if isinstance(exc, OSError | EOFError | ConnectionError):
+            return ConnectionLost(self.name, command, None, f"link failed: {exc}")
+        return ConnectionLost(self.name, command, None, f"unexpected {type(exc).__name__}: {exc}")
+
+    def write(self, command: str) -> None:
+        try:
+            self.resource.write(command)
+        except Exception as exc:  # noqa: BLE001 - translated, never swallowed
+            raise self._translate(exc, command) from exc
+
+    def query(self, command: str) -> str:
+        self.write(command)
+        try:
+            reply = self.resource.read()
+        except Exception as exc:  # noqa: BLE001 - translated, never swallowed
+            raise self._translate(exc, command) from exc
+        reply = reply.strip("\r\n ")
+        if not reply or any(not (32 <= ord(ch) < 127) for ch in reply):
+            raise UnparseableReply(self.name, command, reply, "reply is empty or not printable ASCII")
+        return reply
+
+    def close(self) -> None:
+        self.resource.close()
+
+
+def parse_numbers(link_name: str, command: str, reply: str, count: int) -> list[float]:
+    """``count`` comma-separated numbers, or UnparseableReply."""
+    parts = reply.split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != count:
+        raise UnparseableReply(link_name, command, reply, f"expected {count} comma-separated number(s)")
+    return values
+
+
+def read_options(
+    ctx: DriverContext, schema: Mapping[str, tuple[type, Any, Callable[[Any], bool], str]]
+) -> dict:
+    """Validate a driver's ``options`` table: ``schema[key] = (type, default, check, what is allowed)``."""
+    out = {}
+    for key in ctx.options:
+        if key not in schema:
+            raise InputError(
+                f"{ctx.where}.options.{key}",
+                "unknown option",
+                allowed=sorted(schema),
+                source=ctx.source_file or None,
+            )
+    for key, (kind, default, check, allowed) in schema.items():
+        value = ctx.options.get(key, default)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool) or not check(value):
+            raise InputError(
+                f"{ctx.where}.options.{key}",
+                "bad option value",
+                found=value,
+                allowed=allowed,
+                source=ctx.source_file or None,
+            )
+        out[key] = value
+    return out

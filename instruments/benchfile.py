@@ -1,0 +1,506 @@
+"""Bench files: one TOML file describes a bench (its instruments, the reference's calibration and,
+for a simulated bench, the meters in the sockets and the faults to inject).
+
+Everything is validated here, and every mistake is an :class:`InputError` naming file, table and key::
+
+    examples/9s.toml: simulation.meter[2].kh: must be > 0 (found -1)
+
+Layout (see ``examples/*.toml``)::
+
+    name = "Shop bench 1"; location = "..."; positions = 3; three_phase_source = false
+    [instruments.source]      driver, resource, [options]
+    [instruments.reference]   driver, resource, kr_wh, [options], [calibration]
+    [instruments.calculators] driver, resource, positions = [..], [options]   (or [[...]] several)
+    [simulation]              speed (0 = virtual time), seed, rotation, reference_position
+    [[simulation.meter]]      position, serial, form, ... error_curve, noise_percent, wiring ...
+    [[simulation.fault]]      instrument (role), kind, command (prefix), delay_s
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from instruments.interfaces import Calibration
+from procedures.errors import InputError
+
+ROLES = ("source", "reference", "calculators")
+MAX_POSITIONS = 48
+
+# Test amperes by ANSI current class (standards.md §2.2, all [C]); a meter entry may override with `ta`.
+TA_BY_CLASS = {"CL2": 0.5, "CL10": 2.5, "CL20": 2.5, "CL100": 15.0, "CL200": 30.0, "CL320": 50.0}
+
+FAULT_KINDS = ("no_reply", "slow_reply", "garbage", "refused", "overload")
+WIRING_CODES = ("ct_reversed", "vt_reversed", "currents_crossed", "voltage_missing", "current_missing")
+
+
+@dataclass(frozen=True)
+class InstrumentConfig:
+    """One role's instrument: which driver, at which VISA resource, with which options."""
+
+    role: str
+    driver: str
+    resource: str
+    options: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    positions: tuple[int, ...] = ()  # calculators only: the positions this instrument serves
+    kr_wh: float | None = None  # reference only: Wh per reference pulse
+    calibration: Calibration | None = None  # reference only
+    where: str = ""  # "instruments.source" (for error messages)
+
+
+@dataclass(frozen=True)
+class SimMeter:
+    """A simulated meter in a socket: what it is and how it (mis)behaves."""
+
+    position: int
+    serial: str
+    form: str
+    accuracy_class: str
+    voltage: float
+    frequency: float
+    kh: float
+    kt: float  # Wh per test-output pulse
+    current_class: str | None = None  # ANSI
+    ta: float | None = None  # test amperes (ANSI)
+    ib: float | None = None  # IEC basic current
+    in_: float | None = None  # IEC nominal current (transformer-operated)
+    imax: float | None = None
+    error_curve: tuple[tuple[float, float, float], ...] = ()  # (current/TA or Ib, lag deg, error %)
+    noise_percent: float = 0.0
+    creep_pulses_per_hour: float = 0.0
+    starting_current_a: float = 0.0
+    dead: bool = False
+    missed_pulse_fraction: float = 0.0  # intermittent pulses: this fraction of pulses never arrives
+    wiring: tuple[str, ...] = ()
+    manufacturer: str = "MeterBench"
+    model: str = "SIM"
+    firmware: str = "1.0"
+
+    @property
+    def rated_current(self) -> float:
+        """TA (ANSI) or Ib / In (IEC): the current the error curve's fractions refer to."""
+        for value in (self.ta, self.ib, self.in_):
+            if value:
+                return value
+        raise AssertionError("validated bench files always have a rated current")
+
+
+@dataclass(frozen=True)
+class SimFault:
+    """A fault injected into a simulated instrument (see instruments.sim.library.Fault)."""
+
+    instrument: str  # role: source, reference, calculators
+    kind: str
+    command: str = ""  # only commands starting with this text ("" = every command)
+    delay_s: float = 0.0  # slow_reply
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    speed: float = 0.0  # 0 = virtual time (as fast as possible), N = N x real time
+    seed: int = 0
+    rotation: str = "ABC"
+    reference_position: int = 0  # 0 = the reference measures at the source; N = at position N's socket
+    reference_error_percent: float = 0.005  # std dev of the simulated reference's own (fixed) gain error
+    meters: tuple[SimMeter, ...] = ()
+    faults: tuple[SimFault, ...] = ()
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """A parsed, validated bench file."""
+
+    path: str
+    name: str
+    location: str
+    positions: int
+    three_phase_source: bool
+    instruments: dict[str, tuple[InstrumentConfig, ...]]  # role -> instruments (several for calculators)
+    visa_library: str = "@py"
+    simulation: SimulationConfig | None = None
+
+    @property
+    def source(self) -> InstrumentConfig:
+        return self.instruments["source"][0]
+
+    @property
+    def reference(self) -> InstrumentConfig:
+        return self.instruments["reference"][0]
+
+    @property
+    def calibration(self) -> Calibration:
+        cal = self.reference.calibration
+        assert cal is not None
+        return cal
+
+    @property
+    def simulated(self) -> bool:
+        return self.simulation is not None
+
+
+class _Table:
+    """Typed access to one TOML table, raising InputError that names file, table and key."""
+
+    def __init__(self, raw: Any, where: str, src: str, allowed: tuple[str, ...]):
+        if not isinstance(raw, dict):
+            raise InputError(where or "bench file", "must be a table", source=src, found=raw)
+        self.raw, self.where, self.src = raw, where, src
+        unknown = sorted(set(raw) - set(allowed))
+        if unknown:
+            raise InputError(self.field(unknown[0]), "unknown key", allowed=allowed, source=src)
+
+    def field(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def fail(self, key: str, problem: str, found: object = None, allowed: object = None) -> InputError:
+        return InputError(self.field(key), problem, source=self.src, found=found, allowed=allowed)
+
+    def has(self, key: str) -> bool:
+        return key in self.raw
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, what: str = "") -> Any:
+        if key not in self.raw:
+            if default is ...:
+                raise self.fail(key, "is missing")
+            return default
+        val = self.raw[key]
+        ok = isinstance(val, kind) and not (isinstance(val, bool) and bool not in _as_tuple(kind))
+        if not ok:
+            raise self.fail(key, f"must be {what or _kind_name(kind)}", found=val)
+        return val
+
+    def text(self, key: str, default: Any = ...) -> str:
+        val = self.get(key, str, default, what="a text string")
+        if isinstance(val, str) and not val.strip() and default is ...:
+            raise self.fail(key, "must not be empty")
+        return val
+
+    def number(
+        self,
+        key: str,
+        default: Any = ...,
+        *,
+        low: float | None = None,
+        low_open: bool = False,
+        high: float | None = None,
+    ) -> float:
+        val = self.get(key, (int, float), default, what="a number")
+        if val is None:
+            return val
+        val = float(val)
+        if not math.isfinite(val):
+            raise self.fail(key, "must be a finite number", found=val)
+        if low is not None and (val <= low if low_open else val < low):
+            raise self.fail(key, f"must be {'>' if low_open else '>='} {low:g}", found=_plain(val))
+        if high is not None and val > high:
+            raise self.fail(key, f"must be <= {high:g}", found=_plain(val))
+        return val
+
+    def integer(
+        self, key: str, default: Any = ..., *, low: int | None = None, high: int | None = None
+    ) -> int:
+        val = self.get(key, int, default, what="a whole number")
+        if low is not None and val < low:
+            raise self.fail(key, f"must be >= {low}", found=val)
+        if high is not None and val > high:
+            raise self.fail(key, f"must be <= {high}", found=val)
+        return val
+
+    def boolean(self, key: str, default: Any = ...) -> bool:
+        return self.get(key, bool, default, what="true or false")
+
+    def day(self, key: str) -> date:
+        val = self.get(key, date, what="a date (YYYY-MM-DD, unquoted)")
+        if hasattr(val, "hour"):
+            raise self.fail(key, "must be a date without a time", found=str(val))
+        return val
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    return " or ".join(k.__name__ for k in _as_tuple(kind))
+
+
+def _plain(val: float) -> float | int:
+    return int(val) if val == int(val) else val
+
+
+_TOP = ("name", "location", "positions", "three_phase_source", "visa_library", "instruments", "simulation")
+_INSTR = ("driver", "resource", "options", "positions", "kr_wh", "calibration")
+_CAL = (
+    "certificate",
+    "laboratory",
+    "calibrated",
+    "due",
+    "uncertainty_percent",
+    "coverage_factor",
+    "traceability",
+)
+_SIM = ("speed", "seed", "rotation", "reference_position", "reference_error_percent", "meter", "fault")
+_METER = (
+    "position",
+    "serial",
+    "form",
+    "accuracy_class",
+    "current_class",
+    "ta",
+    "ib",
+    "in",
+    "imax",
+    "voltage",
+    "frequency",
+    "kh",
+    "kt",
+    "error_curve",
+    "noise_percent",
+    "creep_pulses_per_hour",
+    "starting_current_a",
+    "dead",
+    "missed_pulse_fraction",
+    "wiring",
+    "manufacturer",
+    "model",
+    "firmware",
+)
+_FAULT = ("instrument", "kind", "command", "delay_s")
+
+
+def load_bench_config(path: str | Path) -> BenchConfig:
+    """Read and validate a bench file."""
+    src = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError("bench file", f"cannot be read: {exc.strerror}", source=src) from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError("bench file", f"is not valid TOML: {exc}", source=src) from exc
+    return parse_bench_config(raw, src)
+
+
+def parse_bench_config(raw: dict, src: str = "<bench>") -> BenchConfig:
+    """Validate an already-parsed bench file (a dict as from tomllib)."""
+    top = _Table(raw, "", src, _TOP)
+    positions = top.integer("positions", low=1, high=MAX_POSITIONS)
+    instr = _Table(top.get("instruments", dict, what="a table"), "instruments", src, ROLES)
+    instruments: dict[str, tuple[InstrumentConfig, ...]] = {}
+    for role in ROLES:
+        if not instr.has(role):
+            raise instr.fail(role, "is missing (a bench needs a source, a reference and calculators)")
+        body = instr.raw[role]
+        if role == "calculators" and isinstance(body, list):
+            if not body:
+                raise instr.fail(role, "needs at least one calculator instrument")
+            items = [(_Table(b, f"instruments.calculators[{k}]", src, _INSTR)) for k, b in enumerate(body)]
+        else:
+            items = [_Table(body, f"instruments.{role}", src, _INSTR)]
+        instruments[role] = tuple(_instrument(t, role, positions) for t in items)
+    _check_calculator_positions(instruments["calculators"], positions, src)
+    simulation = None
+    if top.has("simulation"):
+        simulation = _simulation(_Table(top.raw["simulation"], "simulation", src, _SIM), positions)
+    return BenchConfig(
+        path=src,
+        name=top.text("name"),
+        location=top.text("location", ""),
+        positions=positions,
+        three_phase_source=top.boolean("three_phase_source"),
+        instruments=instruments,
+        visa_library=top.text("visa_library", "@py"),
+        simulation=simulation,
+    )
+
+
+def _instrument(t: _Table, role: str, positions: int) -> InstrumentConfig:
+    options = t.get("options", dict, {}, what="a table")
+    kr = cal = None
+    if role == "reference":
+        kr = t.number("kr_wh", low=0, low_open=True)
+        cal = _calibration(
+            _Table(t.get("calibration", dict, what="a table"), t.field("calibration"), t.src, _CAL)
+        )
+    else:
+        for key in ("kr_wh", "calibration"):
+            if t.has(key):
+                raise t.fail(key, f"belongs to instruments.reference, not instruments.{role}")
+    pos: tuple[int, ...] = ()
+    if role == "calculators":
+        raw = t.get("positions", list, list(range(1, positions + 1)), what="a list of position numbers")
+        if not raw or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= positions for p in raw
+        ):
+            raise t.fail("positions", f"must list positions between 1 and {positions}", found=raw)
+        if len(set(raw)) != len(raw):
+            raise t.fail("positions", "lists a position twice", found=raw)
+        pos = tuple(raw)
+    elif t.has("positions"):
+        raise t.fail("positions", "belongs to instruments.calculators")
+    return InstrumentConfig(
+        role=role,
+        driver=t.text("driver"),
+        resource=t.text("resource"),
+        options=MappingProxyType(dict(options)),
+        positions=pos,
+        kr_wh=kr,
+        calibration=cal,
+        where=t.where,
+    )
+
+
+def _check_calculator_positions(calcs: tuple[InstrumentConfig, ...], positions: int, src: str) -> None:
+    seen: dict[int, str] = {}
+    for c in calcs:
+        for p in c.positions:
+            if p in seen:
+                raise InputError(
+                    f"{c.where}.positions",
+                    f"position {p} is already served by {seen[p]}",
+                    source=src,
+                    found=list(c.positions),
+                )
+            seen[p] = c.where
+    missing = [p for p in range(1, positions + 1) if p not in seen]
+    if missing:
+        raise InputError(
+            "instruments.calculators",
+            "every position needs an error calculator",
+            source=src,
+            found=f"positions without one: {missing}",
+        )
+
+
+def _calibration(t: _Table) -> Calibration:
+    calibrated, due = t.day("calibrated"), t.day("due")
+    if due <= calibrated:
+        raise t.fail("due", f"must be after the calibration date {calibrated}", found=str(due))
+    return Calibration(
+        certificate=t.text("certificate"),
+        laboratory=t.text("laboratory"),
+        calibrated=calibrated,
+        due=due,
+        uncertainty_percent=t.number("uncertainty_percent", low=0, low_open=True, high=10),
+        coverage_factor=t.number("coverage_factor", low=1, high=4),
+        traceability=t.text("traceability"),
+    )
+
+
+def _simulation(t: _Table, positions: int) -> SimulationConfig:
+    rotation = t.text("rotation", "ABC")
+    if rotation not in ("ABC", "CBA"):
+        raise t.fail("rotation", "unknown phase rotation", found=rotation, allowed="ABC, CBA")
+    meters = []
+    raw_meters = t.get("meter", list, [], what="an array of [[simulation.meter]] tables")
+    seen: set[int] = set()
+    for k, body in enumerate(raw_meters):
+        m = _meter(_Table(body, f"simulation.meter[{k}]", t.src, _METER), positions)
+        if m.position in seen:
+            raise InputError(
+                f"simulation.meter[{k}].position", "two meters in one socket", source=t.src, found=m.position
+            )
+        seen.add(m.position)
+        meters.append(m)
+    faults = []
+    for k, body in enumerate(t.get("fault", list, [], what="an array of [[simulation.fault]] tables")):
+        ft = _Table(body, f"simulation.fault[{k}]", t.src, _FAULT)
+        role = ft.text("instrument")
+        if role not in ROLES:
+            raise ft.fail("instrument", "unknown role", found=role, allowed=ROLES)
+        kind = ft.text("kind")
+        if kind not in FAULT_KINDS:
+            raise ft.fail("kind", "unknown fault", found=kind, allowed=FAULT_KINDS)
+        faults.append(SimFault(role, kind, ft.text("command", ""), ft.number("delay_s", 0.0, low=0)))
+    return SimulationConfig(
+        speed=t.number("speed", 0.0, low=0),
+        seed=t.integer("seed", 0),
+        rotation=rotation,
+        reference_position=t.integer("reference_position", 0, low=0, high=positions),
+        reference_error_percent=t.number("reference_error_percent", 0.005, low=0, high=1),
+        meters=tuple(meters),
+        faults=tuple(faults),
+    )
+
+
+def _meter(t: _Table, positions: int) -> SimMeter:
+    from procedures.forms import get_form
+
+    form = t.text("form")
+    try:
+        form = get_form(form).name
+    except InputError as err:
+        raise t.fail("form", "unknown meter form", found=form, allowed=err.allowed) from None
+    current_class = t.text("current_class", None)
+    ta = t.number("ta", None, low=0, low_open=True)
+    if current_class is not None:
+        if current_class not in TA_BY_CLASS:
+            raise t.fail(
+                "current_class", "unknown ANSI current class", found=current_class, allowed=list(TA_BY_CLASS)
+            )
+        ta = ta or TA_BY_CLASS[current_class]
+    ib = t.number("ib", None, low=0, low_open=True)
+    in_ = t.number("in", None, low=0, low_open=True)
+    imax = t.number("imax", None, low=0, low_open=True)
+    if not (ta or ib or in_):
+        raise t.fail("current_class", "a meter needs current_class or ta (ANSI), or ib or in (IEC)")
+    curve = []
+    raw_curve = t.get("error_curve", list, [], what="a list of [current_fraction, lag_deg, error_percent]")
+    for j, row in enumerate(raw_curve):
+        if not (
+            isinstance(row, list)
+            and len(row) == 3
+            and all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in row)
+        ):
+            raise t.fail(
+                f"error_curve[{j}]", "must be [current_fraction, current_lag_deg, error_percent]", found=row
+            )
+        if row[0] < 0:
+            raise t.fail(f"error_curve[{j}]", "current fraction must be >= 0", found=row)
+        if not -180 < row[1] <= 180:
+            raise t.fail(f"error_curve[{j}]", "lag must be in (-180, 180] degrees", found=row)
+        if abs(row[2]) >= 100:
+            raise t.fail(f"error_curve[{j}]", "error must be within +-100 %", found=row)
+        curve.append((float(row[0]), float(row[1]), float(row[2])))
+    wiring = t.get("wiring", list, [], what="a list of fault codes")
+    for j, code in enumerate(wiring):
+        kind = code.split(":")[0] if isinstance(code, str) else None
+        if kind not in WIRING_CODES:
+            raise t.fail(
+                f"wiring[{j}]",
+                "unknown wiring fault",
+                found=code,
+                allowed="ct_reversed:<phase>, vt_reversed:<phase>, currents_crossed:<p>-<q>, "
+                "voltage_missing:<phase>, current_missing:<phase>",
+            )
+    return SimMeter(
+        position=t.integer("position", low=1, high=positions),
+        serial=t.text("serial"),
+        form=form,
+        accuracy_class=t.text("accuracy_class"),
+        voltage=t.number("voltage", low=0, low_open=True, high=1000),
+        frequency=t.number("frequency", 60.0, low=40, high=70),
+        kh=t.number("kh", low=0, low_open=True),
+        kt=t.number("kt", low=0, low_open=True),
+        current_class=current_class,
+        ta=ta,
+        ib=ib,
+        in_=in_,
+        imax=imax,
+        error_curve=tuple(curve),
+        noise_percent=t.number("noise_percent", 0.0, low=0, high=10),
+        creep_pulses_per_hour=t.number("creep_pulses_per_hour", 0.0, low=0),
+        starting_current_a=t.number("starting_current_a", 0.0, low=0),
+        dead=t.boolean("dead", False),
+        missed_pulse_fraction=t.number("missed_pulse_fraction", 0.0, low=0, high=1),
+        wiring=tuple(wiring),
+        manufacturer=t.text("manufacturer", "MeterBench"),
+        model=t.text("model", "SIM"),
+        firmware=t.text("firmware", "1.0"),
+    )

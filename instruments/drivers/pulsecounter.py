@@ -1,0 +1,154 @@
+"""MeterBench PC-48: a multi-position pulse counter / error calculator.
+
+This is MeterBench's OWN simulated device (command set defined in ``instruments/sim/pulsecounter.yaml``),
+the error-calculator rack of a simulated bench with up to 48 positions. It is also the template for a
+real multi-position calculator driver: one instrument object, one :class:`PositionCalculator` per
+position, every command in :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from instruments.drivers import DriverContext, Link, parse_numbers, read_options
+from instruments.errors import CommandRefused, InstrumentFault, UnparseableReply
+from instruments.interfaces import GateResult
+from instruments.registry import DriverSpec
+from procedures.errors import InputError
+
+SIM_DIR = Path(__file__).resolve().parents[1] / "sim"
+# all defined by MeterBench for its simulated device ("M")
+COMMANDS = {
+    "identify": "*IDN?",
+    "error": "SYST:ERR?",
+    "positions?": "SYST:POS?",
+    "configure": "POS{p}:CONF {kt:.9g},{n:d}",
+    "start": "POS{p}:GATE START",
+    "abort": "POS{p}:GATE ABORT",
+    "status?": "POS{p}:STAT?",  # -> IDLE|RUN|DONE,<progress>
+    "result?": "POS{p}:RES?",  # -> <error %|NAN>,<meter pulses>,<reference pulses>,<seconds>
+    "count_start": "POS{p}:COUN START",
+    "count?": "POS{p}:COUN?",  # -> <meter pulses>,<seconds>
+}
+OPTIONS = {"timeout_ms": (int, 2000, lambda v: 50 <= v <= 60000, "50..60000 ms")}
+STATUS_WORDS = {"IDLE": "idle", "RUN": "running", "DONE": "finished"}
+
+
+class PulseCounter:
+    """The rack: identity, error queue, safe state; hands out one calculator per position."""
+
+    def __init__(self, ctx: DriverContext) -> None:
+        self.opts = read_options(ctx, OPTIONS)
+        self.name = ctx.name
+        self.link = Link(ctx.resource, ctx.name, timeout_ms=self.opts["timeout_ms"])
+        self.positions: tuple[int, ...] = ()
+        self.kr_wh = 0.0
+
+    def identify(self) -> str:
+        return self.link.query(COMMANDS["identify"])
+
+    def check(self, after: str) -> None:
+        errs = []
+        for _ in range(20):
+            reply = self.link.query(COMMANDS["error"])
+            try:
+                code = int(reply.split(",", 1)[0])
+            except ValueError:
+                raise UnparseableReply(
+                    self.name, COMMANDS["error"], reply, 'expected <code>,"<text>"'
+                ) from None
+            if code == 0:
+                break
+            errs.append((code, reply))
+        if errs:
+            text = "; ".join(r for _, r in errs)
+            kind = InstrumentFault if errs[0][0] > 0 else CommandRefused
+            raise kind(self.name, after, text, "the pulse counter reports an error")
+
+    def calculators(self, positions: tuple[int, ...]) -> dict[int, PositionCalculator]:
+        self.positions = positions
+        return {p: PositionCalculator(self, p) for p in positions}
+
+    def safe_state(self) -> None:
+        for p in self.positions:
+            self.link.write(COMMANDS["abort"].format(p=p))
+
+    def close(self) -> None:
+        self.link.close()
+
+
+class PositionCalculator:
+    """One position's error calculator (the ErrorCalculator role)."""
+
+    def __init__(self, rack: PulseCounter, position: int) -> None:
+        self.rack, self.position = rack, position
+        self.name = f"{rack.name} position {position}"
+
+    def _c(self, key: str, **kw) -> str:
+        return COMMANDS[key].format(p=self.position, **kw)
+
+    def configure(self, kt_wh: float, meter_pulses: int) -> None:
+        if not (kt_wh > 0 and math.isfinite(kt_wh)):
+            raise InputError("kt_wh", "must be > 0 Wh per pulse", found=kt_wh)
+        if meter_pulses < 1:
+            raise InputError("meter_pulses", "must be >= 1", found=meter_pulses)
+        c = self._c("configure", kt=kt_wh, n=meter_pulses)
+        self.rack.link.write(c)
+        self.rack.check(c)
+
+    def start(self) -> None:
+        c = self._c("start")
+        self.rack.link.write(c)
+        self.rack.check(c)
+
+    def poll(self) -> tuple[str, float]:
+        q = self._c("status?")
+        reply = self.rack.link.query(q)
+        word, _, progress = reply.partition(",")
+        if word not in STATUS_WORDS:
+            raise UnparseableReply(self.name, q, reply, "expected IDLE|RUN|DONE,<progress>")
+        (value,) = parse_numbers(self.name, q, progress, 1)
+        return STATUS_WORDS[word], min(max(value, 0.0), 1.0)
+
+    def result(self) -> GateResult:
+        q = self._c("result?")
+        reply = self.rack.link.query(q)
+        err, meter, ref, secs = parse_numbers(self.name, q, reply, 4)
+        if meter != int(meter) or meter < 1 or ref != int(ref) or ref < 0 or secs < 0:
+            raise UnparseableReply(self.name, q, reply, "no finished gate (pulse counts missing)")
+        return GateResult(int(meter), ref, self.rack.kr_wh, secs, None if math.isnan(err) else err)
+
+    def count_start(self) -> None:
+        c = self._c("count_start")
+        self.rack.link.write(c)
+        self.rack.check(c)
+
+    def count_read(self) -> tuple[int, float]:
+        q = self._c("count?")
+        pulses, secs = parse_numbers(self.name, q, self.rack.link.query(q), 2)
+        return int(pulses), secs
+
+    def stop(self) -> None:
+        self.rack.link.write(self._c("abort"))
+
+    def safe_state(self) -> None:
+        self.stop()
+
+
+def _sim_hooks(physics, positions: tuple[int, ...], options) -> object:
+    from instruments.sim.pulsecounter import PulseCounterSim
+
+    return PulseCounterSim(physics, positions)
+
+
+DRIVER = DriverSpec(
+    name="pulsecounter",
+    aliases=("mb-pc48",),
+    roles=frozenset({"calculators"}),
+    open=PulseCounter,
+    description="MeterBench PC-48 simulated multi-position pulse counter / error calculator",
+    max_positions=48,
+    sim_yaml=SIM_DIR / "pulsecounter.yaml",
+    sim_hooks=_sim_hooks,
+)

@@ -1,0 +1,339 @@
+"""The bench physics behind the simulated instruments.
+
+What the drivers set on the simulated source becomes phase voltages and currents; each meter sees them
+through its form's wiring (``procedures.forms.element_phasors``, with its wiring faults applied) and
+registers energy with its own true error; the reference measures what is really applied (or, for a
+wiring check, what is at one socket) with a small fixed error of its own; error calculators count the
+meters' pulse edges against the reference's pulses. Energy is integrated over bench-clock time lazily,
+whenever an instrument is asked something, so virtual time costs nothing and results carry the real
+quantisation of integer pulse counts.
+
+Bench modes:
+- three-phase source: each form is connected to phases A, B, C as in the field.
+- single-phase series-parallel: every potential coil in parallel on the source's phase-1 voltage, every
+  current coil in series carrying its phase-1 current in the designed polarity; a single-phase reference
+  sees phase 1 only, so it sees one element's watts (standards.md §2.5: c = elements in series).
+
+Conventions as in :mod:`procedures.phasors` (lagging degrees positive, phase-A voltage 0 deg).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from instruments.benchfile import BenchConfig, SimMeter
+from instruments.sim.meter import MeterState
+from procedures.forms import MeterForm, element_phasors, get_form
+from procedures.phasors import phasor
+
+PHASES = ("A", "B", "C")
+
+
+@dataclass
+class PhaseOutput:
+    """What the simulated source has been told for one phase."""
+
+    voltage_v: float = 0.0
+    voltage_lag_deg: float = 0.0
+    current_a: float = 0.0
+    current_lag_deg: float = 0.0
+    voltage_enabled: bool = False
+    current_enabled: bool = False
+
+
+@dataclass
+class Gate:
+    """One position's error-calculator state."""
+
+    state: str = "idle"  # idle | armed (waiting for the first meter edge) | running | finished
+    kt_wh: float = 0.0
+    pulses: int = 0
+    edges: int = 0
+    t_start: float = 0.0
+    ref_start: float = 0.0  # reference energy (Wh) at the first edge
+    result: tuple[int, int, float, float | None] | None = None  # meter, ref pulses, seconds, error %
+    counting: bool = False
+    count_t0: float = 0.0
+    count_edges: int = 0
+
+
+@dataclass
+class BenchPhysics:
+    """The physics model of a simulated bench (tests may read and poke it; the engine must not)."""
+
+    config: BenchConfig
+    clock: object
+    max_current_a: float = 120.0
+    phases: dict[str, PhaseOutput] = field(default_factory=lambda: {p: PhaseOutput() for p in PHASES})
+    frequency_hz: float = 60.0
+    output_on: bool = False
+    overload_forced: bool = False
+    tripped: str | None = None  # why the source tripped, until the output is switched on again
+    on_trip: list[Callable[[str], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        sim = self.config.simulation
+        assert sim is not None, "a physics model needs a [simulation] table"
+        self.sim = sim
+        self.kr_wh = float(self.config.reference.kr_wh or 1e-5)
+        self.three_phase = self.config.three_phase_source
+        rng = random.Random(f"{sim.seed}/reference")
+        sd = sim.reference_error_percent / 100.0
+        # the reference's own fixed errors: a gain error per phase on V and on I, a small phase error
+        self.ref_v_gain = {p: 1.0 + rng.gauss(0.0, sd) for p in PHASES}
+        self.ref_i_gain = {p: 1.0 + rng.gauss(0.0, sd) for p in PHASES}
+        self.ref_phase_deg = {p: rng.gauss(0.0, sd * 57.3 * 0.1) for p in PHASES}
+        self.meters = {m.position: MeterState(m, sim.seed) for m in sim.meters}
+        self.forms: dict[int, MeterForm] = {m.position: get_form(m.form) for m in sim.meters}
+        self.gates = {p: Gate() for p in range(1, self.config.positions + 1)}
+        self.emitted = {p: 0 for p in self.meters}  # pulse edges that reached the pickup
+        self.ref_energy_wh = 0.0
+        self.t = self.clock.now()
+
+    # ---- the source ---------------------------------------------------------------------------
+    def set_phase(self, phase: str, **changes) -> None:
+        self.advance()
+        for key, value in changes.items():
+            setattr(self.phases[phase], key, value)
+        self._check_regulation()
+
+    def set_frequency(self, hz: float) -> None:
+        self.advance()
+        self.frequency_hz = hz
+
+    def set_output(self, on: bool) -> None:
+        self.advance()
+        if on:
+            self.tripped = None
+        self.output_on = on
+        self._check_regulation()
+
+    def _check_regulation(self) -> None:
+        if not self.output_on:
+            return
+        for p in PHASES:
+            out = self.phases[p]
+            live = out.current_enabled and out.current_a > 0
+            if live and (self.overload_forced or out.current_a > self.max_current_a):
+                self.output_on = False
+                self.tripped = f"phase {p} current amplifier cannot regulate {out.current_a:g} A (overload)"
+                for listener in self.on_trip:
+                    listener(self.tripped)
+                return
+
+    def force_overload(self, on: bool = True) -> None:
+        """Fault on demand: the source cannot regulate current (trips as soon as current flows)."""
+        self.advance()
+        self.overload_forced = on
+        self._check_regulation()
+
+    def applied(self) -> tuple[dict[str, complex], dict[str, complex]]:
+        """Line-to-neutral voltages and line currents the source really puts out."""
+        volts, amps = {}, {}
+        for p in PHASES:
+            out = self.phases[p]
+            on = self.output_on
+            volts[p] = phasor(out.voltage_v, out.voltage_lag_deg) if on and out.voltage_enabled else 0j
+            amps[p] = phasor(out.current_a, out.current_lag_deg) if on and out.current_enabled else 0j
+        if not self.three_phase:  # a single-phase bench has only phase 1
+            volts = {"A": volts["A"], "B": 0j, "C": 0j}
+            amps = {"A": amps["A"], "B": 0j, "C": 0j}
+        return volts, amps
+
+    # ---- what a meter sees ----------------------------------------------------------------------
+    def meter_service(self, position: int) -> tuple[dict[str, complex], dict[str, complex]]:
+        """The service at a socket's terminals, wiring faults applied."""
+        volts, amps = self.applied()
+        form = self.forms[position]
+        if not self.three_phase:
+            volts, amps = series_parallel_service(form, volts["A"], amps["A"])
+        return apply_wiring(volts, amps, self.meters[position].spec.wiring)
+
+    def meter_elements(self, position: int) -> list[tuple[complex, complex]]:
+        volts, amps = self.meter_service(position)
+        return [(v, i) for _, v, i in element_phasors(self.forms[position], volts, amps)]
+
+    # ---- what the reference sees -----------------------------------------------------------------
+    def reference_phasors(self) -> dict[str, tuple[complex, complex]]:
+        """(voltage, current) per phase as the reference measures them, its own errors included."""
+        pos = self.sim.reference_position
+        if self.three_phase and pos and pos in self.meters:
+            volts, amps = self.meter_service(pos)
+        else:
+            volts, amps = self.applied()
+        phases = PHASES if self.three_phase else ("A",)
+        out = {}
+        for p in phases:
+            v = volts.get(p, 0j) * self.ref_v_gain[p]
+            i = amps.get(p, 0j) * self.ref_i_gain[p] * phasor(1.0, self.ref_phase_deg[p])
+            out[p] = (v, i)
+        return out
+
+    def reference_watts(self) -> float:
+        return sum((v * i.conjugate()).real for v, i in self.reference_phasors().values())
+
+    # ---- time -------------------------------------------------------------------------------
+    def advance(self) -> None:
+        """Integrate energy and pulses from the last query up to the clock's now."""
+        now = self.clock.now()
+        dt = now - self.t
+        if dt <= 0:
+            return
+        t0, ref_e0 = self.t, self.ref_energy_wh
+        ref_rate = self.reference_watts() / 3600.0  # Wh per second, as the reference pulses it out
+        for pos, meter in self.meters.items():
+            rate = meter.registered_watts(self.meter_elements(pos)) / 3600.0
+            e0 = meter.energy_wh
+            meter.energy_wh = e0 + max(rate, 0.0) * dt
+            first, last = math.floor(e0 / meter.spec.kt + 1e-9) + 1, meter.pulses
+            if last < first:
+                continue
+            gate = self.gates[pos]
+            per_edge = gate.state in ("armed", "running") or meter.spec.missed_pulse_fraction > 0
+            if not per_edge:
+                self.emitted[pos] += last - first + 1
+                gate.count_edges += (last - first + 1) if gate.counting else 0
+                continue
+            for j in range(first, last + 1):
+                if not meter.pulse_arrives(j):
+                    continue
+                t_edge = t0 + (j * meter.spec.kt - e0) / rate
+                self._edge(pos, t_edge, ref_e0 + ref_rate * (t_edge - t0))
+        self.ref_energy_wh = ref_e0 + ref_rate * dt
+        self.t = now
+
+    def _edge(self, pos: int, t: float, ref_energy: float) -> None:
+        self.emitted[pos] += 1
+        gate = self.gates[pos]
+        if gate.counting:
+            gate.count_edges += 1
+        if gate.state == "armed":
+            gate.state, gate.t_start, gate.ref_start, gate.edges = "running", t, ref_energy, 0
+        elif gate.state == "running":
+            gate.edges += 1
+            if gate.edges >= gate.pulses:
+                ref_pulses = math.floor(ref_energy / self.kr_wh) - math.floor(gate.ref_start / self.kr_wh)
+                err = None
+                if ref_pulses > 0:
+                    err = 100.0 * (gate.pulses * gate.kt_wh / (ref_pulses * self.kr_wh) - 1.0)
+                gate.result = (gate.pulses, ref_pulses, t - gate.t_start, err)
+                gate.state = "finished"
+
+    # ---- error calculators (shared by every simulated calculator instrument) ----------------------
+    def gate_configure(self, pos: int, kt_wh: float, pulses: int) -> None:
+        self.advance()
+        gate = self.gates[pos]
+        gate.kt_wh, gate.pulses, gate.state, gate.result = kt_wh, pulses, "idle", None
+
+    def gate_start(self, pos: int) -> None:
+        self.advance()
+        gate = self.gates[pos]
+        gate.state, gate.result, gate.edges = "armed", None, 0
+        if pos in self.meters:
+            self.meters[pos].new_reading()
+
+    def gate_status(self, pos: int) -> tuple[str, float]:
+        self.advance()
+        gate = self.gates[pos]
+        if gate.state == "finished":
+            return "finished", 1.0
+        if gate.state in ("armed", "running"):
+            return "running", gate.edges / gate.pulses if gate.pulses else 0.0
+        return "idle", 0.0
+
+    def gate_result(self, pos: int) -> tuple[int, int, float, float | None] | None:
+        self.advance()
+        return self.gates[pos].result
+
+    def gate_abort(self, pos: int) -> None:
+        self.advance()
+        gate = self.gates[pos]
+        if gate.state != "finished":
+            gate.state = "idle"
+        gate.counting = False
+
+    def count_start(self, pos: int) -> None:
+        self.advance()
+        gate = self.gates[pos]
+        gate.counting, gate.count_t0, gate.count_edges = True, self.t, 0
+
+    def count_read(self, pos: int) -> tuple[int, float]:
+        self.advance()
+        gate = self.gates[pos]
+        if not gate.counting:
+            return 0, 0.0
+        return gate.count_edges, self.t - gate.count_t0
+
+
+def series_parallel_service(
+    form: MeterForm, v: complex, i: complex
+) -> tuple[dict[str, complex], dict[str, complex]]:
+    """Terminal voltages and line currents that put ``v`` across every potential coil and ``i`` through
+    every current coil in its designed polarity: the series-parallel hook-up of a single-phase bench."""
+    potentials: dict[str, complex] = {}
+    if any("N" in e.voltage for e in form.elements):
+        potentials["N"] = 0j
+    pending = [e.voltage for e in form.elements]
+    while pending:
+        progressed = False
+        for pair in list(pending):
+            a, b = pair
+            if a in potentials and b not in potentials:
+                potentials[b] = potentials[a] - v
+            elif b in potentials and a not in potentials:
+                potentials[a] = potentials[b] + v
+            elif a not in potentials and b not in potentials:
+                continue
+            pending.remove(pair)
+            progressed = True
+        if not progressed:  # nothing anchored yet (2S: A-B only): centre the coil on zero
+            a, b = pending[0]
+            potentials[a], potentials[b] = v / 2, -v / 2
+    amps = {}
+    for e in form.elements:
+        for c in e.coils:
+            amps[c.phase] = c.polarity * i
+    volts = {p: potentials.get(p, 0j) for p in PHASES}
+    return volts, amps
+
+
+def apply_wiring(
+    volts: dict[str, complex], amps: dict[str, complex], codes: tuple[str, ...]
+) -> tuple[dict[str, complex], dict[str, complex]]:
+    """The service as the meter sees it with wiring faults ("ct_reversed:B", ...).
+
+    Uses ``procedures.wiring.apply_faults`` when it is there (the one definition shared with the
+    wiring analysis); until then the same five codes are applied here.
+    """
+    if not codes:
+        return volts, amps
+    try:
+        from procedures.wiring import apply_faults  # type: ignore[import-not-found]
+    except ImportError:
+        apply_faults = None
+    if apply_faults is not None:
+        return apply_faults(volts, amps, list(codes))
+    v, a = dict(volts), dict(amps)
+    for code in codes:
+        kind, _, arg = code.partition(":")
+        if kind == "ct_reversed":
+            a[arg] = -a.get(arg, 0j)
+        elif kind == "vt_reversed":
+            v[arg] = -v.get(arg, 0j)
+        elif kind == "currents_crossed":
+            p, q = arg.split("-")
+            a[p], a[q] = a.get(q, 0j), a.get(p, 0j)
+        elif kind == "voltage_missing":
+            v[arg] = 0j
+        elif kind == "current_missing":
+            a[arg] = 0j
+        else:
+            raise ValueError(f"unknown wiring fault {code!r}")
+    return v, a
+
+
+def meter_spec(physics: BenchPhysics, position: int) -> SimMeter:
+    return physics.meters[position].spec

@@ -1,0 +1,87 @@
+"""Physics hooks for MeterBench's simulated PC-48 multi-position pulse counter (``pulsecounter.yaml``)."""
+
+from __future__ import annotations
+
+from instruments.sim.library import DeviceHooks
+from instruments.sim.physics import BenchPhysics
+
+NOT_SERVED = '-241,"Hardware missing: position not fitted"'
+
+
+class PulseCounterSim(DeviceHooks):
+    """Each YAML position channel is one bench position's error calculator in the physics."""
+
+    def __init__(self, physics: BenchPhysics, positions: tuple[int, ...]) -> None:
+        self.physics = physics
+        self.positions = set(positions)
+        self.config = {p: (1.0, 10) for p in positions}
+
+    def _served(self, pos) -> bool:
+        if pos in self.positions:
+            return True
+        self.device.push_error(NOT_SERVED)
+        return False
+
+    def get(self, prop: str, channel):
+        p = self.physics
+        if channel is None:
+            if prop == "positions":
+                return str(max(self.positions))
+            if prop == "ref_constant":
+                return f"{p.kr_wh:.6g}"
+            raise KeyError(prop)
+        if channel not in self.positions:
+            return "NAN,0,0,0" if prop == "result" else "IDLE,0.000" if prop == "status" else "0,0"
+        if prop == "config":
+            kt, n = self.config[channel]
+            return f"{kt:g},{n}"
+        if prop == "status":
+            state, progress = p.gate_status(channel)
+            return f"{ {'idle': 'IDLE', 'running': 'RUN', 'finished': 'DONE'}[state] },{progress:.3f}"
+        if prop == "result":
+            res = p.gate_result(channel)
+            if res is None:
+                return "NAN,0,0,0"
+            meter, ref, secs, err = res
+            return f"{'NAN' if err is None else format(err, '.5f')},{meter},{ref},{secs:.6f}"
+        if prop == "count":
+            pulses, secs = p.count_read(channel)
+            return f"{pulses},{secs:.3f}"
+        raise KeyError(prop)
+
+    def set(self, prop: str, channel, value) -> None:
+        p = self.physics
+        if not self._served(channel):
+            return
+        if prop == "config":
+            parts = str(value).split(",")
+            try:
+                kt, n = float(parts[0]), int(parts[1])
+                if len(parts) != 2 or kt <= 0 or n < 1:
+                    raise ValueError
+            except (ValueError, IndexError):
+                self.device.push_error('-222,"Data out of range"')
+                return
+            self.config[channel] = (kt, n)
+            p.gate_configure(channel, kt, n)
+        elif prop == "gate":
+            if value == "START":
+                kt, n = self.config[channel]
+                p.gate_configure(channel, kt, n)
+                p.gate_start(channel)
+            else:
+                p.gate_abort(channel)
+        elif prop == "count":
+            if value == "START":
+                p.count_start(channel)
+            else:
+                p.gate_abort(channel)
+        else:
+            raise KeyError(prop)
+
+    def command(self, query: str) -> None:
+        if query == "*CLS":
+            self.device.clear_errors()
+        elif query == "*RST":
+            for pos in self.positions:
+                self.physics.gate_abort(pos)
