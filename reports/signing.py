@@ -1,0 +1,248 @@
+"""PAdES signatures with pyHanko: the shop's signing identity, a demo identity, and signing a PDF/A.
+
+A shop signs with an RSA key held in a PKCS#12 file (``.p12``/``.pfx``) or a PEM key plus certificate. The
+passphrase comes from the ``MB_SIGNING_PASSPHRASE`` environment variable or an interactive prompt; it is
+never written anywhere. RSA only: an ECDSA P-256 key makes pyHanko raise the PDF version to 2.0, which
+breaks PDF/A-2b. Signing is an incremental update appended after the PDF/A conversion, so the signed
+revision is the validated PDF/A file byte for byte.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
+
+from procedures.errors import InputError
+
+ENV_PASSPHRASE = "MB_SIGNING_PASSPHRASE"
+SIGNATURE_FIELD = "MeterBenchCertificateSignature"
+IDENTITY_FILE = "identity.p12"
+CERT_FILE = "certificate.pem"
+
+
+@dataclass(frozen=True)
+class DemoIdentity:
+    """Where ``meterbench keys init`` put a self-signed identity."""
+
+    directory: Path
+    p12_path: Path
+    cert_path: Path
+    subject: str
+
+
+def default_signing_dir() -> Path:
+    """The user's config directory for signing material, e.g. ``~/.config/meterbench/signing``."""
+    import platformdirs
+
+    return platformdirs.user_config_path("meterbench") / "signing"
+
+
+def get_passphrase(*, confirm: bool = False, source: str = "signing identity") -> bytes:
+    """The passphrase from ``MB_SIGNING_PASSPHRASE``, else a terminal prompt; never stored."""
+    env = os.environ.get(ENV_PASSPHRASE)
+    if env:
+        return env.encode("utf-8")
+    if not sys.stdin.isatty():
+        raise InputError(
+            ENV_PASSPHRASE,
+            "is not set and there is no terminal to ask for the passphrase",
+            allowed=f"set {ENV_PASSPHRASE} or run interactively",
+            source=source,
+        )
+    first = getpass.getpass(f"Passphrase for {source}: ")
+    if confirm and getpass.getpass("Repeat passphrase: ") != first:
+        raise InputError("passphrase", "the two entries differ", source=source)
+    if not first:
+        raise InputError("passphrase", "must not be empty", source=source)
+    return first.encode("utf-8")
+
+
+def make_demo_identity(
+    directory: str | Path | None = None,
+    name: str = "MeterBench Demonstration Signer",
+    *,
+    passphrase: bytes,
+    organisation: str = "MeterBench Demonstration Meter Shop",
+    overwrite: bool = False,
+    years: int = 3,
+) -> DemoIdentity:
+    """Create a self-signed RSA-3072 signing identity (PKCS#12, passphrase-protected) and its certificate.
+
+    For demos and tests: a verifier trusts it only when ``certificate.pem`` is given as a trust root.
+    """
+    directory = Path(directory) if directory else default_signing_dir()
+    p12_path, cert_path = directory / IDENTITY_FILE, directory / CERT_FILE
+    if not name.strip():
+        raise InputError("--name", "must not be empty")
+    if not passphrase:
+        raise InputError("passphrase", "must not be empty (the key is always stored encrypted)")
+    if p12_path.exists() and not overwrite:
+        raise InputError(
+            "--dir",
+            "already holds a signing identity; refusing to overwrite it",
+            found=str(p12_path),
+            allowed="another directory, or remove the old identity first",
+        )
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
+            x509.NameAttribute(
+                NameOID.ORGANIZATIONAL_UNIT_NAME, "Demonstration only - not a trusted identity"
+            ),
+        ]
+    )
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=365 * years))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    p12 = pkcs12.serialize_key_and_certificates(
+        name.encode("utf-8"), key, cert, None, serialization.BestAvailableEncryption(passphrase)
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_private(p12_path, p12)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return DemoIdentity(directory, p12_path, cert_path, subject.rfc4514_string())
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def load_signer(
+    identity: str | Path, *, cert_path: str | Path | None = None, passphrase: bytes | None = None
+) -> signers.SimpleSigner:
+    """A pyHanko signer from a PKCS#12 file, or a PEM/DER key plus ``cert_path``; RSA keys only."""
+    identity = Path(identity)
+    src = str(identity)
+    if not identity.is_file():
+        raise InputError("signing identity", "file not found", source=src)
+    if passphrase is None:
+        passphrase = get_passphrase(source=src)
+    suffix = identity.suffix.lower()
+    if suffix in (".p12", ".pfx"):
+        signer = signers.SimpleSigner.load_pkcs12(str(identity), passphrase=passphrase)
+    elif suffix in (".pem", ".key", ".der"):
+        if cert_path is None:
+            raise InputError(
+                "signing certificate", "a PEM/DER key needs its certificate file too", source=src
+            )
+        signer = signers.SimpleSigner.load(str(identity), str(cert_path), key_passphrase=passphrase)
+    else:
+        raise InputError(
+            "signing identity",
+            "unknown file type",
+            allowed=".p12, .pfx, .pem, .key, .der",
+            source=src,
+            found=identity.suffix,
+        )
+    if signer is None:  # pyHanko logs and returns None on a wrong passphrase or a damaged file
+        raise InputError(
+            "signing identity",
+            "could not be opened: wrong passphrase or not a key file",
+            source=src,
+            allowed=f"the passphrase set in {ENV_PASSPHRASE}",
+        )
+    algo = signer.signing_cert.public_key.algorithm
+    if algo != "rsa":
+        raise InputError(
+            "signing identity",
+            "key must be RSA (other keys break PDF/A-2b)",
+            source=src,
+            found=algo,
+            allowed="rsa",
+        )
+    return signer
+
+
+def signer_subject(signer: signers.SimpleSigner) -> str:
+    return signer.signing_cert.subject.human_friendly
+
+
+def _let_signer_own_producer(writer: IncrementalPdfFileWriter) -> None:
+    """Drop /Producer from the Info dict so pyHanko writes the same producer to Info and to XMP.
+
+    pyHanko appends itself to an existing Info /Producer but sets XMP pdf:Producer to itself alone; the
+    two would then disagree, which PDF/A forbids. With no Info /Producer it writes the same string to both.
+    """
+    info_ref = writer.trailer.raw_get("/Info") if "/Info" in writer.trailer else None
+    if info_ref is None:
+        return
+    info = info_ref.get_object()
+    if "/Producer" in info:
+        del info["/Producer"]
+        writer.mark_update(info_ref)
+
+
+def sign_pdf(
+    src: str | Path,
+    dst: str | Path,
+    signer: signers.Signer,
+    *,
+    reason: str,
+    location: str,
+    contact: str | None = None,
+) -> None:
+    """Append a PAdES (ETSI.CAdES.detached) signature to ``src`` as an incremental update, writing ``dst``.
+
+    ``dst`` appears only when signing succeeded (written to a temporary file in the same folder, then
+    renamed), so a failure never leaves a half-signed certificate behind.
+    """
+    dst = Path(dst)
+    meta = signers.PdfSignatureMetadata(
+        field_name=SIGNATURE_FIELD,
+        subfilter=fields.SigSeedSubFilter.PADES,
+        md_algorithm="sha256",
+        reason=reason,
+        location=location,
+        contact_info=contact,
+    )
+    fd, tmp = tempfile.mkstemp(prefix=".signing-", suffix=".pdf", dir=dst.parent)
+    try:
+        with open(src, "rb") as inf, os.fdopen(fd, "wb") as outf:
+            writer = IncrementalPdfFileWriter(inf, strict=False)
+            _let_signer_own_producer(writer)
+            signers.sign_pdf(writer, meta, signer=signer, output=outf)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
