@@ -242,7 +242,7 @@ def shipped_forms() -> dict[str, MeterForm]:
 def get_form(name: str) -> MeterForm:
     """A shipped form by name ("2S", "9s" ...), or an :class:`InputError` listing the known ones."""
     forms = shipped_forms()
-    key = name.strip().upper() if isinstance(name, str) else name
+    key = name.strip().upper() if isinstance(name, str) else None
     if key not in forms:
         raise InputError("form", "unknown meter form", allowed=sorted(forms, key=_form_order), found=name)
     return forms[key]

@@ -86,3 +86,8 @@ def test_bad_forms_file_names_entry_and_field(tmp_path):
         load_forms(p)
     msg = str(exc.value)
     assert str(p) in msg and "forms.X1.connection" in msg and "self-contained" in msg
+
+
+def test_non_text_form_is_input_error():
+    with pytest.raises(InputError):
+        get_form(["9S"])  # type: ignore[arg-type]

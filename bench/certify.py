@@ -1,0 +1,291 @@
+"""From the records to certificates: one CertificateData per meter per run, built only from the database.
+
+Because the certificate is built from the stored record (never from the engine's memory), regenerating it
+later (``meterbench report``) gives the same content and the same content hash, and ``meterbench verify``
+can recompute that hash from the records to prove a PDF says what the database says.
+
+Certificate numbers are deterministic: ``MB-<run id:06>-P<position:02>``; the issue date is the date the
+run finished.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+from procedures.errors import InputError
+
+STATUS_LETTER = {"confirmed": "C", "derived": "D", "unconfirmed": "U"}
+SIMULATED_CONDITIONS = (23.0, 45.0)
+
+
+def certificate_number(run_id: int, position: int) -> str:
+    return f"MB-{int(run_id):06d}-P{int(position):02d}"
+
+
+def _date(text: str | None) -> dt.date:
+    if not text:
+        return dt.date.today()
+    return dt.datetime.fromisoformat(str(text)).date()
+
+
+def _limit_provenance(points: list[dict]):
+    from reports.model import LimitProvenance
+
+    seen: dict[str, LimitProvenance] = {}
+    for p in points:
+        prov = p.get("limit_provenance") or {}
+        if not prov or p.get("limit_hi") is None:
+            continue
+        name = f"{p['label']} ({p['element']})" if p["element"] != "series" else p["label"]
+        source = " ".join(str(prov.get(k) or "") for k in ("standard", "edition", "clause")).strip()
+        if prov.get("note"):
+            source += f" - {prov['note']}"
+        status = STATUS_LETTER.get(str(prov.get("status", "unconfirmed")).lower(), "U")
+        key = f"{name}|{p['limit_hi']}"
+        seen.setdefault(key, LimitProvenance(name=name, value=f"±{p['limit_hi']:g} %", source=source or "plan data",
+                                             status=status))  # fmt: skip
+    return tuple(seen.values())
+
+
+def build_certificate_data(record: dict, position: int, *, lab=None, approved_by: str | None = None):
+    """The certificate of one position of a recorded run."""
+    from bench import __version__
+    from procedures.metrology import get_decision_rule
+    from reports import model as rm
+    from reports.labconfig import default_laboratory
+
+    run = record["run"]
+    settings = run.get("settings") or {}
+    meters = {int(k): v for k, v in (settings.get("meters") or {}).items()}
+    if position not in meters:
+        raise InputError("--position", f"run {run['id']} has no meter at that position", allowed=sorted(meters),
+                         found=position)  # fmt: skip
+    m = meters[position]
+    env = run.get("environment") or {}
+    lab = lab or default_laboratory()
+    pts = [p for p in record["points"] if p["position"] == position]
+    acc = [
+        p for p in pts if p["kind"] == "accuracy" and (p.get("result") or {}).get("error_percent") is not None
+    ]
+    points = []
+    for p in acc:
+        r = p["result"]
+        lim = p.get("limit_hi")
+        points.append(rm.PointResult(
+            point_id=p["point_id"], label=p["label"], element=p["element"], voltage_v=p["voltage_v"],
+            current_a=p["current_a"], pf=round(math.cos(math.radians(p["lag_deg"])), 4), angle_deg=p["lag_deg"],
+            error_pct=r["error_percent"], expanded_u_pct=r["expanded_percent"], k=r["coverage_factor"],
+            limit_pct=lim if lim else float("nan"), verdict=r["verdict"] if r["verdict"] in rm.VERDICTS else "fail",
+            stage=p["test_pass"],
+        ))  # fmt: skip
+    if not points:
+        raise InputError("run", f"position {position} of run {run['id']} has no accuracy result to certify",
+                         allowed="a run whose accuracy points were measured")  # fmt: skip
+    functional = []
+    for kind, rows in (("creep", record["creep"]), ("starting", record["starting"])):
+        for c in rows:
+            if c["position"] != position:
+                continue
+            pt = next((p for p in pts if p["kind"] == kind), None)
+            cond = (f"{pt['voltage_v']:g} V, no current" if kind == "creep" else
+                    f"{pt['voltage_v']:g} V, {pt['current_a']:g} A") if pt else ""  # fmt: skip
+            req = "at most 1 test pulse in the window" if kind == "creep" else "meter starts and registers"
+            functional.append(rm.FunctionalTest(
+                name="No-load (creep)" if kind == "creep" else "Starting load", condition=cond,
+                observed=f"{c['pulses']} pulse(s) in {c['seconds']:.0f} s", requirement=req, verdict=c["verdict"],
+                stage=(pt or {}).get("test_pass", "as-found"),
+            ))  # fmt: skip
+    averages = []
+    for a in record["averages"]:
+        if a["position"] != position:
+            continue
+        from procedures.metrology import get_rule
+
+        try:
+            rule = get_rule(a["rule"])
+            formula, weights = rule.formula, dict(rule.weights)
+        except InputError:
+            formula, weights = a["rule"], {}
+        # U of the average: the points share the reference (fully correlated), so the weighted U add
+        # linearly - conservative, and stated as such in the rule text.
+        total = sum(weights.values()) or 1.0
+        u = sum(
+            w
+            / total
+            * next(
+                (
+                    p["expanded_u_pct"]
+                    for p in points
+                    if p.label == lbl and p.element == "series" and p.stage == a.get("test_pass", p.stage)
+                ),
+                0.0,
+            )
+            for lbl, w in weights.items()
+        )
+        averages.append(rm.WeightedAverage(
+            rule=a["rule"], formula=formula, registration_pct=a["value_percent"], expanded_u_pct=u, k=2.0,
+            low_pct=98.0, high_pct=102.0, verdict=a["verdict"], stage=a.get("test_pass") or "as-found",
+        ))  # fmt: skip
+    wiring = None
+    mine = [w for w in record["wiring_checks"] if w["position"] == position] or [
+        w for w in record["wiring_checks"] if w["position"] is None]  # fmt: skip
+    if mine:
+        w = mine[-1]
+        phases = tuple(
+            rm.PhaseReading(phase=ph, voltage_v=v["voltage_v"], voltage_deg=v["voltage_lag_deg"],
+                            current_a=v["current_a"], current_deg=v["current_lag_deg"])
+            for ph, v in sorted((w.get("phasors") or {}).items())
+        )  # fmt: skip
+        findings = tuple(f["message"] for f in w["findings"])
+        if w.get("override_reason"):
+            findings += (f"Operator override: {w['override_reason']}",)
+        wiring = rm.WiringCheck(rotation=w["rotation"] if w["rotation"] in ("ABC", "CBA") else "n/a",
+                                findings=findings, phases=phases,
+                                verdict="pass" if not w["findings"] or w.get("override_reason") else "fail")  # fmt: skip
+    refs = []
+    for inst in record["instruments"]:
+        cal = inst.get("calibration")
+        if inst["role"] != "reference" or not cal:
+            continue
+        data = cal.get("data") or cal
+        refs.append(rm.ReferenceStandard(
+            identity=inst.get("identity") or inst.get("driver", ""), serial=inst.get("resource", ""),
+            calibration_certificate=str(data.get("certificate", "")),
+            calibration_laboratory=str(data.get("laboratory", "")), due_date=_date(data.get("due")),
+            uncertainty=f"±{data.get('uncertainty_percent')} % (k = {data.get('coverage_factor')})",
+            traceability=str(data.get("traceability", "")),
+        ))  # fmt: skip
+    rule_name = next((p["result"]["decision_rule"] for p in acc), "simple")
+    rule = get_decision_rule(rule_name)
+    verdicts = [p.verdict for p in points] + [f.verdict for f in functional] + [a.verdict for a in averages]
+    if wiring:
+        verdicts.append(wiring.verdict)
+    final_stage_points = [p for p in points if p.stage == ("as-left" if any(q.stage == "as-left" for q in points)
+                                                             else "as-found")]  # fmt: skip
+    final = (
+        [p.verdict for p in final_stage_points]
+        + [f.verdict for f in functional]
+        + [a.verdict for a in averages]
+    )
+    if wiring:
+        final.append(wiring.verdict)
+    overall = "fail" if "fail" in final else ("indeterminate" if "indeterminate" in final else "pass")
+    plan_title = settings.get("plan_title") or run["plan_id"]
+    standard = settings.get("plan_standard") or ""
+    try:
+        from procedures.plans import load_plan
+
+        plan = load_plan(run["plan_id"])
+        plan_title, standard = plan.title, plan.standard
+    except InputError:
+        pass
+    conformity = (
+        f"The meter {'CONFORMS' if overall == 'pass' else 'DOES NOT CONFORM'} to the limits of {standard or 'the plan'} "
+        f"(plan {run['plan_id']} version {run.get('plan_version')}) under the decision rule '{rule.name}'."
+        if overall != "indeterminate" else
+        f"Conformity to {standard or 'the plan'} cannot be stated: at least one result lies within the "
+        f"expanded uncertainty of its limit (decision rule '{rule.name}')."
+    )  # fmt: skip
+    simulated = bool(env.get("simulated"))
+    temp = env.get("temperature_c")
+    hum = env.get("humidity_pct")
+    deviations = []
+    if simulated:
+        deviations.append("Simulated bench: instruments and meter are simulated; this certificate demonstrates "
+                          "the software and is not a calibration of a physical meter.")  # fmt: skip
+    if temp is None or hum is None:
+        temp, hum = SIMULATED_CONDITIONS if simulated else (float("nan"), float("nan"))
+        deviations.append(
+            f"Temperature and humidity were not measured; {temp:g} °C and {hum:g} % are nominal values."
+        )
+    for w in record["wiring_checks"]:
+        if w["position"] in (position, None) and w.get("override_reason"):
+            deviations.append(f"Wiring finding overridden by the operator: {w['override_reason']}")
+    if any(p.get("status") == "failed" for p in pts):
+        deviations.append("Some points could not be measured: " + "; ".join(
+            f"{p['label']}: {p.get('message') or (p.get('result') or {}).get('message', '')}"
+            for p in pts if p.get("status") == "failed"))  # fmt: skip
+    started = _date(run.get("started_at"))
+    finished = _date(run.get("finished_at") or run.get("started_at"))
+    approver = approved_by or (lab.signatories[0].name if lab.signatories else run.get("operator") or "")
+    return rm.CertificateData(
+        certificate_number=certificate_number(run["id"], position),
+        laboratory=lab,
+        customer=rm.Customer(name=m.get("owner") or "Meter owner not recorded"),
+        meter=rm.MeterIdentity(
+            manufacturer=m.get("manufacturer") or "",
+            model=m.get("model") or "",
+            serial=m["serial"],
+            form=m["form"],
+            accuracy_class=m["accuracy_class"],
+            voltage_v=m["voltage_v"],
+            kh=m["kh"],
+            current_class=m.get("current_class") or "",
+            test_amperes=m.get("ta_a"),
+            basic_current=m.get("ib_a") or m.get("in_a"),
+            max_current=m.get("imax_a"),
+            kt=m.get("kt"),
+            firmware=m.get("firmware") or "",
+            condition_as_received=m.get("condition") or "",
+        ),
+        dates=rm.Dates(receipt=started, test=started, issue=max(finished, started)),
+        method=rm.Method(
+            plan_id=run["plan_id"],
+            plan_version=str(run.get("plan_version") or ""),
+            plan_sha256=str(run.get("plan_sha256") or ""),
+            standard=standard,
+            title=plan_title,
+            limits=_limit_provenance(pts),
+        ),  # fmt: skip
+        conditions=rm.TestConditions(
+            temperature_c=temp,
+            humidity_pct=hum,
+            voltage_v=m["voltage_v"],
+            frequency_hz=float(settings.get("frequency_hz", 60.0)),
+            warmup_min=float(settings.get("warmup_s", 0.0)) / 60.0,
+        ),  # fmt: skip
+        reference_standards=tuple(refs),
+        points=tuple(points),
+        decision_rule=rm.DecisionRule(name=rule.name, statement=rule.statement),
+        conformity_statement=conformity,
+        overall_verdict=overall,
+        tested_by=rm.Person(run.get("operator") or "", "Technician"),
+        approved_by=rm.Person(approver, "Approved by"),
+        run_id=str(run["id"]),
+        bench_name=record["bench"]["name"],
+        software_version=f"MeterBench {__version__}",
+        deviations=tuple(deviations),
+        weighted_averages=tuple(averages),
+        functional_tests=tuple(functional),
+        wiring=wiring,
+    )
+
+
+def issue_for_run(store, run_id: int, out_dir: str | Path | None = None, *, sign: bool = False,
+                  positions=None, signer=None):  # fmt: skip
+    """Issue (and record) a certificate per meter of a run; positions without results are skipped."""
+    from reports.issue import issue_certificate
+
+    out = Path(out_dir) if out_dir else Path.cwd() / "certificates"
+    out.mkdir(parents=True, exist_ok=True)
+    record = store.run_record(run_id)
+    if sign and signer is None:
+        from reports.signing import default_signer
+
+        signer = default_signer()
+    issued = []
+    wanted = set(positions) if positions else None
+    for pos in sorted(p["position"] for p in record["positions"]):
+        if wanted and pos not in wanted:
+            continue
+        try:
+            data = build_certificate_data(record, pos)
+        except InputError:
+            continue
+        cert = issue_certificate(data, out, signer=signer)
+        store.record_certificate(run_id, pos, number=cert.certificate_number, content_hash=cert.content_hash,
+                                 pdf_path=str(cert.pdf_path), dcc_path=str(cert.dcc_path) if cert.dcc_path else None)  # fmt: skip
+        issued.append(cert)
+    return issued
