@@ -36,7 +36,6 @@ MAX_POSITIONS = 48
 TA_BY_CLASS = {"CL2": 0.5, "CL10": 2.5, "CL20": 2.5, "CL100": 15.0, "CL200": 30.0, "CL320": 50.0}
 
 FAULT_KINDS = ("no_reply", "slow_reply", "garbage", "refused", "overload")
-WIRING_CODES = ("ct_reversed", "vt_reversed", "currents_crossed", "voltage_missing", "current_missing")
 
 
 @dataclass(frozen=True)
@@ -469,16 +468,13 @@ def _meter(t: _Table, positions: int) -> SimMeter:
             raise t.fail(f"error_curve[{j}]", "error must be within +-100 %", found=row)
         curve.append((float(row[0]), float(row[1]), float(row[2])))
     wiring = t.get("wiring", list, [], what="a list of fault codes")
+    from procedures.wiring import parse_fault
+
     for j, code in enumerate(wiring):
-        kind = code.split(":")[0] if isinstance(code, str) else None
-        if kind not in WIRING_CODES:
-            raise t.fail(
-                f"wiring[{j}]",
-                "unknown wiring fault",
-                found=code,
-                allowed="ct_reversed:<phase>, vt_reversed:<phase>, currents_crossed:<p>-<q>, "
-                "voltage_missing:<phase>, current_missing:<phase>",
-            )
+        try:
+            parse_fault(code, get_form(form))
+        except InputError as err:
+            raise t.fail(f"wiring[{j}]", err.problem, found=code, allowed=err.allowed) from None
     return SimMeter(
         position=t.integer("position", low=1, high=positions),
         serial=t.text("serial"),

@@ -150,7 +150,7 @@ class BenchPhysics:
         form = self.forms[position]
         if not self.three_phase:
             volts, amps = series_parallel_service(form, volts["A"], amps["A"])
-        return apply_wiring(volts, amps, self.meters[position].spec.wiring)
+        return apply_wiring(form, volts, amps, self.meters[position].spec.wiring)
 
     def meter_elements(self, position: int) -> list[tuple[complex, complex]]:
         volts, amps = self.meter_service(position)
@@ -301,38 +301,15 @@ def series_parallel_service(
 
 
 def apply_wiring(
-    volts: dict[str, complex], amps: dict[str, complex], codes: tuple[str, ...]
+    form: MeterForm, volts: dict[str, complex], amps: dict[str, complex], codes: tuple[str, ...]
 ) -> tuple[dict[str, complex], dict[str, complex]]:
-    """The service as the meter sees it with wiring faults ("ct_reversed:B", ...).
-
-    Uses ``procedures.wiring.apply_faults`` when it is there (the one definition shared with the
-    wiring analysis); until then the same five codes are applied here.
-    """
+    """The service as the meter sees it with wiring faults ("ct_reversed:B", ...), through
+    ``procedures.wiring.apply_faults``: the one definition shared with the wiring analysis."""
     if not codes:
         return volts, amps
-    try:
-        from procedures.wiring import apply_faults  # type: ignore[import-not-found]
-    except ImportError:
-        apply_faults = None
-    if apply_faults is not None:
-        return apply_faults(volts, amps, list(codes))
-    v, a = dict(volts), dict(amps)
-    for code in codes:
-        kind, _, arg = code.partition(":")
-        if kind == "ct_reversed":
-            a[arg] = -a.get(arg, 0j)
-        elif kind == "vt_reversed":
-            v[arg] = -v.get(arg, 0j)
-        elif kind == "currents_crossed":
-            p, q = arg.split("-")
-            a[p], a[q] = a.get(q, 0j), a.get(p, 0j)
-        elif kind == "voltage_missing":
-            v[arg] = 0j
-        elif kind == "current_missing":
-            a[arg] = 0j
-        else:
-            raise ValueError(f"unknown wiring fault {code!r}")
-    return v, a
+    from procedures.wiring import apply_faults  # lazy: only simulated benches with faults need it
+
+    return apply_faults(form, volts, amps, list(codes))
 
 
 def meter_spec(physics: BenchPhysics, position: int) -> SimMeter:
