@@ -206,12 +206,22 @@ class Phasors:
 
     @classmethod
     def from_complex(
-        cls, voltages: Mapping[str, complex], currents: Mapping[str, complex], source: str = "simulation"
+        cls,
+        voltages: Mapping[str, complex],
+        currents: Mapping[str, complex],
+        source: str = "simulation",
+        *,
+        reference_a: bool = True,
     ) -> Phasors:
-        """Phasors from complex values (lagging convention), e.g. a simulated service."""
+        """Phasors from complex values (lagging convention), e.g. a simulated service.
+
+        With ``reference_a`` the angles are turned so that the phase-A voltage the meter sees reads 0 deg,
+        as a reference standard shows them (also when that voltage is reversed).
+        """
+        ref = lag_deg(voltages["A"]) if reference_a and abs(voltages.get("A", 0j)) > 0 else 0.0
         return cls(
-            {p: (abs(z), lag_deg(z)) for p, z in voltages.items()},
-            {p: (abs(z), lag_deg(z)) for p, z in currents.items()},
+            {p: (abs(z), (lag_deg(z) - ref) % 360.0 if z else 0.0) for p, z in voltages.items()},
+            {p: (abs(z), (lag_deg(z) - ref) % 360.0 if z else 0.0) for p, z in currents.items()},
             source,
         )
 
@@ -683,10 +693,20 @@ def _fits(
                     out.append(_Fit(rotation, vt, ct, perm, theta0, phi, misfit, frozenset(faults)))
     out.sort(key=lambda f: f.score)
     if out:
-        # among equally good explanations prefer reversals to crossings and CTs to VTs (the commoner
-        # field faults); the others are named in the finding's message
+        # among equally good explanations prefer reversals to crossings, CTs to VTs (the commoner field
+        # faults) and a load angle nearer unity, lagging before leading (crossing two currents and turning
+        # the load angle by 120 deg can look the same); the others are named in the finding's message
         ties = [f for f in out if f.score <= out[0].score + _TIE_DEG / 4]
-        first = min(ties, key=lambda f: (f.moved, sum(s < 0 for s in f.vt), f.rotation != "ABC", f.score))
+        first = min(
+            ties,
+            key=lambda f: (
+                f.moved,
+                sum(s < 0 for s in f.vt),
+                round(f.phi if f.phi >= 0 else -1.5 * f.phi),
+                f.rotation != "ABC",
+                f.score,
+            ),
+        )
         out.remove(first)
         out.insert(0, first)
     return out
@@ -763,6 +783,10 @@ def _registration(
     return 100.0 * sum(watts) / correct
 
 
+def _angle_words(phi: float) -> str:
+    return "in phase" if round(phi) == 0 else f"{abs(phi):.0f} deg {'lagging' if phi > 0 else 'leading'}"
+
+
 def _and(items: Iterable[str]) -> str:
     items = list(items)
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
@@ -833,6 +857,8 @@ def _alternatives_text(words: _Words, form: MeterForm, best: _Fit, alternatives:
         text = _and([words.short(f) for f in sorted(alt.faults, key=lambda f: (f.kind, f.phases))] or [""])
         if not text:
             text = "the wiring is correct"
+        if abs(wrap180(alt.phi - best.phi)) > 5.0:
+            text += f" with the load current {_angle_words(alt.phi)} instead of {_angle_words(best.phi)}"
         if text not in options:
             options.append(text)
     why = (
