@@ -24,7 +24,7 @@ import platform
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -283,7 +283,11 @@ class Engine:
                     self._safe_point()
                     self._run_point(point, test_pass)
             self._averages()
-            outcome = "failed" if any(p.failed for p in self.positions.values()) else "passed"
+            outcome = (
+                "failed"
+                if any(p.failed or p.state == "failed" for p in self.positions.values())
+                else "passed"
+            )
         except AbortRequested:
             de_energise(self.bench)
             outcome, message = "aborted", self._abort_reason
@@ -312,6 +316,9 @@ class Engine:
         for pos, st in self.positions.items():
             if st.state in ("loaded", "testing"):
                 st.state = "passed" if outcome in ("passed", "failed") else outcome
+                st.message = st.message or (
+                    "every result within its limit" if st.state == "passed" else message
+                )
             with contextlib.suppress(Exception):
                 self.store.set_position_outcome(self.run_id, pos, st.state, st.message)
         if outcome != "interrupted":
@@ -579,7 +586,7 @@ class Engine:
                 errors[pos], ref_cal_u_percent=cal.uncertainty_percent, ref_cal_k=cal.coverage_factor,
                 ref_drift_percent=self.settings.ref_drift_percent,
                 ref_pulses_per_gate=statistics.fmean(ref_pulses[pos]),
-                meter_pulses_per_gate=plans[pos].meter_pulses, lag_deg=point.lag_deg,
+                lag_deg=point.lag_deg,  # the gate opens and closes on meter pulses: its count is exact
                 ref_phase_error_urad=self.settings.ref_phase_error_urad,
                 repeatability_prior_percent=self.settings.repeatability_prior_percent,
             )  # fmt: skip
@@ -592,13 +599,9 @@ class Engine:
                 message=verdict.reason if verdict else "",
             )  # fmt: skip
             self._done.add((pos, point.id, test_pass))
-            if outcome != "pass" and verdict is not None and test_pass == "as-left":
-                self.positions[pos].state = "failed"
-            if outcome == "fail" or outcome == "indeterminate":
-                self.positions[pos].state = "failed"
-                if test_pass == "as-left" or "as-left" not in self.settings.passes:
-                    self.positions[pos].failed = False  # keep testing: every point is reported
-                    self._mark_failed_verdict(pos)
+            final_pass = test_pass == "as-left" or "as-left" not in self.settings.passes
+            if outcome in ("fail", "indeterminate") and final_pass:
+                self._mark_failed_verdict(pos)
             self._emit("point_done", pos, point.id, {
                 "label": point.label, "element": point.element, "pass": test_pass,
                 "error_percent": res.error_percent, "expanded_percent": res.expanded_percent, "k": res.k,
@@ -606,11 +609,10 @@ class Engine:
             })  # fmt: skip
 
     def _mark_failed_verdict(self, pos: int) -> None:
+        """A result outside its limit: the position has failed, but it keeps testing so every point is reported."""
         st = self.positions[pos]
         st.state = "failed"
-        st.message = st.message or "a point is outside its limit"
-        self._verdict_failed = getattr(self, "_verdict_failed", set())
-        self._verdict_failed.add(pos)
+        st.message = st.message or "a result is outside its limit"
 
     def _point_failed(self, row: int, pos: int, point: ResolvedPoint, state: str, message: str) -> None:
         self.store.finish_point(row, status="failed", error_percent=None, expanded_percent=None,
@@ -815,7 +817,7 @@ def _plain(obj):
 
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):
         return {str(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_plain(v) for v in obj]

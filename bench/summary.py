@@ -9,7 +9,10 @@ WORD = {"pass": "PASS", "fail": "FAIL", "indeterminate": "INDETERMINATE", "info"
 
 
 def print_summary(record: dict, issued=(), console: Console | None = None) -> None:
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=132)  # a log or a pipe: wide enough that numbers never wrap
     run = record["run"]
     settings = run.get("settings") or {}
     meters = {int(k): v for k, v in (settings.get("meters") or {}).items()}
