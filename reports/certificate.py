@@ -160,6 +160,8 @@ def _grid(
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
         ("TOPPADDING", (0, 0), (-1, -1), 2.5),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
+        ("LEFTPADDING", (0, 0), (-1, -1), 3),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
     ]
     if header:
         style += [("BACKGROUND", (0, 0), (-1, 0), NAVY)]
@@ -574,7 +576,7 @@ def _results_section(data: CertificateData, st, width: float) -> list:
         ),
         Spacer(1, 3),
     ]
-    widths = [32 * mm, 17 * mm, 16 * mm, 16 * mm, 25 * mm, 16 * mm, 14 * mm, 10 * mm, 16 * mm]
+    widths = [30 * mm, 17 * mm, 17 * mm, 17 * mm, 25 * mm, 16 * mm, 14 * mm, 10 * mm, 16 * mm]
     widths.append(width - sum(widths))
     for stage in data.stages:
         pts = data.points_of(stage)

@@ -51,30 +51,29 @@ def phasor_diagram(phases: tuple[PhaseReading, ...], size: float = 210.0) -> Dra
     d.add(Circle(cx, cy, r, strokeColor=GRID, fillColor=None, strokeWidth=0.6))
     d.add(Line(cx - r, cy, cx + r, cy, strokeColor=GRID, strokeWidth=0.5))
     d.add(Line(cx, cy - r, cx, cy + r, strokeColor=GRID, strokeWidth=0.5))
-    for deg, label in ((0, "0\u00b0"), (90, "90\u00b0"), (180, "180\u00b0"), (270, "270\u00b0")):
+    for deg, label in ((90, "90\u00b0"), (180, "180\u00b0"), (270, "270\u00b0")):
         a = -math.radians(deg)
         tx, ty = cx + (r + 12) * math.cos(a), cy + (r + 12) * math.sin(a) - 3
         d.add(String(tx, ty, label, fontName=FONT, fontSize=6.5, fillColor=colors.grey, textAnchor="middle"))
     vmax = max((p.voltage_v for p in phases), default=0.0) or 1.0
     imax = max((p.current_a for p in phases), default=0.0) or 1.0
-    for p in phases:
+    # voltages first, then currents on top, so a current in phase with its voltage stays visible
+    arrows = [(p, p.voltage_v, vmax, p.voltage_deg, f"V{p.phase.lower()}", False, 1.0) for p in phases]
+    arrows += [(p, p.current_a, imax, p.current_deg, f"I{p.phase.lower()}", True, 0.62) for p in phases]
+    for p, mag, full, deg, name, dashed, scale in arrows:
         colour = PHASE_COLOURS.get(p.phase, colors.black)
-        for mag, full, deg, name, dashed, scale in (
-            (p.voltage_v, vmax, p.voltage_deg, f"V{p.phase.lower()}", False, 1.0),
-            (p.current_a, imax, p.current_deg, f"I{p.phase.lower()}", True, 0.62),
-        ):
-            if mag <= 0:
-                continue
-            length = r * scale * mag / full
-            a = -math.radians(deg)  # lagging angles are drawn clockwise
-            x1, y1 = cx + length * math.cos(a), cy + length * math.sin(a)
-            _arrow(d, cx, cy, x1, y1, colour, 1.6 if not dashed else 1.2, dashed)
-            lx, ly = cx + (length + 9) * math.cos(a), cy + (length + 9) * math.sin(a) - 3
-            # currents near their voltage: nudge the label sideways so the two do not overprint
-            if dashed:
-                lx += 8 * math.cos(a - math.pi / 2)
-                ly += 8 * math.sin(a - math.pi / 2)
-            d.add(String(lx, ly, name, fontName=BOLD, fontSize=8, fillColor=colour, textAnchor="middle"))
+        if mag <= 0:
+            continue
+        length = r * scale * mag / full
+        a = -math.radians(deg)  # lagging angles are drawn clockwise
+        x1, y1 = cx + length * math.cos(a), cy + length * math.sin(a)
+        _arrow(d, cx, cy, x1, y1, colour, 1.6 if not dashed else 1.2, dashed)
+        lx, ly = cx + (length + 9) * math.cos(a), cy + (length + 9) * math.sin(a) - 3
+        # currents near their voltage: nudge the label sideways so the two do not overprint
+        if dashed:
+            lx += 8 * math.cos(a - math.pi / 2)
+            ly += 8 * math.sin(a - math.pi / 2)
+        d.add(String(lx, ly, name, fontName=BOLD, fontSize=8, fillColor=colour, textAnchor="middle"))
     return d
 
 
@@ -90,8 +89,8 @@ def _nice_step(span: float) -> float:
 def error_chart(points: tuple[PointResult, ...], width: float = 480.0, height: float = 210.0) -> Drawing:
     """Error (%) against test current (A, log scale) with U error bars and +/- limit marks per point.
 
-    As-found points are open squares, as-left points filled circles; element tests are offset sideways
-    and labelled with their element letter so they do not hide the series point at the same current.
+    As-found points are open squares, as-left points filled circles; points at the same current (FL and
+    PF, element tests) are spread sideways and labelled with their point id so none hides another.
     """
     register_fonts()
     d = Drawing(width, height)
@@ -163,10 +162,14 @@ def error_chart(points: tuple[PointResult, ...], width: float = 480.0, height: f
     )
 
     elements = sorted({p.element for p in points if p.element != "series"})
+    # points sharing a current (FL and PF, element tests) are spread sideways and each is labelled
+    groups: dict[float, list[PointResult]] = {}
     for p in points:
-        offset = 0.0
-        if p.element != "series":
-            offset = 9.0 * (1 + elements.index(p.element))
+        groups.setdefault(round(p.current_a, 9), []).append(p)
+    for p in points:
+        group = groups[round(p.current_a, 9)]
+        ids = sorted({q.point_id for q in group}, key=[q.point_id for q in group].index)
+        offset = (ids.index(p.point_id) - (len(ids) - 1) / 2) * 16.0
         if p.stage == "as-found":
             offset -= 4.0
         x = px(p.current_a) + offset
@@ -205,8 +208,8 @@ def error_chart(points: tuple[PointResult, ...], width: float = 480.0, height: f
                     x, py(p.error_pct), 2.8, strokeColor=colors.black, fillColor=colors.HexColor("#1F3A5F")
                 )
             )
-        if p.element != "series":
-            d.add(String(x + 3.5, py(p.error_pct) + 3, p.element, fontName=FONT, fontSize=6.5))
+        if p.stage == "as-left" or len(set(q.stage for q in points)) == 1:
+            d.add(String(x + 3.5, py(p.error_pct) + 3, p.point_id, fontName=FONT, fontSize=6))
     # legend
     lx = left + 6
     ly = top + 7
@@ -228,6 +231,13 @@ def error_chart(points: tuple[PointResult, ...], width: float = 480.0, height: f
         )
     )
     d.add(String(lx + 226, ly, "acceptance limit (+/-)", fontName=FONT, fontSize=7))
-    if elements:
-        d.add(String(lx + 316, ly, "A/B/C = single-element test", fontName=FONT, fontSize=7))
+    d.add(
+        String(
+            lx + 316,
+            ly,
+            "labels: test point" + (" (-A/-B/-C: one element)" if elements else ""),
+            fontName=FONT,
+            fontSize=7,
+        )
+    )
     return d
