@@ -162,11 +162,16 @@ class Phasors:
     @classmethod
     def from_csv(cls, text: str, source: str = "phasors.csv") -> Phasors:
         """Parse the CSV form (header ``quantity,phase,magnitude,angle_deg``); errors name line and column."""
-        rows = [
-            (n, row)
-            for n, row in enumerate(csv.reader(io.StringIO(text)), start=1)
-            if row and any(c.strip() for c in row) and not row[0].lstrip().startswith("#")
-        ]
+        rows = []
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            for row in reader:
+                if row and any(c.strip() for c in row) and not row[0].lstrip().startswith("#"):
+                    rows.append((reader.line_num, row))
+        except csv.Error as exc:
+            raise InputError(
+                "row", f"is not valid CSV: {exc}", source=f"{source} line {reader.line_num}"
+            ) from exc
         if not rows:
             raise InputError("header", "the file is empty", allowed=",".join(CSV_HEADER), source=source)
         n0, header = rows[0]
