@@ -4,7 +4,8 @@ Because the certificate is built from the stored record (never from the engine's
 later (``meterbench report``) gives the same content and the same content hash, and ``meterbench verify``
 can recompute that hash from the records to prove a PDF says what the database says.
 
-Certificate numbers are deterministic: ``MB-<run id:06>-P<position:02>``; the issue date is the date the
+Certificate numbers are deterministic and unique across databases:
+``MB-<run start date>-<run id>-<4 hex of the run's start time>-P<position>``; the issue date is the date the
 run finished.
 """
 
@@ -20,8 +21,13 @@ STATUS_LETTER = {"confirmed": "C", "derived": "D", "unconfirmed": "U"}
 SIMULATED_CONDITIONS = (23.0, 45.0)
 
 
-def certificate_number(run_id: int, position: int) -> str:
-    return f"MB-{int(run_id):06d}-P{int(position):02d}"
+def certificate_number(run: dict, position: int) -> str:
+    import hashlib
+
+    started = str(run.get("started_at") or "")
+    tag = hashlib.sha256(f"{started}|{run['id']}".encode()).hexdigest()[:4].upper()
+    day = started[:10].replace("-", "") or "00000000"
+    return f"MB-{day}-{int(run['id']):05d}-{tag}-P{int(position):02d}"
 
 
 def _date(text: str | None) -> dt.date:
@@ -211,7 +217,7 @@ def build_certificate_data(record: dict, position: int, *, lab=None, approved_by
     finished = _date(run.get("finished_at") or run.get("started_at"))
     approver = approved_by or (lab.signatories[0].name if lab.signatories else run.get("operator") or "")
     return rm.CertificateData(
-        certificate_number=certificate_number(run["id"], position),
+        certificate_number=certificate_number(run, position),
         laboratory=lab,
         customer=rm.Customer(name=m.get("owner") or "Meter owner not recorded"),
         meter=rm.MeterIdentity(
@@ -272,9 +278,7 @@ def issue_for_run(store, run_id: int, out_dir: str | Path | None = None, *, sign
     out.mkdir(parents=True, exist_ok=True)
     record = store.run_record(run_id)
     if sign and signer is None:
-        from reports.signing import default_signer
-
-        signer = default_signer()
+        signer = configured_signer()
     issued = []
     wanted = set(positions) if positions else None
     for pos in sorted(p["position"] for p in record["positions"]):
@@ -289,3 +293,36 @@ def issue_for_run(store, run_id: int, out_dir: str | Path | None = None, *, sign
                                  pdf_path=str(cert.pdf_path), dcc_path=str(cert.dcc_path) if cert.dcc_path else None)  # fmt: skip
         issued.append(cert)
     return issued
+
+
+def configured_signer():
+    """The shop's signing identity: ``MB_SIGNING_IDENTITY`` (a PKCS#12 file, or a PEM key with
+    ``MB_SIGNING_CERT``), else the one ``meterbench keys init`` made; passphrase from
+    ``MB_SIGNING_PASSPHRASE`` or a prompt (never stored)."""
+    import os
+
+    from reports.signing import default_signing_dir, load_signer
+
+    identity = os.environ.get("MB_SIGNING_IDENTITY")
+    if identity:
+        return load_signer(identity, cert_path=os.environ.get("MB_SIGNING_CERT"))
+    found = sorted(default_signing_dir().glob("*.p12"))
+    if not found:
+        raise InputError("--sign", "no signing identity is configured",
+                         allowed="set MB_SIGNING_IDENTITY to a PKCS#12 file, or run `meterbench keys init`")  # fmt: skip
+    return load_signer(found[0])
+
+
+def ephemeral_demo_signer(directory: Path):
+    """A throw-away self-signed identity for the demo: its passphrase lives only in this process, so no
+    secret is ever written; the public certificate is kept beside the certificates for verification."""
+    import secrets
+
+    from reports.signing import load_signer, make_demo_identity
+
+    passphrase = secrets.token_urlsafe(24).encode()
+    ident = make_demo_identity(directory, "MeterBench Demonstration Signer (not a real identity)",
+                               passphrase=passphrase)  # fmt: skip
+    signer = load_signer(ident.p12_path, passphrase=passphrase)
+    ident.p12_path.unlink(missing_ok=True)  # useless without the passphrase; do not leave key material
+    return signer, ident.cert_path
