@@ -73,10 +73,11 @@ from dataclasses import dataclass, field
 
 from procedures.errors import InputError
 from procedures.forms import Element, MeterForm, correct_service, element_phasors
-from procedures.phasors import ROTATIONS, lag_deg, phasor, power, wrap180
+from procedures.phasors import lag_deg, phasor, power, wrap180
 
 PHASES = ("A", "B", "C")
 CONVENTIONS = ("lagging", "leading")
+HOOKUPS = ("service", "series")
 FAULT_KINDS = ("ct_reversed", "vt_reversed", "currents_crossed", "voltage_missing", "current_missing")
 FAULT_FORMS = (
     "ct_reversed:<phase>",
@@ -453,9 +454,35 @@ def _median_angle(angles: list[float]) -> float:
     return min(angles, key=lambda c: sum(abs(wrap180(a - c)) for a in angles))
 
 
+def _series_parallel_unit(form: MeterForm) -> tuple[dict[str, complex], dict[str, complex]]:
+    """Phase voltages and line currents of a single-phase series-parallel hook-up: one voltage across
+    every potential coil, one current through every current coil in its designed polarity."""
+    pot: dict[str, complex] = {"N": 0j} if any("N" in e.voltage for e in form.elements) else {}
+    pending = [e.voltage for e in form.elements]
+    while pending:
+        progressed = False
+        for a, b in list(pending):
+            if a in pot or b in pot:
+                pot.setdefault(b, pot.get(a, 0j) - 1.0)
+                pot.setdefault(a, pot[b] + 1.0)
+                pending.remove((a, b))
+                progressed = True
+        if not progressed:  # nothing anchored yet (2S: A-B only): centre the coil on zero
+            a, b = pending[0]
+            pot[a], pot[b] = 0.5 + 0j, -0.5 + 0j
+    amps = {c.phase: complex(c.polarity) for e in form.elements for c in e.coils}
+    return {p: pot.get(p, 0j) for p in form.voltage_phases}, amps
+
+
 def _unit_directions(form: MeterForm, rotation: str):
-    """Lagging angles of each element voltage, each line current and each phase voltage, correct wiring."""
-    volts, amps = correct_service(form, form.nominal_voltages[0], 1.0, 0.0, rotation)
+    """Lagging angles of each element voltage, each line current and each phase voltage, correct wiring.
+
+    ``rotation`` is "ABC", "CBA" or "series" (a single-phase series-parallel bench hook-up).
+    """
+    if rotation == "series":
+        volts, amps = _series_parallel_unit(form)
+    else:
+        volts, amps = correct_service(form, form.nominal_voltages[0], 1.0, 0.0, rotation)
     elements = [lag_deg(ve) for _, ve, _ in element_phasors(form, volts, amps)]
     return elements, {p: lag_deg(z) for p, z in amps.items()}, {p: lag_deg(z) for p, z in volts.items()}
 
@@ -468,14 +495,20 @@ def analyse(
     voltage_tolerance_pct: float = 10.0,
     angle_envelope_deg: float = 45.0,
     min_current_a: float | None = None,
+    hookup: str = "service",
 ) -> WiringReport:
     """Diagnose the wiring of ``form`` from measured ``phasors`` (see the module docstring for the method).
 
     ``voltage_tolerance_pct``: each voltage must be within this percentage of phase A's.
     ``angle_envelope_deg``: each current must sit within this many degrees of where the load angle puts it.
     ``min_current_a``: a current below this is missing (default: below 5 % of the largest current).
+    ``hookup``: "service" for a polyphase service or three-phase bench source; "series" for a single-phase
+    series-parallel bench, where every element should see the same voltage and current (rotation is then
+    "unknown" and crossed currents cannot be seen).
     """
     src = phasors.source or None
+    if hookup not in HOOKUPS:
+        raise InputError("hookup", "unknown hook-up", allowed=HOOKUPS, found=hookup)
     if convention not in CONVENTIONS:
         raise InputError("convention", "unknown angle convention", allowed=CONVENTIONS, found=convention)
     if not (isinstance(voltage_tolerance_pct, int | float) and 0 < voltage_tolerance_pct < 100):
@@ -530,8 +563,12 @@ def analyse(
         k for k, v in enumerate(e_volts) if abs(v) > 0 and abs(v) >= _VOLTAGE_MISSING_FRACTION * e_max
     ]
 
-    single_phase = _unit_directions(form, "ABC")[:2] == _unit_directions(form, "CBA")[:2]
-    fits = _fits(form, e_volts, [iin[p] for p in positions], fit_elements, flowing, single_phase)
+    if hookup == "series":
+        single_phase, rotations = True, ("series",)
+    else:
+        single_phase = _unit_directions(form, "ABC")[:2] == _unit_directions(form, "CBA")[:2]
+        rotations = ("ABC",) if single_phase else ("ABC", "CBA")
+    fits = _fits(form, e_volts, [iin[p] for p in positions], fit_elements, flowing, rotations)
     best = fits[0] if fits else None
     alternatives = [
         f
@@ -665,14 +702,13 @@ def _fits(
     currents: list[complex],
     fit_elements: list[int],
     flowing: list[int],
-    single_phase: bool,
+    rotations: tuple[str, ...],
 ) -> list[_Fit]:
     """Every explanation of the phasors, best (fewest faults, then smallest misfit) first."""
     positions = form.current_phases
     vt_phase = _vt_phases(form)
     e_lag = [lag_deg(v) for v in e_volts]
     i_lag = [lag_deg(i) for i in currents]
-    rotations = ("ABC",) if single_phase else ROTATIONS
     out = []
     for rotation in rotations:
         u_elem, u_line, _ = _unit_directions(form, rotation)
@@ -681,7 +717,10 @@ def _fits(
             theta0 = _median_angle(offsets)
             v_misfit = sum(abs(wrap180(o - theta0)) for o in offsets)
             for ct in _signs(len(positions), flowing):
-                for perm in itertools.permutations(range(len(positions))):
+                perms = itertools.permutations(range(len(positions)))
+                if rotation == "series":  # every coil carries the same current: a crossing is invisible
+                    perms = [tuple(range(len(positions)))]
+                for perm in perms:
                     offs = [
                         wrap180(
                             i_lag[k] - u_line[positions[perm[k]]] - (180.0 if ct[k] < 0 else 0.0) - theta0

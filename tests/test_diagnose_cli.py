@@ -134,3 +134,15 @@ def test_unknown_form_and_missing_file(tmp_path, capsys):
     assert code == 2 and "16S" in err
     code, _, err = run(capsys, "--form", "9S", "--phasors", str(tmp_path / "nope.json"))
     assert code == 2 and "nope.json" in err and "cannot be read" in err
+
+
+def test_series_hookup(tmp_path, capsys):
+    series = {
+        "voltages": {p: [120.0, 0] for p in "ABC"},
+        "currents": {"A": [2.5, 0], "B": [2.5, 0], "C": [2.5, 180]},
+    }
+    path = write(tmp_path, "bench.json", series)
+    code, out, _ = run(capsys, "--form", "9S", "--phasors", path, "--hookup", "series", "--json")
+    doc = json.loads(out)
+    assert code == 1 and [(f["code"], f["phases"]) for f in doc["findings"]] == [("ct_reversed", ["C"])]
+    assert doc["rotation"] == "unknown"

@@ -330,3 +330,32 @@ def test_crossing_at_extreme_load_angle_names_the_other_explanation():
     text = finding.message
     assert finding.code == "currents_crossed" and "cannot tell" in text
     assert "A and B" in text and "A and C" in text and "80 deg lagging" in text
+
+
+@pytest.mark.parametrize("form_name", ["2S", "5S", "9S", "12S", "16S"])
+@pytest.mark.parametrize(
+    "fault,registration",
+    [(None, 1.0), ("ct_reversed", None), ("vt_reversed", None), ("current_missing", None)],
+)
+def test_series_parallel_bench_hookup(form_name, fault, registration):
+    """On a single-phase bench every element sees the same voltage and current, all in phase."""
+    form = get_form(form_name)
+    pot = {"A": 60.0, "B": -60.0} if form_name == "2S" else {"A": 120.0, "B": 120.0, "C": 120.0, "N": 0.0}
+    if form_name == "5S":
+        pot = {"A": 120.0, "B": 0.0, "C": 120.0}
+    v = {p: complex(pot[p]) for p in form.voltage_phases}
+    i = {c.phase: complex(c.polarity * 2.5) for e in form.elements for c in e.coils}
+    phase = form.current_phases[-1]
+    if fault == "vt_reversed":
+        phase = form.elements[-1].voltage[0]
+    if fault:
+        v, i = apply_faults(form, v, i, [f"{fault}:{phase}"])
+    report = analyse(form, Phasors.from_complex(v, i), hookup="series")
+    assert report.rotation == "unknown"
+    if fault is None:
+        assert report.ok and report.registration_percent == pytest.approx(100.0)
+    else:
+        assert [(f.code, f.phases) for f in report.findings] == [(fault, (phase,))]
+    # read as a polyphase service, the same phasors would be blamed wrongly
+    if form.polyphase and fault is None:
+        assert not analyse(form, Phasors.from_complex(v, i)).ok

@@ -2,7 +2,7 @@
 
     meterbench diagnose --form 9S --phasors site.json [--json] [--convention lagging|leading]
                         [--voltage-tolerance PCT] [--angle-envelope DEG] [--min-current A]
-                        [--format json|csv]
+                        [--hookup service|series] [--format json|csv]
 
 The phasors come from a reference standard or the meter's site diagnostics: per phase voltage and current
 magnitude and angle (JSON ``{"voltages": {"A": [120, 0], ...}, "currents": {"A": [5, 0], ...}}`` or CSV
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from procedures.errors import InputError
 from procedures.forms import get_form
-from procedures.wiring import CONVENTIONS, Phasors, WiringReport, analyse
+from procedures.wiring import CONVENTIONS, HOOKUPS, Phasors, WiringReport, analyse
 
 ORDER = 30
 
@@ -55,6 +55,12 @@ def register(subparsers) -> argparse.ArgumentParser:
         default=45.0,
         metavar="DEG",
         help="allowed current angle deviation, deg",
+    )
+    parser.add_argument(
+        "--hookup",
+        choices=HOOKUPS,
+        default="service",
+        help="service: polyphase site or 3-phase bench source; series: single-phase series-parallel bench",
     )
     parser.add_argument(
         "--min-current", type=float, default=None, metavar="A", help="a smaller current is missing"
@@ -92,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         voltage_tolerance_pct=args.voltage_tolerance,
         angle_envelope_deg=args.angle_envelope,
         min_current_a=args.min_current,
+        hookup=args.hookup,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
