@@ -36,11 +36,12 @@ def pg_database_url():
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path):
-    """An empty records database URL: a SQLite file, or a fresh schema in the session's PostgreSQL db."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'records.sqlite'}"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _new_db(request, kind: str, folder) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{folder / 'records.sqlite'}"
     base = request.getfixturevalue("pg_database_url")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     eng = sa.create_engine(base)
@@ -49,6 +50,28 @@ def db_url(request, tmp_path):
     eng.dispose()
     sep = "&" if "?" in base else "?"
     return f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path):
+    """An empty records database URL: a SQLite file, or a fresh schema in the session's PostgreSQL db."""
+    return _new_db(request, request.param, tmp_path)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_db(request, tmp_path_factory):
+    """One database per test module and backend holding two populated runs, for tests that only read.
+
+    Returns (url, ids of run A: SN-1001/SN-1002 form 2S passed, ids of run B: SN-2001 form 9S failed).
+    """
+    url = _new_db(request, request.param, tmp_path_factory.mktemp("records"))
+    s = RecordStore.open(url)
+    try:
+        a = populate(s)
+        b = populate(s, serials=("SN-2001",), form="9S", outcome="failed", bench="bench-B")
+    finally:
+        s.close()
+    return url, a, b
 
 
 @pytest.fixture

@@ -74,9 +74,8 @@ def _frame(rows: list[dict], fmt: str):
     df = pd.DataFrame(rows, columns=list(POINT_ROW_COLUMNS))
     if fmt == "parquet":
         df["started_at"] = pd.to_datetime(df["started_at"], utc=True)
-    else:  # Excel cannot hold timezone-aware times; write naive UTC (the column header says so)
+    else:  # Excel cannot hold timezone-aware times: naive UTC, as every export time is UTC
         df["started_at"] = pd.to_datetime(df["started_at"], utc=True).dt.tz_localize(None)
-        df = df.rename(columns={"started_at": "started_at_utc"})
     return df
 
 
