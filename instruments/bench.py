@@ -133,6 +133,11 @@ def open_bench(
             with contextlib.suppress(Exception):  # the original error matters more
                 closer()
         raise
+    meter_ports: dict[int, Any] = {}
+    if simulation:
+        from instruments.sim.meterport import SimMeterPort
+
+        meter_ports = {pos: SimMeterPort(simulation.physics, pos) for pos in simulation.physics.meters}
     return Bench(
         name=config.name,
         location=config.location,
@@ -140,7 +145,7 @@ def open_bench(
         source=roles["source"],
         reference=roles["reference"],
         calculators=dict(sorted(calculators.items())),
-        meter_ports={},
+        meter_ports=meter_ports,
         clock=clock,
         three_phase_source=config.three_phase_source,
         config=config,

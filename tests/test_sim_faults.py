@@ -178,3 +178,14 @@ def test_safe_state_collects_errors_and_still_switches_the_source_off_first():
         assert not bench.simulator.physics.output_on  # the source went off although a calculator is mute
         assert errors == []  # writes to a mute instrument do not fail; nothing to report
         bench.simulator.clear_faults()
+
+
+def test_simulated_meter_port_reads_identity_and_the_meters_own_register():
+    m = meter(1, "2S", error_curve=[[1.0, 0.0, 1.0]])
+    with open_fast([m], three_phase=False, calc="pulsecounter") as bench:
+        port = bench.meter_ports[1]
+        assert port.identity()["serial"] == "S1" and port.identity()["form"] == "2S"
+        bench.source.apply(settings("2S", 240.0, 30.0, 0.0, False), 60.0)
+        bench.source.output_on()
+        bench.clock.sleep(3600.0)  # one hour at 7.2 kW, meter 1 % fast
+        assert port.registers()["kWh_delivered"] == pytest.approx(7.2 * 1.01, rel=1e-3)

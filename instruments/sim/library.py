@@ -67,7 +67,10 @@ class DeviceHooks:
     ``channel`` is the pyvisa-sim channel id (phase or position) or None for device-level properties.
     """
 
-    refused_error = '-221,"Settings conflict"'
+    refused_error = '-221,"Settings conflict"'  # queued for a refused command (SCPI error queue)
+    refused_reply: bytes | None = (
+        None  # what a refused command answers: None for SCPI, e.g. b"UPNAK" for ZERA
+    )
     device: CoupledDevice
 
     def get(self, prop: str, channel: Any) -> Any:
@@ -157,7 +160,7 @@ class CoupledDevice(Device):
             is_query = query.rstrip().endswith(b"?")
             if fault and fault.kind == "refused" and not is_query:
                 self.push_error(self.hooks.refused_error)
-                return self.refused_response()
+                return NoResponse if self.hooks.refused_reply is None else self.hooks.refused_reply
             response = super()._match(query)
             if query in self._dialogues:
                 self.hooks.command(query.decode("utf-8"))
@@ -166,10 +169,6 @@ class CoupledDevice(Device):
             if fault and fault.kind == "slow_reply":
                 self._release_at = time.monotonic() + fault.delay_s
             return response
-
-    def refused_response(self):
-        """What a refused command answers on the wire (SCPI: nothing; ACK protocols: a NAK)."""
-        return NoResponse
 
     def read(self):
         if time.monotonic() < self._release_at:
