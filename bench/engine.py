@@ -747,7 +747,7 @@ class Engine:
             phasors = Phasors.from_json(
                 _phasor_json(reading, form), f"reference at position {pos or 'board'}"
             )
-            report = analyse(form, phasors)
+            report = analyse(form, phasors, hookup="service" if self.bench.three_phase_source else "series")
             findings = [f.__dict__ if not hasattr(f, "_asdict") else f._asdict() for f in report.findings]
             findings = [
                 {"code": f["code"], "phases": list(f["phases"]), "message": f["message"]} for f in findings
