@@ -1,0 +1,24 @@
+"""The window's settings: bench file, records database, laboratory and signing identity, simulation speed.
+
+Kept as one plain dataclass so the command line, the Settings tab and the tests set the same things.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class GuiSettings:
+    """What the bench application runs with."""
+
+    bench_file: str = ""
+    db_url: str | None = None  # None: the per-user SQLite file (bench.records.store.default_url)
+    lab_file: str = ""  # laboratory identity TOML ("" = the built-in demonstration laboratory)
+    signing_identity: str = ""  # .p12 file of the approver ("" = certificates are issued unsigned)
+    speed: float | None = None  # simulation: 0 = virtual time, N = N x real time; None = the bench file's
+    certificates_dir: str = field(default_factory=lambda: str(Path.cwd() / "certificates"))
+    operator: str = ""
+    approver: str = ""
+    allow_overdue: bool = False  # never set from the window: overdue references are refused

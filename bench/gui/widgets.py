@@ -1,0 +1,344 @@
+"""The window's display pieces: position tiles, the status strip, the error plot and the phasor diagram.
+
+Readable at arm's length: large text, and every state is written out in words; colour only repeats
+what the words say (a colour-blind technician, or a monochrome screenshot, loses nothing).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+# state -> (words shown, background, text colour)
+STATES = {
+    "empty": ("EMPTY", "#e6e6e6", "#555555"),
+    "loaded": ("LOADED", "#dbe9f7", "#123a63"),
+    "testing": ("TESTING", "#fff2b3", "#4d3b00"),
+    "passed": ("PASSED", "#c9f0c9", "#0b4d0b"),
+    "failed": ("FAILED", "#f7c6c6", "#7a0000"),
+    "no pulses": ("NO PULSES", "#ffd8a8", "#6b3300"),
+    "wiring fault": ("WIRING FAULT", "#f0c6f0", "#5c005c"),
+    "aborted": ("ABORTED", "#e6e6e6", "#333333"),
+    "error": ("STOPPED (ERROR)", "#e6e6e6", "#7a0000"),
+}
+VERDICT_WORDS = {"pass": "PASS", "fail": "FAIL", "indeterminate": "INDETERMINATE", "info": "info"}
+VERDICT_COLOURS = {"pass": "#0b6b0b", "fail": "#b00000", "indeterminate": "#8a5a00", "info": "#333333"}
+PHASE_COLOURS = {"A": "#c00000", "B": "#1f1f1f", "C": "#0050c0"}
+CAL_WARN_DAYS = 30
+
+
+def big_font(points: int, bold: bool = False) -> QFont:
+    f = QFont()
+    f.setPointSize(points)
+    f.setBold(bold)
+    return f
+
+
+@dataclass
+class TileView:
+    """What one position tile shows (plain data, so tests and screenshots can check it)."""
+
+    position: int
+    serial: str = ""
+    form: str = ""
+    accuracy_class: str = ""
+    current_class: str = ""
+    point: str = ""
+    last_error: str = ""
+    last_verdict: str = ""
+    state: str = "empty"
+    message: str = ""
+
+
+class PositionTile(QFrame):
+    """One socket of the board: who is in it, what it is doing, its last error with the verdict in words."""
+
+    activated = Signal(int)
+
+    def __init__(self, position: int, parent=None) -> None:
+        super().__init__(parent)
+        self.view = TileView(position)
+        self.setFrameShape(QFrame.Shape.Box)
+        self.setLineWidth(2)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Tab reaches every tile; Enter edits it
+        self.setMinimumSize(130, 96)
+        self.setMaximumHeight(170)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 4, 6, 4)
+        lay.setSpacing(1)
+        top = QHBoxLayout()
+        self.pos_label = QLabel(f"P{position}")
+        self.pos_label.setFont(big_font(13, True))
+        self.state_label = QLabel()
+        self.state_label.setFont(big_font(11, True))
+        self.state_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        top.addWidget(self.pos_label)
+        top.addWidget(self.state_label, 1)
+        lay.addLayout(top)
+        self.meter_label = QLabel()
+        self.meter_label.setFont(big_font(10))
+        self.point_label = QLabel()
+        self.point_label.setFont(big_font(10))
+        self.error_label = QLabel()
+        self.error_label.setFont(big_font(11, True))
+        self.message_label = QLabel()
+        self.message_label.setFont(big_font(9))
+        self.message_label.setWordWrap(True)
+        for w in (self.meter_label, self.point_label, self.error_label, self.message_label):
+            lay.addWidget(w)
+        lay.addStretch(1)
+        self.refresh()
+
+    def set(self, **changes) -> None:
+        for k, v in changes.items():
+            setattr(self.view, k, v)
+        self.refresh()
+
+    def refresh(self) -> None:
+        v = self.view
+        words, bg, fg = STATES.get(v.state, (v.state.upper(), "#e6e6e6", "#000000"))
+        self.setStyleSheet(f"PositionTile {{ background: {bg}; border: 2px solid {fg}; }}"
+                           f"PositionTile:focus {{ border: 4px solid #000000; }}")  # fmt: skip
+        self.state_label.setText(words)
+        self.state_label.setStyleSheet(f"color: {fg};")
+        if v.serial:
+            self.meter_label.setText(f"{v.serial}\n{v.form} · cl {v.accuracy_class}"
+                                     f"{' · ' + v.current_class if v.current_class else ''}")  # fmt: skip
+        else:
+            self.meter_label.setText("no meter\n(scan or Enter to add)")
+        self.point_label.setText(f"Point: {v.point}" if v.point else "")
+        if v.last_error:
+            colour = VERDICT_COLOURS.get(v.last_verdict, "#000000")
+            self.error_label.setText(f"{v.last_error} {VERDICT_WORDS.get(v.last_verdict, v.last_verdict)}")
+            self.error_label.setStyleSheet(f"color: {colour};")
+        else:
+            self.error_label.setText("")
+        self.message_label.setText(v.message)
+        self.setToolTip(v.message)
+        self.setAccessibleName(f"Position {v.position}: {words} {v.serial} {v.last_error} {v.message}")
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.activated.emit(self.view.position)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            self.activated.emit(self.view.position)
+            return
+        super().keyPressEvent(event)
+
+
+class PositionsGrid(QWidget):
+    """One tile per position of the bench, in rows sized for a 1366x768 screen."""
+
+    activated = Signal(int)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.tiles: dict[int, PositionTile] = {}
+        self._grid = QGridLayout(self)
+        self._grid.setSpacing(6)
+
+    def set_positions(self, n: int) -> None:
+        for tile in self.tiles.values():
+            tile.setParent(None)
+            tile.deleteLater()
+        self.tiles = {}
+        cols = 3 if n <= 6 else 4 if n <= 12 else 6 if n <= 24 else 8
+        for k in range(n):
+            tile = PositionTile(k + 1, self)
+            tile.activated.connect(self.activated)
+            self._grid.addWidget(tile, k // cols, k % cols)
+            self.tiles[k + 1] = tile
+        self._grid.setRowStretch(self._grid.rowCount(), 1)
+
+
+class StatusStrip(QWidget):
+    """The bottom strip: source state (ENERGISED unmistakable), instruments, reference calibration."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(4, 2, 4, 2)
+        self.source = QLabel()
+        self.source.setFont(big_font(16, True))
+        self.source.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.source.setMinimumWidth(260)
+        self.instruments = QLabel("Instruments: not checked")
+        self.instruments.setFont(big_font(11))
+        self.instruments.setWordWrap(True)
+        self.calibration = QLabel("Reference: no bench file")
+        self.calibration.setFont(big_font(11, True))
+        self.calibration.setWordWrap(True)
+        self.run = QLabel("Idle")
+        self.run.setFont(big_font(13, True))
+        lay.addWidget(self.source)
+        lay.addWidget(self.run, 2)
+        lay.addWidget(self.instruments, 3)
+        lay.addWidget(self.calibration, 3)
+        self.energised: bool | None = False
+        self.cal_state = "none"
+        self.set_source(False)
+
+    def set_source(self, on: bool | None) -> None:
+        self.energised = on
+        if on:
+            text, style = "⚡ ENERGISED ⚡", "background:#d00000; color:white; border:3px solid black;"
+        elif on is None:
+            text, style = "SOURCE STATE UNKNOWN", "background:#ffb000; color:black; border:3px solid black;"
+        else:
+            text, style = "Source OFF (safe)", "background:#d8d8d8; color:#222; border:1px solid #888;"
+        self.source.setText(text)
+        self.source.setStyleSheet(style + " padding:4px;")
+        self.source.setAccessibleName(text)
+
+    def set_instruments(self, status: dict) -> None:
+        parts = []
+        for role, s in status.items():
+            mark = "✔ connected" if s["ok"] else "✘ NOT CONNECTED"
+            parts.append(f"{role}: {mark} ({s['text'][:40]})")
+        self.instruments.setText("Instruments — " + "; ".join(parts) if parts else "Instruments: not checked")
+
+    def set_calibration(self, cal, today: date | None = None) -> str:
+        """Show the reference's due date; returns "ok", "due soon" or "overdue" (Start refuses the last)."""
+        if cal is None:
+            self.cal_state = "none"
+            self.calibration.setText("Reference: no calibration data")
+            return self.cal_state
+        today = today or date.today()
+        days = (cal.due - today).days
+        if cal.overdue(today):
+            self.cal_state = "overdue"
+            text = f"Reference cal OVERDUE since {cal.due.isoformat()} — testing refused"
+            style = "background:#d00000; color:white;"
+        elif days <= CAL_WARN_DAYS:
+            self.cal_state = "due soon"
+            text = f"Reference cal due {cal.due.isoformat()} — WARNING: in {days} days"
+            style = "background:#ffcc00; color:black;"
+        else:
+            self.cal_state = "ok"
+            text = f"Reference {cal.certificate}: cal due {cal.due.isoformat()} (OK)"
+            style = "color:#0b4d0b;"
+        self.calibration.setText(text)
+        self.calibration.setStyleSheet(style + " padding:2px;")
+        return self.cal_state
+
+
+class ErrorPlot(pg.PlotWidget):
+    """Error (%) against test point, one series per position, with expanded-uncertainty bars and limits."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setBackground("w")
+        self.showGrid(x=False, y=True, alpha=0.3)
+        self.setLabel("left", "error % (+ = meter fast)")
+        self.setTitle("Error per point (bars: expanded U)", size="11pt")
+        self.addLegend(offset=(5, 5), labelTextSize="8pt")
+        self.columns: list[str] = []
+        self.results: dict[int, dict[str, tuple[float, float, str]]] = {}
+        self.limits: dict[str, tuple[float, float]] = {}
+        self.dirty = False
+
+    def reset(self) -> None:
+        self.columns, self.results, self.limits = [], {}, {}
+        self.dirty = True
+
+    def add(self, position: int, column: str, error: float, u: float, verdict: str, lo, hi) -> None:
+        if column not in self.columns:
+            self.columns.append(column)
+        self.results.setdefault(position, {})[column] = (error, u, verdict)
+        if lo is not None and hi is not None:
+            self.limits[column] = (float(lo), float(hi))
+        self.dirty = True
+
+    def redraw(self) -> None:
+        if not self.dirty:
+            return
+        self.dirty = False
+        self.clear()
+        ax = self.getAxis("bottom")
+        ax.setTicks([[(i, c) for i, c in enumerate(self.columns)]])
+        for i, c in enumerate(self.columns):
+            if c in self.limits:
+                lo, hi = self.limits[c]
+                for y in (lo, hi):
+                    self.plot([i - 0.4, i + 0.4], [y, y], pen=pg.mkPen("#b00000", width=2, style=Qt.PenStyle.DashLine))
+        n = max(len(self.results), 1)
+        symbols = ["o", "s", "t", "d", "+", "x", "star", "p"]
+        for k, (pos, res) in enumerate(sorted(self.results.items())):
+            xs, ys, us = [], [], []
+            for i, c in enumerate(self.columns):
+                if c in res:
+                    xs.append(i + (k - (n - 1) / 2) * min(0.6 / n, 0.12))
+                    ys.append(res[c][0])
+                    us.append(res[c][1])
+            if not xs:
+                continue
+            colour = pg.intColor(k, hues=max(n, 3))
+            self.addItem(pg.ErrorBarItem(x=_arr(xs), y=_arr(ys), height=_arr([2 * u for u in us]), pen=colour))
+            self.plot(xs, ys, pen=None, symbol=symbols[k % len(symbols)], symbolBrush=colour, symbolSize=8,
+                      name=f"P{pos}" if n <= 8 else None)  # fmt: skip
+
+
+class PhasorPlot(pg.PlotWidget):
+    """Phasor diagram from the reference: voltages solid, currents dashed, each labelled (VA, IA ...).
+
+    Angles are lagging-positive and drawn clockwise from phase-A voltage at 0 deg (procedures.phasors).
+    Lengths are normalised per kind (the largest voltage and the largest current reach the same radius).
+    """
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setBackground("w")
+        self.setAspectLocked(True)
+        self.hideAxis("left")
+        self.hideAxis("bottom")
+        self.setTitle("Phasors (reference)", size="11pt")
+        self.setXRange(-1.3, 1.3)
+        self.setYRange(-1.3, 1.3)
+        self.setMouseEnabled(False, False)
+        self.phases: dict = {}
+        self.caption = ""
+
+    def set_phases(self, phases: dict, caption: str = "") -> None:
+        self.phases, self.caption = phases, caption
+        self.clear()
+        circle = [(math.cos(t / 50 * math.pi), math.sin(t / 50 * math.pi)) for t in range(101)]
+        self.plot([c[0] for c in circle], [c[1] for c in circle], pen=pg.mkPen("#cccccc"))
+        self.plot([-1.2, 1.2], [0, 0], pen=pg.mkPen("#dddddd"))
+        self.plot([0, 0], [-1.2, 1.2], pen=pg.mkPen("#dddddd"))
+        vmax = max((p.get("voltage_v", 0.0) for p in phases.values()), default=0.0) or 1.0
+        imax = max((p.get("current_a", 0.0) for p in phases.values()), default=0.0) or 1.0
+        for name, p in sorted(phases.items()):
+            colour = PHASE_COLOURS.get(name, "#444444")
+            for kind, mag, lag, scale, style in (
+                ("V", p.get("voltage_v", 0.0), p.get("voltage_lag_deg", 0.0), vmax, Qt.PenStyle.SolidLine),
+                ("I", p.get("current_a", 0.0), p.get("current_lag_deg", 0.0), imax / 0.75, Qt.PenStyle.DashLine),
+            ):
+                if mag <= 0:
+                    continue
+                r = mag / scale
+                x, y = r * math.cos(math.radians(-lag)), r * math.sin(math.radians(-lag))
+                self.plot([0, x], [0, y], pen=pg.mkPen(colour, width=3, style=style))
+                arrow = pg.ArrowItem(pos=(x, y), angle=180 - (-lag), headLen=14, brush=colour, pen=colour)
+                self.addItem(arrow)
+                # V labels outside the tip, I labels below their line: in phase they must not overlap
+                anchor = (0.5, 0.5) if kind == "V" else (0.5, -0.2)
+                label = pg.TextItem(f"{kind}{name} {lag:.0f}°", color=colour, anchor=anchor)
+                label.setFont(big_font(10, True))
+                k = 1.22 if kind == "V" else 0.6
+                label.setPos(x * k, y * k)
+                self.addItem(label)
+        if caption:
+            self.setTitle(f"Phasors (reference) — {caption}", size="10pt")
+
+
+def _arr(values):
+    import numpy as np
+
+    return np.asarray(values, dtype=float)
