@@ -554,6 +554,10 @@ class Engine:
                 break
             self._safe_point()
             results = self._gate({p: (self.positions[p].meter.kt, plans[p]) for p in live}, point)
+            with self._io:
+                seen = self.bench.reference.read()  # what the reference saw at the end of this gate
+            seen_record = {"watts": seen.watts, "vars": seen.vars, "va": seen.va, "frequency_hz": seen.frequency_hz,
+                           "phases": _phasor_dict(seen)}  # fmt: skip
             for pos, res in results.items():
                 if isinstance(res, str):
                     self._point_failed(rows[pos], pos, point, "no pulses", res)
@@ -563,14 +567,11 @@ class Engine:
                 err = r - 100.0
                 errors[pos].append(err)
                 ref_pulses[pos].append(res.ref_pulses)
-                with self._io:
-                    seen = self.bench.reference.read()
                 self.store.add_reading(
                     rows[pos], index=index, meter_pulses=res.meter_pulses, ref_pulses=res.ref_pulses,
                     kr_wh=res.kr_wh, kt_wh=m.kt, gate_seconds=res.gate_seconds, error_percent=err,
                     instrument_error_percent=res.instrument_error_percent,
-                    reference={"watts": seen.watts, "vars": seen.vars, "va": seen.va,
-                               "frequency_hz": seen.frequency_hz, "phases": _phasor_dict(seen)},
+                    reference=seen_record,
                 )  # fmt: skip
                 self._emit("reading", pos, point.id, {"index": index, "error_percent": err,
                            "meter_pulses": res.meter_pulses, "ref_pulses": res.ref_pulses,
@@ -632,7 +633,6 @@ class Engine:
             for pos in jobs:
                 self.bench.calculators[pos].start()
         start = clock.now()
-        longest = max(gp.gate_seconds for _, gp in jobs.values())
         deadlines = {pos: start + gp.gate_seconds * s.gate_timeout_factor + s.gate_timeout_margin_s
                      for pos, (_, gp) in jobs.items()}  # fmt: skip
         out: dict = {}
@@ -643,12 +643,13 @@ class Engine:
         while len(out) < len(jobs):
             self._safe_point()
             now = clock.now()
+            remaining = []
             for pos in jobs:
                 if pos in out:
                     continue
                 calc = self.bench.calculators[pos]
                 with self._io:
-                    status, _progress = calc.poll()
+                    status, progress = calc.poll()
                     if status == "finished":
                         out[pos] = calc.result()
                         continue
@@ -658,8 +659,12 @@ class Engine:
                     out[pos] = (f"no pulses: gate of {jobs[pos][1].meter_pulses} pulses not finished within "
                                 f"{deadlines[pos] - start:.0f} s (planned {jobs[pos][1].gate_seconds:.1f} s); "
                                 "check the pickup, the meter's test output and Kt")  # fmt: skip
+                    continue
+                # The calculator's progress says how much of the gate is left: sleep most of it rather
+                # than polling every position many times (each poll is instrument traffic).
+                remaining.append((1.0 - max(0.0, min(1.0, progress))) * jobs[pos][1].gate_seconds)
             if len(out) < len(jobs):
-                self._sleep_checked(s.gate_poll_s if now - start >= longest else min(s.gate_poll_s * 4, 1.0))
+                self._sleep_checked(max(s.gate_poll_s, 0.8 * min(remaining, default=0.0)))
         return out
 
     def _sleep_checked(self, seconds: float) -> None:
@@ -698,7 +703,7 @@ class Engine:
                 break
             if clock.now() >= end:
                 break
-            self._sleep_checked(min(5.0, end - clock.now()))
+            self._sleep_checked(min(60.0 if creep else 15.0, end - clock.now()))
         with self._io:
             for pos in todo:
                 self.bench.calculators[pos].stop()

@@ -26,6 +26,15 @@ def de_energise(bench) -> list[Exception]:
         errors = [exc]
         with contextlib.suppress(BaseException):
             bench.source.output_off()
+    # A mute or broken source can accept "off" and stay on: ask it, and say so loudly if it will not confirm.
+    try:
+        still_on = bench.source.output_is_on()
+    except BaseException as exc:  # noqa: BLE001
+        still_on = None
+        errors.append(exc)
+    if still_on is not False:
+        errors.append(RuntimeError(
+            "the source did not confirm its output is off: use the bench's emergency stop and check it"))  # fmt: skip
     for err in errors:
         log.error("safe state: %s", err)
     return errors

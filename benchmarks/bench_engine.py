@@ -1,0 +1,126 @@
+"""Engine benchmarks (prints numbers; asserts nothing).
+
+1. Bench-time efficiency: bench seconds of a run / its physical floor, for the shipped ANSI C12.20 plans
+   of 2S, 9S, 12S and 16S on the simulator. The floor is, per point, the gate time the planned meter pulses
+   take at the applied power (times the readings) plus the plan's declared settling; creep windows count
+   at their declared length and starting tests at the time the slowest meter needed. Target <= 1.10.
+2. Engine overhead: process CPU time per position-point, virtual time, 24-position 2S board. Target <= 5 ms.
+
+Run:  .venv/bin/python benchmarks/bench_engine.py
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.engine import Engine, EngineSettings  # noqa: E402
+from bench.records import RecordStore  # noqa: E402
+from bench.session import meters_from_bench  # noqa: E402
+from instruments.bench import open_bench  # noqa: E402
+from procedures.plans import load_plan  # noqa: E402
+
+CASES = [("2S", "2s-board.toml", "ansi-c12.20-2s"), ("9S", "9s-reversed-ct.toml", "ansi-c12.20-9s"),
+         ("12S", "12s-network.toml", "ansi-c12.20-12s"), ("16S", "16s-fluke6105a.toml", "ansi-c12.20-16s")]  # fmt: skip
+
+
+def _clean_bench(path: Path, tmp: Path) -> Path:
+    """The example bench without its injected wiring faults (a wiring fault ends the run early)."""
+    text = re.sub(r"(?m)^wiring\s*=.*$", "", path.read_text())
+    out = tmp / path.name
+    out.write_text(text)
+    return out
+
+
+def _floor(record: dict) -> float:
+    floor = 0.0
+    seen = set()
+    for p in record["points"]:
+        key = (p["point_id"], p["test_pass"])
+        planned = p.get("planned") or {}
+        if p["kind"] == "accuracy" and p["status"] == "done":
+            if key in seen:  # positions run in parallel: a point's floor is its slowest position
+                continue
+            rows = [
+                q
+                for q in record["points"]
+                if (q["point_id"], q["test_pass"]) == key and q["status"] == "done"
+            ]
+            gate = max((q.get("planned") or {}).get("gate_seconds", 0.0) * (q.get("planned") or {}).get("readings", 1)
+                       for q in rows)  # fmt: skip
+            floor += gate
+            seen.add(key)
+        elif p["kind"] == "creep" and key not in seen:
+            floor += planned.get("duration_s", 0.0)
+            seen.add(key)
+    starting = [s["seconds"] for s in record["starting"]]
+    if starting:
+        floor += max(starting)
+    return floor
+
+
+def efficiency() -> None:
+    print("Bench-time efficiency (bench seconds / physical floor; target <= 1.10)")
+    print(f"{'form':>5} {'bench s':>10} {'floor s':>10} {'settle s':>9} {'ratio':>7}")
+    with tempfile.TemporaryDirectory() as tmpd:
+        tmp = Path(tmpd)
+        for form, bench_file, plan_id in CASES:
+            bench = open_bench(_clean_bench(ROOT / "examples" / bench_file, tmp), speed=0)
+            store = RecordStore.open(f"sqlite:///{tmp / (form + '.sqlite')}")
+            try:
+                plan = load_plan(plan_id)
+                eng = Engine(bench, store, plan, meters_from_bench(bench.config), settings=EngineSettings())
+                out = eng.run()
+                record = store.run_record(out.run_id)
+                settle = sum(p.settle_s for p in eng.resolved.points)
+                floor = _floor(record) + settle
+                print(f"{form:>5} {out.bench_seconds:10.1f} {floor:10.1f} {settle:9.1f} {out.bench_seconds / floor:7.3f}"
+                      f"   ({out.outcome})")  # fmt: skip
+            finally:
+                bench.close()
+                store.close()
+
+
+def overhead(positions: int = 24) -> None:
+    text = (ROOT / "examples" / "2s-board.toml").read_text()
+    head = text.split("[[simulation.meter]]")[0]
+    head = re.sub(r"(?m)^positions\s*=\s*\d+", f"positions = {positions}", head)
+    head = re.sub(r"(?m)^positions\s*=\s*\[.*\]", f"positions = {list(range(1, positions + 1))}", head)
+    meters = "".join(
+        f'\n[[simulation.meter]]\nposition = {k}\nserial = "BENCH2S-{k:04d}"\nform = "2S"\naccuracy_class = "0.5"\n'
+        f'current_class = "CL200"\nvoltage = 240.0\nkh = 7.2\nkt = 0.6\nerror_curve = [[1.0, 0.0, 0.05]]\n'
+        f"noise_percent = 0.01\n"
+        for k in range(1, positions + 1)
+    )
+    with tempfile.TemporaryDirectory() as tmpd:
+        tmp = Path(tmpd)
+        path = tmp / "board24.toml"
+        path.write_text(head + meters)
+        bench = open_bench(path, speed=0)
+        store = RecordStore.open(f"sqlite:///{tmp / 'o.sqlite'}")
+        try:
+            eng = Engine(bench, store, load_plan("ansi-c12.20-2s"), meters_from_bench(bench.config))
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            out = eng.run()
+            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            n_points = len(eng.resolved.points)
+            pp = positions * n_points
+            readings = sum(len(p["readings"]) for p in store.run_record(out.run_id)["points"])
+            print(f"\nEngine overhead, {positions}-position 2S board, virtual time ({out.outcome}):")
+            print(f"  {pp} position-points, {readings} readings committed, bench {out.bench_seconds:.0f} s")
+            print(f"  CPU {cpu:.2f} s, wall {wall:.2f} s -> {1000 * cpu / pp:.2f} ms CPU per position-point "
+                  f"(target <= 5 ms), {1000 * wall / pp:.2f} ms wall")  # fmt: skip
+        finally:
+            bench.close()
+            store.close()
+
+
+if __name__ == "__main__":
+    efficiency()
+    overhead()
