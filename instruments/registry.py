@@ -54,7 +54,12 @@ class DriverSpec:
     aliases: tuple[str, ...] = ()
 
 
-_BUILTIN = ("instruments.drivers.fluke6100", "instruments.drivers.pulsecounter")
+_BUILTIN = (
+    "instruments.drivers.fluke6100",
+    "instruments.drivers.pulsecounter",
+    "instruments.drivers.zera_mt7xx",
+    "instruments.drivers.zera_com5003",
+)
 
 
 @cache
