@@ -7,12 +7,12 @@ import json
 
 import pandas as pd
 import pytest
-from test_records_helpers import db_url, pg_database_url, shared_db, store
+from test_records_helpers import db_url, pg_schemas, shared_db, store
 
 from bench.cli import main
 from bench.records.store import POINT_ROW_COLUMNS
 
-FIXTURES = (db_url, pg_database_url, shared_db, store)
+FIXTURES = (db_url, pg_schemas, shared_db, store)
 
 
 def test_csv_to_stdout_has_one_row_per_point(shared_db, capsys):

@@ -7,12 +7,12 @@ from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
-from test_records_helpers import db_url, pg_database_url, populate, raw_sql, store
+from test_records_helpers import db_url, pg_schemas, populate, raw_sql, store
 
 from bench.cli import main
 from bench.records import audit
 
-FIXTURES = (db_url, pg_database_url, store)
+FIXTURES = (db_url, pg_schemas, store)
 
 
 def _reading_id(store, ids) -> int:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_records_helpers import db_url, pg_database_url, shared_db, store
+from test_records_helpers import db_url, pg_schemas, shared_db, store
 
 from bench.cli import main
 
-FIXTURES = (db_url, pg_database_url, shared_db, store)
+FIXTURES = (db_url, pg_schemas, shared_db, store)
 
 
 def test_runs_lists_and_filters(shared_db, capsys):

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from test_records_helpers import db_url, pg_database_url, populate, store
+from test_records_helpers import db_url, pg_schemas, populate, store
 
 from bench.records import RecordStore
 from bench.records import models as m
@@ -23,7 +23,7 @@ from bench.records.store import POINT_ROW_COLUMNS
 from procedures.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = (db_url, pg_database_url, store)  # shared fixtures, imported by name for pytest
+FIXTURES = (db_url, pg_schemas, store)  # shared fixtures, imported by name for pytest
 
 
 def test_migrates_empty_database_to_head_and_matches_models(db_url):
