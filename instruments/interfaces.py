@@ -150,10 +150,24 @@ class ErrorCalculator(Protocol):
 
 @runtime_checkable
 class MeterPort(Protocol):
-    """Optional: the meter's optical port, for identity and the register test."""
+    """Optional: the meter's optical port, for identity and the register test.
+
+    A port may also offer ``phasors() -> ReferenceReading`` (see :class:`PhasorPort`): the meter's own
+    site diagnostics, i.e. what its elements measure. It is optional, so it is not part of this protocol;
+    use :meth:`Bench.read_position_phasors`, which says when it is not available.
+    """
 
     def identity(self) -> dict[str, str]: ...
     def registers(self) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class PhasorPort(MeterPort, Protocol):
+    """A meter port that also reads the meter's site diagnostics (the optional ``phasors`` method)."""
+
+    def phasors(self) -> ReferenceReading:
+        """Per-phase voltage/current magnitudes and angles as the meter's elements see them (lagging
+        degrees, the meter's phase-A voltage at 0), with per-phase watts/vars/VA and the frequency."""
 
 
 @runtime_checkable
@@ -194,6 +208,25 @@ class Bench:
             except Exception as exc:  # noqa: BLE001 - a safe state must try every role
                 errors.append(exc)
         return errors
+
+    @property
+    def read_position_phasors(self) -> Callable[[int], ReferenceReading]:
+        """``bench.read_position_phasors(position) -> ReferenceReading``: the phasors the meter in that
+        socket measures itself (its port's ``phasors()``), wiring faults at the socket included.
+
+        Exists only when it can work: on a bench whose meter ports cannot read phasors the attribute is
+        missing (``getattr(bench, "read_position_phasors", None)`` is None); for a single position whose
+        port cannot, the call raises NotImplementedError ("not available").
+        """
+        if not any(callable(getattr(port, "phasors", None)) for port in self.meter_ports.values()):
+            raise AttributeError("read_position_phasors: no meter port on this bench reads phasors")
+        return self._read_position_phasors
+
+    def _read_position_phasors(self, position: int) -> ReferenceReading:
+        read = getattr(self.meter_ports.get(position), "phasors", None)
+        if not callable(read):
+            raise NotImplementedError(f"position {position}: its meter port cannot read phasors")
+        return read()
 
     def close(self) -> None:
         """Safe state, then close every connection. Never raises."""

@@ -132,7 +132,7 @@ def clip_to_protocol(value: float, what: str) -> tuple[str, int, float]:
 def _field(amount: float, angle: float, what: str) -> str:
     if not (0 <= amount <= 999.999) or not math.isfinite(amount):
         raise InputError(what, "outside the MT's setting range", found=amount, allowed="0..999.999")
-    return f"{amount:07.3f}{angle:06.2f}"
+    return f"{amount:07.3f}{angle if amount > 0 else 0.0:06.2f}"  # a phase at zero is sent at 0 deg
 
 
 class ZeraMT7xx:

@@ -1,11 +1,17 @@
 """A simulated meter optical port (the MeterPort role): the meter's nameplate identity and its own energy
 register, as a C12.18/C12.19 or IEC 62056-21 read-out would give them. The register holds what the
 simulated meter *registered* (its error included), never the reference's truth. No wire protocol is
-emulated yet: optical-port drivers (C12.18, IEC 62056-21) are future work."""
+emulated yet: optical-port drivers (C12.18, IEC 62056-21) are future work.
+
+``phasors()`` is the meter's site diagnostics (:class:`instruments.interfaces.PhasorPort`): what its
+elements see at the socket terminals, wiring faults included (``physics.meter_service``), referred to
+the meter's own phase-A voltage."""
 
 from __future__ import annotations
 
-from instruments.sim.physics import BenchPhysics
+from instruments.interfaces import PhaseReading, ReferenceReading
+from instruments.sim.physics import PHASES, BenchPhysics
+from procedures.phasors import lag_deg
 
 
 class SimMeterPort:
@@ -29,3 +35,32 @@ class SimMeterPort:
         self.physics.advance()
         meter = self.physics.meters[self.position]
         return {"kWh_delivered": self.start_kwh + meter.energy_wh / 1000.0}
+
+    def phasors(self) -> ReferenceReading:
+        """The meter's own per-phase V/I magnitudes and lagging angles (its phase-A voltage at 0 deg)."""
+        p = self.physics
+        p.advance()
+        volts, amps = p.meter_service(self.position)
+        va_ref = volts.get("A", 0j)
+        turn = complex(abs(va_ref) / va_ref) if abs(va_ref) > 0 else 1 + 0j  # rotate V(A) onto 0 deg
+        phases = {}
+        for ph in PHASES:
+            v, i = volts.get(ph, 0j) * turn, amps.get(ph, 0j) * turn
+            s = v * i.conjugate()
+            phases[ph] = PhaseReading(
+                voltage_v=abs(v),
+                voltage_lag_deg=lag_deg(v) if abs(v) > 0 else 0.0,
+                current_a=abs(i),
+                current_lag_deg=lag_deg(i) if abs(i) > 0 else 0.0,
+                watts=s.real,
+                vars=s.imag,
+                va=abs(s),
+                pf=s.real / abs(s) if abs(s) > 0 else 0.0,
+            )
+        return ReferenceReading(
+            phases=phases,
+            watts=sum(r.watts for r in phases.values()),
+            vars=sum(r.vars for r in phases.values()),
+            va=sum(r.va for r in phases.values()),
+            frequency_hz=p.frequency_hz,
+        )

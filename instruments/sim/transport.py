@@ -93,7 +93,7 @@ class EmulatorServer:
             while self._alive():
                 try:
                     conn, _ = self._listener.accept()
-                except (TimeoutError, socket.timeout):
+                except TimeoutError:
                     continue
                 except OSError:
                     break
