@@ -125,3 +125,40 @@ def test_the_emulator_stops_by_itself_after_its_lifetime(com_bench):
         if not s.recv(64):
             raise ConnectionResetError("closed")
     server.stop()
+
+
+def test_engine_run_on_the_serial_mt_survives_a_drop_mid_gate_with_the_output_off(tmp_path):
+    """The whole engine on the real serial path: the link dies at the first gate-status query; the run
+    ends in error, and the MT (source on that very link) is off before the run's end is recorded."""
+    from bench.engine import Engine, EngineSettings
+    from bench.records import RecordStore
+    from bench.session import meters_from_bench
+    from procedures.plans import load_plan
+
+    store = RecordStore.open(f"sqlite:///{tmp_path / 'records.sqlite'}")
+    with open_bench(ROOT / "examples/zera-mt7xx.toml") as bench:
+        server = attach_real_transport(bench, "source", kind="serial", timeout_ms=int(TIMEOUT_S * 1000))
+        physics = bench.simulator.physics
+        at_finish = []
+        finish_run = store.finish_run
+
+        def spy_finish(*a, **kw):
+            at_finish.append(physics.output_on)
+            return finish_run(*a, **kw)
+
+        store.finish_run = spy_finish
+
+        def listener(ev):
+            if ev.kind == "stabilised" and server.drop_on is None:
+                assert physics.output_on
+                server.drop_on = "AES1"
+
+        engine = Engine(bench, store, load_plan("ansi-c12.20-16s"), meters_from_bench(bench.config),
+                        operator="test", settings=EngineSettings(), listeners=[listener])  # fmt: skip
+        t0 = time.monotonic()
+        out = engine.run()
+        assert time.monotonic() - t0 < 10
+        assert out.outcome == "error" and "AES1" in out.message
+        assert physics.output_on is False and at_finish == [False]
+        assert server.connections_served >= 2  # the safe state reconnected to switch the MT off
+    store.close()
