@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QVBoxLayout,
+    QWidget,
 )
 
 from bench.meters import LoadedMeter, make_meter
@@ -53,6 +54,25 @@ class WedgeDetector(QObject):
         self.enabled = True
         self._buffer = ""
         self._last = 0.0
+        self._prev: tuple | None = None
+
+    def _propagated(self, obj, event) -> bool:
+        """An unhandled key press travels up to the parents, passing this filter again: count it once.
+
+        The same C++ event object going to an ancestor of the widget that had it first is a propagation.
+        """
+        import shiboken6
+
+        ptr = shiboken6.getCppPointer(event)[0]
+        prev = self._prev
+        if prev is not None and prev[0] == ptr and prev[1] == event.key() and obj is not prev[2]:
+            try:
+                if isinstance(obj, QWidget) and isinstance(prev[2], QWidget) and obj.isAncestorOf(prev[2]):
+                    return True
+            except RuntimeError:  # the earlier receiver was deleted meanwhile
+                pass
+        self._prev = (ptr, event.key(), obj)
+        return False
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
         if not self.enabled or event.type() != QEvent.Type.KeyPress:
@@ -60,10 +80,12 @@ class WedgeDetector(QObject):
         if event.isAutoRepeat():
             return False
         now = time.monotonic()
+        key = event.key()
+        if self._propagated(obj, event):
+            return False
         if now - self._last > MAX_GAP_S:
             self._buffer = ""
         self._last = now
-        key = event.key()
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             text, self._buffer = self._buffer, ""
             if len(text) >= MIN_LENGTH:

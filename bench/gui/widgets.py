@@ -127,7 +127,7 @@ class PositionTile(QFrame):
         self.activated.emit(self.view.position)
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.activated.emit(self.view.position)
             return
         super().keyPressEvent(event)

@@ -705,13 +705,13 @@ class MainWindow(QMainWindow):
         return self.plan_combo.currentData() or ""
 
     def _pick_plan_for(self, form: str) -> None:
-        """If the chosen plan does not claim the loaded meters' form, choose the first one that does."""
+        """When the loaded form changes, choose that form's shop (C12.20) plan; the technician may change it."""
         from procedures.plans import list_plans
 
-        plans = {p.id: p for p in list_plans()}
-        current = plans.get(self.plan_id())
-        if current is not None and form in current.forms:
+        if getattr(self, "_picked_form", None) == form:
             return
+        self._picked_form = form
+        plans = {p.id: p for p in list_plans()}
         for k in range(self.plan_combo.count()):
             p = plans.get(self.plan_combo.itemData(k))
             if p is not None and form in p.forms and "c12.20" in p.id:
@@ -1125,6 +1125,9 @@ class MainWindow(QMainWindow):
     # ================================================================ closing
     def shutdown(self) -> None:
         """Abort any run (source off first), then stop the worker thread and close the records."""
+        if getattr(self, "_shut", False):
+            return
+        self._shut = True
         self.worker.abort("window closed")
         QApplication.instance().removeEventFilter(self.wedge)
         self.thread.quit()
