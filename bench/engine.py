@@ -39,6 +39,7 @@ from procedures.phasors import lag_deg
 from procedures.plans import Plan, ResolvedPlan, ResolvedPoint
 
 PASSES = ("as-found", "as-left")
+SUPPLY_FINDINGS = ("rotation_cba", "voltage_missing", "voltage_out_of_tolerance", "no_load")
 
 
 class AbortRequested(Exception):
@@ -735,14 +736,21 @@ class Engine:
                                                              "positions": todo})  # fmt: skip
         self._energise(point.voltage_v, point.current_a, point.lag_deg, "series")
         self._stabilise(point.current_a)
-        per_position = getattr(self.bench, "read_position_phasors", None)
+        try:
+            per_position = getattr(self.bench, "read_position_phasors", None)
+        except NotImplementedError:
+            per_position = None
         with self._io:
             supply = self.bench.reference.read()
         rows = {pos: self._add_point(pos, point, "as-found", {}) for pos in todo}
         checks: list[tuple[int | None, ReferenceReading]] = [(None, supply)]
         if per_position is not None:
             with self._io:
-                checks += [(pos, per_position(pos)) for pos in todo]
+                for pos in todo:
+                    try:
+                        checks.append((pos, per_position(pos)))
+                    except NotImplementedError:
+                        checks.append((pos, supply))
         else:
             checks += [(pos, supply) for pos in todo]
         board_fault = None
@@ -765,8 +773,11 @@ class Engine:
                        "registration_percent": report.registration_percent, "override": override,
                        "phases": _phasor_dict(reading)})  # fmt: skip
             if pos is None:
-                if findings and not override:
-                    board_fault = findings
+                # With each socket's own phasors, the reference's view stops the board only for what the
+                # supply itself gets wrong (rotation, voltages); a current fault belongs to its position.
+                board = [f for f in findings if per_position is None or f["code"] in SUPPLY_FINDINGS]
+                if board and not override:
+                    board_fault = board
                 continue
             ok = not findings or bool(override)
             self.store.finish_point(rows[pos], status="done", error_percent=None, expanded_percent=None,

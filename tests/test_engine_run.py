@@ -76,12 +76,16 @@ def test_dead_meter_fails_only_its_position(tmp_path):
 
 
 def test_wiring_fault_stops_before_accuracy_points(tmp_path):
+    """Position 2 has a reversed CT on B (seen in its meter port's phasors), position 3 is dead: each fails
+    alone, position 2 before any accuracy point, and position 1 is tested through."""
     code, doc, _db = _run(tmp_path, EXAMPLES / "9s-reversed-ct.toml", "ansi-c12.20-9s")
-    codes = {f["code"] for w in doc["wiring"] for f in w["findings"]}
-    assert "ct_reversed" in codes
-    faulted = [f for w in doc["wiring"] for f in w["findings"] if f["code"] == "ct_reversed"]
-    assert faulted[0]["phases"] == ["B"]
-    assert doc["points"] == [] or all(p["position"] not in {2} for p in doc["points"])
+    by_pos = {w["position"]: [(f["code"], f["phases"]) for f in w["findings"]] for w in doc["wiring"]}
+    assert by_pos[2] == [("ct_reversed", ["B"])]
+    assert by_pos[1] == [] and by_pos[3] == []
+    outcomes = {p["position"]: p["outcome"] for p in doc["positions"]}
+    assert outcomes == {1: "passed", 2: "wiring fault", 3: "no pulses"}
+    assert not [p for p in doc["points"] if p["position"] == 2]
+    assert {p["label"] for p in doc["points"] if p["position"] == 1} >= {"FL", "LL", "PF"}
     assert code == 1
 
 
@@ -129,13 +133,16 @@ def test_kill_mid_run_then_resume_without_repeating(tmp_path):
          "ansi-c12.20-2s", "--db", db, "--speed", "200", "--no-certificates"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
     )  # fmt: skip
+    seen = []
     try:
         for line in proc.stdout:  # wait until accuracy readings are being recorded
+            seen.append(line)
             if "LL reading 1" in line:
                 break
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(10)
+    assert "LL reading 1" in "".join(seen), "the run ended before it could be killed:\n" + "".join(seen[-20:])
     store = RecordStore.open(db)
     try:
         assert store.recover_interrupted() == [1]
