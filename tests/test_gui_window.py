@@ -58,7 +58,9 @@ def run_to_end(qtbot, w: MainWindow) -> None:
 
 def tile_words(w: MainWindow, pos: int) -> str:
     t = w.grid.tiles[pos]
-    return " ".join([t.state_label.text(), t.meter_label.text(), t.error_label.text(), t.message_label.text()])
+    return " ".join(
+        [t.state_label.text(), t.meter_label.text(), t.error_label.text(), t.message_label.text()]
+    )
 
 
 def test_scans_fill_the_next_empty_positions_and_bad_ones_say_why(qtbot, make_window):
@@ -244,8 +246,11 @@ def test_history_finds_the_run_and_opens_its_signed_certificate(qtbot, make_wind
 
 
 def test_overdue_reference_refuses_to_start(qtbot, make_window, tmp_path):
-    text = (ROOT / "examples/2s-board.toml").read_text().replace("due = 2027-04-12", "due = 2020-01-01").replace(
-        "calibrated = 2026-04-12", "calibrated = 2019-01-01"
+    text = (
+        (ROOT / "examples/2s-board.toml")
+        .read_text()
+        .replace("due = 2027-04-12", "due = 2020-01-01")
+        .replace("calibrated = 2026-04-12", "calibrated = 2019-01-01")
     )
     bench = tmp_path / "overdue.toml"
     bench.write_text(text)

@@ -103,10 +103,12 @@ class PositionTile(QFrame):
     def refresh(self) -> None:
         v = self.view
         words, bg, fg = STATES.get(v.state, (v.state.upper(), "#e6e6e6", "#000000"))
-        self.setStyleSheet(f"PositionTile {{ background: {bg}; border: 2px solid {fg}; }}"
-                           f"PositionTile:focus {{ border: 4px solid #000000; }}")  # fmt: skip
+        if getattr(self, "_styled", None) != v.state:  # re-styling is slow: only when the state changes
+            self._styled = v.state
+            self.setStyleSheet(f"PositionTile {{ background: {bg}; border: 2px solid {fg}; }}"
+                               f"PositionTile:focus {{ border: 4px solid #000000; }}")  # fmt: skip
+            self.state_label.setStyleSheet(f"color: {fg};")
         self.state_label.setText(words)
-        self.state_label.setStyleSheet(f"color: {fg};")
         if v.serial:
             self.meter_label.setText(f"{v.serial}\n{v.form} · cl {v.accuracy_class}"
                                      f"{' · ' + v.current_class if v.current_class else ''}")  # fmt: skip
@@ -116,7 +118,9 @@ class PositionTile(QFrame):
         if v.last_error:
             colour = VERDICT_COLOURS.get(v.last_verdict, "#000000")
             self.error_label.setText(f"{v.last_error} {VERDICT_WORDS.get(v.last_verdict, v.last_verdict)}")
-            self.error_label.setStyleSheet(f"color: {colour};")
+            if getattr(self, "_err_colour", None) != colour:
+                self._err_colour = colour
+                self.error_label.setStyleSheet(f"color: {colour};")
         else:
             self.error_label.setText("")
         self.message_label.setText(v.message)
@@ -237,6 +241,7 @@ class ErrorPlot(pg.PlotWidget):
         self.setBackground("w")
         self.showGrid(x=False, y=True, alpha=0.3)
         self.setLabel("left", "error % (+ = meter fast)")
+        self.getAxis("left").enableAutoSIPrefix(False)  # "500 (x0.001)" for 0.5 % misleads a technician
         self.setTitle("Error per point (bars: expanded U)", size="11pt")
         self.addLegend(offset=(5, 5), labelTextSize="8pt")
         self.columns: list[str] = []
@@ -257,19 +262,28 @@ class ErrorPlot(pg.PlotWidget):
         self.dirty = True
 
     def redraw(self) -> None:
+        """Update the plot in place (items are kept and given new data: rebuilding them is too slow)."""
         if not self.dirty:
             return
         self.dirty = False
-        self.clear()
-        ax = self.getAxis("bottom")
-        ax.setTicks([[(i, c) for i, c in enumerate(self.columns)]])
+        if not hasattr(self, "_limits_item"):
+            self._limits_item = self.plot([], [], pen=pg.mkPen("#b00000", width=2, style=Qt.PenStyle.DashLine),
+                                          connect="pairs", name="limits")  # fmt: skip
+            self._series: dict[int, tuple] = {}
+        self.getAxis("bottom").setTicks([[(i, c) for i, c in enumerate(self.columns)]])
+        lx, ly = [], []
         for i, c in enumerate(self.columns):
             if c in self.limits:
-                lo, hi = self.limits[c]
-                for y in (lo, hi):
-                    self.plot([i - 0.4, i + 0.4], [y, y], pen=pg.mkPen("#b00000", width=2, style=Qt.PenStyle.DashLine))
+                for y in self.limits[c]:
+                    lx += [i - 0.4, i + 0.4]
+                    ly += [y, y]
+        self._limits_item.setData(lx, ly, connect="pairs")
         n = max(len(self.results), 1)
         symbols = ["o", "s", "t", "d", "+", "x", "star", "p"]
+        for pos in [p for p in self._series if p not in self.results]:
+            bars, dots = self._series.pop(pos)
+            self.removeItem(bars)
+            self.removeItem(dots)
         for k, (pos, res) in enumerate(sorted(self.results.items())):
             xs, ys, us = [], [], []
             for i, c in enumerate(self.columns):
@@ -277,12 +291,16 @@ class ErrorPlot(pg.PlotWidget):
                     xs.append(i + (k - (n - 1) / 2) * min(0.6 / n, 0.12))
                     ys.append(res[c][0])
                     us.append(res[c][1])
-            if not xs:
-                continue
             colour = pg.intColor(k, hues=max(n, 3))
-            self.addItem(pg.ErrorBarItem(x=_arr(xs), y=_arr(ys), height=_arr([2 * u for u in us]), pen=colour))
-            self.plot(xs, ys, pen=None, symbol=symbols[k % len(symbols)], symbolBrush=colour, symbolSize=8,
-                      name=f"P{pos}" if n <= 8 else None)  # fmt: skip
+            if pos not in self._series:
+                bars = pg.ErrorBarItem(x=_arr([]), y=_arr([]), height=_arr([]), pen=colour)
+                self.addItem(bars)
+                dots = self.plot([], [], pen=None, symbol=symbols[k % len(symbols)], symbolBrush=colour,
+                                 symbolSize=8, name=f"P{pos}" if n <= 8 else None)  # fmt: skip
+                self._series[pos] = (bars, dots)
+            bars, dots = self._series[pos]
+            bars.setData(x=_arr(xs), y=_arr(ys), height=_arr([2 * u for u in us]))
+            dots.setData(xs, ys)
 
 
 class PhasorPlot(pg.PlotWidget):
@@ -305,37 +323,54 @@ class PhasorPlot(pg.PlotWidget):
         self.phases: dict = {}
         self.caption = ""
 
+    def _items(self, key: str, colour: str, style) -> tuple:
+        """The line, arrow head and label of one phasor, created once and then moved."""
+        if key not in self._drawn:
+            line = self.plot([0, 0], [0, 0], pen=pg.mkPen(colour, width=3, style=style))
+            arrow = pg.ArrowItem(pos=(0, 0), angle=0, headLen=14, brush=colour, pen=colour)
+            self.addItem(arrow)
+            # V labels beyond the tip, I labels below their line: in phase they must not overlap
+            label = pg.TextItem("", color=colour, anchor=(0.5, 0.5) if key[0] == "V" else (0.5, -0.2))
+            label.setFont(big_font(10, True))
+            self.addItem(label)
+            self._drawn[key] = (line, arrow, label)
+        return self._drawn[key]
+
     def set_phases(self, phases: dict, caption: str = "") -> None:
         self.phases, self.caption = phases, caption
-        self.clear()
-        circle = [(math.cos(t / 50 * math.pi), math.sin(t / 50 * math.pi)) for t in range(101)]
-        self.plot([c[0] for c in circle], [c[1] for c in circle], pen=pg.mkPen("#cccccc"))
-        self.plot([-1.2, 1.2], [0, 0], pen=pg.mkPen("#dddddd"))
-        self.plot([0, 0], [-1.2, 1.2], pen=pg.mkPen("#dddddd"))
+        if not hasattr(self, "_drawn"):
+            self._drawn: dict[str, tuple] = {}
+            circle = [(math.cos(t / 50 * math.pi), math.sin(t / 50 * math.pi)) for t in range(101)]
+            self.plot([c[0] for c in circle], [c[1] for c in circle], pen=pg.mkPen("#cccccc"))
+            self.plot([-1.2, 1.2], [0, 0], pen=pg.mkPen("#dddddd"))
+            self.plot([0, 0], [-1.2, 1.2], pen=pg.mkPen("#dddddd"))
         vmax = max((p.get("voltage_v", 0.0) for p in phases.values()), default=0.0) or 1.0
         imax = max((p.get("current_a", 0.0) for p in phases.values()), default=0.0) or 1.0
+        shown = set()
         for name, p in sorted(phases.items()):
             colour = PHASE_COLOURS.get(name, "#444444")
             for kind, mag, lag, scale, style in (
                 ("V", p.get("voltage_v", 0.0), p.get("voltage_lag_deg", 0.0), vmax, Qt.PenStyle.SolidLine),
-                ("I", p.get("current_a", 0.0), p.get("current_lag_deg", 0.0), imax / 0.75, Qt.PenStyle.DashLine),
-            ):
+                ("I", p.get("current_a", 0.0), p.get("current_lag_deg", 0.0), imax / 0.75,
+                 Qt.PenStyle.DashLine),
+            ):  # fmt: skip
                 if mag <= 0:
                     continue
+                key = f"{kind}{name}"
+                shown.add(key)
+                line, arrow, label = self._items(key, colour, style)
                 r = mag / scale
                 x, y = r * math.cos(math.radians(-lag)), r * math.sin(math.radians(-lag))
-                self.plot([0, x], [0, y], pen=pg.mkPen(colour, width=3, style=style))
-                arrow = pg.ArrowItem(pos=(x, y), angle=180 - (-lag), headLen=14, brush=colour, pen=colour)
-                self.addItem(arrow)
-                # V labels outside the tip, I labels below their line: in phase they must not overlap
-                anchor = (0.5, 0.5) if kind == "V" else (0.5, -0.2)
-                label = pg.TextItem(f"{kind}{name} {lag:.0f}°", color=colour, anchor=anchor)
-                label.setFont(big_font(10, True))
+                line.setData([0, x], [0, y])
+                arrow.setPos(x, y)
+                arrow.setStyle(angle=180 + lag)
+                label.setText(f"{key} {lag:.0f}°")
                 k = 1.22 if kind == "V" else 0.6
                 label.setPos(x * k, y * k)
-                self.addItem(label)
-        if caption:
-            self.setTitle(f"Phasors (reference) — {caption}", size="10pt")
+        for key, items in self._drawn.items():
+            for item in items:
+                item.setVisible(key in shown)
+        self.setTitle(f"Phasors (reference) — {caption}" if caption else "Phasors (reference)", size="10pt")
 
 
 def _arr(values):

@@ -192,8 +192,12 @@ class MainWindow(QMainWindow):
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.addToolBar(tb)
         self.act_start = QAction("▶ &Start (F5)", self, shortcut=QKeySequence("F5"), triggered=self.start_run)
-        self.act_pause = QAction("|| &Pause (F6)", self, shortcut=QKeySequence("F6"), triggered=self.pause_run)
-        self.act_resume = QAction("▶▶ &Resume (F7)", self, shortcut=QKeySequence("F7"), triggered=self.resume_run)
+        self.act_pause = QAction(
+            "|| &Pause (F6)", self, shortcut=QKeySequence("F6"), triggered=self.pause_run
+        )
+        self.act_resume = QAction(
+            "▶▶ &Resume (F7)", self, shortcut=QKeySequence("F7"), triggered=self.resume_run
+        )
         self.act_abort = QAction("■ ABORT (Esc)", self, triggered=self.abort_run)
         self.act_override = QAction("Override &wiring…", self, triggered=self.override_wiring)
         self.act_check = QAction("&Check instruments", self, triggered=self.check_instruments)
@@ -484,7 +488,9 @@ class MainWindow(QMainWindow):
         return w
 
     def _browse(self, edit: QLineEdit, pattern: str) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a file", str(Path(edit.text() or ".").parent), pattern)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose a file", str(Path(edit.text() or ".").parent), pattern
+        )
         if path:
             edit.setText(path)
 
@@ -749,7 +755,9 @@ class MainWindow(QMainWindow):
             prov = p.limit_provenance
             src = f"{prov.cite()} [{prov.status[:1].upper()}]" if prov else ""
             lim = p.limit_percent
-            lim_text = "" if lim is None else (f"{lim[0]:g}..{lim[1]:g}" if isinstance(lim, tuple) else f"{lim:g}")
+            lim_text = (
+                "" if lim is None else (f"{lim[0]:g}..{lim[1]:g}" if isinstance(lim, tuple) else f"{lim:g}")
+            )
             vals = [r + 1, p.label, p.kind, p.element, f"{p.voltage_v:g}", f"{p.current_a:g}",
                     f"{p.power_factor:.2f} ({p.lag_deg:g}°)", lim_text, p.readings, src]  # fmt: skip
             for c, v in enumerate(vals):
@@ -788,7 +796,9 @@ class MainWindow(QMainWindow):
             try:
                 meters = [self.meters[p] for p in sorted(self.meters)]
                 check_board(meters)
-                prep = prepare(RunRequest(bench_file=self.settings.bench_file, plan=self.plan_id(), meters=meters))
+                prep = prepare(
+                    RunRequest(bench_file=self.settings.bench_file, plan=self.plan_id(), meters=meters)
+                )
                 m = prep.meters[0]
                 rp = prep.plan.resolve(m.form, m.accuracy_class, ta=m.ta_a, ib=m.ib_a, in_=m.in_a, imax=m.imax_a,
                                        voltage=m.voltage_v, current_class=m.current_class)  # fmt: skip
@@ -847,7 +857,9 @@ class MainWindow(QMainWindow):
     def override_wiring(self) -> None:
         if self.running:
             return
-        res = self.ask_override(sorted(self.meters), "\n".join(self.findings) or "No finding in this session.")
+        res = self.ask_override(
+            sorted(self.meters), "\n".join(self.findings) or "No finding in this session."
+        )
         if res is None:
             return
         where, reason = res
@@ -912,8 +924,11 @@ class MainWindow(QMainWindow):
         if ev.kind == "run_started":
             self.run_id = ev.run_id
             self.status.run.setText(f"Run {ev.run_id}: started")
+            self.banner.setText(f"Run {ev.run_id} RUNNING: {d.get('plan')} — Esc aborts (source off first)")
         elif ev.kind == "precheck":
-            self.status.set_instruments({k: {"ok": True, "text": v} for k, v in d.get("identity", {}).items()})
+            self.status.set_instruments(
+                {k: {"ok": True, "text": v} for k, v in d.get("identity", {}).items()}
+            )
         elif ev.kind == "warmup":
             self.status.run.setText(f"Warm-up {d.get('seconds', 0):g} s")
         elif ev.kind == "point_started":
@@ -923,15 +938,21 @@ class MainWindow(QMainWindow):
             for p in d.get("positions", []):
                 if p in tiles:
                     tiles[p].set(state="testing", point=text)
-            extra = f" {d['voltage_v']:g} V {d['current_a']:g} A" if "current_a" in d and "voltage_v" in d else ""
+            extra = (
+                f" {d['voltage_v']:g} V {d['current_a']:g} A" if "current_a" in d and "voltage_v" in d else ""
+            )
             self.status.run.setText(f"Run {ev.run_id}: {text}{extra}")
         elif ev.kind == "stabilised":
             self._phasors = (d.get("phases", {}), f"point {ev.point_id}")
         elif ev.kind == "reading" and pos in tiles:
-            tiles[pos].set(last_error=f"{d['error_percent']:+.3f} % (reading {d['index'] + 1})", last_verdict="")
+            tiles[pos].set(
+                last_error=f"{d['error_percent']:+.3f} % (reading {d['index'] + 1})", last_verdict=""
+            )
         elif ev.kind == "point_done" and pos in tiles:
             v = d["verdict"]
-            tiles[pos].set(last_error=f"{d['error_percent']:+.3f} % ±{d['expanded_percent']:.3f}", last_verdict=v)
+            tiles[pos].set(
+                last_error=f"{d['error_percent']:+.3f} % ±{d['expanded_percent']:.3f}", last_verdict=v
+            )
             col = f"{d['label']}{' (left)' if d.get('pass') == 'as-left' else ''}"
             if d.get("element") not in (None, "series"):
                 col += f" el.{d['element']}"
@@ -962,16 +983,26 @@ class MainWindow(QMainWindow):
                 entry = f"{where}: wiring correct (rotation {d.get('rotation')})"
             self.wiring_text.appendPlainText(entry)
             if pos in tiles:
+                if findings:  # the plain-language finding, not the engine's code
+                    tiles[pos].set(message=findings[0]["message"][:160])
                 tiles[pos].set(last_error="wiring " + ("OK" if not findings else "FINDING"),
                                last_verdict="pass" if not findings or d.get("override") else "fail")  # fmt: skip
         elif ev.kind == "position_failed" and pos in tiles:
-            tiles[pos].set(state=d.get("state", "failed"), message=d.get("message", ""), point="")
+            msg = d.get("message", "")
+            keep = (
+                d.get("state") == "wiring fault" and tiles[pos].view.message and not msg.startswith("board")
+            )
+            tiles[pos].set(
+                state=d.get("state", "failed"), point="", message=tiles[pos].view.message if keep else msg
+            )
         elif ev.kind == "average" and pos in tiles:
             v = d["verdict"]
             self._result_cell(pos, "average", f"{d['value_percent']:.3f} %R {VERDICT_WORDS.get(v, v)}", v)
         elif ev.kind == "paused":
             self.paused = True
-            self.status.run.setText(f"Run {ev.run_id}: PAUSED (source as it was) — F7 to resume, Esc to abort")
+            self.status.run.setText(
+                f"Run {ev.run_id}: PAUSED (source as it was) — F7 to resume, Esc to abort"
+            )
             self._update_controls()
         elif ev.kind == "resumed":
             self.paused = False
@@ -1106,7 +1137,9 @@ class MainWindow(QMainWindow):
             if item.widget():
                 item.widget().deleteLater()
         if not pages:
-            self.c_msg.setText(f"No page renderer (pdftoppm) here: the PDF is {pdf} — use Open PDF externally.")
+            self.c_msg.setText(
+                f"No page renderer (pdftoppm) here: the PDF is {pdf} — use Open PDF externally."
+            )
         for png in pages:
             lbl = QLabel()
             lbl.setPixmap(QPixmap(png))

@@ -26,6 +26,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from procedures.errors import InputError
 
+YIELD_S = 0.001  # the worker's pause per engine event (virtual time would otherwise starve the window)
 DRAIN_BUDGET_S = 0.012  # GUI time spent per batch of engine events before yielding to painting
 
 
@@ -53,22 +54,16 @@ class EventPump(QObject):
 
     @Slot()
     def _drain(self) -> None:
+        """Hand queued items to the GUI in small batches until the time budget is spent, then yield."""
         t0 = time.perf_counter()
-        items = []
-        while time.perf_counter() - t0 < DRAIN_BUDGET_S / 3 and len(items) < 200:
+        while time.perf_counter() - t0 < DRAIN_BUDGET_S:
             with self._lock:
-                if not self._queue:
+                items = [self._queue.popleft() for _ in range(min(8, len(self._queue)))]
+                if not items:
                     self._scheduled = False
-                    break
-                items.append(self._queue.popleft())
-        if items:
+                    return
             self.batch.emit(items)
-        with self._lock:
-            more = bool(self._queue)
-            if not more:
-                self._scheduled = False
-        if more:
-            QTimer.singleShot(0, self._drain)  # let the event loop paint between batches
+        QTimer.singleShot(0, self._drain)  # more queued: let the event loop paint first
 
     def flush(self) -> None:
         """GUI thread: deliver everything queued now (used when a run ends)."""
@@ -249,6 +244,9 @@ class BenchWorker(QObject):
             if ev.kind == "run_started":
                 self.run_started.emit(ev.run_id)
             self.pump.push(ev)
+            # Give the interpreter to the GUI thread for a moment: in virtual time the engine never waits
+            # on anything, and without this the window queues behind it for the GIL.
+            time.sleep(YIELD_S)
 
         try:
             outcome, _ = execute(req, [listener, *self.listeners], store=self.store, on_engine=on_engine)
