@@ -160,8 +160,15 @@ class Engine:
         self._abort_reason = reason
         self._abort.set()
         self._pause.clear()
-        # Outputs off right away, not at the engine's next safe point: an abort is a safety action.
-        de_energise(self.bench)
+        # Outputs off right away, not at the engine's next safe point: an abort is a safety action. Take the
+        # instrument lock if the engine lets go of it within a moment (no interleaved bytes on a shared
+        # session); if a query is hung, switch off anyway - safety before protocol hygiene.
+        got = self._io.acquire(timeout=0.5)
+        try:
+            de_energise(self.bench)
+        finally:
+            if got:
+                self._io.release()
 
     # ---- entry points ----------------------------------------------------------------------------
     def run(self) -> RunOutcome:
