@@ -32,8 +32,6 @@ from procedures.errors import InputError
 ROLES = ("source", "reference", "calculators")
 MAX_POSITIONS = 48
 
-# Test amperes by ANSI current class (standards.md §2.2, all [C]); a meter entry may override with `ta`.
-TA_BY_CLASS = {"CL2": 0.5, "CL10": 2.5, "CL20": 2.5, "CL100": 15.0, "CL200": 30.0, "CL320": 50.0}
 
 FAULT_KINDS = ("no_reply", "slow_reply", "garbage", "refused", "overload")
 
@@ -439,11 +437,14 @@ def _meter(t: _Table, positions: int) -> SimMeter:
     current_class = t.text("current_class", None)
     ta = t.number("ta", None, low=0, low_open=True)
     if current_class is not None:
-        if current_class not in TA_BY_CLASS:
+        from procedures import catalog  # one table of current classes and TA, with provenance
+
+        try:
+            ta = ta or catalog.ta_for(current_class)
+        except InputError as err:
             raise t.fail(
-                "current_class", "unknown ANSI current class", found=current_class, allowed=list(TA_BY_CLASS)
-            )
-        ta = ta or TA_BY_CLASS[current_class]
+                "current_class", "unknown ANSI current class", found=current_class, allowed=err.allowed
+            ) from None
     ib = t.number("ib", None, low=0, low_open=True)
     in_ = t.number("in", None, low=0, low_open=True)
     imax = t.number("imax", None, low=0, low_open=True)
