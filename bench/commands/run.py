@@ -84,7 +84,11 @@ def finish(outcome, store, args, *, certificates: bool) -> int:
     if certificates and outcome.outcome in ("passed", "failed"):
         from bench.certify import issue_for_run
 
-        issued = issue_for_run(store, outcome.run_id, args.certificates, sign=getattr(args, "sign", False))
+        sign = getattr(args, "sign", False) or _identity_ready()
+        issued = issue_for_run(store, outcome.run_id, args.certificates, sign=sign)
+        if issued and not sign:
+            print("Certificates are NOT signed: run `meterbench keys init` once and set MB_SIGNING_PASSPHRASE "
+                  "(or pass --sign) to sign them.")  # fmt: skip
         record = store.run_record(outcome.run_id)
     print_summary(record, issued)
     store.close()
@@ -93,6 +97,17 @@ def finish(outcome, store, args, *, certificates: bool) -> int:
     if outcome.outcome == "failed":
         return EXIT_FAILED
     return EXIT_INSTRUMENT
+
+
+def _identity_ready() -> bool:
+    """Sign by default when the shop has a signing identity and its passphrase is available without a prompt."""
+    import os
+
+    from reports.signing import ENV_PASSPHRASE, default_signing_dir
+
+    if not os.environ.get(ENV_PASSPHRASE):
+        return False
+    return bool(os.environ.get("MB_SIGNING_IDENTITY")) or any(default_signing_dir().glob("*.p12"))
 
 
 def run(args) -> int:

@@ -1,0 +1,78 @@
+"""From a recorded run to a signed certificate and back: every number on the PDF is the database's, the
+content hash recomputed from the records matches, and one changed byte fails `meterbench verify`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pdfplumber
+import pytest
+
+from bench.certify import build_certificate_data, ephemeral_demo_signer, issue_for_run
+from bench.cli import main
+from bench.records import RecordStore
+from reports.model import content_hash
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(scope="module")
+def issued(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("certs")
+    db = f"sqlite:///{tmp / 'records.sqlite'}"
+    assert main(["run", "--bench", str(EXAMPLES / "2s-board.toml"), "--plan", "ansi-c12.20-2s", "--db", db,
+                 "--no-certificates"]) == 1  # position 3 fails its starting test  # fmt: skip
+    store = RecordStore.open(db)
+    signer, cert = ephemeral_demo_signer(tmp / "signer")
+    certs = issue_for_run(store, 1, tmp / "out", signer=signer)
+    record = store.run_record(1)
+    store.close()
+    return db, cert, certs, record
+
+
+def test_pdf_numbers_equal_database(issued):
+    _db, _cert, certs, record = issued
+    pdf = next(c for c in certs if c.certificate_number.endswith("P01")).pdf_path
+    with pdfplumber.open(pdf) as doc:
+        text = "\n".join(page.extract_text() or "" for page in doc.pages)
+    for p in record["points"]:
+        if p["position"] != 1 or p["kind"] != "accuracy":
+            continue
+        r = p["result"]
+        assert f"{r['error_percent']:+.3f}" in text, (p["label"], r["error_percent"])
+        assert f"{r['expanded_percent']:.3f}" in text
+    for needle in (
+        "SIM2S-0001",
+        "ansi-c12.20-2s",
+        "SIM-6105A-2026-0412",
+        "simple",
+        "Page 1 of",
+        "End of certificate",
+    ):
+        assert needle.lower() in text.lower(), needle
+
+
+def test_hash_from_records_matches_and_verify_passes(issued, capsys):
+    db, cert, certs, record = issued
+    c = certs[0]
+    assert content_hash(build_certificate_data(record, 1)) == c.content_hash
+    assert main(["verify", str(c.pdf_path), "--trust", str(cert), "--db", db]) == 0
+    assert "VERIFIED" in capsys.readouterr().out
+
+
+def test_one_changed_byte_fails_verify(issued, tmp_path, capsys):
+    db, cert, certs, _record = issued
+    data = bytearray(certs[0].pdf_path.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    bad = tmp_path / "tampered.pdf"
+    bad.write_bytes(bytes(data))
+    assert main(["verify", str(bad), "--trust", str(cert), "--db", db]) == 1
+    assert "NOT VERIFIED" in capsys.readouterr().out
+
+
+def test_dcc_written_beside_each_pdf(issued):
+    _db, _cert, certs, _record = issued
+    assert len(certs) == 3
+    for c in certs:
+        assert c.dcc_path and Path(c.dcc_path).exists() and c.pdf_path.exists()
+        assert c.signed and c.pdfa
