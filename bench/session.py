@@ -52,6 +52,7 @@ class RunRequest:
     speed: float | None = None
     positions: Iterable[int] | None = None  # only these positions (default: every loaded meter)
     meters: list[LoadedMeter] | None = None  # already validated (a resumed run's recorded meters)
+    environment: dict = field(default_factory=dict)  # temperature_c, humidity_pct as measured at the bench
 
 
 @dataclass
@@ -108,7 +109,7 @@ def execute(
     bench = open_bench(prep.config, speed=req.speed)
     try:
         engine = Engine(bench, store, prep.plan, prep.meters, operator=req.operator or _whoami(),
-                        settings=req.settings, listeners=listeners)  # fmt: skip
+                        settings=req.settings, listeners=listeners, environment=req.environment)  # fmt: skip
         if on_engine:
             on_engine(engine)
         outcome = engine.resume(resume_run) if resume_run is not None else engine.run()

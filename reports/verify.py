@@ -91,7 +91,12 @@ def _contents_padding_ok(data: bytes, byte_range, cms_der_len: int) -> bool:
     m = _GAP.match(data[start:end])
     if not m:
         return False
-    raw = bytes.fromhex(m.group(1).decode("ascii"))
+    text = m.group(1).decode("ascii")
+    raw = bytes.fromhex(text)
+    # Hex is case-insensitive, so a flipped letter case would leave the signature bytes unchanged; a file
+    # as signed is all one case, and any other change of a byte must fail verification.
+    if text not in (raw.hex(), raw.hex().upper()):
+        return False
     return len(raw) >= cms_der_len and not any(raw[cms_der_len:])
 
 

@@ -152,3 +152,20 @@ def test_random_single_byte_changes_all_fail(signed, tmp_path):
         bad.write_bytes(_flip(data, pos))
         rep = verify_pdf(bad, trust_roots=[ident.cert_path])
         assert not rep.ok, f"byte {pos} ({data[pos : pos + 1]!r}) changed and verification still passed"
+
+
+def test_hex_case_flip_in_signature_blob_fails(signed, tmp_path):
+    """Hex is case-insensitive: flipping one letter's case inside /Contents keeps the signature bytes, but
+    it is still a changed byte of the certificate and must fail."""
+    import re
+
+    _data, cert, ident = signed
+    data = bytearray(cert.pdf_path.read_bytes())
+    m = re.search(rb"/Contents\s*<([0-9A-Fa-f]+)>", bytes(data))
+    hexpart = m.group(1)
+    k = next(i for i, ch in enumerate(hexpart) if chr(ch) in "abcdefABCDEF")
+    pos = m.start(1) + k
+    data[pos] ^= 0x20  # a <-> A
+    bad = tmp_path / "case.pdf"
+    bad.write_bytes(bytes(data))
+    assert not verify_pdf(bad, trust_roots=[ident.cert_path]).ok

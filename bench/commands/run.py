@@ -26,6 +26,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="test with a reference standard past its calibration due date (recorded)")  # fmt: skip
     p.add_argument("--speed", type=float, default=None,
                    help="simulation speed: 0 = virtual time (as fast as possible), N = N x real time")  # fmt: skip
+    p.add_argument(
+        "--temperature", type=float, metavar="DEG_C", help="bench temperature (stated on certificates)"
+    )
+    p.add_argument("--humidity", type=float, metavar="PCT", help="relative humidity (stated on certificates)")
     p.add_argument("--warmup", type=float, default=0.0, metavar="SECONDS", help="warm-up time before testing")
     p.add_argument(
         "--sign", action="store_true", help="sign certificates with the configured signing identity"
@@ -48,6 +52,22 @@ def parse_overrides(items: list[str]) -> dict[int | None, str]:
         except ValueError:
             raise InputError("--override-wiring", "position must be a number or 'board'", found=pos) from None
     return out
+
+
+def environment_from(args) -> dict:
+    env = {}
+    if args.temperature is not None:
+        if not -20.0 <= args.temperature <= 60.0:
+            raise InputError("--temperature", "is not a plausible bench temperature", allowed="-20 to 60 °C",
+                             found=args.temperature)  # fmt: skip
+        env["temperature_c"] = args.temperature
+    if args.humidity is not None:
+        if not 0.0 <= args.humidity <= 100.0:
+            raise InputError(
+                "--humidity", "must be a relative humidity", allowed="0 to 100 %", found=args.humidity
+            )
+        env["humidity_pct"] = args.humidity
+    return env
 
 
 def settings_from(args) -> EngineSettings:
@@ -117,7 +137,7 @@ def run(args) -> int:
 
     req = RunRequest(bench_file=args.bench, plan=args.plan, manifest=args.meters, operator=args.operator,
                      db_url=args.db, json_out=args.json_out, certificates_dir=args.certificates,
-                     settings=settings_from(args), speed=args.speed)  # fmt: skip
+                     settings=settings_from(args), speed=args.speed, environment=environment_from(args))  # fmt: skip
     with sigterm_as_interrupt(), ProgressView(title=f"{args.plan} on {args.bench}") as view:
         outcome, store = execute(req, [view])
     return finish(outcome, store, args, certificates=not args.no_certificates)
