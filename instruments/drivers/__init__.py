@@ -124,3 +124,38 @@ def read_options(
             )
         out[key] = value
     return out
+
+
+def check_phases(phases: Mapping[str, Any]) -> None:
+    """Only phases A, B and C can be set on a source."""
+    from instruments.interfaces import PHASES
+
+    unknown = set(phases) - set(PHASES)
+    if unknown:
+        raise InputError("phases", "unknown phase", allowed=PHASES, found=sorted(unknown))
+
+
+class AllInOneRoles:
+    """Role views of an instrument that is source, reference and one position's error calculator at once.
+
+    Subclasses set ``ONE_CALCULATOR`` (how the message names their single pulse input).
+    """
+
+    ONE_CALCULATOR = "this instrument has one error calculator"
+    position: int
+    kr_wh: float
+
+    def as_source(self):
+        return self
+
+    def as_reference(self, kr_wh: float, calibration):
+        self.kr_wh, self.calibration = kr_wh, calibration
+        return self
+
+    def calculators(self, positions: tuple[int, ...]) -> dict:
+        if len(positions) != 1:
+            raise InputError(
+                "positions", f"{self.ONE_CALCULATOR}: give exactly one position", found=list(positions)
+            )
+        self.position = positions[0]
+        return {self.position: self}

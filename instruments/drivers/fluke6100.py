@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from instruments.drivers import DriverContext, Link, parse_numbers, read_options
+from instruments.drivers import AllInOneRoles, DriverContext, Link, check_phases, parse_numbers, read_options
 from instruments.errors import CommandRefused, InstrumentFault, UnparseableReply
 from instruments.interfaces import (
     PHASES,
@@ -93,8 +93,10 @@ def cmd(name: str, **values) -> str:
     return COMMANDS[name][0].format(**values)
 
 
-class Fluke6100:
+class Fluke6100(AllInOneRoles):
     """One 6100B/6105A: Source, ReferenceStandard and (for one position) ErrorCalculator at once."""
+
+    ONE_CALCULATOR = "a 6100B/6105A has one meter pulse input"
 
     def __init__(self, ctx: DriverContext) -> None:
         self.opts = read_options(ctx, OPTIONS)
@@ -159,28 +161,10 @@ class Fluke6100:
         self.link.close()
 
     # ---- role views (the instrument object is all three) -----------------------------------------
-    def as_source(self) -> Fluke6100:
-        return self
-
-    def as_reference(self, kr_wh: float, calibration: Calibration) -> Fluke6100:
-        self.kr_wh, self.calibration = kr_wh, calibration
-        return self
-
-    def calculators(self, positions: tuple[int, ...]) -> dict[int, Fluke6100]:
-        if len(positions) != 1:
-            raise InputError(
-                "positions",
-                "a 6100B/6105A has one meter pulse input: give exactly one position",
-                found=list(positions),
-            )
-        self.position = positions[0]
-        return {self.position: self}
 
     # ---- Source ----------------------------------------------------------------------------------
     def apply(self, phases: dict[str, PhaseSetting], frequency_hz: float) -> None:
-        unknown = set(phases) - set(PHASES)
-        if unknown:
-            raise InputError("phases", "unknown phase", allowed=PHASES, found=sorted(unknown))
+        check_phases(phases)
         fitted = self.fitted()
         sent = []
         for n, p in zip((1, 2, 3), PHASES, strict=True):

@@ -34,7 +34,7 @@ import contextlib
 import math
 from pathlib import Path
 
-from instruments.drivers import DriverContext, Link, read_options
+from instruments.drivers import AllInOneRoles, DriverContext, Link, check_phases, read_options
 from instruments.errors import (
     CommandRefused,
     ConnectionLost,
@@ -135,8 +135,10 @@ def _field(amount: float, angle: float, what: str) -> str:
     return f"{amount:07.3f}{angle if amount > 0 else 0.0:06.2f}"  # a phase at zero is sent at 0 deg
 
 
-class ZeraMT7xx:
+class ZeraMT7xx(AllInOneRoles):
     """One MT7xx: Source, ReferenceStandard and (for one position) ErrorCalculator at once."""
+
+    ONE_CALCULATOR = "an MT7xx has one error calculator"
 
     def __init__(self, ctx: DriverContext) -> None:
         self.opts = read_options(ctx, OPTIONS)
@@ -227,28 +229,10 @@ class ZeraMT7xx:
         self.link.close()
 
     # ---- role views ------------------------------------------------------------------------------
-    def as_source(self) -> ZeraMT7xx:
-        return self
-
-    def as_reference(self, kr_wh: float, calibration: Calibration) -> ZeraMT7xx:
-        self.kr_wh, self.calibration = kr_wh, calibration
-        return self
-
-    def calculators(self, positions: tuple[int, ...]) -> dict[int, ZeraMT7xx]:
-        if len(positions) != 1:
-            raise InputError(
-                "positions",
-                "an MT7xx has one error calculator: give exactly one position",
-                found=list(positions),
-            )
-        self.position = positions[0]
-        return {self.position: self}
 
     # ---- Source ----------------------------------------------------------------------------------
     def apply(self, phases: dict[str, PhaseSetting], frequency_hz: float) -> None:
-        unknown = set(phases) - set(PHASES)
-        if unknown:
-            raise InputError("phases", "unknown phase", allowed=PHASES, found=sorted(unknown))
+        check_phases(phases)
         if not (0 < frequency_hz < 100):
             raise InputError(
                 "frequency_hz", "outside the MT's SFR range", found=frequency_hz, allowed="0..99.99 Hz"
