@@ -89,6 +89,10 @@ class EngineSettings:
     # Called between the as-found and the as-left pass (the technician adjusts the meters); returns
     # False to skip the as-left pass.
     adjust: Callable[[], bool] | None = None
+    # Called with the source OFF when a wiring finding would stop a position (None = the board), with
+    # the findings as in `meterbench diagnose`; returns the operator's reason to carry on, or None to
+    # let the finding stop it. ``wiring_overrides`` given up front are used without asking.
+    wiring_decision: Callable[[int | None, list[dict]], str | None] | None = None
 
 
 @dataclass
@@ -490,11 +494,9 @@ class Engine:
         elif point.kind == "starting":
             self._count_test(point, test_pass, todo, creep=False)
         elif point.kind == "register":
-            for pos in todo:
-                row = self._add_point(pos, point, test_pass, {})
-                self.store.finish_point(row, status="skipped", error_percent=None, expanded_percent=None,
-                                        coverage_factor=None, dof=None, budget=[], verdict=None,
-                                        decision_rule=None, message="no meter port on this bench")  # fmt: skip
+            from bench.registertest import register_point
+
+            register_point(self, point, test_pass, todo)
         else:
             raise InputError(
                 f"points.{point.id}.kind",
@@ -749,7 +751,6 @@ class Engine:
             per_position = None
         with self._io:
             supply = self.bench.reference.read()
-        rows = {pos: self._add_point(pos, point, "as-found", {}) for pos in todo}
         checks: list[tuple[int | None, ReferenceReading]] = [(None, supply)]
         if per_position is not None:
             with self._io:
@@ -760,6 +761,10 @@ class Engine:
                         checks.append((pos, supply))
         else:
             checks += [(pos, supply) for pos in todo]
+        # Every phasor is read: switch off before analysing, so no person is asked to decide about a
+        # finding with the board energised.
+        self._de_energise_quietly()
+        rows = {pos: self._add_point(pos, point, "as-found", {}) for pos in todo}
         board_fault = None
         for pos, reading in checks:
             if pos is not None and board_fault is not None:
@@ -768,11 +773,20 @@ class Engine:
                 _phasor_json(reading, form), f"reference at position {pos or 'board'}"
             )
             report = analyse(form, phasors, hookup="service" if self.bench.three_phase_source else "series")
-            findings = [f.__dict__ if not hasattr(f, "_asdict") else f._asdict() for f in report.findings]
             findings = [
-                {"code": f["code"], "phases": list(f["phases"]), "message": f["message"]} for f in findings
+                {"code": f.code, "phases": list(f.phases), "message": f.message} for f in report.findings
             ]
+            if pos is None:
+                # With each socket's own phasors, the reference's view stops the board only for what the
+                # supply itself gets wrong (rotation, voltages); a current fault belongs to its position.
+                stopping = [f for f in findings if per_position is None or f["code"] in SUPPLY_FINDINGS]
+            else:
+                stopping = findings
             override = self.settings.wiring_overrides.get(pos)
+            if stopping and not override and self.settings.wiring_decision is not None:
+                override = self.settings.wiring_decision(pos, stopping) or None
+                if override:
+                    self.settings.wiring_overrides[pos] = override  # a resumed run keeps the decision
             self.store.add_wiring_check(self.run_id, position=pos, rotation=report.rotation, findings=findings,
                                         phasors=_phasor_dict(reading), registration_percent=report.registration_percent,
                                         override_reason=override)  # fmt: skip
@@ -780,23 +794,21 @@ class Engine:
                        "registration_percent": report.registration_percent, "override": override,
                        "phases": _phasor_dict(reading)})  # fmt: skip
             if pos is None:
-                # With each socket's own phasors, the reference's view stops the board only for what the
-                # supply itself gets wrong (rotation, voltages); a current fault belongs to its position.
-                board = [f for f in findings if per_position is None or f["code"] in SUPPLY_FINDINGS]
-                if board and not override:
-                    board_fault = board
+                if stopping and not override:
+                    board_fault = stopping
                 continue
             ok = not findings or bool(override)
+            message = "; ".join(f["message"] for f in findings) or "wiring correct"
+            if findings and override:
+                message += f" (overridden by the operator: {override})"
             self.store.finish_point(rows[pos], status="done", error_percent=None, expanded_percent=None,
                                     coverage_factor=None, dof=None, budget=[], verdict="pass" if ok else "fail",
-                                    decision_rule="wiring analysis",
-                                    message="; ".join(f["message"] for f in findings) or "wiring correct")  # fmt: skip
+                                    decision_rule="wiring analysis", message=message)  # fmt: skip
             self._done.add((pos, point.id, "as-found"))
             if not ok:
                 self._fail(
                     pos, "wiring fault", "; ".join(f["code"] + ":" + "".join(f["phases"]) for f in findings)
                 )
-        self._de_energise_quietly()
         if board_fault is not None:
             msg = "; ".join(f["message"] for f in board_fault)
             for pos in todo:

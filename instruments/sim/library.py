@@ -135,6 +135,12 @@ class CoupledDevice(Device):
         for channels in self._channels.values():
             for name, prop in list(channels._properties.items()):
                 channels._properties[name] = LiveChannelProperty(prop, hooks)
+            # pyvisa-sim rebuilds a channel's command table on every lookup (its ChDict.__missing__ does
+            # not store what it builds): on a 24-position counter that was most of the engine's CPU.
+            # The tables are fixed once the YAML is loaded, so build each one once.
+            for table in (channels._getters, channels._dialogues):
+                for ch_id in channels._ids:
+                    table[ch_id] = table[ch_id]
 
     def push_error(self, text: str) -> None:
         """Queue an error for every error-queue query (``SYST:ERR?``) the YAML declares."""
