@@ -544,18 +544,19 @@ class Engine:
         half = min(abs(lo), abs(hi)) if lo is not None else 1.0
         meter_w = abs(ref.watts) * c
         plans, rows = {}, {}
-        for pos in todo:
-            m = self.positions[pos].meter
-            plans[pos] = plan_gate(
-                meter_w, m.kt, kr, half, target_share=self.resolved.target_share,
-                repeatability_percent=self.settings.repeatability_prior_percent, readings=point.readings,
-                min_pulses=self.settings.min_meter_pulses, elements_in_series=c,
-            )  # fmt: skip
-            rows[pos] = self._add_point(pos, point, test_pass, {
-                "meter_pulses": plans[pos].meter_pulses, "gate_seconds": plans[pos].gate_seconds,
-                "readings": point.readings, "elements_in_series": c, "kr_wh": kr, "kt_wh": m.kt,
-                "reference_watts": ref.watts,
-            })  # fmt: skip
+        with self.store.batch():
+            for pos in todo:
+                m = self.positions[pos].meter
+                plans[pos] = plan_gate(
+                    meter_w, m.kt, kr, half, target_share=self.resolved.target_share,
+                    repeatability_percent=self.settings.repeatability_prior_percent, readings=point.readings,
+                    min_pulses=self.settings.min_meter_pulses, elements_in_series=c,
+                )  # fmt: skip
+                rows[pos] = self._add_point(pos, point, test_pass, {
+                    "meter_pulses": plans[pos].meter_pulses, "gate_seconds": plans[pos].gate_seconds,
+                    "readings": point.readings, "elements_in_series": c, "kr_wh": kr, "kt_wh": m.kt,
+                    "reference_watts": ref.watts,
+                })  # fmt: skip
         errors: dict[int, list[float]] = {p: [] for p in todo}
         ref_pulses: dict[int, list[float]] = {p: [] for p in todo}
         for index in range(point.readings):
@@ -571,53 +572,60 @@ class Engine:
             for pos, res in results.items():
                 if isinstance(res, str):
                     self._point_failed(rows[pos], pos, point, "no pulses", res)
-                    continue
-                m = self.positions[pos].meter
-                r = registration_pulse_gating(res.meter_pulses, m.kt, res.ref_pulses, res.kr_wh, c)
-                err = r - 100.0
-                errors[pos].append(err)
-                ref_pulses[pos].append(res.ref_pulses)
-                self.store.add_reading(
-                    rows[pos], index=index, meter_pulses=res.meter_pulses, ref_pulses=res.ref_pulses,
-                    kr_wh=res.kr_wh, kt_wh=m.kt, gate_seconds=res.gate_seconds, error_percent=err,
-                    instrument_error_percent=res.instrument_error_percent,
-                    reference=seen_record,
-                )  # fmt: skip
-                self._emit("reading", pos, point.id, {"index": index, "error_percent": err,
+            taken = [(pos, res) for pos, res in results.items() if not isinstance(res, str)]
+            # One gate's readings on every position were taken together: one commit for all of them,
+            # before anyone is told of them.
+            with self.store.batch():
+                for pos, res in taken:
+                    m = self.positions[pos].meter
+                    r = registration_pulse_gating(res.meter_pulses, m.kt, res.ref_pulses, res.kr_wh, c)
+                    errors[pos].append(r - 100.0)
+                    ref_pulses[pos].append(res.ref_pulses)
+                    self.store.add_reading(
+                        rows[pos], index=index, meter_pulses=res.meter_pulses, ref_pulses=res.ref_pulses,
+                        kr_wh=res.kr_wh, kt_wh=m.kt, gate_seconds=res.gate_seconds, error_percent=r - 100.0,
+                        instrument_error_percent=res.instrument_error_percent, reference=seen_record,
+                    )  # fmt: skip
+            for pos, res in taken:
+                self._emit("reading", pos, point.id, {"index": index, "error_percent": errors[pos][-1],
                            "meter_pulses": res.meter_pulses, "ref_pulses": res.ref_pulses,
                            "gate_seconds": res.gate_seconds, "label": point.label})  # fmt: skip
         rule = get_decision_rule(self.resolved.decision_rule)
         cal = self.bench.reference.calibration
         for pos in todo:
-            if self.positions[pos].failed or not errors[pos]:
-                if not self.positions[pos].failed:
-                    self._point_failed(rows[pos], pos, point, "failed", "no readings")
-                continue
-            res = error_budget(
-                errors[pos], ref_cal_u_percent=cal.uncertainty_percent, ref_cal_k=cal.coverage_factor,
-                ref_drift_percent=self.settings.ref_drift_percent,
-                ref_pulses_per_gate=statistics.fmean(ref_pulses[pos]),
-                lag_deg=point.lag_deg,  # the gate opens and closes on meter pulses: its count is exact
-                ref_phase_error_urad=self.settings.ref_phase_error_urad,
-                repeatability_prior_percent=self.settings.repeatability_prior_percent,
-            )  # fmt: skip
-            verdict = rule.decide(res.error_percent, res.expanded_percent, lo, hi) if lo is not None else None
-            outcome = verdict.outcome if verdict else "info"
-            self.store.finish_point(
-                rows[pos], status="done", error_percent=res.error_percent, expanded_percent=res.expanded_percent,
-                coverage_factor=res.k, dof=res.dof if math.isfinite(res.dof) else None,
-                budget=[_plain(c) for c in res.components], verdict=outcome, decision_rule=rule.name,
-                message=verdict.reason if verdict else "",
-            )  # fmt: skip
-            self._done.add((pos, point.id, test_pass))
-            final_pass = test_pass == "as-left" or "as-left" not in self.settings.passes
-            if outcome in ("fail", "indeterminate") and final_pass:
-                self._mark_failed_verdict(pos)
-            self._emit("point_done", pos, point.id, {
-                "label": point.label, "element": point.element, "pass": test_pass,
-                "error_percent": res.error_percent, "expanded_percent": res.expanded_percent, "k": res.k,
-                "limit_lo": lo, "limit_hi": hi, "verdict": outcome,
-            })  # fmt: skip
+            if not self.positions[pos].failed and not errors[pos]:
+                self._point_failed(rows[pos], pos, point, "failed", "no readings")
+        done = [pos for pos in todo if not self.positions[pos].failed]
+        events = []
+        with self.store.batch():  # the results of one point on every position: one commit
+            for pos in done:
+                res = error_budget(
+                    errors[pos], ref_cal_u_percent=cal.uncertainty_percent, ref_cal_k=cal.coverage_factor,
+                    ref_drift_percent=self.settings.ref_drift_percent,
+                    ref_pulses_per_gate=statistics.fmean(ref_pulses[pos]),
+                    lag_deg=point.lag_deg,  # the gate opens and closes on meter pulses: its count is exact
+                    ref_phase_error_urad=self.settings.ref_phase_error_urad,
+                    repeatability_prior_percent=self.settings.repeatability_prior_percent,
+                )  # fmt: skip
+                verdict = rule.decide(res.error_percent, res.expanded_percent, lo, hi) if lo is not None else None
+                outcome = verdict.outcome if verdict else "info"
+                self.store.finish_point(
+                    rows[pos], status="done", error_percent=res.error_percent, expanded_percent=res.expanded_percent,
+                    coverage_factor=res.k, dof=res.dof if math.isfinite(res.dof) else None,
+                    budget=[_plain(c) for c in res.components], verdict=outcome, decision_rule=rule.name,
+                    message=verdict.reason if verdict else "",
+                )  # fmt: skip
+                self._done.add((pos, point.id, test_pass))
+                final_pass = test_pass == "as-left" or "as-left" not in self.settings.passes
+                if outcome in ("fail", "indeterminate") and final_pass:
+                    self._mark_failed_verdict(pos)
+                events.append((pos, {
+                    "label": point.label, "element": point.element, "pass": test_pass,
+                    "error_percent": res.error_percent, "expanded_percent": res.expanded_percent, "k": res.k,
+                    "limit_lo": lo, "limit_hi": hi, "verdict": outcome,
+                }))  # fmt: skip
+        for pos, data in events:
+            self._emit("point_done", pos, point.id, data)
 
     def _mark_failed_verdict(self, pos: int) -> None:
         """A result outside its limit: the position has failed, but it keeps testing so every point is reported."""
@@ -693,8 +701,9 @@ class Engine:
         kind = "creep" if creep else "starting"
         self._emit("point_started", point_id=point.id, data={"label": point.label, "kind": kind, "pass": test_pass,
                    "voltage_v": point.voltage_v, "current_a": point.current_a, "positions": todo})  # fmt: skip
-        duration = point.duration_s or (600.0 if creep else 600.0)
-        rows = {pos: self._add_point(pos, point, test_pass, {"duration_s": duration}) for pos in todo}
+        duration = point.duration_s or 600.0
+        with self.store.batch():
+            rows = {pos: self._add_point(pos, point, test_pass, {"duration_s": duration}) for pos in todo}
         self._energise(point.voltage_v, 0.0 if creep else point.current_a, 0.0 if creep else point.lag_deg,
                        point.element)  # fmt: skip
         self._stabilise(0.0 if creep else point.current_a)
@@ -718,23 +727,31 @@ class Engine:
             for pos in todo:
                 self.bench.calculators[pos].stop()
         self._de_energise_quietly()
-        for pos in todo:
-            pulses, seconds = counts[pos]
-            ok = pulses <= 1 if creep else pulses >= 1
-            verdict = "pass" if ok else "fail"
-            message = (f"{pulses} pulse(s) in {seconds:.0f} s at {point.voltage_v:g} V with no current"
-                       if creep else f"{pulses} pulse(s) in {seconds:.0f} s at {point.current_a:g} A")  # fmt: skip
-            self.store.finish_point(rows[pos], status="done", error_percent=None, expanded_percent=None,
-                                    coverage_factor=None, dof=None, budget=[], verdict=verdict,
-                                    decision_rule="count", message=message)  # fmt: skip
-            (self.store.add_creep if creep else self.store.add_starting)(
-                self.run_id, position=pos, pulses=pulses, seconds=seconds, verdict=verdict
-            )
-            self._done.add((pos, point.id, test_pass))
-            if not ok:
-                self._mark_failed_verdict(pos)
-            self._emit(kind, pos, point.id, {"pulses": pulses, "seconds": seconds, "verdict": verdict,
-                                             "label": point.label, "message": message})  # fmt: skip
+        events = []
+        with self.store.batch():
+            for pos in todo:
+                events.append(self._record_count(rows[pos], pos, point, counts[pos], creep))
+                self._done.add((pos, point.id, test_pass))
+        for pos, data in events:
+            self._emit(kind, pos, point.id, data)
+
+    def _record_count(self, row: int, pos: int, point: ResolvedPoint, count: tuple[int, float], creep: bool):
+        """Record one position's creep or starting count; returns (position, event data) to emit after."""
+        pulses, seconds = count
+        ok = pulses <= 1 if creep else pulses >= 1
+        verdict = "pass" if ok else "fail"
+        message = (f"{pulses} pulse(s) in {seconds:.0f} s at {point.voltage_v:g} V with no current"
+                   if creep else f"{pulses} pulse(s) in {seconds:.0f} s at {point.current_a:g} A")  # fmt: skip
+        self.store.finish_point(row, status="done", error_percent=None, expanded_percent=None,
+                                coverage_factor=None, dof=None, budget=[], verdict=verdict,
+                                decision_rule="count", message=message)  # fmt: skip
+        (self.store.add_creep if creep else self.store.add_starting)(
+            self.run_id, position=pos, pulses=pulses, seconds=seconds, verdict=verdict
+        )
+        if not ok:
+            self._mark_failed_verdict(pos)
+        return pos, {"pulses": pulses, "seconds": seconds, "verdict": verdict, "label": point.label,
+                     "message": message}
 
     def _wiring(self, point: ResolvedPoint, todo: list[int]) -> None:
         """Balanced load, read phasors, analyse; a finding stops its position (or the board) unless overridden."""
@@ -764,7 +781,8 @@ class Engine:
         # Every phasor is read: switch off before analysing, so no person is asked to decide about a
         # finding with the board energised.
         self._de_energise_quietly()
-        rows = {pos: self._add_point(pos, point, "as-found", {}) for pos in todo}
+        with self.store.batch():
+            rows = {pos: self._add_point(pos, point, "as-found", {}) for pos in todo}
         board_fault = None
         for pos, reading in checks:
             if pos is not None and board_fault is not None:

@@ -360,3 +360,40 @@ def test_default_url_is_the_per_user_data_file(monkeypatch, tmp_path):
     assert s.url == f"sqlite:///{tmp_path / 'meterbench' / 'meterbench.sqlite'}"
     s.close()
     assert (tmp_path / "meterbench" / "meterbench.sqlite").exists()
+
+
+def _point(store, run_id, point_id):
+    return store.add_point(
+        run_id, position=1, point_id=point_id, label=point_id, element="series", test_pass="as-found",
+        kind="accuracy", voltage_v=240.0, current_a=30.0, lag_deg=0.0, limit_lo=-0.5, limit_hi=0.5,
+        limit_provenance={}, planned={},
+    )  # fmt: skip
+
+
+def _reading(store, row, index):
+    return store.add_reading(
+        row, index=index, meter_pulses=10, ref_pulses=1000.0, kr_wh=0.0072, kt_wh=0.72, gate_seconds=1.0,
+        error_percent=0.01, instrument_error_percent=None, reference={},
+    )  # fmt: skip
+
+
+def test_a_batch_commits_all_its_writes_or_none(store):
+    """One gate's readings on every position go in one transaction: a failure part-way stores none of
+    them (no half-written gate), a completed batch stores all of them, audited."""
+    ids = populate(store, finish=False)
+    row = _point(store, ids["run"], "RETRY")
+    with pytest.raises(InputError):
+        with store.batch():
+            _reading(store, row, 0)
+            _reading(store, row, 1)
+            store.add_point(ids["run"], position=99, point_id="X", label="X", element="series",
+                            test_pass="as-found", kind="accuracy", voltage_v=1.0, current_a=1.0, lag_deg=0.0,
+                            limit_lo=None, limit_hi=None, limit_provenance={}, planned={})  # fmt: skip
+    point = next(p for p in store.run_record(ids["run"])["points"] if p["id"] == row)
+    assert point["readings"] == []
+    with store.batch():
+        for i in range(3):
+            _reading(store, row, i)
+    point = next(p for p in store.run_record(ids["run"])["points"] if p["id"] == row)
+    assert [r["idx"] for r in point["readings"]] == [0, 1, 2]
+    assert store.verify_audit() == []

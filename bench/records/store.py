@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -103,7 +104,9 @@ class _Tx:
 
     def insert(self, table: sa.Table, values: Mapping[str, Any]) -> int:
         vals = {k: audit.coerce(table, k, v) for k, v in values.items()}
-        row_id = self.conn.execute(sa.insert(table).values(vals).returning(table.c.id)).scalar_one()
+        # Values as parameters, not baked into the statement: SQLAlchemy then compiles each statement
+        # shape once instead of on every row (a large share of the engine's CPU per reading).
+        row_id = self.conn.execute(sa.insert(table).returning(table.c.id), vals).scalar_one()
         vals["id"] = row_id
         self.entries.append((table.name, row_id, "insert", audit.dumps(audit.canonical_row(table, vals))))
         return row_id
@@ -125,7 +128,7 @@ class _Tx:
         if row is None:
             raise InputError(f"{table.name} id", "no such row", found=row_id, source="records store")
         vals = {k: audit.coerce(table, k, v) for k, v in changes.items()}
-        self.conn.execute(sa.update(table).where(table.c.id == row_id).values(vals))
+        self.conn.execute(sa.update(table).where(table.c.id == sa.bindparam("row_id_")), {**vals, "row_id_": row_id})
         merged = {**row, **vals}
         self.entries.append((table.name, row_id, "update", audit.dumps(audit.canonical_row(table, merged))))
         return merged
@@ -202,6 +205,7 @@ class RecordStore:
         self._wengine = engine.execution_options(mb_write=True)
         self._pg = engine.dialect.name == "postgresql"
         self.url = url
+        self._local = threading.local()  # the open batch of this thread, if any (see batch())
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -309,10 +313,32 @@ class RecordStore:
 
     @contextmanager
     def _write(self) -> Iterator[_Tx]:
+        batch = getattr(self._local, "tx", None)
+        if batch is not None:  # inside batch(): one transaction, committed when the batch ends
+            yield batch
+            return
         with self._write_conn() as conn:
             tx = _Tx(conn, m.utcnow())
             yield tx
             audit.append(conn, tx.entries, tx.at)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Writes made inside (by this thread) form one audited transaction: all committed when the block
+        ends, none if it raises. For records taken at the same moment, e.g. one gate's readings on every
+        position: each is still committed when it is taken, at a fraction of the cost of a commit each.
+        """
+        if getattr(self._local, "tx", None) is not None:  # nested: the outer batch commits
+            yield
+            return
+        with self._write_conn() as conn:
+            tx = _Tx(conn, m.utcnow())
+            self._local.tx = tx
+            try:
+                yield
+                audit.append(conn, tx.entries, tx.at)
+            finally:
+                self._local.tx = None
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
