@@ -559,24 +559,20 @@ class Engine:
                 })  # fmt: skip
         errors: dict[int, list[float]] = {p: [] for p in todo}
         ref_pulses: dict[int, list[float]] = {p: [] for p in todo}
-        for index in range(point.readings):
-            live = [p for p in todo if not self.positions[p].failed]
-            if not live:
-                break
-            self._safe_point()
-            results = self._gate({p: (self.positions[p].meter.kt, plans[p]) for p in live}, point)
+        jobs = {p: (self.positions[p].meter.kt, plans[p]) for p in todo}
+        for batch in self._readings(jobs, point.readings):
             with self._io:
-                seen = self.bench.reference.read()  # what the reference saw at the end of this gate
+                seen = self.bench.reference.read()  # what the reference saw as these gates closed
             seen_record = {"watts": seen.watts, "vars": seen.vars, "va": seen.va, "frequency_hz": seen.frequency_hz,
                            "phases": _phasor_dict(seen)}  # fmt: skip
-            for pos, res in results.items():
+            for pos, _, res in batch:
                 if isinstance(res, str):
                     self._point_failed(rows[pos], pos, point, "no pulses", res)
-            taken = [(pos, res) for pos, res in results.items() if not isinstance(res, str)]
-            # One gate's readings on every position were taken together: one commit for all of them,
-            # before anyone is told of them.
+            taken = [(pos, index, res) for pos, index, res in batch if not isinstance(res, str)]
+            # Readings taken together (one gate on every position) are committed together, before anyone
+            # is told of them.
             with self.store.batch():
-                for pos, res in taken:
+                for pos, index, res in taken:
                     m = self.positions[pos].meter
                     r = registration_pulse_gating(res.meter_pulses, m.kt, res.ref_pulses, res.kr_wh, c)
                     errors[pos].append(r - 100.0)
@@ -586,7 +582,7 @@ class Engine:
                         kr_wh=res.kr_wh, kt_wh=m.kt, gate_seconds=res.gate_seconds, error_percent=r - 100.0,
                         instrument_error_percent=res.instrument_error_percent, reference=seen_record,
                     )  # fmt: skip
-            for pos, res in taken:
+            for pos, index, res in taken:
                 self._emit("reading", pos, point.id, {"index": index, "error_percent": errors[pos][-1],
                            "meter_pulses": res.meter_pulses, "ref_pulses": res.ref_pulses,
                            "gate_seconds": res.gate_seconds, "label": point.label})  # fmt: skip
@@ -640,7 +636,74 @@ class Engine:
         self._done.add((pos, point.id, "failed"))
         self._fail(pos, state, message)
 
-    def _gate(self, jobs: dict, point: ResolvedPoint) -> dict:
+    def _readings(self, jobs: dict, readings: int):
+        """Yield lists of (position, reading index, GateResult or a failure message) as gates finish.
+
+        Calculators that can run gates back to back (``start_series``) run all of a point's readings as
+        one series: the wait for the first meter edge is paid once per point, not once per reading.
+        """
+        live = [p for p in jobs if not self.positions[p].failed]
+        if live and all(callable(getattr(self.bench.calculators[p], "start_series", None)) for p in live):
+            yield from self._gate_series({p: jobs[p] for p in live}, readings)
+            return
+        for index in range(readings):
+            live = [p for p in jobs if not self.positions[p].failed]
+            if not live:
+                return
+            self._safe_point()
+            results = self._gate({p: jobs[p] for p in live})
+            yield [(pos, index, res) for pos, res in results.items()]
+
+    def _gate_series(self, jobs: dict, readings: int):
+        clock = self.bench.clock
+        s = self.settings
+        with self._io:
+            for pos, (kt, gp) in jobs.items():
+                self.bench.calculators[pos].configure(kt, gp.meter_pulses)
+            for pos in jobs:
+                self.bench.calculators[pos].start_series(readings)
+        start = clock.now()
+
+        def deadline(pos: int, since: float) -> float:  # as for one gate: a dead meter is found as soon
+            return since + jobs[pos][1].gate_seconds * s.gate_timeout_factor + s.gate_timeout_margin_s
+
+        deadlines = {pos: deadline(pos, start) for pos in jobs}
+        taken = {pos: 0 for pos in jobs}
+        open_ = set(jobs)
+        self._sleep_checked(min(gp.gate_seconds for _, gp in jobs.values()))
+        while open_:
+            self._safe_point()
+            now = clock.now()
+            new: list = []
+            for pos in sorted(open_):
+                calc = self.bench.calculators[pos]
+                with self._io:
+                    done = calc.results()
+                new += [(pos, taken[pos] + i, res) for i, res in enumerate(done[taken[pos]:readings])]
+                if len(done) > taken[pos]:
+                    deadlines[pos] = deadline(pos, now)
+                taken[pos] = min(len(done), readings)
+                if taken[pos] >= readings:
+                    open_.discard(pos)
+                elif now >= deadlines[pos]:
+                    with self._io:
+                        calc.stop()
+                    open_.discard(pos)
+                    gp = jobs[pos][1]
+                    new.append((pos, taken[pos], f"no pulses: gate {taken[pos] + 1} of {readings} ({gp.meter_pulses} "
+                                f"pulses, planned {gp.gate_seconds:.1f} s) not finished within "
+                                f"{deadline(pos, 0.0):.0f} s; check the pickup, the meter's test output and Kt"))
+            if new:
+                yield new
+            if open_:
+                # Sleep to about the next gate end; near the series' end, in finer steps so the point
+                # does not overrun its last gate by much (only the last gate's overrun costs bench time).
+                left = [(readings - taken[p]) * jobs[p][1].gate_seconds for p in open_]
+                step = min(jobs[p][1].gate_seconds for p in open_)
+                self._sleep_checked(max(s.gate_poll_s, min(0.25 * step if min(left) <= step else step,
+                                                           0.8 * min(left))))  # fmt: skip
+
+    def _gate(self, jobs: dict) -> dict:
         """One gate on every live position at once; returns GateResult or a failure message per position."""
         clock = self.bench.clock
         s = self.settings
@@ -682,7 +745,9 @@ class Engine:
                 # than polling every position many times (each poll is instrument traffic).
                 remaining.append((1.0 - max(0.0, min(1.0, progress))) * jobs[pos][1].gate_seconds)
             if len(out) < len(jobs):
-                self._sleep_checked(max(s.gate_poll_s, 0.8 * min(remaining, default=0.0)))
+                # progress counts meter edges, so a gate of few pulses looks unstarted until it ends:
+                # cap the sleep at a quarter gate so the overrun stays small
+                self._sleep_checked(max(s.gate_poll_s, min(0.8 * min(remaining, default=0.0), 0.25 * first)))
         return out
 
     def _sleep_checked(self, seconds: float) -> None:
@@ -707,6 +772,8 @@ class Engine:
         self._energise(point.voltage_v, 0.0 if creep else point.current_a, 0.0 if creep else point.lag_deg,
                        point.element)  # fmt: skip
         self._stabilise(0.0 if creep else point.current_a)
+        if point.settle_s > 0:  # a pulse from the power-up transient is not creep
+            self._sleep_checked(point.settle_s)
         with self._io:
             for pos in todo:
                 self.bench.calculators[pos].count_start()

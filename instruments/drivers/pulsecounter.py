@@ -28,6 +28,8 @@ COMMANDS = {
     "abort": "POS{p}:GATE ABORT",
     "status?": "POS{p}:STAT?",  # -> IDLE|RUN|DONE,<progress>
     "result?": "POS{p}:RES?",  # -> <error %|NAN>,<meter pulses>,<reference pulses>,<seconds>
+    "start_series": "POS{p}:GATE:SER {n:d}",  # n gates back to back (continuous gating)
+    "results?": "POS{p}:RES:ALL?",  # -> <finished>;<result>;<result>...
     "count_start": "POS{p}:COUN START",
     "count?": "POS{p}:COUN?",  # -> <meter pulses>,<seconds>
 }
@@ -113,11 +115,31 @@ class PositionCalculator:
 
     def result(self) -> GateResult:
         q = self._c("result?")
-        reply = self.rack.link.query(q)
+        return self._gate_result(q, self.rack.link.query(q))
+
+    def _gate_result(self, q: str, reply: str) -> GateResult:
         err, meter, ref, secs = parse_numbers(self.name, q, reply, 4)
         if meter != int(meter) or meter < 1 or ref != int(ref) or ref < 0 or secs < 0:
             raise UnparseableReply(self.name, q, reply, "no finished gate (pulse counts missing)")
         return GateResult(int(meter), ref, self.rack.kr_wh, secs, None if math.isnan(err) else err)
+
+    def start_series(self, gates: int) -> None:
+        """Continuous gating: ``gates`` gates back to back, each opened by the edge that closed the last,
+        so a point's readings cost one wait for the first meter edge instead of one per reading."""
+        if gates < 1:
+            raise InputError("gates", "must be >= 1", found=gates)
+        c = self._c("start_series", n=gates)
+        self.rack.link.write(c)
+        self.rack.check(c)
+
+    def results(self) -> list[GateResult]:
+        """Every finished gate of the running series, oldest first."""
+        q = self._c("results?")
+        reply = self.rack.link.query(q)
+        head, *parts = reply.split(";")
+        if not head.strip().isdigit() or int(head) != len(parts):
+            raise UnparseableReply(self.name, q, reply, "expected <finished>;<result>;...")
+        return [self._gate_result(q, part) for part in parts]
 
     def count_start(self) -> None:
         c = self._c("count_start")

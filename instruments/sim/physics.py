@@ -55,6 +55,8 @@ class Gate:
     t_start: float = 0.0
     ref_start: float = 0.0  # reference energy (Wh) at the first edge
     result: tuple[int, int, float, float | None] | None = None  # meter, ref pulses, seconds, error %
+    series: int = 1  # gates in a back-to-back series (each closing edge opens the next)
+    results: list = field(default_factory=list)  # every finished gate of the series, in order
     counting: bool = False
     count_t0: float = 0.0
     count_edges: int = 0
@@ -220,7 +222,14 @@ class BenchPhysics:
                 if ref_pulses > 0:
                     err = 100.0 * (gate.pulses * gate.kt_wh / (ref_pulses * self.kr_wh) - 1.0)
                 gate.result = (gate.pulses, ref_pulses, t - gate.t_start, err)
-                gate.state = "finished"
+                gate.results.append(gate.result)
+                if len(gate.results) < gate.series:
+                    # continuous gating: the edge that closed this gate opens the next one
+                    gate.t_start, gate.ref_start, gate.edges = t, ref_energy, 0
+                    if pos in self.meters:
+                        self.meters[pos].new_reading()
+                else:
+                    gate.state = "finished"
 
     # ---- error calculators (shared by every simulated calculator instrument) ----------------------
     def gate_configure(self, pos: int, kt_wh: float, pulses: int) -> None:
@@ -228,10 +237,11 @@ class BenchPhysics:
         gate = self.gates[pos]
         gate.kt_wh, gate.pulses, gate.state, gate.result = kt_wh, pulses, "idle", None
 
-    def gate_start(self, pos: int) -> None:
+    def gate_start(self, pos: int, series: int = 1) -> None:
+        """Arm the gate: it opens on the next meter edge; ``series`` gates run back to back."""
         self.advance()
         gate = self.gates[pos]
-        gate.state, gate.result, gate.edges = "armed", None, 0
+        gate.state, gate.result, gate.edges, gate.series, gate.results = "armed", None, 0, max(1, series), []
         if pos in self.meters:
             self.meters[pos].new_reading()
 
@@ -241,12 +251,18 @@ class BenchPhysics:
         if gate.state == "finished":
             return "finished", 1.0
         if gate.state in ("armed", "running"):
-            return "running", gate.edges / gate.pulses if gate.pulses else 0.0
+            done = len(gate.results) + (gate.edges / gate.pulses if gate.pulses else 0.0)
+            return "running", done / gate.series
         return "idle", 0.0
 
     def gate_result(self, pos: int) -> tuple[int, int, float, float | None] | None:
         self.advance()
         return self.gates[pos].result
+
+    def gate_results(self, pos: int) -> list[tuple[int, int, float, float | None]]:
+        """Every finished gate of the current series, oldest first."""
+        self.advance()
+        return list(self.gates[pos].results)
 
     def gate_abort(self, pos: int) -> None:
         self.advance()

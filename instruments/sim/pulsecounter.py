@@ -40,10 +40,10 @@ class PulseCounterSim(DeviceHooks):
             return f"{ {'idle': 'IDLE', 'running': 'RUN', 'finished': 'DONE'}[state] },{progress:.3f}"
         if prop == "result":
             res = p.gate_result(channel)
-            if res is None:
-                return "NAN,0,0,0"
-            meter, ref, secs, err = res
-            return f"{'NAN' if err is None else format(err, '.5f')},{meter},{ref},{secs:.6f}"
+            return "NAN,0,0,0" if res is None else _result_text(res)
+        if prop == "results":
+            done = p.gate_results(channel)
+            return ";".join([str(len(done)), *(_result_text(r) for r in done)])
         if prop == "count":
             pulses, secs = p.count_read(channel)
             return f"{pulses},{secs:.3f}"
@@ -71,6 +71,17 @@ class PulseCounterSim(DeviceHooks):
                 p.gate_start(channel)
             else:
                 p.gate_abort(channel)
+        elif prop == "series":
+            try:
+                k = int(str(value))
+                if not 1 <= k <= 1000:
+                    raise ValueError
+            except ValueError:
+                self.device.push_error('-222,"Data out of range"')
+                return
+            kt, n = self.config[channel]
+            p.gate_configure(channel, kt, n)
+            p.gate_start(channel, series=k)
         elif prop == "count":
             if value == "START":
                 p.count_start(channel)
@@ -85,3 +96,8 @@ class PulseCounterSim(DeviceHooks):
         elif query == "*RST":
             for pos in self.positions:
                 self.physics.gate_abort(pos)
+
+
+def _result_text(res: tuple[int, int, float, float | None]) -> str:
+    meter, ref, secs, err = res
+    return f"{'NAN' if err is None else format(err, '.5f')},{meter},{ref},{secs:.6f}"
