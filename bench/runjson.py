@@ -3,13 +3,16 @@
 Built from the records store's ``run_record`` (never from the engine's memory), so a resumed or
 re-exported run produces the same file as the original. Keys (see README "JSON contract"):
 ``run`` {id, plan, bench, started, finished, outcome, bench_seconds, wall_seconds}; ``meters``;
-``points``; ``averages``; ``wiring``; ``creep``; ``starting``.
+``points``; ``averages``; ``wiring``; ``creep``; ``starting``; ``register`` (register tests, see
+:func:`bench.registertest.recorded_results`).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from bench.registertest import recorded_results
 
 
 def _meters(record: dict) -> list[dict]:
@@ -132,6 +135,7 @@ def build_run_json(record: dict) -> dict:
             }
             for c in record["starting"]
         ],  # fmt: skip
+        "register": recorded_results(record),
         "sign_convention": "error % = 100 x (meter energy / reference energy) - 100; positive = meter fast",
     }
 

@@ -12,7 +12,8 @@ Layout (see ``examples/*.toml``)::
     [instruments.reference]   driver, resource, kr_wh, [options], [calibration]
     [instruments.calculators] driver, resource, positions = [..], [options]   (or [[...]] several)
     [simulation]              speed (0 = virtual time), seed, rotation, reference_position
-    [[simulation.meter]]      position, serial, form, ... error_curve, noise_percent, wiring ...
+    [[simulation.meter]]      position, serial, form, ... error_curve, noise_percent, wiring ...,
+                              register_resolution_kwh, register_scale, meter_port (register test)
     [[simulation.fault]]      instrument (role), kind, command (prefix), delay_s
 """
 
@@ -34,6 +35,7 @@ MAX_POSITIONS = 48
 
 
 FAULT_KINDS = ("no_reply", "slow_reply", "garbage", "refused", "overload")
+METER_PORT_STATES = ("ok", "dead", "no-registers")
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,10 @@ class SimMeter:
     dead: bool = False
     missed_pulse_fraction: float = 0.0  # intermittent pulses: this fraction of pulses never arrives
     wiring: tuple[str, ...] = ()
+    # The meter's register as its optical port shows it (register test); faults for that test.
+    register_resolution_kwh: float = 0.001  # the display's least significant digit (0 = every digit)
+    register_scale: float = 1.0  # fault: the register advances this many times the test output's energy
+    meter_port: str = "ok"  # "ok", "dead" (no reply) or "no-registers" (identity only)
     manufacturer: str = "MeterBench"
     model: str = "SIM"
     firmware: str = "1.0"
@@ -263,6 +269,9 @@ _METER = (
     "dead",
     "missed_pulse_fraction",
     "wiring",
+    "register_resolution_kwh",
+    "register_scale",
+    "meter_port",
     "manufacturer",
     "model",
     "firmware",
@@ -497,7 +506,17 @@ def _meter(t: _Table, positions: int) -> SimMeter:
         dead=t.boolean("dead", False),
         missed_pulse_fraction=t.number("missed_pulse_fraction", 0.0, low=0, high=1),
         wiring=tuple(wiring),
+        register_resolution_kwh=t.number("register_resolution_kwh", 0.001, low=0),
+        register_scale=t.number("register_scale", 1.0, low=0, low_open=True, high=10),
+        meter_port=_meter_port(t),
         manufacturer=t.text("manufacturer", "MeterBench"),
         model=t.text("model", "SIM"),
         firmware=t.text("firmware", "1.0"),
     )
+
+
+def _meter_port(t: _Table) -> str:
+    state = t.text("meter_port", "ok")
+    if state not in METER_PORT_STATES:
+        raise t.fail("meter_port", "unknown meter-port state", found=state, allowed=METER_PORT_STATES)
+    return state

@@ -5,10 +5,17 @@ emulated yet: optical-port drivers (C12.18, IEC 62056-21) are future work.
 
 ``phasors()`` is the meter's site diagnostics (:class:`instruments.interfaces.PhasorPort`): what its
 elements see at the socket terminals, wiring faults included (``physics.meter_service``), referred to
-the meter's own phase-A voltage."""
+the meter's own phase-A voltage.
+
+The register shows whole digits of the bench file's ``register_resolution_kwh`` (a display truncates) and
+advances ``register_scale`` times the test output's energy (1 = a correctly programmed meter); a port in
+state "dead" does not answer and one in state "no-registers" reads identity only."""
 
 from __future__ import annotations
 
+import math
+
+from instruments.errors import InstrumentTimeout
 from instruments.interfaces import PhaseReading, ReferenceReading
 from instruments.sim.physics import PHASES, BenchPhysics
 from procedures.phasors import lag_deg
@@ -34,7 +41,19 @@ class SimMeterPort:
     def registers(self) -> dict[str, float]:
         self.physics.advance()
         meter = self.physics.meters[self.position]
-        return {"kWh_delivered": self.start_kwh + meter.energy_wh / 1000.0}
+        spec = meter.spec
+        if spec.meter_port == "dead":
+            raise InstrumentTimeout(
+                f"meter port {self.position}", "registers", None, "the optical port does not answer"
+            )
+        if spec.meter_port == "no-registers":
+            return {}
+        kwh = self.start_kwh + spec.register_scale * meter.energy_wh / 1000.0
+        digit = spec.register_resolution_kwh
+        if digit > 0:
+            shown = math.floor(kwh / digit + 1e-9)
+            kwh = round(shown * digit, max(0, -math.floor(math.log10(digit))) + 3)
+        return {"kWh_delivered": kwh}
 
     def phasors(self) -> ReferenceReading:
         """The meter's own per-phase V/I magnitudes and lagging angles (its phase-A voltage at 0 deg)."""

@@ -1,4 +1,5 @@
-"""The metrology core: registration, averages, test-time planning, uncertainty, decisions, transformers.
+"""The metrology core: registration, averages, test-time planning, uncertainty, decisions, transformers,
+the register test.
 
 Pure functions on numbers, no I/O. Sign convention everywhere: %R = 100 × meter energy / true energy;
 error = %R − 100; positive error = meter fast (customer over-billed). Every function validates its inputs
@@ -25,6 +26,7 @@ from procedures.metrology.decision import (
     test_uncertainty_ratio,
 )
 from procedures.metrology.planning import GatePlan, element_test_pulses, plan_gate
+from procedures.metrology.register import RegisterPlan, RegisterResult, plan_register, register_result
 from procedures.metrology.registration import (
     error_percent,
     registration_pulse_gating,
@@ -44,6 +46,8 @@ __all__ = [
     "GatePlan",
     "GuardBandedAcceptance",
     "InServiceVerdict",
+    "RegisterPlan",
+    "RegisterResult",
     "SimpleAcceptance",
     "Verdict",
     "custom_rule",
@@ -55,8 +59,10 @@ __all__ = [
     "in_service_verdict",
     "parse_ratio",
     "plan_gate",
+    "plan_register",
     "primary_kh",
     "register_multiplier",
+    "register_result",
     "registration_pulse_gating",
     "registration_register",
     "registration_timed",

@@ -1,0 +1,152 @@
+"""The register test on a simulated board: the register read through the meter port before and after a run
+of energy, against the reference and against the meter's own test output (the meter-constant check)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.engine import Engine, EngineSettings
+from bench.records import RecordStore
+from bench.runjson import build_run_json
+from bench.session import meters_from_bench
+from instruments.bench import open_bench
+from procedures.errors import InputError
+from procedures.metrology import plan_register, register_result
+from procedures.plans import load_plan
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+PLAN = "ansi-c12.20-2s-register"
+
+
+def _bench_file(tmp_path, extra: dict[int, str]) -> Path:
+    """The 2S example board with extra [simulation.meter] keys per position."""
+    text = (EXAMPLES / "2s-board.toml").read_text()
+    for pos, keys in extra.items():
+        text = text.replace(f'serial = "SIM2S-000{pos}"', f'serial = "SIM2S-000{pos}"\n{keys}')
+    path = tmp_path / "board.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def run_board(tmp_path):
+    opened = []
+
+    def run(extra: dict[int, str] | None = None, *, drop_port: int | None = None, listeners=()):
+        store = RecordStore.open(f"sqlite:///{tmp_path / 'records.sqlite'}")
+        bench = open_bench(_bench_file(tmp_path, extra or {}), speed=0)
+        opened.append((bench, store))
+        if drop_port is not None:
+            del bench.meter_ports[drop_port]
+        engine = Engine(bench, store, load_plan(PLAN), meters_from_bench(bench.config), operator="test",
+                        settings=EngineSettings(), listeners=listeners)  # fmt: skip
+        out = engine.run()
+        record = store.run_record(out.run_id)
+        return out, record, bench.simulator.physics
+
+    yield run
+    for bench, store in opened:
+        bench.close()
+        store.close()
+
+
+def _rows(record, kind: str) -> dict[int, dict]:
+    return {p["position"]: p for p in record["points"] if p["kind"] == kind}
+
+
+def test_injected_meter_error_shows_in_the_register_within_u(run_board):
+    # position 1 runs -0.10 % at FL (its curve), position 2 +0.05 %, position 3 (no curve) 0 %, 1 % fast
+    # with the register scale fault below only on the register, so here all three are sound
+    out, record, physics = run_board()
+    assert physics.output_on is False
+    reg, const = _rows(record, "register"), _rows(record, "meter-constant")
+    for pos, truth in ((1, -0.10), (2, 0.05), (3, 0.0)):
+        r = reg[pos]["result"]
+        assert r["verdict"] == "pass" and r["decision_rule"] == "simple"
+        assert abs(r["error_percent"] - truth) <= r["expanded_percent"], (pos, r)
+        assert 0 < r["expanded_percent"] <= 0.25 * 0.5 + 0.05  # the planned energy keeps U near 1/4 of ±0.5 %
+        names = {c["name"] for c in r["budget"]}
+        assert {"Register resolution, start reading", "Register resolution, end reading",
+                "Reference calibration"} <= names  # fmt: skip
+        # register and test output agree: the meter-constant check is zero within its U
+        c = const[pos]["result"]
+        assert abs(c["error_percent"]) <= c["expanded_percent"] and c["verdict"] == "pass"
+        raw = reg[pos]["readings"][0]["reference"]["register"]
+        assert raw["end_kwh"] > raw["start_kwh"]
+        # the register's digits: whole multiples of 0.001 kWh, as a test-mode display shows them
+        assert raw["start_kwh"] == pytest.approx(round(raw["start_kwh"], 3), abs=1e-9)
+    # the energy was chosen from the resolution: more than 1 kWh at FL for class 0.5
+    assert reg[1]["planned"]["energy_wh"] > 1000 and reg[1]["planned"]["resolution_kwh"] == 0.001
+
+
+def test_register_that_disagrees_with_its_test_output_fails_the_meter_constant_check(run_board):
+    out, record, physics = run_board({3: "register_scale = 1.01"})
+    assert physics.output_on is False
+    const, reg = _rows(record, "meter-constant"), _rows(record, "register")
+    c3 = const[3]["result"]
+    assert c3["verdict"] == "fail" and abs(c3["error_percent"] - 1.0) <= c3["expanded_percent"]
+    assert reg[3]["result"]["verdict"] == "fail"  # the register itself is 1 % fast against the reference
+    assert const[2]["result"]["verdict"] == "pass"
+    positions = {p["position"]: p["outcome"] for p in record["positions"]}
+    assert positions[3] == "failed" and positions[2] == "passed"
+    doc = build_run_json(record)
+    by_pos = {r["position"]: r for r in doc["register"]}
+    assert by_pos[3]["meter_constant"]["verdict"] == "fail" and by_pos[2]["verdict"] == "pass"
+
+
+def test_no_port_is_skipped_and_a_dead_port_fails_only_its_position(run_board):
+    events = []
+    out, record, physics = run_board({3: 'meter_port = "dead"'}, drop_port=1, listeners=[events.append])
+    assert physics.output_on is False
+    reg = _rows(record, "register")
+    assert reg[1]["status"] == "skipped" and "no meter port" in reg[1]["message"]
+    assert reg[3]["status"] == "failed" and "did not answer" in reg[3]["message"]
+    assert reg[2]["status"] == "done" and reg[2]["result"]["verdict"] == "pass"
+    positions = {p["position"]: p["outcome"] for p in record["positions"]}
+    assert positions[3] == "failed" and positions[1] == "passed"  # its FL accuracy point passed
+    assert out.outcome == "failed"
+    assert any(e.kind == "point_skipped" and e.position == 1 for e in events)
+
+
+def test_port_without_an_energy_register_is_skipped(run_board):
+    _out, record, _physics = run_board({2: 'meter_port = "no-registers"'})
+    reg = _rows(record, "register")
+    assert reg[2]["status"] == "skipped" and "kWh_delivered" in reg[2]["message"]
+    assert reg[1]["status"] == "done"
+
+
+def test_source_is_off_while_registers_are_read(run_board, monkeypatch):
+    from instruments.sim.meterport import SimMeterPort
+
+    states = []
+    real = SimMeterPort.registers
+
+    def spy(self):
+        states.append(self.physics.output_on)
+        return real(self)
+
+    monkeypatch.setattr(SimMeterPort, "registers", spy)
+    run_board()
+    assert len(states) == 6 and not any(states)  # three ports, before and after
+
+
+def test_planner_scales_energy_with_the_register_digit():
+    coarse = plan_register(7200.0, 0.6, 1e-5, 0.001, 0.5)
+    fine = plan_register(7200.0, 0.6, 1e-5, 0.0001, 0.5)
+    assert coarse.expected_u_percent <= 0.25 * 0.5 + 1e-9
+    # a tenth of the digit: a quarter of the run (the remainder of one test pulse before the gate then counts)
+    assert fine.energy_wh < coarse.energy_wh / 4 and fine.gate_seconds < coarse.gate_seconds / 4
+    assert coarse.meter_pulses * 0.6 == pytest.approx(coarse.energy_wh)
+    with pytest.raises(InputError) as err:
+        plan_register(7200.0, 0.6, 1e-5, 0.0, 0.5)
+    assert err.value.field == "resolution_kwh"
+
+
+def test_register_going_backwards_is_refused():
+    with pytest.raises(InputError) as err:
+        register_result(start_kwh=5.0, end_kwh=4.0, resolution_kwh=0.001, meter_pulses=1000, kt_wh=0.6,
+                        ref_pulses=6e4, kr_wh=1e-2, gate_seconds=300.0, tail_seconds=(0.0, 0.1),
+                        ref_cal_u_percent=0.02)  # fmt: skip
+    assert err.value.field == "end_kwh"
