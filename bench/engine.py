@@ -39,6 +39,7 @@ from procedures.phasors import lag_deg
 from procedures.plans import Plan, ResolvedPlan, ResolvedPoint
 
 PASSES = ("as-found", "as-left")
+RETESTABLE = ("accuracy", "register")  # recorded wholly as points; creep/starting/wiring need the plan re-run
 SUPPLY_FINDINGS = ("rotation_cba", "voltage_missing", "voltage_out_of_tolerance", "no_load")
 
 
@@ -49,7 +50,7 @@ class AbortRequested(Exception):
 @dataclass(frozen=True)
 class Event:
     """Something happened in a run. ``kind`` is one of:
-    run_started, precheck, warmup, point_started, stabilised, reading, point_done, position_failed,
+    run_started, precheck, warmup, retest, point_started, stabilised, reading, point_done, position_failed,
     wiring, creep, starting, average, paused, resumed, aborting, run_finished, error."""
 
     kind: str
@@ -146,6 +147,9 @@ class Engine:
         self._done: set[tuple[int, str, str]] = set()
         self._watchdog: Watchdog | None = None
         self._t0_bench = 0.0
+        self._only: set[int] | None = None  # a retest works on these positions only
+        self._retest: dict[int, dict] = {}  # position -> what goes into the new point's record
+        self._prior = (0.0, 0.0)  # bench and wall seconds the run already took (retest)
 
     # ---- controls (any thread) -------------------------------------------------------------------
     def pause(self) -> None:
@@ -200,6 +204,91 @@ class Engine:
         self._done = set(self.store.completed_points(run_id))
         self.store.mark_resumed(run_id)
         return self._execute()
+
+    def retest(
+        self, run_id: int, point_id: str, *, reason: str, positions: Iterable[int] | None = None,
+        test_pass: str | None = None,
+    ) -> RunOutcome:
+        """Test one point of a finished run again, on some or all of its positions.
+
+        The earlier result stays in the records (``run_record(...)["superseded"]``) and on the
+        certificate as retested; the new one is the result. Averages are recomputed, then each retested
+        position's outcome and the run's outcome follow from the current results.
+        """
+        if not reason or not reason.strip():
+            raise InputError("reason", "a retest needs a reason: it goes on the record and the certificate",
+                             allowed="text, e.g. \"board knocked during the FL gate\"")  # fmt: skip
+        record = self.store.run_record(run_id)
+        run = record["run"]
+        if run["status"] != "finished" or run["outcome"] not in ("passed", "failed"):
+            raise InputError("RUN_ID", f"run {run_id} is {run['status']} ({run['outcome'] or 'no outcome'})",
+                             allowed="a finished run that passed or failed (resume an interrupted run first)")  # fmt: skip
+        self._prepare()
+        rp = self.resolved
+        if run["plan_sha256"] != rp.sha256:
+            raise InputError("plan", "the plan file changed since this run; a retest must use the same plan",
+                             allowed=f"{run['plan_id']} with sha256 {run['plan_sha256'][:12]}…",
+                             found=rp.sha256[:12])  # fmt: skip
+        point = next((p for p in rp.points if p.id == point_id), None)
+        if point is None:
+            raise InputError("--point", "no such point in the run's plan", found=point_id,
+                             allowed=", ".join(p.id for p in rp.points))  # fmt: skip
+        if point.kind not in RETESTABLE:
+            raise InputError("--point", f"a {point.kind} point is not retested alone; run the plan again",
+                             allowed=", ".join(p.id for p in rp.points if p.kind in RETESTABLE), found=point_id)  # fmt: skip
+        passes = tuple(tp for tp in PASSES if any(p["test_pass"] == tp for p in record["points"]))
+        test_pass = test_pass or passes[-1]
+        if test_pass not in passes:
+            raise InputError("--pass", "this run has no such pass", allowed=", ".join(passes), found=test_pass)
+        earlier = {p["position"]: p for p in record["points"]
+                   if p["point_id"] == point_id and p["test_pass"] == test_pass}  # fmt: skip
+        chosen = sorted(set(positions)) if positions else sorted(earlier)
+        bad = [p for p in chosen if p not in self.positions]
+        if bad or not chosen:
+            raise InputError("--position", f"run {run_id} has no meter at {bad or 'any position'}",
+                             allowed=", ".join(str(p) for p in sorted(self.positions)))  # fmt: skip
+        for p in record["positions"]:  # untouched positions keep what the run recorded
+            st = self.positions.get(p["position"])
+            if st is not None:
+                st.state, st.message = p["outcome"] or "loaded", p["message"] or ""
+                st.failed = st.state != "passed"
+        for pos in chosen:
+            self.positions[pos].state, self.positions[pos].failed = "testing", False
+        self.settings.passes = passes
+        self.run_id, self._only = run_id, set(chosen)
+        self._retest = {pos: {"retest_of": earlier[pos]["id"] if pos in earlier else None,
+                              "retest_reason": reason.strip()} for pos in chosen}  # fmt: skip
+        self._prior = (run["bench_seconds"] or 0.0, run["wall_seconds"] or 0.0)
+
+        def body() -> None:
+            self._emit("retest", point_id=point.id, data={"positions": chosen, "pass": test_pass,
+                                                          "reason": reason.strip()})  # fmt: skip
+            self._safe_point()
+            self._run_point(point, test_pass)
+            self._averages()
+            self._judge_from_record()
+
+        return self._execute(body)
+
+    def _judge_from_record(self) -> None:
+        """After a retest: each retested position passes only if every current result of the plan passes."""
+        record = self.store.run_record(self.run_id)
+        final = self.settings.passes[-1]
+        for pos in sorted(self._only or ()):
+            mine = [p for p in record["points"] if p["position"] == pos]
+            bad = [p for p in mine if p["status"] in ("failed", "interrupted", "running")
+                   or (p["test_pass"] == final and (p.get("result") or {}).get("verdict") in ("fail", "indeterminate"))]  # fmt: skip
+            bad += [a for a in record["averages"]
+                    if a["position"] == pos and a["test_pass"] == final and a["verdict"] == "fail"]  # fmt: skip
+            missing = [p.id for p in self.resolved.points if not any(q["point_id"] == p.id for q in mine)]
+            st = self.positions[pos]
+            if bad or missing:
+                st.state, st.failed = "failed", True
+                st.message = ("not tested: " + ", ".join(missing)) if missing and not bad else (
+                    "a result is outside its limit" if any(b.get("result") for b in bad) or not missing
+                    else "not every point has a result")
+            else:
+                st.state, st.message = "passed", "every result within its limit"
 
     # ---- preparation -----------------------------------------------------------------------------
     def _prepare(self) -> None:
@@ -273,7 +362,7 @@ class Engine:
         }  # fmt: skip
 
     # ---- the run ---------------------------------------------------------------------------------
-    def _execute(self) -> RunOutcome:
+    def _execute(self, body: Callable[[], None] | None = None) -> RunOutcome:
         assert self.run_id is not None and self.resolved is not None
         t0_wall = time.monotonic()
         self._t0_bench = self.bench.clock.now()
@@ -285,16 +374,7 @@ class Engine:
                 "run_started", data={"plan": self.resolved.plan_id, "positions": sorted(self.positions)}
             )
             self._precheck()
-            self._warmup()
-            for test_pass in self.settings.passes:
-                if test_pass not in PASSES:
-                    raise InputError("passes", "unknown test pass", allowed=PASSES, found=test_pass)
-                if test_pass == "as-left" and not self._before_as_left():
-                    continue
-                for point in self.resolved.points:
-                    self._safe_point()
-                    self._run_point(point, test_pass)
-            self._averages()
+            (body or self._plan_body)()
             outcome = (
                 "failed"
                 if any(p.failed or p.state == "failed" for p in self.positions.values())
@@ -322,10 +402,24 @@ class Engine:
                 self._watchdog.stop()
         return self._finish(outcome, message, t0_wall)
 
+    def _plan_body(self) -> None:
+        self._warmup()
+        for test_pass in self.settings.passes:
+            if test_pass not in PASSES:
+                raise InputError("passes", "unknown test pass", allowed=PASSES, found=test_pass)
+            if test_pass == "as-left" and not self._before_as_left():
+                continue
+            for point in self.resolved.points:
+                self._safe_point()
+                self._run_point(point, test_pass)
+        self._averages()
+
     def _finish(self, outcome: str, message: str, t0_wall: float) -> RunOutcome:
-        bench_s = self.bench.clock.now() - self._t0_bench
-        wall_s = time.monotonic() - t0_wall
+        bench_s = self.bench.clock.now() - self._t0_bench + self._prior[0]
+        wall_s = time.monotonic() - t0_wall + self._prior[1]
         for pos, st in self.positions.items():
+            if self._only is not None and pos not in self._only:
+                continue  # a retest leaves the other positions' recorded outcomes alone
             if st.state in ("loaded", "testing"):
                 st.state = "passed" if outcome in ("passed", "failed") else outcome
                 st.message = st.message or (
@@ -370,7 +464,7 @@ class Engine:
             self._emit("resumed")
 
     def _active(self) -> list[int]:
-        return [p for p, st in self.positions.items() if not st.failed]
+        return [p for p, st in self.positions.items() if not st.failed and (self._only is None or p in self._only)]
 
     def _fail(self, pos: int, state: str, message: str) -> None:
         st = self.positions[pos]
@@ -516,6 +610,8 @@ class Engine:
     def _add_point(self, pos: int, point: ResolvedPoint, test_pass: str, planned: dict) -> int:
         lo, hi = self._limits(point)
         prov = point.limit_provenance
+        if pos in self._retest:
+            planned = {**planned, **self._retest[pos]}
         return self.store.add_point(
             self.run_id, position=pos, point_id=point.id, label=point.label, element=point.element,
             test_pass=test_pass, kind=point.kind, voltage_v=point.voltage_v, current_a=point.current_a,
@@ -908,6 +1004,8 @@ class Engine:
             return
         record = self.store.run_record(self.run_id)
         for pos in self.positions:
+            if self._only is not None and pos not in self._only:
+                continue
             for test_pass in self.settings.passes:
                 regs = {}
                 for p in record["points"]:

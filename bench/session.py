@@ -100,8 +100,10 @@ def execute(
     store=None,
     on_engine: Callable[[Engine], None] | None = None,
     resume_run: int | None = None,
+    retest: dict | None = None,
 ) -> tuple[RunOutcome, object]:
-    """Run (or resume) on the bench; returns the outcome and the open store (caller closes it)."""
+    """Run (or resume, or retest a point of) a run on the bench; returns the outcome and the open store
+    (caller closes it). ``retest`` holds :meth:`Engine.retest`'s arguments."""
     from instruments.bench import open_bench
 
     prep = prepare(req)
@@ -112,7 +114,12 @@ def execute(
                         settings=req.settings, listeners=listeners, environment=req.environment)  # fmt: skip
         if on_engine:
             on_engine(engine)
-        outcome = engine.resume(resume_run) if resume_run is not None else engine.run()
+        if retest is not None:
+            outcome = engine.retest(**retest)
+        elif resume_run is not None:
+            outcome = engine.resume(resume_run)
+        else:
+            outcome = engine.run()
     finally:
         bench.close()  # safe state first, then the connections
     if req.json_out:

@@ -32,12 +32,14 @@ def print_summary(record: dict, issued=(), console: Console | None = None) -> No
         style = {"pass": "green", "fail": "bold red", "indeterminate": "yellow"}.get(verdict, "")
         t.add_row(
             str(p["position"]), serial, p["label"], p["element"], p["test_pass"],
-            f"{err:+.4f}" if err is not None else (res.get("message") or p.get("message") or "")[:40],
+            f"{err:+.4f}" if err is not None else (res.get("message") or p.get("message") or "")[:60],
             f"{u:.4f} ({k:.2f})" if u is not None and k is not None else "",
             f"±{lim:g}" if lim is not None else "",
             f"[{style}]{WORD.get(verdict, verdict)}[/]" if style else WORD.get(verdict, str(verdict)),
         )  # fmt: skip
     console.print(t)
+    for line in retest_lines(record):
+        console.print(line)
     for a in record["averages"]:
         console.print(f"Position {a['position']}: weighted average ({a['rule']}) {a['value_percent']:.3f} %R "
                       f"-> {WORD.get(a['verdict'], a['verdict'])}")  # fmt: skip
@@ -60,3 +62,21 @@ def print_summary(record: dict, issued=(), console: Console | None = None) -> No
             f"Certificate {c.certificate_number}: {c.pdf_path}"
             + (f"  (DCC {c.dcc_path})" if c.dcc_path else "")
         )
+
+
+def retest_lines(record: dict) -> list[str]:
+    """One line per retested point: why, and the earlier result the retest superseded."""
+    current = {p["id"]: p for p in record["points"]}
+    lines = []
+    for old in (record.get("superseded") or {}).get("points", []):
+        new = current.get(old["superseded_by"])
+        reason = ((new or {}).get("planned") or {}).get("retest_reason")
+        if not reason:
+            continue  # superseded by a resumed run, not a retest
+        res = old.get("result") or {}
+        was = (f"{res['error_percent']:+.4f} % ±{res['expanded_percent']:.4f}" if res.get("error_percent") is not None
+               else old.get("message") or old["status"])  # fmt: skip
+        verdict = WORD.get(res.get("verdict"), res.get("verdict") or old["status"])
+        lines.append(f"Retested: position {old['position']} {old['label']} ({old['test_pass']}): {reason}; "
+                     f"earlier result {was} {verdict}, superseded")  # fmt: skip
+    return lines

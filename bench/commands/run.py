@@ -95,7 +95,7 @@ def settings_from(args) -> EngineSettings:
     return s
 
 
-def finish(outcome, store, args, *, certificates: bool) -> int:
+def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
     from bench.cli import EXIT_FAILED, EXIT_INSTRUMENT, EXIT_OK
     from bench.summary import print_summary
 
@@ -105,7 +105,7 @@ def finish(outcome, store, args, *, certificates: bool) -> int:
         from bench.certify import issue_for_run
 
         sign = getattr(args, "sign", False) or _identity_ready()
-        issued = issue_for_run(store, outcome.run_id, args.certificates, sign=sign)
+        issued = issue_for_run(store, outcome.run_id, args.certificates, sign=sign, positions=positions)
         if issued and not sign:
             print("Certificates are NOT signed: run `meterbench keys init` once and set MB_SIGNING_PASSPHRASE "
                   "(or pass --sign) to sign them.")  # fmt: skip

@@ -134,6 +134,17 @@ class _Tx:
         return merged
 
 
+def _current(rows: list[dict], key: tuple[str, ...]) -> tuple[list[dict], list[dict]]:
+    """Split rows (in id order) into the latest per ``key`` and the earlier ones it superseded."""
+    latest = {tuple(r[k] for k in key): r["id"] for r in rows}
+    current: list[dict] = []
+    old: list[dict] = []
+    for r in rows:
+        newest = latest[tuple(r[k] for k in key)]
+        (current.append(r) if newest == r["id"] else old.append(r | {"superseded_by": newest}))
+    return current, old
+
+
 def _jsonable(row: Mapping[str, Any], *, drop: Iterable[str] = ()) -> dict[str, Any]:
     skip = set(drop)
     return {k: (audit.iso(v) if isinstance(v, datetime) else v) for k, v in row.items() if k not in skip}
@@ -995,6 +1006,10 @@ class RecordStore:
                     by_point[r["point_id"]]["readings"].append(r)
                 for r in rows(m.results, m.results.c.point_id.in_(ids)):
                     by_point[r["point_id"]]["result"] = r
+            points, old_points = _current(pts, ("position", "point_id", "test_pass"))
+            averages, old_averages = _current(
+                rows(m.averages, m.averages.c.run_id == run_id), ("position", "test_pass", "rule")
+            )
             return {
                 "run": _jsonable(run, drop=("heartbeat_at",))
                 | {"heartbeat_at": audit.iso(run["heartbeat_at"])},
@@ -1003,9 +1018,12 @@ class RecordStore:
                 "positions": rows(
                     m.run_positions, m.run_positions.c.run_id == run_id, order=[m.run_positions.c.position]
                 ),
-                "points": pts,
+                "points": points,
                 "wiring_checks": rows(m.wiring_checks, m.wiring_checks.c.run_id == run_id),
-                "averages": rows(m.averages, m.averages.c.run_id == run_id),
+                "averages": averages,
+                # Rows a later attempt replaced (a retested point, an interrupted point run again on
+                # resume, an average recomputed after a retest): kept and shown, never the result.
+                "superseded": {"points": old_points, "averages": old_averages},
                 "creep": rows(m.creep, m.creep.c.run_id == run_id),
                 "starting": rows(m.starting, m.starting.c.run_id == run_id),
                 "certificates": rows(m.certificates, m.certificates.c.run_id == run_id),

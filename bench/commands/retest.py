@@ -1,0 +1,57 @@
+"""meterbench retest: test one point of a finished run again (a knocked board, a reseated meter).
+
+The earlier result stays on the record and on the new certificate as superseded, with the reason; the
+retested positions' outcomes and the run's outcome follow from the current results, and the retested
+meters get new certificates.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from procedures.errors import InputError
+
+ORDER = 12
+
+
+def run(args) -> int:
+    from bench.commands.run import environment_from, finish, settings_from
+    from bench.meters import LoadedMeter
+    from bench.progress import ProgressView
+    from bench.safety import sigterm_as_interrupt
+    from bench.session import RunRequest, execute, open_store
+
+    store = open_store(args.db)
+    record = store.run_record(args.run_id)
+    run_row = record["run"]
+    bench_file = args.bench or record["bench"]["config"].get("path")
+    meters = (run_row.get("settings") or {}).get("meters") or {}
+    if not meters:
+        raise InputError("RUN_ID", f"run {args.run_id} has no recorded meters to retest",
+                         allowed="a run recorded by `meterbench run`")  # fmt: skip
+    req = RunRequest(bench_file=bench_file, plan=run_row["plan_id"], operator=args.operator or run_row["operator"],
+                     db_url=args.db, json_out=args.json_out, settings=settings_from(args), speed=args.speed,
+                     environment=environment_from(args), meters=[LoadedMeter(**m) for m in meters.values()])  # fmt: skip
+    retest = {"run_id": args.run_id, "point_id": args.point, "reason": args.reason,
+              "positions": args.position or None, "test_pass": args.test_pass}  # fmt: skip
+    title = f"retest {args.point} of run {args.run_id}"
+    with sigterm_as_interrupt(), ProgressView(title=title) as view:
+        outcome, store = execute(req, [view], store=store, retest=retest)
+    return finish(outcome, store, args, certificates=not args.no_certificates, positions=args.position or None)
+
+
+def register(sub) -> argparse.ArgumentParser:
+    from bench.commands.run import add_run_options
+
+    p = sub.add_parser("retest", help="test one point of a finished run again", description=__doc__)
+    p.add_argument("run_id", type=int, metavar="RUN_ID")
+    p.add_argument("--point", required=True, metavar="ID", help="the plan point to test again, e.g. FL")
+    p.add_argument("--reason", required=True, help="why (recorded, and shown on the certificate)")
+    p.add_argument("--position", type=int, action="append", metavar="N",
+                   help="position to retest (repeat for several; default: every position of the run)")  # fmt: skip
+    p.add_argument("--pass", dest="test_pass", choices=("as-found", "as-left"),
+                   help="which pass (default: the run's last)")  # fmt: skip
+    p.add_argument("--bench", metavar="FILE", help="bench file (default: the one the run was started with)")
+    add_run_options(p)
+    p.set_defaults(func=run)
+    return p
