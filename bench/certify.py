@@ -36,6 +36,14 @@ def _date(text: str | None) -> dt.date:
     return dt.datetime.fromisoformat(str(text)).date()
 
 
+def _cite(prov: dict) -> tuple[str, str]:
+    """A recorded provenance as the certificate's source text and status letter."""
+    source = " ".join(str(prov.get(k) or "") for k in ("standard", "edition", "clause")).strip()
+    if prov.get("note"):
+        source += f" - {prov['note']}"
+    return source, STATUS_LETTER.get(str(prov.get("status", "unconfirmed")).lower(), "U")
+
+
 def _limit_provenance(points: list[dict]):
     from reports.model import LimitProvenance
 
@@ -45,10 +53,7 @@ def _limit_provenance(points: list[dict]):
         if not prov or p.get("limit_hi") is None:
             continue
         name = f"{p['label']} ({p['element']})" if p["element"] != "series" else p["label"]
-        source = " ".join(str(prov.get(k) or "") for k in ("standard", "edition", "clause")).strip()
-        if prov.get("note"):
-            source += f" - {prov['note']}"
-        status = STATUS_LETTER.get(str(prov.get("status", "unconfirmed")).lower(), "U")
+        source, status = _cite(prov)
         key = f"{name}|{p['limit_hi']}"
         seen.setdefault(key, LimitProvenance(name=name, value=f"±{p['limit_hi']:g} %", source=source or "plan data",
                                              status=status))  # fmt: skip
@@ -168,12 +173,14 @@ def build_certificate_data(record: dict, position: int, *, lab=None, approved_by
     verdicts = [p.verdict for p in points] + [f.verdict for f in functional] + [a.verdict for a in averages]
     if wiring:
         verdicts.append(wiring.verdict)
-    final_stage_points = [p for p in points if p.stage == ("as-left" if any(q.stage == "as-left" for q in points)
-                                                             else "as-found")]  # fmt: skip
+    final_stage = "as-left" if any(q.stage == "as-left" for q in points) else "as-found"
+    final_stage_points = [p for p in points if p.stage == final_stage]
+    registers, register_notes = _register_tests(record, position)
     final = (
         [p.verdict for p in final_stage_points]
         + [f.verdict for f in functional]
         + [a.verdict for a in averages]
+        + [t.overall_verdict for t in registers if t.stage == final_stage]
     )
     if wiring:
         final.append(wiring.verdict)
@@ -213,6 +220,7 @@ def build_certificate_data(record: dict, position: int, *, lab=None, approved_by
         deviations.append("Some points could not be measured: " + "; ".join(
             f"{p['label']}: {p.get('message') or (p.get('result') or {}).get('message', '')}"
             for p in pts if p.get("status") == "failed"))  # fmt: skip
+    deviations += register_notes
     started = _date(run.get("started_at"))
     finished = _date(run.get("finished_at") or run.get("started_at"))
     approver = approved_by or (lab.signatories[0].name if lab.signatories else run.get("operator") or "")
@@ -243,7 +251,7 @@ def build_certificate_data(record: dict, position: int, *, lab=None, approved_by
             plan_sha256=str(run.get("plan_sha256") or ""),
             standard=standard,
             title=plan_title,
-            limits=_limit_provenance(pts),
+            limits=_limit_provenance(pts) + _resolution_provenance(pts),
         ),  # fmt: skip
         conditions=rm.TestConditions(
             temperature_c=temp,
@@ -266,7 +274,61 @@ def build_certificate_data(record: dict, position: int, *, lab=None, approved_by
         weighted_averages=tuple(averages),
         functional_tests=tuple(functional),
         wiring=wiring,
+        register_tests=registers,
     )
+
+
+def _register_tests(record: dict, position: int):
+    """This position's measured register tests, and a deviation line for each one not performed."""
+    from bench.registertest import recorded_results
+    from reports import model as rm
+
+    tests, notes = [], []
+    for r in recorded_results(record, position):
+        c = r["meter_constant"] or {}
+        if r["status"] == "skipped":
+            notes.append(f"Register test {r['label']} not performed: {r['message']}")
+            continue
+        if r["status"] != "done" or c.get("error_percent") is None or r.get("end_kwh") is None:
+            continue  # a failed point is already listed among the points that could not be measured
+        tests.append(rm.RegisterTest(
+            point_id=r["point_id"], label=r["label"], voltage_v=r["voltage_v"], current_a=r["current_a"],
+            pf=round(math.cos(math.radians(r["lag_deg"])), 4), start_kwh=r["start_kwh"], end_kwh=r["end_kwh"],
+            resolution_kwh=r["resolution_kwh"], reference_kwh=r["reference_kwh"], test_pulses=r["meter_pulses"],
+            kt=r["kt"], error_pct=r["error_percent"], expanded_u_pct=r["expanded_uncertainty_percent"],
+            k=r["coverage_factor"], limit_pct=_symmetric(r["limit_percent"]), verdict=_verdict(r["verdict"]),
+            constant_error_pct=c["error_percent"], constant_u_pct=c["expanded_uncertainty_percent"],
+            constant_k=c["coverage_factor"], constant_limit_pct=_symmetric(c["limit_percent"]),
+            constant_verdict=_verdict(c["verdict"]), stage=r["test_pass"],
+        ))  # fmt: skip
+    return tuple(tests), notes
+
+
+def _resolution_provenance(points: list[dict]):
+    """The register digit a register test's uncertainty rests on: a figure with provenance like a limit."""
+    from reports.model import LimitProvenance
+
+    seen = {}
+    for p in points:
+        planned = p.get("planned") or {}
+        prov = planned.get("resolution_provenance")
+        if p["kind"] != "register" or not prov or planned.get("resolution_kwh") is None:
+            continue
+        source, status = _cite(prov)
+        seen.setdefault(planned["resolution_kwh"], LimitProvenance(
+            name=f"{p['label']} register digit", value=f"{planned['resolution_kwh']:g} kWh", source=source,
+            status=status))  # fmt: skip
+    return tuple(seen.values())
+
+
+def _symmetric(limit) -> float:
+    return float(limit) if isinstance(limit, int | float) else max(abs(x) for x in limit)
+
+
+def _verdict(v: str | None) -> str:
+    from reports.model import VERDICTS
+
+    return v if v in VERDICTS else "fail"
 
 
 def issue_for_run(store, run_id: int, out_dir: str | Path | None = None, *, sign: bool = False,

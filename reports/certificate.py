@@ -3,7 +3,8 @@
 Contents follow ISO/IEC 17025:2017 §7.8: title, laboratory and place of test, the certificate number and
 "Page x of y" on every page, customer, item and condition, dates, method with the provenance of its
 limits (unconfirmed ones flagged), deviations, conditions, reference standards and traceability, results
-with units and expanded uncertainty (as found and as left), weighted average, starting and creep, wiring
+with units and expanded uncertainty (as found and as left), weighted average, starting and creep, register
+test (register against the reference and against the test output: the meter-constant check), wiring
 check with phasor diagram, error chart, decision rule, conformity statement, "relate only to the item",
 sign convention, who tested and who approved, a QR code with number and content hash, and a clear end.
 
@@ -42,7 +43,7 @@ from procedures.errors import InputError
 from reports.fonts import BOLD, FONT, ITALIC, register_fonts
 from reports.graphics import error_chart, phasor_diagram
 from reports.labconfig import DEMO_ACCREDITATION
-from reports.model import BatchSummary, CertificateData, PointResult, content_hash
+from reports.model import BatchSummary, CertificateData, PointResult, RegisterTest, content_hash
 
 PAGE_SIZES = {"letter": LETTER, "a4": A4}
 END_MARKER = "End of certificate"
@@ -682,6 +683,57 @@ def _results_section(data: CertificateData, st, width: float) -> list:
     return out
 
 
+REGISTER_HEADERS = (
+    "Register test",
+    "Stage",
+    "Register start - end (kWh)",
+    "Compared with",
+    "Error (%)",
+    "U (%)",
+    "k",
+    "Limit (%)",
+    "Verdict",
+)
+
+
+def register_rows(t: RegisterTest) -> list[list[str]]:
+    """The two rows of one register test as printed: register against the reference, then against the
+    test output (the meter-constant check). The tests compare against them cell by cell."""
+    span = f"{t.start_kwh:.6g} - {t.end_kwh:.6g} (digit {t.resolution_kwh:g})"
+    load = f"{fmt_v(t.voltage_v)} V, {fmt_a(t.current_a)} A, PF {t.pf:.2f}"
+    return [
+        [f"{t.point_id} {t.label} at {load}: register", t.stage, span, f"reference {t.reference_kwh:.6g} kWh",
+         fmt_err(t.error_pct), fmt_u(t.expanded_u_pct), fmt_k(t.k), fmt_lim(t.limit_pct),
+         VERDICT_WORDS[t.verdict]],
+        [f"{t.point_id} {t.label}: meter constant", t.stage, span,
+         f"{t.test_pulses} test pulses x {t.kt:g} Wh", fmt_err(t.constant_error_pct), fmt_u(t.constant_u_pct),
+         fmt_k(t.constant_k), fmt_lim(t.constant_limit_pct), VERDICT_WORDS[t.constant_verdict]],
+    ]  # fmt: skip
+
+
+def _register_section(data: CertificateData, st, width: float) -> list:
+    if not data.register_tests:
+        return []
+    rows = [[_p(h, st["head"]) for h in REGISTER_HEADERS]]
+    verdicts = []
+    for t in data.register_tests:
+        for cells, verdict in zip(register_rows(t), (t.verdict, t.constant_verdict), strict=True):
+            rows.append([_p(c, st["cell"]) for c in cells[:4]] + cells[4:-1] + [_verdict_cell(verdict, st)])
+            verdicts.append(verdict)
+    widths = [34 * mm, 15 * mm, 32 * mm, 33 * mm, 15 * mm, 13 * mm, 10 * mm, 15 * mm]
+    widths.append(width - sum(widths))
+    t = _grid(rows, widths, st, verdicts=verdicts)
+    t.setStyle(TableStyle([_FONT_CMD, ("ALIGN", (4, 1), (-2, -1), "RIGHT")]))
+    note = _p(
+        "The register was read through the meter's port with the source off, before and after one run of "
+        "energy at the stated load. Register error = 100 x register advance / reference energy - 100; meter "
+        "constant = 100 x register advance / (test pulses x Kt) - 100, over the same run: it shows whether the "
+        "register and the test output agree. U includes +/-1 register digit at each reading.",
+        st["small"],
+    )
+    return [KeepTogether([_p("Register test", st["h2"]), note, Spacer(1, 3), t])]
+
+
 def _wiring_section(data: CertificateData, st, width: float) -> list:
     w = data.wiring
     if w is None:
@@ -811,6 +863,7 @@ def render_certificate(
     story += _identity_section(data, st, width)
     story += _method_section(data, st, width)
     story += _results_section(data, st, width)
+    story += _register_section(data, st, width)
     story += _wiring_section(data, st, width)
     story += _chart_section(data, st, width)
     story += _statements_section(data, st, width, sha)

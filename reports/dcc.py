@@ -13,7 +13,7 @@ import base64
 
 from lxml import etree
 
-from reports.model import CertificateData, PointResult
+from reports.model import CertificateData, PointResult, RegisterTest
 
 DCC_NS = "https://ptb.de/dcc"
 SI_NS = "https://ptb.de/si"
@@ -102,6 +102,40 @@ def _point_result(results, p: PointResult) -> None:
     _quantity(data, "Test current", p.current_a, "\\ampere", label="current")
     _quantity(data, "Power factor", p.pf, "\\one", label="powerFactor")
     _quantity(data, "Current lag", p.angle_deg, "\\degree", label="phaseAngleLag")
+
+
+def _register_result(results, t: RegisterTest) -> None:
+    """A register test: the register against the reference and against the test output (meter constant)."""
+    res = _sub(results, _d("result"), refType="meterbench_registerTest")
+    _text(res, "name", f"{t.point_id} {t.label} register test ({t.stage})")
+    _sub(
+        _sub(res, _d("description")),
+        _d("content"),
+        f"Register read before and after one run of energy with the source off. Register against the "
+        f"reference: {t.verdict.upper()}, limit +/-{t.limit_pct:g} %. Register against the test output "
+        f"(meter constant): {t.constant_verdict.upper()}, limit +/-{t.constant_limit_pct:g} %.",
+        lang="en",
+    )
+    data = _sub(res, _d("data"))
+    _quantity(data, "Register error against the reference (%R - 100)", t.error_pct, "\\percent",
+              label="registerError", u=t.expanded_u_pct, k=t.k)  # fmt: skip
+    _quantity(data, "Register against test output x Kt (%R - 100)", t.constant_error_pct, "\\percent",
+              label="meterConstantError", u=t.constant_u_pct, k=t.constant_k)  # fmt: skip
+    kwh = "\\kilo\\watt\\hour"
+    for name, value, unit, label in (
+        ("Register error limit (+/-)", t.limit_pct, "\\percent", "registerLimit"),
+        ("Meter-constant limit (+/-)", t.constant_limit_pct, "\\percent", "meterConstantLimit"),
+        ("Register at start", t.start_kwh, kwh, "registerStart"),
+        ("Register at end", t.end_kwh, kwh, "registerEnd"),
+        ("Register resolution", t.resolution_kwh, kwh, "registerResolution"),
+        ("Reference energy", t.reference_kwh, kwh, "referenceEnergy"),
+        ("Test-output pulses", float(t.test_pulses), "\\one", "testPulses"),
+        ("Test-output constant Kt", t.kt, "\\watt\\hour", "kt"),
+        ("Test voltage", t.voltage_v, "\\volt", "voltage"),
+        ("Test current", t.current_a, "\\ampere", "current"),
+        ("Power factor", t.pf, "\\one", "powerFactor"),
+    ):
+        _quantity(data, name, value, unit, label=label)
 
 
 def build_dcc(
@@ -243,7 +277,7 @@ def build_dcc(
         eids = _sub(eq, _d("identifications"))
         ident = _sub(eids, _d("identification"))
         _sub(ident, _d("issuer"), "manufacturer")
-        _sub(ident, _d("value"), ref.serial)
+        _sub(ident, _d("value"), ref.serial.strip() or "not recorded")  # the schema wants a non-blank value
 
     conds = _sub(mr, _d("influenceConditions"))
     c = data.conditions
@@ -287,6 +321,8 @@ def build_dcc(
             f"{f.condition}. Requirement: {f.requirement}. Observed: {f.observed}. Verdict: {f.verdict.upper()}.",
             lang="en",
         )
+    for t in data.register_tests:
+        _register_result(results, t)
     if data.wiring is not None:
         w = data.wiring
         res = _sub(results, _d("result"), refType="meterbench_wiringCheck")

@@ -305,6 +305,64 @@ class FunctionalTest:
 
 
 @dataclass(frozen=True)
+class RegisterTest:
+    """A register test: the meter's register read before and after one run of energy, compared with the
+    reference (register error) and with the test output's pulses x Kt over the same run (meter-constant
+    check). Each comparison has its error (%R - 100), U, k, symmetric limit and verdict.
+    """
+
+    point_id: str
+    label: str
+    voltage_v: float
+    current_a: float
+    pf: float
+    start_kwh: float
+    end_kwh: float
+    resolution_kwh: float
+    reference_kwh: float
+    test_pulses: int
+    kt: float
+    error_pct: float
+    expanded_u_pct: float
+    k: float
+    limit_pct: float
+    verdict: str
+    constant_error_pct: float
+    constant_u_pct: float
+    constant_k: float
+    constant_limit_pct: float
+    constant_verdict: str
+    stage: str = "as-found"
+
+    def __post_init__(self) -> None:
+        where = f"results.register[{self.point_id}]"
+        for f in fields(self):
+            if isinstance(getattr(self, f.name), float):
+                _check_finite(f"{where}.{f.name}", getattr(self, f.name))
+        if min(self.expanded_u_pct, self.constant_u_pct) < 0 or min(self.k, self.constant_k) <= 0:
+            raise InputError(where, "U must be >= 0 and k > 0", found=(self.expanded_u_pct, self.k))
+        if (
+            min(self.limit_pct, self.constant_limit_pct, self.resolution_kwh, self.reference_kwh, self.kt)
+            <= 0
+        ):
+            raise InputError(where, "limits, resolution, reference energy and Kt must be > 0")
+        if self.end_kwh < self.start_kwh:
+            raise InputError(f"{where}.end_kwh", "is below the start reading", found=self.end_kwh)
+        _check_verdict(f"{where}.verdict", self.verdict)
+        _check_verdict(f"{where}.constant_verdict", self.constant_verdict)
+        _check_stage(f"{where}.stage", self.stage)
+
+    @property
+    def advance_kwh(self) -> float:
+        return self.end_kwh - self.start_kwh
+
+    @property
+    def overall_verdict(self) -> str:
+        both = (self.verdict, self.constant_verdict)
+        return next((v for v in ("fail", "indeterminate", "not tested") if v in both), "pass")
+
+
+@dataclass(frozen=True)
 class PhaseReading:
     """Measured phasors of one phase in the lagging convention (degrees, V(A) at 0)."""
 
@@ -361,6 +419,9 @@ class CertificateData:
     weighted_averages: tuple[WeightedAverage, ...] = ()
     functional_tests: tuple[FunctionalTest, ...] = ()
     wiring: WiringCheck | None = None
+    # Omitted from the canonical form while empty, so certificates issued before the register test existed
+    # keep their content hash.
+    register_tests: tuple[RegisterTest, ...] = field(default=(), metadata={"canonical": "omit-empty"})
     sign_convention: str = SIGN_CONVENTION
     title: str = "Certificate of Calibration and Accuracy Test"
 
@@ -469,7 +530,11 @@ def _canon(obj: object) -> str:
     if isinstance(obj, dt.datetime | dt.date):
         return json.dumps(obj.isoformat())
     if is_dataclass(obj) and not isinstance(obj, type):
-        items = sorted((f.name, getattr(obj, f.name)) for f in fields(obj))
+        items = sorted(
+            (f.name, getattr(obj, f.name))
+            for f in fields(obj)
+            if not (f.metadata.get("canonical") == "omit-empty" and not getattr(obj, f.name))
+        )
         return "{" + ",".join(f"{json.dumps(k)}:{_canon(v)}" for k, v in items) + "}"
     if isinstance(obj, dict):
         items = sorted((str(k), v) for k, v in obj.items())

@@ -150,3 +150,65 @@ def test_register_going_backwards_is_refused():
                         ref_pulses=6e4, kr_wh=1e-2, gate_seconds=300.0, tail_seconds=(0.0, 0.1),
                         ref_cal_u_percent=0.02)  # fmt: skip
     assert err.value.field == "end_kwh"
+
+
+def test_certificate_and_dcc_show_the_register_result(run_board, tmp_path):
+    import pdfplumber
+    from lxml import etree
+
+    from bench.certify import build_certificate_data
+    from reports.certificate import REGISTER_HEADERS, register_rows
+    from reports.dcc import DCC_NS, SI_NS
+    from reports.issue import issue_certificate
+    from reports.model import content_hash, to_canonical_json
+
+    _out, record, _physics = run_board({3: "register_scale = 1.01"})
+    data = build_certificate_data(record, 3)
+    (t,) = data.register_tests
+    assert t.constant_verdict == "fail" and data.overall_verdict == "fail"
+    assert any("register digit" in lim.name and lim.unconfirmed for lim in data.method.limits)
+    assert content_hash(build_certificate_data(record, 3)) == content_hash(data)  # rebuilt from the records
+    cert = issue_certificate(data, tmp_path / "certs")
+    with pdfplumber.open(cert.pdf_path) as pdf:
+        tables = [[[" ".join((c or "").split()) for c in row] for row in tb]
+                  for page in pdf.pages for tb in page.extract_tables()]  # fmt: skip
+    (table,) = [tb for tb in tables if tb and tb[0] == [" ".join(h.split()) for h in REGISTER_HEADERS]]
+    assert table[1:] == [[" ".join(c.split()) for c in row] for row in register_rows(t)]
+    root = etree.fromstring(cert.dcc_path.read_bytes())
+    ns = {"dcc": DCC_NS, "si": SI_NS}
+    reg = root.find(".//dcc:result[@refType='meterbench_registerTest']", ns)
+    const = reg.find(".//si:real[si:label='meterConstantError']", ns)
+    assert float(const.findtext("si:value", namespaces=ns)) == pytest.approx(t.constant_error_pct)
+    assert float(const.findtext(".//si:valueExpandedMU", namespaces=ns)) == pytest.approx(t.constant_u_pct)
+    schema_dir = Path(__file__).resolve().parents[2] / "shared/schemas/dcc-3.3.0"
+    if (schema_dir / "dcc.xsd").is_file():
+        import xmlschema
+
+        schema = xmlschema.XMLSchema(str(schema_dir / "dcc.xsd"), allow="local", locations=[
+            ("http://qudt.org/vocab/", str(schema_dir / "si/qudt/quantitykind.xsd"))])  # fmt: skip
+        assert not list(schema.iter_errors(root))
+    # a certificate without a register test hashes as before the register test existed
+    plain = build_certificate_data(record, 3).__class__(**{**data.__dict__, "register_tests": ()})
+    assert b"register_tests" not in to_canonical_json(plain)
+
+
+def test_skipped_register_test_is_a_stated_deviation(run_board):
+    from bench.certify import build_certificate_data
+
+    _out, record, _physics = run_board(drop_port=2)
+    data = build_certificate_data(record, 2)
+    assert not data.register_tests
+    assert any("not performed" in d and "no meter port" in d for d in data.deviations)
+    doc = build_run_json(record)
+    assert {r["position"]: r["status"] for r in doc["register"]} == {1: "done", 2: "skipped", 3: "done"}
+
+
+def test_bench_file_register_fields_are_checked(tmp_path):
+    from instruments.benchfile import load_bench_config
+
+    with pytest.raises(InputError) as err:
+        load_bench_config(_bench_file(tmp_path, {1: 'meter_port = "asleep"'}))
+    assert err.value.field == "simulation.meter[0].meter_port" and "dead" in str(err.value.allowed)
+    with pytest.raises(InputError) as err:
+        load_bench_config(_bench_file(tmp_path, {2: "register_scale = 0"}))
+    assert err.value.field == "simulation.meter[1].register_scale"
