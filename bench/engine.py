@@ -206,7 +206,12 @@ class Engine:
         return self._execute()
 
     def retest(
-        self, run_id: int, point_id: str, *, reason: str, positions: Iterable[int] | None = None,
+        self,
+        run_id: int,
+        point_id: str,
+        *,
+        reason: str,
+        positions: Iterable[int] | None = None,
         test_pass: str | None = None,
     ) -> RunOutcome:
         """Test one point of a finished run again, on some or all of its positions.
@@ -239,7 +244,9 @@ class Engine:
         passes = tuple(tp for tp in PASSES if any(p["test_pass"] == tp for p in record["points"]))
         test_pass = test_pass or passes[-1]
         if test_pass not in passes:
-            raise InputError("--pass", "this run has no such pass", allowed=", ".join(passes), found=test_pass)
+            raise InputError(
+                "--pass", "this run has no such pass", allowed=", ".join(passes), found=test_pass
+            )
         earlier = {p["position"]: p for p in record["points"]
                    if p["point_id"] == point_id and p["test_pass"] == test_pass}  # fmt: skip
         chosen = sorted(set(positions)) if positions else sorted(earlier)
@@ -284,9 +291,15 @@ class Engine:
             st = self.positions[pos]
             if bad or missing:
                 st.state, st.failed = "failed", True
-                st.message = ("not tested: " + ", ".join(missing)) if missing and not bad else (
-                    "a result is outside its limit" if any(b.get("result") for b in bad) or not missing
-                    else "not every point has a result")
+                st.message = (
+                    ("not tested: " + ", ".join(missing))
+                    if missing and not bad
+                    else (
+                        "a result is outside its limit"
+                        if any(b.get("result") for b in bad) or not missing
+                        else "not every point has a result"
+                    )
+                )
             else:
                 st.state, st.message = "passed", "every result within its limit"
 
@@ -464,7 +477,9 @@ class Engine:
             self._emit("resumed")
 
     def _active(self) -> list[int]:
-        return [p for p, st in self.positions.items() if not st.failed and (self._only is None or p in self._only)]
+        return [
+            p for p, st in self.positions.items() if not st.failed and (self._only is None or p in self._only)
+        ]
 
     def _fail(self, pos: int, state: str, message: str) -> None:
         st = self.positions[pos]
@@ -699,7 +714,9 @@ class Engine:
                     ref_phase_error_urad=self.settings.ref_phase_error_urad,
                     repeatability_prior_percent=self.settings.repeatability_prior_percent,
                 )  # fmt: skip
-                verdict = rule.decide(res.error_percent, res.expanded_percent, lo, hi) if lo is not None else None
+                verdict = (
+                    rule.decide(res.error_percent, res.expanded_percent, lo, hi) if lo is not None else None
+                )
                 outcome = verdict.outcome if verdict else "info"
                 self.store.finish_point(
                     rows[pos], status="done", error_percent=res.error_percent, expanded_percent=res.expanded_percent,
@@ -775,7 +792,7 @@ class Engine:
                 calc = self.bench.calculators[pos]
                 with self._io:
                     done = calc.results()
-                new += [(pos, taken[pos] + i, res) for i, res in enumerate(done[taken[pos]:readings])]
+                new += [(pos, taken[pos] + i, res) for i, res in enumerate(done[taken[pos] : readings])]
                 if len(done) > taken[pos]:
                     deadlines[pos] = deadline(pos, now)
                 taken[pos] = min(len(done), readings)
@@ -786,9 +803,15 @@ class Engine:
                         calc.stop()
                     open_.discard(pos)
                     gp = jobs[pos][1]
-                    new.append((pos, taken[pos], f"no pulses: gate {taken[pos] + 1} of {readings} ({gp.meter_pulses} "
-                                f"pulses, planned {gp.gate_seconds:.1f} s) not finished within "
-                                f"{deadline(pos, 0.0):.0f} s; check the pickup, the meter's test output and Kt"))
+                    new.append(
+                        (
+                            pos,
+                            taken[pos],
+                            f"no pulses: gate {taken[pos] + 1} of {readings} ({gp.meter_pulses} "
+                            f"pulses, planned {gp.gate_seconds:.1f} s) not finished within "
+                            f"{deadline(pos, 0.0):.0f} s; check the pickup, the meter's test output and Kt",
+                        )
+                    )
             if new:
                 yield new
             if open_:
@@ -913,8 +936,13 @@ class Engine:
         )
         if not ok:
             self._mark_failed_verdict(pos)
-        return pos, {"pulses": pulses, "seconds": seconds, "verdict": verdict, "label": point.label,
-                     "message": message}
+        return pos, {
+            "pulses": pulses,
+            "seconds": seconds,
+            "verdict": verdict,
+            "label": point.label,
+            "message": message,
+        }
 
     def _wiring(self, point: ResolvedPoint, todo: list[int]) -> None:
         """Balanced load, read phasors, analyse; a finding stops its position (or the board) unless overridden."""

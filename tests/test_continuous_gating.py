@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from test_sim_faults import open_fast, running
 from test_sim_accuracy import meter
+from test_sim_faults import open_fast, running
 
 from bench.engine import Engine, EngineSettings
 from bench.records import RecordStore

@@ -24,8 +24,10 @@ PLAN = "ansi-c12.20-2s"
 def board(tmp_path):
     """examples/2s-board.toml with socket 2 reading -1.5 % at FL (outside the limit; a disturbed gate)."""
     text = (ROOT / "examples" / "2s-board.toml").read_text()
-    text = text.replace("error_curve = [[1.0, 0.0, 0.05]]",
-                        "error_curve = [[0.1, 0.0, 0.05], [1.0, 0.0, -1.5], [1.0, 60.0, 0.05]]")
+    text = text.replace(
+        "error_curve = [[1.0, 0.0, 0.05]]",
+        "error_curve = [[0.1, 0.0, 0.05], [1.0, 0.0, -1.5], [1.0, 60.0, 0.05]]",
+    )
     assert "-1.5" in text
     path = tmp_path / "2s.toml"
     path.write_text(text)
@@ -55,7 +57,9 @@ def test_retest_replaces_the_result_keeps_the_old_one_and_recomputes_the_outcome
 
     # the technician reseats the meter: it now reads +0.05 % at FL
     state = bench.simulator.physics.meters[2]
-    state.spec = dataclasses.replace(state.spec, error_curve=((0.1, 0.0, 0.05), (1.0, 0.0, 0.05), (1.0, 60.0, 0.05)))
+    state.spec = dataclasses.replace(
+        state.spec, error_curve=((0.1, 0.0, 0.05), (1.0, 0.0, 0.05), (1.0, 60.0, 0.05))
+    )
     events = []
     out = _engine(bench, store, events).retest(first.run_id, "FL", positions=[2], reason="meter not seated")
     assert not bench.simulator.physics.output_on
@@ -74,7 +78,10 @@ def test_retest_replaces_the_result_keeps_the_old_one_and_recomputes_the_outcome
     outcomes = {p["position"]: p["outcome"] for p in record["positions"]}
     assert outcomes[2] == "passed" and out.positions[2] == "passed"
     assert outcomes[3] == before["positions"][2]["outcome"] == "failed"  # socket 3 creeps: still failed
-    assert record["run"]["outcome"] == "failed" and record["run"]["bench_seconds"] > before["run"]["bench_seconds"]
+    assert (
+        record["run"]["outcome"] == "failed"
+        and record["run"]["bench_seconds"] > before["run"]["bench_seconds"]
+    )
     assert store.verify_audit() == []
 
 
@@ -103,7 +110,9 @@ def test_bad_retest_requests_name_the_field_and_write_nothing(board, kwargs, fie
         _engine(bench, store).retest(first.run_id, kwargs.pop("point_id"), **kwargs)
     assert err.value.field == field and words in str(err.value)
     after = store.run_record(first.run_id)
-    assert re.sub(r'"heartbeat_at": "[^"]*"', "", str(after)) == re.sub(r'"heartbeat_at": "[^"]*"', "", str(before))
+    assert re.sub(r'"heartbeat_at": "[^"]*"', "", str(after)) == re.sub(
+        r'"heartbeat_at": "[^"]*"', "", str(before)
+    )
 
 
 def test_retest_from_the_command_line(tmp_path, capsys):

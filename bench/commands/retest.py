@@ -37,7 +37,9 @@ def run(args) -> int:
     title = f"retest {args.point} of run {args.run_id}"
     with sigterm_as_interrupt(), ProgressView(title=title) as view:
         outcome, store = execute(req, [view], store=store, retest=retest)
-    return finish(outcome, store, args, certificates=not args.no_certificates, positions=args.position or None)
+    return finish(
+        outcome, store, args, certificates=not args.no_certificates, positions=args.position or None
+    )
 
 
 def register(sub) -> argparse.ArgumentParser:

@@ -128,7 +128,9 @@ class _Tx:
         if row is None:
             raise InputError(f"{table.name} id", "no such row", found=row_id, source="records store")
         vals = {k: audit.coerce(table, k, v) for k, v in changes.items()}
-        self.conn.execute(sa.update(table).where(table.c.id == sa.bindparam("row_id_")), {**vals, "row_id_": row_id})
+        self.conn.execute(
+            sa.update(table).where(table.c.id == sa.bindparam("row_id_")), {**vals, "row_id_": row_id}
+        )
         merged = {**row, **vals}
         self.entries.append((table.name, row_id, "update", audit.dumps(audit.canonical_row(table, merged))))
         return merged
