@@ -382,13 +382,12 @@ def test_a_batch_commits_all_its_writes_or_none(store):
     them (no half-written gate), a completed batch stores all of them, audited."""
     ids = populate(store, finish=False)
     row = _point(store, ids["run"], "RETRY")
-    with pytest.raises(InputError):
-        with store.batch():
-            _reading(store, row, 0)
-            _reading(store, row, 1)
-            store.add_point(ids["run"], position=99, point_id="X", label="X", element="series",
-                            test_pass="as-found", kind="accuracy", voltage_v=1.0, current_a=1.0, lag_deg=0.0,
-                            limit_lo=None, limit_hi=None, limit_provenance={}, planned={})  # fmt: skip
+    with pytest.raises(InputError), store.batch():
+        _reading(store, row, 0)
+        _reading(store, row, 1)
+        store.add_point(ids["run"], position=99, point_id="X", label="X", element="series",
+                        test_pass="as-found", kind="accuracy", voltage_v=1.0, current_a=1.0, lag_deg=0.0,
+                        limit_lo=None, limit_hi=None, limit_provenance={}, planned={})  # fmt: skip
     point = next(p for p in store.run_record(ids["run"])["points"] if p["id"] == row)
     assert point["readings"] == []
     with store.batch():
