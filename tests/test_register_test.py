@@ -212,3 +212,38 @@ def test_bench_file_register_fields_are_checked(tmp_path):
     with pytest.raises(InputError) as err:
         load_bench_config(_bench_file(tmp_path, {2: "register_scale = 0"}))
     assert err.value.field == "simulation.meter[1].register_scale"
+
+
+def test_abort_during_the_register_run_leaves_the_source_off(tmp_path):
+    store = RecordStore.open(f"sqlite:///{tmp_path / 'records.sqlite'}")
+    bench = open_bench(EXAMPLES / "2s-board.toml", speed=0)
+    physics = bench.simulator.physics
+    engine = None
+    seen = {}
+
+    def listener(ev):
+        # the register run is under way once every start reading is recorded and the board is energised
+        if ev.kind == "stabilised" and ev.point_id == "register":
+            seen["armed"] = True
+        if seen.get("armed") and physics.output_on and "aborted" not in seen:
+            seen["aborted"] = True
+            engine.abort("operator pressed Esc mid-run")
+
+    try:
+        engine = Engine(bench, store, load_plan(PLAN), meters_from_bench(bench.config),
+                        settings=EngineSettings(), listeners=[listener])  # fmt: skip
+        # the listener only runs on events: poll the source from the physics' clock instead
+        real_sleep = bench.clock.sleep
+
+        def sleep(seconds):
+            real_sleep(seconds)
+            listener(type("E", (), {"kind": "tick", "point_id": None})())
+
+        bench.clock.sleep = sleep
+        out = engine.run()
+        assert out.outcome == "aborted" and physics.output_on is False
+        rows = [p for p in store.run_record(out.run_id)["points"] if p["kind"] == "register"]
+        assert rows and all(p["status"] == "running" for p in rows)  # no result recorded for a cut-short run
+    finally:
+        bench.close()
+        store.close()
