@@ -78,8 +78,11 @@ def register_point(engine, point, test_pass: str, todo: list[int]) -> None:
         return
 
     # The load as the reference measures it plans each position's energy.
+    t_on = engine.bench.clock.now()
     engine._energise(point.voltage_v, point.current_a, point.lag_deg, point.element)
     ref = engine._stabilise(point.current_a)
+    # How long this load took to come up and read steady: the source's ramp is no longer than that.
+    ramp_s = engine.bench.clock.now() - t_on
     engine._de_energise_quietly()
     engine._emit("stabilised", point_id=point.id, data={"watts": ref.watts})
     c = engine._elements_in_series(point)
@@ -121,7 +124,7 @@ def register_point(engine, point, test_pass: str, todo: list[int]) -> None:
         return
 
     gates, tails = _run_gates(
-        engine, point, {pos: (engine.positions[pos].meter.kt, plans[pos]) for pos in starts}
+        engine, point, ramp_s, {pos: (engine.positions[pos].meter.kt, plans[pos]) for pos in starts}
     )
     engine._sleep_checked(point.settle_s)
     rule = get_decision_rule(engine.resolved.decision_rule)
@@ -206,18 +209,21 @@ def _read(engine, pos: int, port) -> tuple[str, float | str]:
     return "ok", float(value)
 
 
-def _run_gates(engine, point, jobs: dict[int, tuple]) -> tuple[dict, dict]:
+def _run_gates(engine, point, ramp_s: float, jobs: dict[int, tuple]) -> tuple[dict, dict]:
     """Arm every gate with the source off, switch on, wait for every gate, switch off.
 
     Returns per position the GateResult (or a failure message) and the (shortest, longest) time the meter
-    kept registering after its gate closed: between the last poll that saw the gate running and the one
-    that saw it finished, to the source going off."""
+    kept registering after its gate closed, from the source going off back to the gate's close, which is
+    bracketed twice: by the polls (after the last that saw it running, by the first that saw it finished)
+    and by the switch-on (the gate opens on the first test pulse after the source came on, at the latest one
+    pulse period after the ramp ``ramp_s``; it lasts its own measured length)."""
     clock, s = engine.bench.clock, engine.settings
     with engine._io:
         for pos, (kt, plan) in jobs.items():
             engine.bench.calculators[pos].configure(kt, plan.meter_pulses)
         for pos in jobs:
             engine.bench.calculators[pos].start()
+    on_from = clock.now()
     engine._energise(point.voltage_v, point.current_a, point.lag_deg, point.element)
     start = clock.now()
     deadline = {pos: start + plan.gate_seconds * s.gate_timeout_factor + s.gate_timeout_margin_s
@@ -225,7 +231,7 @@ def _run_gates(engine, point, jobs: dict[int, tuple]) -> tuple[dict, dict]:
     seen_running = dict.fromkeys(jobs, start)
     out: dict = {}
     finished_at: dict[int, float] = {}
-    engine._sleep_checked(0.9 * min(plan.gate_seconds for _, plan in jobs.values()))
+    engine._sleep_checked(0.8 * min(plan.gate_seconds for _, plan in jobs.values()))
     while True:
         engine._safe_point()
         remaining = []
@@ -255,7 +261,14 @@ def _run_gates(engine, point, jobs: dict[int, tuple]) -> tuple[dict, dict]:
     off_from = clock.now()
     engine._de_energise_quietly()
     off_to = clock.now()
-    tails = {pos: (max(0.0, off_from - finished_at[pos]), off_to - seen_running[pos]) for pos in finished_at}
+    tails = {}
+    for pos, t_b in finished_at.items():
+        g = out[pos]
+        latest = min(t_b, start + ramp_s + g.gate_seconds * (1.0 + 1.0 / g.meter_pulses))
+        earliest = max(seen_running[pos], on_from + g.gate_seconds)
+        if latest < earliest:  # the switch-on bound does not hold (a slow ramp): keep the polls' bracket
+            earliest, latest = seen_running[pos], t_b
+        tails[pos] = (max(0.0, off_from - latest), off_to - earliest)
     return out, tails
 
 

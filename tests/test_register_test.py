@@ -247,3 +247,12 @@ def test_abort_during_the_register_run_leaves_the_source_off(tmp_path):
     finally:
         bench.close()
         store.close()
+
+
+def test_far_off_meter_keeps_an_honest_meter_constant_check(run_board):
+    # 30 % fast: its gate closes long before the others', and it keeps registering until the board is
+    # switched off; that tail is measured, so register and test output still agree
+    _out, record, _physics = run_board({3: "error_curve = [[1.0, 0.0, 30.0]]"})
+    reg, const = _rows(record, "register")[3]["result"], _rows(record, "meter-constant")[3]["result"]
+    assert reg["verdict"] == "fail" and abs(reg["error_percent"] - 30.0) <= reg["expanded_percent"] < 0.2
+    assert const["verdict"] == "pass" and abs(const["error_percent"]) <= const["expanded_percent"]

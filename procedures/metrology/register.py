@@ -17,10 +17,11 @@ Model of the window (everything as energy the meter registers, in Wh):
 - Before the gate opened the meter registered ``ε_head`` ∈ [0, Kt): the remainder of a pulse, whatever
   the source's ramp. Estimate Kt/2, rectangular half-width Kt/2.
 - After the gate closed it registered ``ε_tail = P_to · t_tail`` until the source went off, where P_to is
-  the test-output power the gate measured and ``t_tail`` lies between the bounds the polling gives
-  (``tail_seconds``). Estimate the middle, rectangular half-width half the span.
-- So ``E_to = N·Kt + ε_head + ε_tail`` and ``E_ref = E_to · (N_r·K_r·c) / (N·Kt)``: the few Wh outside the
-  gate are carried into reference energy at the ratio the gate measured.
+  the test-output power the gate measured and ``t_tail`` lies between the bounds the run gives
+  (``tail_seconds``: the polls around the gate's close, and switch-on plus the gate's own length). Estimate
+  the middle, rectangular half-width half the span. (Assumes steady power after the gate, as at any point.)
+- So ``E_to = N·Kt + ε_head + ε_tail`` and ``E_ref = E_to · (N_r·K_r·c) / (N·Kt)``: the energy outside the
+  gate is carried into reference energy at the ratio the gate measured.
 - The register shows whole digits of ``resolution_kwh``: ±1 digit at each reading, rectangular (the
   shop's conservative reading of a truncating display).
 
