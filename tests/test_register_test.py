@@ -256,3 +256,19 @@ def test_far_off_meter_keeps_an_honest_meter_constant_check(run_board):
     reg, const = _rows(record, "register")[3]["result"], _rows(record, "meter-constant")[3]["result"]
     assert reg["verdict"] == "fail" and abs(reg["error_percent"] - 30.0) <= reg["expanded_percent"] < 0.2
     assert const["verdict"] == "pass" and abs(const["error_percent"]) <= const["expanded_percent"]
+
+
+def test_register_result_hand_worked():
+    # 1000 test pulses of 1 Wh in one hour; the reference counted 1000/1.01 Wh (meter 1 % fast); half a pulse
+    # before the gate opened (the estimate), nothing after; the register advanced 1000.5 Wh
+    r = register_result(start_kwh=2.0, end_kwh=3.0005, resolution_kwh=0.0001, meter_pulses=1000, kt_wh=1.0,
+                        ref_pulses=1000 / 1.01 / 0.01, kr_wh=0.01, gate_seconds=3600.0, tail_seconds=(0.0, 0.0),
+                        ref_cal_u_percent=0.02)  # fmt: skip
+    assert r.test_output_wh == pytest.approx(1000.5) and r.advance_wh == pytest.approx(1000.5)
+    assert r.constant.error_percent == pytest.approx(0.0, abs=1e-9)
+    assert r.register.error_percent == pytest.approx(1.0, abs=1e-9)
+    lines = {c.name: c.u_percent for c in r.constant.components}
+    assert lines["Register resolution, start reading"] == pytest.approx(100 * 0.1 / 3**0.5 / 1000.5)
+    assert lines["Test-output energy before the gate opened"] == pytest.approx(100 * 0.5 / 3**0.5 / 1000.5)
+    assert "Test-output energy after the gate closed" not in lines  # no tail to bracket
+    assert r.register.expanded_percent > r.constant.expanded_percent  # plus the reference's own terms
