@@ -50,8 +50,9 @@ class AbortRequested(Exception):
 @dataclass(frozen=True)
 class Event:
     """Something happened in a run. ``kind`` is one of:
-    run_started, precheck, warmup, retest, point_started, stabilised, reading, point_done, position_failed,
-    wiring, creep, starting, average, paused, resumed, aborting, run_finished, error."""
+    run_started, precheck, warmup, retest, point_started, stabilised, reading, point_done, point_skipped,
+    position_failed, wiring, creep, starting, average, paused, resumed, aborting, run_finished,
+    error."""
 
     kind: str
     run_id: int
@@ -148,7 +149,8 @@ class Engine:
         self._watchdog: Watchdog | None = None
         self._t0_bench = 0.0
         self._only: set[int] | None = None  # a retest works on these positions only
-        self._retest: dict[int, dict] = {}  # position -> what goes into the new point's record
+        self._retest: dict[int, str] = {}  # position -> the reason it is retested
+        self._earlier: dict[tuple[int, str, str], int] = {}  # (position, point, pass) -> the row retested
         self._prior = (0.0, 0.0)  # bench and wall seconds the run already took (retest)
 
     # ---- controls (any thread) -------------------------------------------------------------------
@@ -263,8 +265,8 @@ class Engine:
             self.positions[pos].state, self.positions[pos].failed = "testing", False
         self.settings.passes = passes
         self.run_id, self._only = run_id, set(chosen)
-        self._retest = {pos: {"retest_of": earlier[pos]["id"] if pos in earlier else None,
-                              "retest_reason": reason.strip()} for pos in chosen}  # fmt: skip
+        self._retest = {pos: reason.strip() for pos in chosen}
+        self._earlier = {(p["position"], p["point_id"], p["test_pass"]): p["id"] for p in record["points"]}
         self._prior = (run["bench_seconds"] or 0.0, run["wall_seconds"] or 0.0)
 
         def body() -> None:
@@ -347,11 +349,11 @@ class Engine:
         bench_id = self.store.upsert_bench(self.bench.name, self.bench.location, _plain(cfg))
         cal = self.bench.reference.calibration
         self.store.upsert_instrument(
-            bench_id, "reference", type(self.bench.reference).__name__, getattr(self.bench.reference, "resource", ""),
+            bench_id, "reference", type(self.bench.reference).__name__, cfg.reference.resource,
             self._identify(self.bench.reference), _plain(cal),
         )  # fmt: skip
         self.store.upsert_instrument(
-            bench_id, "source", type(self.bench.source).__name__, getattr(self.bench.source, "resource", ""),
+            bench_id, "source", type(self.bench.source).__name__, cfg.source.resource,
             self._identify(self.bench.source), None,
         )  # fmt: skip
         return bench_id
@@ -626,7 +628,8 @@ class Engine:
         lo, hi = self._limits(point)
         prov = point.limit_provenance
         if pos in self._retest:
-            planned = {**planned, **self._retest[pos]}
+            planned = {**planned, "retest_of": self._earlier.get((pos, point.id, test_pass)),
+                       "retest_reason": self._retest[pos]}  # fmt: skip
         return self.store.add_point(
             self.run_id, position=pos, point_id=point.id, label=point.label, element=point.element,
             test_pass=test_pass, kind=point.kind, voltage_v=point.voltage_v, current_a=point.current_a,

@@ -45,7 +45,7 @@ def register_limits(engine, point) -> tuple[Limit, Limit]:
     rp = engine.resolved
     tables = {t.id: t for t in engine.plan.extra_tables}
     found = []
-    for entry, unit in ((RESOLUTION_ENTRY, "constant"), (CONSTANT_KIND, "percent")):
+    for entry, unit in ((RESOLUTION_ENTRY, "kWh"), (CONSTANT_KIND, "percent")):
         try:
             lim = limit_for(point.limit.table, entry, accuracy_class=rp.accuracy_class,
                             current_class=rp.current_class, extra_tables=tables)  # fmt: skip

@@ -20,7 +20,17 @@ from pathlib import Path
 from procedures.errors import InputError
 
 STATUSES = ("confirmed", "derived", "unconfirmed")
-UNITS = ("percent", "A", "fraction-of-Ib", "fraction-of-In", "fraction-of-TA", "pulses", "deg", "constant")
+UNITS = (
+    "percent",
+    "A",
+    "fraction-of-Ib",
+    "fraction-of-In",
+    "fraction-of-TA",
+    "pulses",
+    "deg",
+    "constant",
+    "kWh",
+)
 ENERGIES = ("active", "reactive")
 ANY = "*"
 

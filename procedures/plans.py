@@ -44,6 +44,7 @@ from procedures.errors import InputError
 from procedures.forms import MeterForm, get_form
 
 KINDS = ("accuracy", "starting", "creep", "wiring", "register")
+REGISTER_ENTRIES = ("meter-constant", "register-resolution")  # a register point's table must have both
 ELEMENTS = ("series", "A", "B", "C", "each")
 BASES = ("TA", "Ib", "In", "Imax")
 DECISION_RULES = ("simple", "guard-banded")
@@ -448,9 +449,16 @@ def _parse_point(
     limit = None
     if "limit" in f.raw:
         limit = _parse_limit_ref(f.text("limit"), plan["limits"], f, "limit", tables)
-    elif kind in ("accuracy", "starting", "creep"):
+    elif kind in ("accuracy", "starting", "creep", "register"):
         raise f.error("limit", f"is missing: a {kind} point needs a limit entry")
     entry = limit_table(limit.table, tables).entries[limit.entry] if limit else None
+    if kind == "register":
+        # the register test also needs the meter-constant limit and the register's digit from the same
+        # table: refuse the plan now rather than end a run as an error at its register point
+        lacking = [e for e in REGISTER_ENTRIES if e not in limit_table(limit.table, tables).entries]
+        if lacking:
+            raise f.error("limit", f"limit table {limit.table!r} lacks {', '.join(lacking)} for the register test",
+                          allowed=", ".join(REGISTER_ENTRIES), found=str(limit))  # fmt: skip
     if kind == "accuracy" and entry is not None and entry.unit != "percent":
         raise f.error("limit", f"an accuracy point needs a percent limit, not {entry.unit}", found=str(limit))
     if kind == "creep" and current not in (None, 0.0):

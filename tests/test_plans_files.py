@@ -124,3 +124,17 @@ def test_average_rule_weighing_a_missing_point(tmp_path):
     with pytest.raises(InputError) as err:
         load_plan(str(write(tmp_path, text))).resolve("2S", "0.2")
     assert err.value.field == "average_rule" and "FL" in err.value.problem
+
+
+def test_register_point_needs_the_constant_limit_and_the_digit_in_its_table(tmp_path):
+    """Found when the plan loads, not at the register point of a run (which would end it as an error)."""
+    body = GOOD.replace('kind = "accuracy"', 'kind = "register"').replace(
+        'limit = "accuracy"', 'limit = "ansi-c12.1-inservice:adjust-pf1"'
+    )
+    with pytest.raises(InputError) as err:
+        load_plan(str(write(tmp_path, body)))
+    assert err.value.field.endswith("limit") and "meter-constant, register-resolution" in str(err.value)
+    ok = GOOD.replace('kind = "accuracy"', 'kind = "register"').replace(
+        'limit = "accuracy"', 'limit = "register"'
+    )
+    assert load_plan(str(write(tmp_path, ok, "ok.toml"))).points[0].kind == "register"

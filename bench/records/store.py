@@ -902,12 +902,13 @@ class RecordStore:
             tx.conn.execute(sa.update(m.runs).where(m.runs.c.id == run_id).values(heartbeat_at=tx.at))
 
     def completed_points(self, run_id: int) -> set[tuple[int, str, str]]:
-        """(position, point_id, test_pass) already done or failed: what a resumed run must not repeat."""
+        """(position, point_id, test_pass) already done, failed or skipped: what a resumed run must not
+        repeat."""
         p = m.points.c
         with self._read() as conn:
             rows = conn.execute(
                 sa.select(p.position, p.point_id, p.test_pass).where(
-                    p.run_id == run_id, p.status.in_(("done", "failed"))
+                    p.run_id == run_id, p.status.in_(("done", "failed", "skipped"))
                 )
             )
             return {(r.position, r.point_id, r.test_pass) for r in rows}
