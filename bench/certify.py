@@ -15,6 +15,7 @@ import datetime as dt
 import math
 from pathlib import Path
 
+from bench.retests import describe, retests
 from procedures.errors import InputError
 
 STATUS_LETTER = {"confirmed": "C", "derived": "D", "unconfirmed": "U"}
@@ -221,6 +222,7 @@ def build_certificate_data(record: dict, position: int, *, lab=None, approved_by
             f"{p['label']}: {p.get('message') or (p.get('result') or {}).get('message', '')}"
             for p in pts if p.get("status") == "failed"))  # fmt: skip
     deviations += register_notes
+    deviations += [describe(r) for r in retests(record, position)]
     started = _date(run.get("started_at"))
     finished = _date(run.get("finished_at") or run.get("started_at"))
     approver = approved_by or (lab.signatories[0].name if lab.signatories else run.get("operator") or "")

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from bench.registertest import recorded_results
+from bench.retests import retests
 
 
 def _meters(record: dict) -> list[dict]:
@@ -136,6 +137,7 @@ def build_run_json(record: dict) -> dict:
             for c in record["starting"]
         ],  # fmt: skip
         "register": recorded_results(record),
+        "retests": retests(record),
         "sign_convention": "error % = 100 x (meter energy / reference energy) - 100; positive = meter fast",
     }
 

@@ -66,17 +66,6 @@ def print_summary(record: dict, issued=(), console: Console | None = None) -> No
 
 def retest_lines(record: dict) -> list[str]:
     """One line per retested point: why, and the earlier result the retest superseded."""
-    current = {p["id"]: p for p in record["points"]}
-    lines = []
-    for old in (record.get("superseded") or {}).get("points", []):
-        new = current.get(old["superseded_by"])
-        reason = ((new or {}).get("planned") or {}).get("retest_reason")
-        if not reason:
-            continue  # superseded by a resumed run, not a retest
-        res = old.get("result") or {}
-        was = (f"{res['error_percent']:+.4f} % ±{res['expanded_percent']:.4f}" if res.get("error_percent") is not None
-               else old.get("message") or old["status"])  # fmt: skip
-        verdict = WORD.get(res.get("verdict"), res.get("verdict") or old["status"])
-        lines.append(f"Retested: position {old['position']} {old['label']} ({old['test_pass']}): {reason}; "
-                     f"earlier result {was} {verdict}, superseded")  # fmt: skip
-    return lines
+    from bench.retests import describe, retests
+
+    return [f"Retested, position {r['position']}: {describe(r)}" for r in retests(record)]

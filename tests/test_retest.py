@@ -4,6 +4,7 @@ record (superseded, with the reason), outcomes follow, and the source is off aft
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -126,9 +127,30 @@ def test_retest_from_the_command_line(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 1  # socket 3 still fails its starting test: the run stays failed
     assert "Retested" in out and "board knocked" in out
+    retests = json.loads((tmp_path / "r.json").read_text())["retests"]
+    assert [(r["position"], r["point_id"], r["reason"]) for r in retests] == [(2, "FL", "board knocked")]
+    assert retests[0]["error_percent"] is not None and retests[0]["verdict"] == "pass"
     assert [p.name for p in sorted((tmp_path / "certs").glob("*.pdf"))] == [
         p.name for p in sorted((tmp_path / "certs").glob("*-P02.pdf"))
     ]  # a new certificate for the retested meter only
     code = main(["retest", "1", "--point", "NOPE", "--reason", "x", "--db", db])
     err = capsys.readouterr().err
     assert code != 0 and "--point" in err and "FL" in err
+
+
+def test_the_certificate_states_the_retest_and_the_superseded_result(board):
+    from bench.certify import build_certificate_data
+
+    bench, store, first = board
+    _engine(bench, store).retest(first.run_id, "FL", positions=[2], reason="board knocked during the FL gate")
+    data = build_certificate_data(store.run_record(first.run_id), 2)
+    text = [d for d in data.deviations if "measured again" in d]
+    assert (
+        len(text) == 1
+        and "board knocked during the FL gate" in text[0]
+        and "-1.4" in text[0]
+        and "FAIL" in text[0]
+    )
+    assert [p.label for p in data.points].count("FL") == 1  # the current FL only
+    other = build_certificate_data(store.run_record(first.run_id), 1)
+    assert not [d for d in other.deviations if "measured again" in d]
