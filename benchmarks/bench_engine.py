@@ -58,6 +58,10 @@ def _floor(record: dict) -> float:
                        for q in rows)  # fmt: skip
             floor += gate
             seen.add(key)
+        elif p["kind"] == "register" and p["status"] == "done" and key not in seen:
+            # the energy run at the applied power, and a settling before each register read
+            floor += planned.get("gate_seconds", 0.0)
+            seen.add(key)
         elif p["kind"] == "creep" and key not in seen:
             floor += planned.get("duration_s", 0.0)
             seen.add(key)
@@ -81,7 +85,8 @@ def efficiency() -> None:
                 out = eng.run()
                 record = store.run_record(out.run_id)
                 # the engine settles before pulse counting (accuracy, creep, starting), not for wiring
-                settle = sum(p.settle_s for p in eng.resolved.points if p.kind != "wiring")
+                settle = sum(p.settle_s * (2 if p.kind == "register" else 1)  # before each register read
+                             for p in eng.resolved.points if p.kind != "wiring")  # fmt: skip
                 floor = _floor(record) + settle
                 print(f"{form:>5} {out.bench_seconds:10.1f} {floor:10.1f} {settle:9.1f} {out.bench_seconds / floor:7.3f}"
                       f"   ({out.outcome})")  # fmt: skip
