@@ -22,13 +22,19 @@ STATUS_LETTER = {"confirmed": "C", "derived": "D", "unconfirmed": "U"}
 SIMULATED_CONDITIONS = (23.0, 45.0)
 
 
-def certificate_number(run: dict, position: int) -> str:
+def certificate_number(run: dict, position: int, revision: int = 0) -> str:
+    """``MB-<date>-<run>-<tag>-P<position>``; a certificate issued again after a retest adds ``-R<n>``."""
     import hashlib
 
     started = str(run.get("started_at") or "")
     tag = hashlib.sha256(f"{started}|{run['id']}".encode()).hexdigest()[:4].upper()
     day = started[:10].replace("-", "") or "00000000"
-    return f"MB-{day}-{int(run['id']):05d}-{tag}-P{int(position):02d}"
+    return f"MB-{day}-{int(run['id']):05d}-{tag}-P{int(position):02d}" + (f"-R{revision}" if revision else "")
+
+
+def next_revision(record: dict, position: int) -> int:
+    """How many certificates the records already hold for this meter of this run: the next one's revision."""
+    return sum(1 for c in record.get("certificates", []) if c["position"] == position)
 
 
 def _date(text: str | None) -> dt.date:
@@ -61,8 +67,10 @@ def _limit_provenance(points: list[dict]):
     return tuple(seen.values())
 
 
-def build_certificate_data(record: dict, position: int, *, lab=None, approved_by: str | None = None):
-    """The certificate of one position of a recorded run."""
+def build_certificate_data(
+    record: dict, position: int, *, lab=None, approved_by: str | None = None, revision: int | None = None
+):
+    """The certificate of one position of a recorded run; ``revision`` None = the next one to issue."""
     from bench import __version__
     from procedures.metrology import get_decision_rule
     from reports import model as rm
@@ -227,7 +235,9 @@ def build_certificate_data(record: dict, position: int, *, lab=None, approved_by
     finished = _date(run.get("finished_at") or run.get("started_at"))
     approver = approved_by or (lab.signatories[0].name if lab.signatories else run.get("operator") or "")
     return rm.CertificateData(
-        certificate_number=certificate_number(run, position),
+        certificate_number=certificate_number(
+            run, position, next_revision(record, position) if revision is None else revision
+        ),
         laboratory=lab,
         customer=rm.Customer(name=m.get("owner") or "Meter owner not recorded"),
         meter=rm.MeterIdentity(

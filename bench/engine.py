@@ -251,11 +251,23 @@ class Engine:
             )
         earlier = {p["position"]: p for p in record["points"]
                    if p["point_id"] == point_id and p["test_pass"] == test_pass}  # fmt: skip
-        chosen = sorted(set(positions)) if positions else sorted(earlier)
+        outcomes = {p["position"]: p["outcome"] for p in record["positions"]}
+        # by default every position that has the point, except those a wiring fault stopped
+        chosen = (
+            sorted(set(positions))
+            if positions
+            else sorted(p for p in earlier if outcomes.get(p) != "wiring fault")
+        )
         bad = [p for p in chosen if p not in self.positions]
         if bad or not chosen:
             raise InputError("--position", f"run {run_id} has no meter at {bad or 'any position'}",
                              allowed=", ".join(str(p) for p in sorted(self.positions)))  # fmt: skip
+        wired_wrong = [p["position"] for p in record["positions"]
+                       if p["position"] in chosen and p["outcome"] == "wiring fault"]  # fmt: skip
+        if wired_wrong:
+            raise InputError("--position", f"position {wired_wrong} failed its wiring check; a retest measures "
+                             "one point and does not check wiring again: correct it and run the plan again",
+                             allowed=", ".join(str(p) for p in chosen if p not in wired_wrong) or "none")  # fmt: skip
         for p in record["positions"]:  # untouched positions keep what the run recorded
             st = self.positions.get(p["position"])
             if st is not None:
@@ -291,7 +303,10 @@ class Engine:
                     if a["position"] == pos and a["test_pass"] == final and a["verdict"] == "fail"]  # fmt: skip
             missing = [p.id for p in self.resolved.points if not any(q["point_id"] == p.id for q in mine)]
             st = self.positions[pos]
-            if bad or missing:
+            dead = [p for p in bad if p["status"] == "failed" and p["message"].startswith("no pulses")]
+            if dead:  # keep the diagnosis: the meter still gives no pulses
+                st.state, st.failed, st.message = "no pulses", True, dead[0]["message"]
+            elif bad or missing:
                 st.state, st.failed = "failed", True
                 st.message = (
                     ("not tested: " + ", ".join(missing))
@@ -810,8 +825,8 @@ class Engine:
                         (
                             pos,
                             taken[pos],
-                            f"no pulses: gate {taken[pos] + 1} of {readings} ({gp.meter_pulses} "
-                            f"pulses, planned {gp.gate_seconds:.1f} s) not finished within "
+                            f"no pulses: reading {taken[pos] + 1} of {readings} (a gate of {gp.meter_pulses} meter "
+                            f"pulse(s), planned {gp.gate_seconds:.1f} s) did not finish within "
                             f"{deadline(pos, 0.0):.0f} s; check the pickup, the meter's test output and Kt",
                         )
                     )
@@ -859,8 +874,8 @@ class Engine:
                 if now >= deadlines[pos]:
                     with self._io:
                         calc.stop()
-                    out[pos] = (f"no pulses: gate of {jobs[pos][1].meter_pulses} pulses not finished within "
-                                f"{deadlines[pos] - start:.0f} s (planned {jobs[pos][1].gate_seconds:.1f} s); "
+                    out[pos] = (f"no pulses: a gate of {jobs[pos][1].meter_pulses} meter pulse(s) did not finish "
+                                f"within {deadlines[pos] - start:.0f} s (planned {jobs[pos][1].gate_seconds:.1f} s); "
                                 "check the pickup, the meter's test output and Kt")  # fmt: skip
                     continue
                 # The calculator's progress says how much of the gate is left: sleep most of it rather

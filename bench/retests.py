@@ -15,23 +15,32 @@ def retests(record: dict, position: int | None = None) -> list[dict]:
         reason = ((new or {}).get("planned") or {}).get("retest_reason")
         if not reason or (position is not None and old["position"] != position):
             continue
-        res = old.get("result") or {}
         out.append({
             "position": old["position"], "point_id": old["point_id"], "label": old["label"],
-            "test_pass": old["test_pass"], "reason": reason, "status": old["status"],
-            "error_percent": res.get("error_percent"), "expanded_uncertainty_percent": res.get("expanded_percent"),
-            "coverage_factor": res.get("coverage_factor"), "verdict": res.get("verdict"),
-            "message": res.get("message") or old.get("message") or "", "measured": old.get("finished_at"),
+            "test_pass": old["test_pass"], "reason": reason,
+            "superseded": _result(old), "current": _result(new),
         })  # fmt: skip
     return out
 
 
-def describe(r: dict) -> str:
-    """``r`` (an entry of :func:`retests`) in a sentence."""
+def _result(p: dict) -> dict:
+    res = p.get("result") or {}
+    return {
+        "point_row": p["id"], "status": p["status"], "error_percent": res.get("error_percent"),
+        "expanded_uncertainty_percent": res.get("expanded_percent"), "coverage_factor": res.get("coverage_factor"),
+        "verdict": res.get("verdict"), "message": res.get("message") or p.get("message") or "",
+        "measured": p.get("finished_at"),
+    }  # fmt: skip
+
+
+def describe(entry: dict) -> str:
+    """``entry`` (of :func:`retests`) in a sentence: why, and the earlier result it superseded."""
+    r = entry["superseded"]
     if r["error_percent"] is not None:
         was = f"{r['error_percent']:+.4f} % ± {r['expanded_uncertainty_percent']:.4f} % (k = {r['coverage_factor']:.2f})"
     else:
         was = r["message"] or r["status"]
     verdict = (r["verdict"] or r["status"]).upper()
+    r = entry
     return (f"Point {r['label']} ({r['test_pass']}) was measured again: {r['reason']}. The earlier result, {was}, "
             f"{verdict}, is superseded by the result stated.")  # fmt: skip

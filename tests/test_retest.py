@@ -121,18 +121,26 @@ def test_retest_from_the_command_line(tmp_path, capsys):
 
     db = f"sqlite:///{tmp_path / 'cli.sqlite'}"
     bench = str(ROOT / "examples" / "2s-board.toml")
-    main(["run", "--bench", bench, "--plan", PLAN, "--db", db, "--no-certificates"])
+    certs = tmp_path / "certs"
+    main(["run", "--bench", bench, "--plan", PLAN, "--db", db, "--certificates", str(certs)])
+    first = sorted(certs.glob("*-P02.pdf"))
+    capsys.readouterr()
     code = main(["retest", "1", "--point", "FL", "--position", "2", "--reason", "board knocked", "--db", db,
-                 "--certificates", str(tmp_path / "certs"), "--json", str(tmp_path / "r.json")])  # fmt: skip
+                 "--certificates", str(certs), "--json", str(tmp_path / "r.json")])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 1  # socket 3 still fails its starting test: the run stays failed
     assert "Retested" in out and "board knocked" in out
+    again = sorted(certs.glob("*-P02-R1.pdf"))
+    assert len(first) == 1 and len(again) == 1  # issued again under a revision number, never overwritten
+    assert sorted(certs.glob("*.pdf")) == sorted([*certs.glob("*-P0[13].pdf"), *first, *again])
+    main(["verify", str(first[0]), "--db", db])
+    assert f"SUPERSEDED by certificate {again[0].stem}" in capsys.readouterr().out
+    main(["verify", str(again[0]), "--db", db])
+    assert "content matches run 1" in capsys.readouterr().out
     retests = json.loads((tmp_path / "r.json").read_text())["retests"]
     assert [(r["position"], r["point_id"], r["reason"]) for r in retests] == [(2, "FL", "board knocked")]
-    assert retests[0]["error_percent"] is not None and retests[0]["verdict"] == "pass"
-    assert [p.name for p in sorted((tmp_path / "certs").glob("*.pdf"))] == [
-        p.name for p in sorted((tmp_path / "certs").glob("*-P02.pdf"))
-    ]  # a new certificate for the retested meter only
+    assert retests[0]["superseded"]["verdict"] == "pass" and retests[0]["current"]["verdict"] == "pass"
+    assert retests[0]["superseded"]["point_row"] < retests[0]["current"]["point_row"]
     code = main(["retest", "1", "--point", "NOPE", "--reason", "x", "--db", db])
     err = capsys.readouterr().err
     assert code != 0 and "--point" in err and "FL" in err
@@ -154,3 +162,28 @@ def test_the_certificate_states_the_retest_and_the_superseded_result(board):
     assert [p.label for p in data.points].count("FL") == 1  # the current FL only
     other = build_certificate_data(store.run_record(first.run_id), 1)
     assert not [d for d in other.deviations if "measured again" in d]
+
+
+def test_a_wiring_fault_is_not_retested_away(tmp_path):
+    """A position stopped by its wiring check keeps that diagnosis: a retest of FL would measure a
+    mis-wired meter and blame the meter."""
+    bench = open_bench(ROOT / "examples" / "9s-reversed-ct.toml", speed=0)
+    store = RecordStore.open(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    try:
+        plan = load_plan("ansi-c12.20-9s")
+        first = Engine(bench, store, plan, meters_from_bench(bench.config)).run()
+        assert first.positions[2] == "wiring fault" and first.positions[3] == "no pulses"
+        with pytest.raises(InputError, match="wiring check") as err:
+            Engine(bench, store, plan, meters_from_bench(bench.config)).retest(
+                first.run_id, "FL", positions=[2], reason="fixed the CT"
+            )
+        assert err.value.field == "--position"
+        out = Engine(bench, store, plan, meters_from_bench(bench.config)).retest(
+            first.run_id, "FL", reason="again"
+        )
+        assert out.positions[2] == "wiring fault"  # not chosen by default
+        assert out.positions[3] == "no pulses"  # still dead: the diagnosis stays
+        assert not bench.simulator.physics.output_on
+    finally:
+        bench.close()
+        store.close()

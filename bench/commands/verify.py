@@ -40,13 +40,24 @@ def run(args) -> int:
                 problems.append(f"the records ({store.url}) have no certificate {report.certificate_number}")
                 lines.append("Records          NOT FOUND")
             else:
-                data = build_certificate_data(store.run_record(rec["run_id"]), rec["position"])
+                record = store.run_record(rec["run_id"])
+                mine = [c for c in record["certificates"] if c["position"] == rec["position"]]
+                revision = [c["id"] for c in mine].index(rec["id"])
+                data = build_certificate_data(record, rec["position"], revision=revision)
                 recomputed = content_hash(data)
                 match = recomputed == report.content_hash == rec["content_hash"]
-                lines.append(
-                    f"Records          {'content matches run ' + str(rec['run_id']) if match else 'CONTENT DIFFERS'}"
-                )
-                if not match:
+                as_issued = report.content_hash == rec["content_hash"]
+                if match:
+                    lines.append(f"Records          content matches run {rec['run_id']}")
+                elif as_issued and not store.verify_audit():
+                    # Issued as it says (the audited hash recorded at issue), but a point was retested since:
+                    # authentic, not current.
+                    later = [c["number"] for c in mine if c["id"] > rec["id"]]
+                    lines.append("Records          content as issued (the audited hash recorded at issue); "
+                                 + (f"SUPERSEDED by certificate {later[-1]}" if later else
+                                    "SUPERSEDED: results were retested after issue and not yet certified again"))  # fmt: skip
+                else:
+                    lines.append("Records          CONTENT DIFFERS")
                     problems.append(
                         "the content hash in the PDF differs from the one recomputed from the records"
                     )
