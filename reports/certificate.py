@@ -778,7 +778,7 @@ def _chart_section(data: CertificateData, st, width: float) -> list:
     return [KeepTogether([_p("Error versus test current", st["h2"]), chart])]
 
 
-def _statements_section(data: CertificateData, st, width: float, sha: str) -> list:
+def _statements_section(data: CertificateData, st, width: float, sha: str, signed: bool = True) -> list:
     out = [
         KeepTogether(
             [
@@ -813,7 +813,10 @@ def _statements_section(data: CertificateData, st, width: float, sha: str) -> li
         Spacer(1, 3),
         _p(
             "This certificate is issued electronically. Its authenticity and integrity are protected by a "
-            "digital signature (PAdES); any change to the file invalidates it.",
+            "digital signature (PAdES); any change to the file invalidates it."
+            if signed
+            else "This certificate is issued electronically WITHOUT a digital signature: its integrity can be "
+            "checked only against the issuing laboratory's records, by the content hash below.",
             st["small"],
         ),
     ]
@@ -843,9 +846,10 @@ def _statements_section(data: CertificateData, st, width: float, sha: str) -> li
 
 
 def render_certificate(
-    data: CertificateData, *, page_size: str = "letter", sha256: str | None = None
+    data: CertificateData, *, page_size: str = "letter", sha256: str | None = None, signed: bool = True
 ) -> bytes:
-    """The certificate as plain (not yet PDF/A) PDF bytes; ``sha256`` defaults to :func:`content_hash`."""
+    """The certificate as plain (not yet PDF/A) PDF bytes; ``sha256`` defaults to :func:`content_hash`.
+    ``signed`` says whether a signature will be applied, so the page states it truthfully."""
     size = _page_size(page_size)
     sha = sha256 or content_hash(data)
     st = _styles()
@@ -866,7 +870,7 @@ def render_certificate(
     story += _register_section(data, st, width)
     story += _wiring_section(data, st, width)
     story += _chart_section(data, st, width)
-    story += _statements_section(data, st, width, sha)
+    story += _statements_section(data, st, width, sha, signed)
     furniture = _furniture(
         size,
         data.laboratory.name,

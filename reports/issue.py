@@ -127,7 +127,7 @@ def issue_certificate(
                 allowed="a new, unique certificate number",
             )
     sha = content_hash(data)
-    plain = render_certificate(data, page_size=page_size, sha256=sha)
+    plain = render_certificate(data, page_size=page_size, sha256=sha, signed=signer is not None)
     _write_pdf(
         plain,
         pdf_path,

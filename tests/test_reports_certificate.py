@@ -203,3 +203,12 @@ def test_qr_payload_and_metadata_carry_number_and_hash(issued):
         meta = pdf.open_metadata()
         assert meta["dc:identifier"] == data.certificate_number
         assert re.search(rf"content-sha256:{cert.content_hash}", str(meta["pdf:Keywords"]))
+
+
+def test_the_page_says_whether_the_certificate_is_signed(issued, tmp_path):
+    """An unsigned certificate must not claim a signature it does not carry."""
+    signed = " ".join(" ".join(_text_pages(issued["2S"][1].pdf_path)).split())
+    assert "protected by a digital signature (PAdES)" in signed
+    plain = issue_certificate(sample_certificate_data("2S"), tmp_path, signer=None)
+    text = " ".join(" ".join(_text_pages(plain.pdf_path)).split())
+    assert "WITHOUT a digital signature" in text and "protected by a digital signature" not in text
