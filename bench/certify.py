@@ -37,6 +37,18 @@ def next_revision(record: dict, position: int) -> int:
     return sum(1 for c in record.get("certificates", []) if c["position"] == position)
 
 
+def _instrument_identity(inst: dict) -> tuple[str, str]:
+    """(make and model, serial) of an instrument: a SCPI ``*IDN?`` reply is maker,model,serial,firmware;
+    other replies are shown whole, and the serial then says it was not reported."""
+    ident = (inst.get("identity") or "").strip()
+    parts = [p.strip() for p in ident.split(",")]
+    if len(parts) == 4 and all(parts[:3]):
+        return f"{parts[0]} {parts[1]} (firmware {parts[3]})" if parts[
+            3
+        ] else f"{parts[0]} {parts[1]}", parts[2]
+    return ident or inst.get("driver", ""), "not reported by the instrument"
+
+
 def _date(text: str | None) -> dt.date:
     if not text:
         return dt.date.today()
@@ -170,8 +182,9 @@ def build_certificate_data(
         if inst["role"] != "reference" or not cal:
             continue
         data = cal.get("data") or cal
+        identity, serial = _instrument_identity(inst)
         refs.append(rm.ReferenceStandard(
-            identity=inst.get("identity") or inst.get("driver", ""), serial=inst.get("resource", ""),
+            identity=identity, serial=serial,
             calibration_certificate=str(data.get("certificate", "")),
             calibration_laboratory=str(data.get("laboratory", "")), due_date=_date(data.get("due")),
             uncertainty=f"±{data.get('uncertainty_percent')} % (k = {data.get('coverage_factor')})",
@@ -311,7 +324,7 @@ def _register_tests(record: dict, position: int):
             k=r["coverage_factor"], limit_pct=_symmetric(r["limit_percent"]), verdict=_verdict(r["verdict"]),
             constant_error_pct=c["error_percent"], constant_u_pct=c["expanded_uncertainty_percent"],
             constant_k=c["coverage_factor"], constant_limit_pct=_symmetric(c["limit_percent"]),
-            constant_verdict=_verdict(c["verdict"]), stage=r["test_pass"],
+            constant_verdict=_verdict(c["verdict"]), stage=r["test_pass"], test_output_kwh=r.get("test_output_kwh"),
         ))  # fmt: skip
     return tuple(tests), notes
 

@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from bench.engine import Event
+from reports.model import point_name
 
 VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "indeterminate": "INDET", "info": "info"}
 
@@ -131,7 +132,7 @@ class ProgressView:
         if ev.kind == "run_started":
             msg = f"run {ev.run_id} started: plan {d['plan']}, positions {d['positions']}"
         elif ev.kind == "point_started":
-            msg = (f"point {ev.point_id} {d.get('label')} ({d.get('kind', 'accuracy')}, {d.get('pass', '')}) "
+            msg = (f"point {point_name(ev.point_id, d.get('label') or ev.point_id)} ({d.get('kind', 'accuracy')}, {d.get('pass', '')}) "
                    f"{d.get('voltage_v', '')} V {d.get('current_a', '')} A")  # fmt: skip
         elif ev.kind == "reading":
             msg = f"{pos} {d['label']} reading {d['index'] + 1}: {d['error_percent']:+.4f} %"

@@ -15,6 +15,7 @@ signs it.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable
 from xml.sax.saxutils import escape
 
@@ -43,7 +44,7 @@ from procedures.errors import InputError
 from reports.fonts import BOLD, FONT, ITALIC, register_fonts
 from reports.graphics import error_chart, phasor_diagram
 from reports.labconfig import DEMO_ACCREDITATION
-from reports.model import BatchSummary, CertificateData, PointResult, RegisterTest, content_hash
+from reports.model import BatchSummary, CertificateData, PointResult, RegisterTest, content_hash, point_name
 
 PAGE_SIZES = {"letter": LETTER, "a4": A4}
 END_MARKER = "End of certificate"
@@ -553,7 +554,7 @@ POINT_HEADERS = (
 def point_row(p: PointResult) -> list[str]:
     """The text of one results-table row, as printed (the tests compare against it cell by cell)."""
     return [
-        f"{p.point_id} {p.label}",
+        point_name(p.point_id, p.label),
         p.element,
         fmt_v(p.voltage_v),
         fmt_a(p.current_a),
@@ -686,7 +687,7 @@ def _results_section(data: CertificateData, st, width: float) -> list:
 REGISTER_HEADERS = (
     "Register test",
     "Stage",
-    "Register start - end (kWh)",
+    "Register start and end (kWh)",
     "Compared with",
     "Error (%)",
     "U (%)",
@@ -699,14 +700,19 @@ REGISTER_HEADERS = (
 def register_rows(t: RegisterTest) -> list[list[str]]:
     """The two rows of one register test as printed: register against the reference, then against the
     test output (the meter-constant check). The tests compare against them cell by cell."""
-    span = f"{t.start_kwh:.6g} - {t.end_kwh:.6g} (digit {t.resolution_kwh:g})"
+    places = max(
+        0, -math.floor(math.log10(t.resolution_kwh) + 1e-9)
+    )  # as many decimals as the register shows
+    span = f"{t.start_kwh:.{places}f} to {t.end_kwh:.{places}f} (digit {t.resolution_kwh:g})"
     load = f"{fmt_v(t.voltage_v)} V, {fmt_a(t.current_a)} A, PF {t.pf:.2f}"
+    output = (f"test output {t.test_output_kwh:.6g} kWh: {t.test_pulses} pulses x {t.kt:g} Wh and the part-pulse "
+              "outside the gate" if t.test_output_kwh is not None else f"{t.test_pulses} test pulses x {t.kt:g} Wh")  # fmt: skip
     return [
-        [f"{t.point_id} {t.label} at {load}: register", t.stage, span, f"reference {t.reference_kwh:.6g} kWh",
+        [f"{point_name(t.point_id, t.label)} at {load}: register", t.stage, span, f"reference {t.reference_kwh:.6g} kWh",
          fmt_err(t.error_pct), fmt_u(t.expanded_u_pct), fmt_k(t.k), fmt_lim(t.limit_pct),
          VERDICT_WORDS[t.verdict]],
-        [f"{t.point_id} {t.label}: meter constant", t.stage, span,
-         f"{t.test_pulses} test pulses x {t.kt:g} Wh", fmt_err(t.constant_error_pct), fmt_u(t.constant_u_pct),
+        [f"{point_name(t.point_id, t.label)}: meter constant", t.stage, span,
+         output, fmt_err(t.constant_error_pct), fmt_u(t.constant_u_pct),
          fmt_k(t.constant_k), fmt_lim(t.constant_limit_pct), VERDICT_WORDS[t.constant_verdict]],
     ]  # fmt: skip
 

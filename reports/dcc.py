@@ -13,7 +13,7 @@ import base64
 
 from lxml import etree
 
-from reports.model import CertificateData, PointResult, RegisterTest
+from reports.model import CertificateData, PointResult, RegisterTest, point_name
 
 DCC_NS = "https://ptb.de/dcc"
 SI_NS = "https://ptb.de/si"
@@ -92,7 +92,7 @@ def _quantity(parent, name: str, value: float, unit: str, **kw):
 
 def _point_result(results, p: PointResult) -> None:
     res = _sub(results, _d("result"), refType="meterbench_accuracyPoint")
-    _text(res, "name", f"{p.point_id} {p.label} ({p.stage}, element {p.element})")
+    _text(res, "name", f"{point_name(p.point_id, p.label)} ({p.stage}, element {p.element})")
     desc = _sub(res, _d("description"))
     _sub(desc, _d("content"), f"Verdict: {p.verdict.upper()}; limit +/-{p.limit_pct:g} %.", lang="en")
     data = _sub(res, _d("data"))
@@ -107,7 +107,7 @@ def _point_result(results, p: PointResult) -> None:
 def _register_result(results, t: RegisterTest) -> None:
     """A register test: the register against the reference and against the test output (meter constant)."""
     res = _sub(results, _d("result"), refType="meterbench_registerTest")
-    _text(res, "name", f"{t.point_id} {t.label} register test ({t.stage})")
+    _text(res, "name", f"{point_name(t.point_id, t.label)} register test ({t.stage})")
     _sub(
         _sub(res, _d("description")),
         _d("content"),

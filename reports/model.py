@@ -333,6 +333,9 @@ class RegisterTest:
     constant_limit_pct: float
     constant_verdict: str
     stage: str = "as-found"
+    # energy the test output stands for over the register's run: the pulses x Kt plus the part-pulse
+    # registered before the gate opened and after it closed (what the meter-constant check compares with)
+    test_output_kwh: float | None = None
 
     def __post_init__(self) -> None:
         where = f"results.register[{self.point_id}]"
@@ -555,3 +558,8 @@ def to_canonical_json(data: CertificateData | BatchSummary) -> bytes:
 def content_hash(data: CertificateData | BatchSummary) -> str:
     """SHA-256 (hex) of :func:`to_canonical_json` — the fingerprint printed on and embedded in the PDF."""
     return hashlib.sha256(to_canonical_json(data)).hexdigest()
+
+
+def point_name(point_id: str, label: str) -> str:
+    """How a point is named in print: its label, with its id when the two differ (``LL`` not ``LL LL``)."""
+    return label if label.strip().casefold() == point_id.strip().casefold() else f"{label} ({point_id})"
