@@ -356,8 +356,19 @@ def _verdict(v: str | None) -> str:
     return v if v in VERDICTS else "fail"
 
 
+def configured_laboratory(path: str | None = None):
+    """The laboratory for certificates: ``path``, else ``$MB_LABORATORY``, else None (the built-in
+    demonstration laboratory, which says so on every page)."""
+    import os
+
+    from reports.labconfig import load_laboratory
+
+    path = path or os.environ.get("MB_LABORATORY")
+    return load_laboratory(path) if path else None
+
+
 def issue_for_run(store, run_id: int, out_dir: str | Path | None = None, *, sign: bool = False,
-                  positions=None, signer=None):  # fmt: skip
+                  positions=None, signer=None, lab=None):  # fmt: skip
     """Issue (and record) a certificate per meter of a run; positions without results are skipped."""
     from reports.issue import issue_certificate
 
@@ -372,7 +383,7 @@ def issue_for_run(store, run_id: int, out_dir: str | Path | None = None, *, sign
         if wanted and pos not in wanted:
             continue
         try:
-            data = build_certificate_data(record, pos)
+            data = build_certificate_data(record, pos, lab=lab)
         except InputError:
             continue
         cert = issue_certificate(data, out, signer=signer)

@@ -85,10 +85,12 @@ def prepare(req: RunRequest) -> Prepared:
     return Prepared(config, plan, meters)
 
 
-def open_store(url: str | None):
+def open_store(url: str | None, *, create: bool = True):
+    """The records store; ``create=False`` for commands that read or add to existing records (a mistyped
+    --db must not conjure an empty database that then answers "not found")."""
     from bench.records import RecordStore
 
-    store = RecordStore.open(url)
+    store = RecordStore.open(url, create=create)
     store.recover_interrupted()
     return store
 

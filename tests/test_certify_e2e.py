@@ -76,3 +76,39 @@ def test_dcc_written_beside_each_pdf(issued):
     for c in certs:
         assert c.dcc_path and Path(c.dcc_path).exists() and c.pdf_path.exists()
         assert c.signed and c.pdfa
+
+
+def test_run_names_the_shops_laboratory_and_a_bad_lab_file_stops_before_the_run(tmp_path, capsys):
+    from pypdf import PdfReader
+
+    from bench.cli import main
+    from bench.records import RecordStore
+
+    root = Path(__file__).resolve().parents[1]
+    db = f"sqlite:///{tmp_path / 'lab.sqlite'}"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[laboratory]\nname = "X"\n')
+    args = [
+        "run",
+        "--bench",
+        str(root / "examples" / "2s-board.toml"),
+        "--plan",
+        "ansi-c12.20-2s",
+        "--db",
+        db,
+    ]
+    assert main([*args, "--lab", str(bad)]) != 0
+    assert "laboratory.address" in capsys.readouterr().err
+    with RecordStore.open(db) as store:
+        assert store.list_runs() == []  # nothing half-written
+    main(
+        [
+            *args,
+            "--lab",
+            str(root / "examples" / "lab" / "laboratory.toml"),
+            "--certificates",
+            str(tmp_path / "c"),
+        ]
+    )
+    text = " ".join(PdfReader(next((tmp_path / "c").glob("*-P01.pdf"))).pages[0].extract_text().split())
+    assert "Example Electric Co-op Meter Shop" in text and "DEMONSTRATION" not in text.upper()

@@ -1,7 +1,7 @@
 """meterbench demo: a simulated 2S board through starting, creep, LL, PF and FL, recorded and certified.
 
-Runs on embedded defaults: a simulated three-position 2S bench (virtual time), the records in SQLite in the
-user data directory (or --db), and a signed PDF/A certificate with its DCC XML per meter in
+Runs on embedded defaults: a simulated three-position 2S bench (virtual time), the records in a demo SQLite
+file in the user data directory, apart from the shop's real records (or --db), and a signed PDF/A certificate with its DCC XML per meter in
 ./certificates (or --out). The signing identity is a throw-away demonstration one; its public certificate
 is written beside the certificates so `meterbench verify --trust` can check them.
 """
@@ -27,8 +27,10 @@ def run(args) -> int:
     bench_file = resources.files("bench.data").joinpath("demo-bench.toml")
     out = Path(args.out or Path.cwd() / "certificates")
     with resources.as_file(bench_file) as path:
+        # the demo's simulated runs go to a database of their own, never into the shop's records
+        db = args.db or demo_url()
         req = RunRequest(bench_file=str(path), plan="ansi-c12.20-2s", operator=args.operator or "demo technician",
-                         db_url=args.db, json_out=args.json_out, settings=EngineSettings())  # fmt: skip
+                         db_url=db, json_out=args.json_out, settings=EngineSettings())  # fmt: skip
         with sigterm_as_interrupt(), ProgressView(title="MeterBench demo: 2S board", plain=True) as view:
             outcome, store = execute(req, [view] if args.verbose else [])
     try:
@@ -42,19 +44,28 @@ def run(args) -> int:
               "expected result, so the run as a whole is FAILED.")  # fmt: skip
         print(f"Records: {store.url}")
         if issued:
-            print(f"Verify a certificate: meterbench verify {issued[0].pdf_path} --trust {cert_path}"
-                  + (f" --db {args.db}" if args.db else ""))  # fmt: skip
+            print(
+                f"Verify a certificate: meterbench verify {issued[0].pdf_path} --trust {cert_path} --db {db}"
+            )
     finally:
         store.close()
     # The demo board has a meter that fails to start: a failed meter is a correct demo, not an error.
     return EXIT_OK if outcome.outcome in ("passed", "failed") else EXIT_INSTRUMENT
 
 
+def demo_url() -> str:
+    """demo.sqlite beside the shop's records file."""
+    from bench.records.store import default_url
+
+    return default_url().replace("meterbench.sqlite", "demo.sqlite")
+
+
 def register(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run a simulated 2S bench end to end and issue certificates",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--out", metavar="DIR", help="certificate folder (default: ./certificates)")
-    p.add_argument("--db", metavar="URL", help="records database URL (default: SQLite in the user data dir)")
+    p.add_argument("--db", metavar="URL",
+                   help="records database URL (default: demo.sqlite in the user data dir, apart from real records)")  # fmt: skip
     p.add_argument("--json", metavar="OUT", dest="json_out", help="also write the run as JSON")
     p.add_argument("--operator", default="", help="technician's name on the certificates")
     p.add_argument("-v", "--verbose", action="store_true", help="print every reading as it arrives")

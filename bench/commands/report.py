@@ -8,13 +8,13 @@ ORDER = 30
 
 
 def run(args) -> int:
-    from bench.certify import issue_for_run
+    from bench.certify import configured_laboratory, issue_for_run
     from bench.session import open_store
 
-    store = open_store(args.db)
+    store = open_store(args.db, create=False)
     try:
         store.run_record(args.run_id)  # InputError when there is no such run
-        issued = issue_for_run(store, args.run_id, args.out, sign=args.sign,
+        issued = issue_for_run(store, args.run_id, args.out, sign=args.sign, lab=configured_laboratory(args.lab),
                                positions=[args.position] if args.position else None)  # fmt: skip
     finally:
         store.close()
@@ -33,5 +33,8 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the certificates")
     p.add_argument("--db", metavar="URL", help="records database URL")
     p.add_argument("--sign", action="store_true", help="sign with the configured signing identity")
+    p.add_argument(
+        "--lab", metavar="FILE", help="laboratory named on the certificates (default: $MB_LABORATORY)"
+    )
     p.set_defaults(func=run)
     return p

@@ -16,7 +16,7 @@ def run(args) -> int:
     from bench.safety import sigterm_as_interrupt
     from bench.session import RunRequest, execute, open_store
 
-    store = open_store(args.db)
+    store = open_store(args.db, create=False)
     record = store.run_record(args.run_id)
     run = record["run"]
     if run["status"] != "interrupted":

@@ -21,7 +21,7 @@ def run(args) -> int:
     from bench.safety import sigterm_as_interrupt
     from bench.session import RunRequest, execute, open_store
 
-    store = open_store(args.db)
+    store = open_store(args.db, create=False)
     record = store.run_record(args.run_id)
     run_row = record["run"]
     bench_file = args.bench or record["bench"]["config"].get("path")

@@ -34,6 +34,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sign", action="store_true", help="sign certificates with the configured signing identity"
     )
+    p.add_argument("--lab", metavar="FILE", help="laboratory named on the certificates (see examples/lab/laboratory.toml; "
+                   "default: $MB_LABORATORY, else the built-in demonstration laboratory)")  # fmt: skip
 
 
 def parse_overrides(items: list[str]) -> dict[int | None, str]:
@@ -76,6 +78,11 @@ def settings_from(args) -> EngineSettings:
                          found=args.speed)  # fmt: skip
     if args.warmup < 0:
         raise InputError("--warmup", "must be >= 0 seconds", found=args.warmup)
+    from bench.certify import configured_laboratory
+
+    configured_laboratory(
+        getattr(args, "lab", None)
+    )  # a bad laboratory file stops us before the run, not after
     s = EngineSettings(
         warmup_s=args.warmup,
         passes=("as-found", "as-left") if args.as_left else ("as-found",),
@@ -102,15 +109,24 @@ def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
     record = store.run_record(outcome.run_id)
     issued = []
     if certificates and outcome.outcome in ("passed", "failed"):
-        from bench.certify import issue_for_run
+        from bench.certify import configured_laboratory, issue_for_run
 
         sign = getattr(args, "sign", False) or _identity_ready()
-        issued = issue_for_run(store, outcome.run_id, args.certificates, sign=sign, positions=positions)
+        issued = issue_for_run(store, outcome.run_id, args.certificates, sign=sign, positions=positions,
+                               lab=configured_laboratory(getattr(args, "lab", None)))  # fmt: skip
         if issued and not sign:
             print("Certificates are NOT signed: run `meterbench keys init` once and set MB_SIGNING_PASSPHRASE "
                   "(or pass --sign) to sign them.")  # fmt: skip
         record = store.run_record(outcome.run_id)
     print_summary(record, issued)
+    if certificates and outcome.outcome in ("passed", "failed"):
+        wanted = set(positions) if positions else {p["position"] for p in record["positions"]}
+        got = {int(c.certificate_number.split("-P")[1][:2]) for c in issued}
+        for p in record["positions"]:
+            if p["position"] in wanted - got:
+                state, why = p.get("outcome") or "not tested", p.get("message") or ""
+                why = why if why.startswith(state) else f"{state}: {why}".rstrip(": ")
+                print(f"Position {p['position']}: no certificate: no accuracy result to certify ({why})")
     store.close()
     if outcome.outcome == "passed":
         return EXIT_OK

@@ -33,7 +33,7 @@ def run(args) -> int:
         f"PDF/A-2b         {'conforms' if report.pdfa_ok else 'DOES NOT CONFORM'}",
     ]  # fmt: skip
     if not args.no_db:
-        store = open_store(args.db)
+        store = open_store(args.db, create=False)
         try:
             rec = store.find_certificate(report.certificate_number or "")
             if rec is None:
