@@ -187,3 +187,12 @@ def test_a_wiring_fault_is_not_retested_away(tmp_path):
     finally:
         bench.close()
         store.close()
+
+
+def test_export_marks_the_superseded_result(board):
+    bench, store, first = board
+    _engine(bench, store).retest(first.run_id, "FL", positions=[2], reason="again")
+    rows = [r for r in store.point_rows(run_id=first.run_id) if r["point_id"] == "FL" and r["position"] == 2]
+    assert len(rows) == 2
+    old, new = sorted(rows, key=lambda r: r["point_row"])
+    assert old["superseded_by"] == new["point_row"] and new["superseded_by"] is None

@@ -166,6 +166,19 @@ def _point_columns() -> list:
     n_readings = (
         sa.select(sa.func.count()).where(m.readings.c.point_id == p.id).correlate(m.points).scalar_subquery()
     )
+    later = m.points.alias("later")
+    superseded_by = (  # the newest row for the same point: a retest (or a resumed run) replaced this one
+        sa.select(sa.func.max(later.c.id))
+        .where(
+            later.c.run_id == p.run_id,
+            later.c.position == p.position,
+            later.c.point_id == p.point_id,
+            later.c.test_pass == p.test_pass,
+            later.c.id > p.id,
+        )  # fmt: skip
+        .correlate(m.points)
+        .scalar_subquery()
+    )
     # Nameplate from the run's snapshot would need JSON paths per backend; the meters row is the same
     # meter (serial is unique) and only firmware/ratings edits could differ.
     return [
@@ -203,6 +216,7 @@ def _point_columns() -> list:
         res.decision_rule,
         n_readings.label("readings"),
         p.id.label("point_row"),
+        superseded_by.label("superseded_by"),  # empty for the current result; fleet statistics skip the rest
     ]
 
 
