@@ -14,7 +14,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--operator", default="", help="who runs the test (default: the login name)")
     p.add_argument("--db", metavar="URL", help="records database URL (default: SQLite in the user data dir)")
     p.add_argument(
-        "--json", metavar="OUT", dest="json_out", help="write the run as JSON (see README contract)"
+        "--json", metavar="OUT", dest="json_out", help="write the run as JSON (README: 'The run JSON')"
     )
     p.add_argument("--certificates", metavar="DIR", help="certificate folder (default: ./certificates)")
     p.add_argument("--no-certificates", action="store_true", help="record the run but issue no certificates")
