@@ -132,8 +132,12 @@ class ProgressView:
         if ev.kind == "run_started":
             msg = f"run {ev.run_id} started: plan {d['plan']}, positions {d['positions']}"
         elif ev.kind == "point_started":
-            msg = (f"point {point_name(ev.point_id, d.get('label') or ev.point_id)} ({d.get('kind', 'accuracy')}, {d.get('pass', '')}) "
-                   f"{d.get('voltage_v', '')} V {d.get('current_a', '')} A")  # fmt: skip
+            kind, test_pass = d.get("kind", "accuracy"), d.get("pass")
+            load = (
+                f" {d['voltage_v']:g} V {d['current_a']:g} A" if "voltage_v" in d and "current_a" in d else ""
+            )
+            msg = (f"point {point_name(ev.point_id, d.get('label') or ev.point_id)} ({kind}"
+                   f"{', ' + test_pass if test_pass else ''}){load}")  # fmt: skip
         elif ev.kind == "reading":
             msg = f"{pos} {d['label']} reading {d['index'] + 1}: {d['error_percent']:+.4f} %"
         elif ev.kind == "point_done":
@@ -150,8 +154,19 @@ class ProgressView:
             msg = f"{pos} FAILED ({d['state']}): {d['message']}"
         elif ev.kind == "run_finished":
             msg = f"run {ev.run_id} finished: {d['outcome']} {d.get('message') or ''}"
+        elif ev.kind == "precheck":
+            ident = "; ".join(f"{role}: {text}" for role, text in d.get("identity", {}).items())
+            msg = f"instruments answer ({ident}); reference calibration due {d.get('calibration_due')}"
+        elif ev.kind == "retest":
+            msg = f"retest of {ev.point_id} ({d['pass']}) on positions {d['positions']}: {d['reason']}"
+        elif ev.kind == "warmup":
+            msg = f"warm-up {d['seconds']:g} s"
+        elif ev.kind == "average":
+            msg = f"{pos} weighted average ({d['rule']}) {d['value_percent']:.3f} %R -> {VERDICT_WORD.get(d['verdict'])}"
+        elif ev.kind == "point_skipped":
+            msg = f"{pos} {ev.point_id} skipped: {d.get('message') or d.get('reason') or ''}"
         elif ev.kind in ("stabilised",):
             return
         else:
-            msg = f"{ev.kind} {d}"
+            msg = f"{ev.kind} " + ", ".join(f"{k} {v}" for k, v in d.items())
         print(f"{t} {msg}", flush=True)
