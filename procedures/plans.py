@@ -202,6 +202,8 @@ class Plan:
     sha256: str
     notes: str = ""
     extra_tables: tuple[LimitTable, ...] = ()
+    # a shop option (e.g. the register test) run besides an acceptance plan, never chosen for a form by default
+    shop_option: bool = False
 
     def _tables(self) -> dict[str, LimitTable]:
         return {t.id: t for t in self.extra_tables}
@@ -580,6 +582,7 @@ def parse_plan(raw: dict, src: str, data: bytes, base_dir: Path | None = None) -
         sha256=hashlib.sha256(data).hexdigest(),
         notes=top.text("notes", ""),
         extra_tables=tuple(extra.values()),
+        shop_option=bool(top.get("shop_option", bool, False)),
     )
 
 
@@ -602,8 +605,8 @@ def _shipped() -> dict[str, Plan]:
 
 
 def list_plans() -> list[Plan]:
-    """The built-in plans, in file order."""
-    return list(_shipped().values())
+    """The built-in plans in file order, acceptance plans before shop options (what a form picks first)."""
+    return sorted(_shipped().values(), key=lambda p: p.shop_option)
 
 
 def load_plan(id_or_path: str | Path) -> Plan:
