@@ -1,7 +1,7 @@
 """Loading meters: barcode scans (keyboard wedge), manual entry and editing, manifest import.
 
 A keyboard-wedge scanner types the serial as fast keystrokes ending in Enter. :class:`WedgeDetector`
-watches the whole application's key presses and recognises such a burst wherever the focus is; a person
+watches the main window's key presses and recognises such a burst wherever the focus is; a person
 typing is far slower and is left alone. The scanned serial fills the next empty position, with the
 nameplate taken from the bench file's simulated meter of that serial (simulated benches) or from the
 "nameplate for scans" template the technician set. Everything goes through
@@ -14,6 +14,7 @@ import time
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -21,7 +22,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QVBoxLayout,
-    QWidget,
 )
 
 from bench.meters import LoadedMeter, make_meter
@@ -45,7 +45,12 @@ FIELDS = (  # (key in make_meter's raw dict, label, hint)
 
 
 class WedgeDetector(QObject):
-    """Application event filter: a burst of fast keystrokes ending in Enter is a scan."""
+    """Event filter on the main window's ``QWindow``: a burst of fast keystrokes ending in Enter is a scan.
+
+    Installed on the window, not on the application: every key press of the window passes the window
+    once, whichever widget has the focus, while the application-wide stream (paints, timers, layout
+    requests, thousands a second during a run) would each be a call into Python.
+    """
 
     scanned = Signal(str)
 
@@ -54,42 +59,23 @@ class WedgeDetector(QObject):
         self.enabled = True
         self._buffer = ""
         self._last = 0.0
-        self._prev: tuple | None = None
-
-    def _propagated(self, obj, event) -> bool:
-        """An unhandled key press travels up to the parents, passing this filter again: count it once.
-
-        The same C++ event object going to an ancestor of the widget that had it first is a propagation.
-        """
-        import shiboken6
-
-        ptr = shiboken6.getCppPointer(event)[0]
-        prev = self._prev
-        if prev is not None and prev[0] == ptr and prev[1] == event.key() and obj is not prev[2]:
-            try:
-                if isinstance(obj, QWidget) and isinstance(prev[2], QWidget) and obj.isAncestorOf(prev[2]):
-                    return True
-            except RuntimeError:  # the earlier receiver was deleted meanwhile
-                pass
-        self._prev = (ptr, event.key(), obj)
-        return False
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
         if not self.enabled or event.type() != QEvent.Type.KeyPress:
             return False
         if event.isAutoRepeat():
             return False
-        now = time.monotonic()
+        # When the key was pressed (the window system's stamp, in ms), not when it reached us: a window
+        # busy for a moment receives a person's slow typing in one late burst.
+        now = event.timestamp() / 1000.0 if event.timestamp() else time.monotonic()
         key = event.key()
-        if self._propagated(obj, event):
-            return False
         if now - self._last > MAX_GAP_S:
             self._buffer = ""
         self._last = now
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             text, self._buffer = self._buffer, ""
             if len(text) >= MIN_LENGTH:
-                _unType(obj, text)
+                _unType(QApplication.focusWidget(), text)
                 self.scanned.emit(text)
                 return True  # the Enter belonged to the scanner, not to the focused button
             return False

@@ -21,4 +21,6 @@ class GuiSettings:
     certificates_dir: str = field(default_factory=lambda: str(Path.cwd() / "certificates"))
     operator: str = ""
     approver: str = ""
+    as_left: bool = False  # runs test an as-left pass after the as-found pass (meters adjusted in between)
+    warmup_s: float = 0.0  # bench seconds energised at the plan's voltage and TA before the first point
     allow_overdue: bool = False  # never set from the window: overdue references are refused

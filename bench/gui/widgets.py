@@ -6,7 +6,9 @@ what the words say (a colour-blind technician, or a monochrome screenshot, loses
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -93,12 +95,16 @@ class PositionTile(QFrame):
         for w in (self.meter_label, self.point_label, self.error_label, self.message_label):
             lay.addWidget(w)
         lay.addStretch(1)
+        self.held = self.dirty = False
         self.refresh()
 
     def set(self, **changes) -> None:
         for k, v in changes.items():
             setattr(self.view, k, v)
-        self.refresh()
+        if self.held:  # inside PositionsGrid.batch(): shown once, when the batch ends
+            self.dirty = True
+        else:
+            self.refresh()
 
     def refresh(self) -> None:
         v = self.view
@@ -160,6 +166,20 @@ class PositionsGrid(QWidget):
             self._grid.addWidget(tile, k // cols, k % cols)
             self.tiles[k + 1] = tile
         self._grid.setRowStretch(self._grid.rowCount(), 1)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Tiles changed inside are redrawn once at the end (a batch of engine events touches each many times)."""
+        for tile in self.tiles.values():
+            tile.held = True
+        try:
+            yield
+        finally:
+            for tile in self.tiles.values():
+                tile.held = False
+                if tile.dirty:
+                    tile.dirty = False
+                    tile.refresh()
 
 
 class StatusStrip(QWidget):

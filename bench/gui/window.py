@@ -10,6 +10,7 @@ Tab to every tile and control, Enter on a tile edits its meter.
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime
 from datetime import time as dtime
 from pathlib import Path
@@ -18,12 +19,10 @@ from PySide6.QtCore import QDate, Qt, QThread, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QCheckBox,
     QComboBox,
     QDateEdit,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -49,6 +48,7 @@ from PySide6.QtWidgets import (
 )
 
 from bench.gui.loading import MeterDialog, WedgeDetector, meter_raw, scan_to_meter
+from bench.gui.prompts import AsLeftPrompt, WiringDecisionDialog, WiringOverrideDialog
 from bench.gui.settings import GuiSettings
 from bench.gui.widgets import (
     VERDICT_WORDS,
@@ -58,11 +58,25 @@ from bench.gui.widgets import (
     StatusStrip,
     big_font,
 )
-from bench.gui.worker import BenchWorker, CertJob, EventPump, RunJob
+from bench.gui.worker import BenchWorker, CertJob, EventPump, Question, RunJob
 from procedures.errors import InputError
 
+PASSES_AS_LEFT = ("as-found", "as-left")
 TABS = ("&1 Run", "&2 Results", "&3 Meters", "&4 Plan", "&5 History", "&6 Certificates", "&7 Settings")
+RECHECK_AFTER_MS = 1500
 OUTCOMES = ("any", "passed", "failed", "aborted", "error", "interrupted", "running")
+
+
+def _settle_heap() -> None:
+    """Collect once, then leave everything alive out of later garbage collections.
+
+    The window, its Qt wrappers, pyqtgraph, SQLAlchemy and the drivers are a few hundred thousand objects
+    that live as long as the application. A full collection walks them all while holding the interpreter
+    lock (~100 ms on a small PC), and the engine thread's allocations trigger one now and then: mid-run
+    the window froze for it. Frozen, they are skipped; what runs allocate afterwards is still collected.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _item(text: object) -> QTableWidgetItem:
@@ -82,47 +96,11 @@ def _table(headers: list[str]) -> QTableWidget:
     return t
 
 
-class WiringOverrideDialog(QDialog):
-    """Continue a position (or the whole board) despite a wiring finding: a reason is required."""
-
-    def __init__(self, positions: list[int], findings: str, parent=None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Override a wiring finding")
-        lay = QVBoxLayout(self)
-        warn = QLabel("Overriding means testing a meter the wiring check says is wired wrong.\n"
-                      "The reason is recorded with the run and printed on the certificate.\n\n" + findings)  # fmt: skip
-        warn.setWordWrap(True)
-        lay.addWidget(warn)
-        form = QFormLayout()
-        self.where = QComboBox()
-        self.where.addItem("whole board", None)
-        for p in positions:
-            self.where.addItem(f"position {p}", p)
-        self.reason = QLineEdit()
-        self.reason.setPlaceholderText("e.g. CT polarity checked by hand at the test switch")
-        form.addRow("&Override for", self.where)
-        form.addRow("&Reason (required)", self.reason)
-        lay.addLayout(form)
-        self.error = QLabel("")
-        self.error.setStyleSheet("color:#b00000; font-weight:bold;")
-        lay.addWidget(self.error)
-        b = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        b.accepted.connect(self.accept)
-        b.rejected.connect(self.reject)
-        lay.addWidget(b)
-
-    def accept(self) -> None:
-        if len(self.reason.text().strip()) < 5:
-            self.error.setText("A reason is required (at least a few words): it goes on the certificate.")
-            return
-        super().accept()
-
-
 class MainWindow(QMainWindow):
     """The bench application."""
 
     request_run = Signal(object)
-    request_check = Signal(str)
+    request_check = Signal(str, object)
     request_preview = Signal(object)
     request_preview_file = Signal(object)
     request_issue = Signal(object)
@@ -147,6 +125,7 @@ class MainWindow(QMainWindow):
         self.confirm = self._confirm_dialog  # tests replace it; a person answers the real dialog
         self.ask_override = self._override_dialog
         self._phasors: tuple[dict, str] | None = None
+        self.prompts: list = []  # open mid-run prompts (the engine thread waits on each)
 
         self.pump = EventPump(self)
         self.pump.batch.connect(self.on_events)
@@ -164,6 +143,7 @@ class MainWindow(QMainWindow):
         self.worker.run_started.connect(self.on_run_started)
         self.worker.run_finished.connect(self.on_run_finished)
         self.worker.run_failed.connect(self.on_run_failed)
+        self.worker.question.connect(self.on_question)
         self.worker.preview_ready.connect(self.on_preview_ready)
         self.worker.issued.connect(self.on_issued)
         self.worker.cert_failed.connect(self.on_cert_failed)
@@ -172,7 +152,8 @@ class MainWindow(QMainWindow):
         self._build()
         self.wedge = WedgeDetector(self)
         self.wedge.scanned.connect(self.on_scan)
-        QApplication.instance().installEventFilter(self.wedge)
+        self.winId()  # creates the QWindow now, so the scanner filter can sit on it
+        self.windowHandle().installEventFilter(self.wedge)
         self._redraw = QTimer(self)
         self._redraw.setInterval(250)  # plots redraw at most 4x a second, whatever the event rate
         self._redraw.timeout.connect(self._redraw_plots)
@@ -181,6 +162,7 @@ class MainWindow(QMainWindow):
             self.load_bench(self.settings.bench_file)
         self.refresh_plan()
         self._update_controls()
+        _settle_heap()
 
     # ================================================================ layout
     def _build(self) -> None:
@@ -230,6 +212,7 @@ class MainWindow(QMainWindow):
         self.status = StatusStrip()
         outer.addWidget(self.status)
         self.setCentralWidget(central)
+        self.tabs.currentChanged.connect(lambda _i: self._redraw_plots())
         for k, build in enumerate((self._run_tab, self._results_tab, self._meters_tab, self._plan_tab,
                                    self._history_tab, self._cert_tab, self._settings_tab)):  # fmt: skip
             self.tabs.addTab(build(), TABS[k])
@@ -343,6 +326,33 @@ class MainWindow(QMainWindow):
         row.itemAt(0).widget().setBuddy(self.plan_combo)
         self.plan_combo.currentIndexChanged.connect(lambda _i: self.refresh_plan())
         row.addWidget(self.plan_combo, 1)
+        lay.addLayout(row)
+        row = QHBoxLayout()
+        passes = QLabel("P&asses:")
+        self.passes_combo = QComboBox()
+        self.passes_combo.setFont(big_font(12))
+        self.passes_combo.addItem("as-found only", ("as-found",))
+        self.passes_combo.addItem(
+            "as-found + as-left (adjust the meters in between, source off)", PASSES_AS_LEFT
+        )
+        self.passes_combo.setCurrentIndex(1 if self.settings.as_left else 0)
+        passes.setBuddy(self.passes_combo)
+        warm = QLabel("&Warm-up:")
+        self.warmup_spin = QDoubleSpinBox()
+        self.warmup_spin.setFont(big_font(12))
+        self.warmup_spin.setRange(0, 7200)
+        self.warmup_spin.setDecimals(0)
+        self.warmup_spin.setSuffix(" s")
+        self.warmup_spin.setSpecialValueText("none")
+        self.warmup_spin.setValue(self.settings.warmup_s)
+        self.warmup_spin.setToolTip("Bench seconds at the plan's voltage and test amperes before the first point "
+                                    "(the source is ON during the warm-up)")  # fmt: skip
+        warm.setBuddy(self.warmup_spin)
+        for x, stretch in ((passes, 0), (self.passes_combo, 2), (warm, 0), (self.warmup_spin, 0)):
+            row.addWidget(x, stretch)
+        row.addWidget(QLabel("bench time, source ON at the plan's voltage and TA"), 1)
+        self.passes_combo.currentIndexChanged.connect(lambda _i: self._run_options_changed())
+        self.warmup_spin.valueChanged.connect(lambda _v: self._run_options_changed())
         lay.addLayout(row)
         self.plan_msg = QLabel("")
         self.plan_msg.setWordWrap(True)
@@ -572,7 +582,7 @@ class MainWindow(QMainWindow):
         if self.config is None or self.running:
             return
         self.status.instruments.setText("Instruments: checking…")
-        self.request_check.emit(self.settings.bench_file)
+        self.request_check.emit(self.settings.bench_file, self.settings.speed)
 
     # ================================================================ meters
     def _next_empty(self) -> int | None:
@@ -711,29 +721,45 @@ class MainWindow(QMainWindow):
         return self.plan_combo.currentData() or ""
 
     def _pick_plan_for(self, form: str) -> None:
-        """When the loaded form changes, choose that form's shop (C12.20) plan; the technician may change it."""
+        """When the loaded form changes, choose that form's shop (C12.20) plan; the technician may change it.
+
+        Of several C12.20 plans for the form, the base one (shortest id: "-register" and the like are
+        options added to it).
+        """
         from procedures.plans import list_plans
 
         if getattr(self, "_picked_form", None) == form:
             return
         self._picked_form = form
         plans = {p.id: p for p in list_plans()}
-        for k in range(self.plan_combo.count()):
-            p = plans.get(self.plan_combo.itemData(k))
-            if p is not None and form in p.forms and "c12.20" in p.id:
-                self.plan_combo.setCurrentIndex(k)
+        fits = [(k, p.id) for k in range(self.plan_combo.count())
+                if (p := plans.get(self.plan_combo.itemData(k))) is not None and form in p.forms]  # fmt: skip
+        shop = [f for f in fits if "c12.20" in f[1]]
+        for choice in (shop, fits):
+            if choice:
+                self.plan_combo.setCurrentIndex(min(choice, key=lambda f: (len(f[1]), f[1]))[0])
                 return
-        for k in range(self.plan_combo.count()):
-            p = plans.get(self.plan_combo.itemData(k))
-            if p is not None and form in p.forms:
-                self.plan_combo.setCurrentIndex(k)
-                return
+
+    def passes(self) -> tuple[str, ...]:
+        return tuple(self.passes_combo.currentData() or ("as-found",))
+
+    def _run_options_changed(self) -> None:
+        self.settings.as_left = self.passes() == PASSES_AS_LEFT
+        self.settings.warmup_s = float(self.warmup_spin.value())
+        self._show_badge()
+
+    def _show_badge(self) -> None:
+        """The toolbar says what Start will run: plan, passes, warm-up."""
+        extra = " · as-found + AS-LEFT" if self.passes() == PASSES_AS_LEFT else ""
+        if self.warmup_spin.value() > 0:
+            extra += f" · warm-up {self.warmup_spin.value():g} s"
+        self.plan_badge.setText(f"  Plan: {self.plan_id()}{extra}  ")
 
     def refresh_plan(self) -> None:
         """The chosen plan's points in volts and amperes, with limits, for the loaded meters."""
         from procedures.plans import load_plan
 
-        self.plan_badge.setText(f"  Plan: {self.plan_id()}  ")
+        self._show_badge()
         self.plan_table.setRowCount(0)
         try:
             plan = load_plan(self.plan_id())
@@ -812,9 +838,17 @@ class MainWindow(QMainWindow):
         amax = max(p.current_a for p in rp.points)
         overrides = "".join(f"\nWiring override ({'board' if k is None else f'position {k}'}): {v}"
                             for k, v in self.wiring_overrides.items())  # fmt: skip
+        passes, warmup = self.passes(), float(self.warmup_spin.value())
+        how = (
+            "as-found, then as-left after you adjust the meters"
+            if passes == PASSES_AS_LEFT
+            else "as-found only"
+        )
+        if warmup > 0:
+            how += f"; {warmup:g} s warm-up first (energised)"
         text = (f"The source will ENERGISE the board:\nup to {vmax:g} V and {amax:g} A on positions "
-                f"{', '.join(str(p) for p in sorted(self.meters))}.\n\nCovers closed, test switches set, hands "
-                f"clear of the board?{overrides}")  # fmt: skip
+                f"{', '.join(str(p) for p in sorted(self.meters))}.\nPasses: {how}.\n\nCovers closed, test "
+                f"switches set, hands clear of the board?{overrides}")  # fmt: skip
         if not self.confirm("Energise the board?", text):
             self.banner.setText("Start cancelled: nothing was energised.")
             return False
@@ -831,9 +865,11 @@ class MainWindow(QMainWindow):
         self.banner.setText(f"Starting {self.plan_id()} …")
         self.status.run.setText("Starting…")
         self._update_controls()
+        self.worker.arm()
+        self.pump.start()
         self.request_run.emit(RunJob(self.settings.bench_file, self.plan_id(), meters, self.settings.operator,
-                                     self.settings.speed, dict(self.wiring_overrides),
-                                     self.settings.allow_overdue))  # fmt: skip
+                                     self.settings.speed, dict(self.wiring_overrides), self.settings.allow_overdue,
+                                     passes=passes, warmup_s=warmup))  # fmt: skip
         return True
 
     def pause_run(self) -> None:
@@ -847,7 +883,9 @@ class MainWindow(QMainWindow):
 
     def abort_run(self) -> None:
         """Esc / ABORT: the engine switches the source off first (in this thread, now), then stops."""
-        if self.worker.abort("aborted by operator (GUI)"):
+        going = self.worker.abort("aborted by operator (GUI)")
+        self._close_prompts()
+        if going or self.running:
             self.banner.setText("ABORTED: source switched off; the run is ending.")
             self.banner.setStyleSheet("color:#b00000;")
             self.status.run.setText("ABORTING — source switched off")
@@ -884,17 +922,22 @@ class MainWindow(QMainWindow):
         self.run_id = run_id
         self.c_run.setValue(run_id)
 
-    def on_run_failed(self, message: str) -> None:
-        self.pump.flush()
+    def _run_ended(self) -> None:
+        self.pump.stop()
+        self._close_prompts()
         self.running = self.paused = False
+        # Open and check the bench again for the next Start, once the technician is looking at the results.
+        QTimer.singleShot(RECHECK_AFTER_MS, self.check_instruments)
+
+    def on_run_failed(self, message: str) -> None:
+        self._run_ended()
         self.banner.setText(f"Run did not complete: {message}")
         self.banner.setStyleSheet("color:#b00000;")
         self.status.run.setText("Stopped with an error (source off)")
         self._update_controls()
 
     def on_run_finished(self, outcome) -> None:
-        self.pump.flush()
-        self.running = self.paused = False
+        self._run_ended()
         self.last_outcome = outcome
         counts: dict[str, int] = {}
         for pos, state in outcome.positions.items():
@@ -911,13 +954,57 @@ class MainWindow(QMainWindow):
         self.c_run.setValue(outcome.run_id)
         self._update_controls()
 
+    # ================================================================ the engine's questions
+    def on_question(self, q: Question) -> None:
+        """The engine thread waits (source off) for the technician: show the prompt, never block here."""
+        self.pump.flush()  # what happened before the question is on screen first
+        if q.answered:  # an abort released it while the signal was on its way
+            return
+        if q.kind == "as-left":
+            dlg = AsLeftPrompt(sorted(self.failed_verdicts), self)
+            waiting = "WAITING: adjust the meters, then continue with the as-left pass (source OFF)"
+        else:
+            dlg = WiringDecisionDialog(q.position, q.findings, self)
+            where = "the board" if q.position is None else f"position {q.position}"
+            waiting = f"WAITING: wiring finding at {where} — stop or override (source OFF)"
+        dlg.answered.connect(lambda answer, q=q: self._answer(q, answer))
+        self.prompts.append(dlg)
+        self.status.run.setText(waiting)
+        self.banner.setText(f"Run {self.run_id or ''} {waiting}")
+        dlg.show()
+        dlg.raise_()
+        dlg.activateWindow()
+
+    def _answer(self, q: Question, answer) -> None:
+        if answer == "abort":
+            self.abort_run()
+            return
+        q.reply(answer)
+        if q.kind == "as-left":
+            text = "Continuing with the as-left pass" if answer else "As-left pass skipped"
+        elif answer:
+            text = f"Wiring finding overridden ({answer})"
+        else:
+            text = "Wiring finding stops " + ("the board" if q.position is None else f"position {q.position}")
+        self.status.run.setText(text)
+        self.banner.setText(f"Run {self.run_id or ''} RUNNING: {text} — Esc aborts (source off first)")
+
+    def _close_prompts(self) -> None:
+        """A run that ends (or aborts) takes its open questions with it."""
+        prompts, self.prompts = self.prompts, []
+        for dlg in prompts:
+            dlg.done_ = True  # already answered by the abort: closing must not answer again
+            dlg.close()
+            dlg.deleteLater()
+
     # ================================================================ engine events
     def on_events(self, events: list) -> None:
-        for ev in events:
-            try:
-                self._event(ev)
-            except Exception as exc:  # noqa: BLE001 - a display problem must never stop the run
-                self.status.run.setText(f"display error: {exc}")
+        with self.grid.batch():
+            for ev in events:
+                try:
+                    self._event(ev)
+                except Exception as exc:  # noqa: BLE001 - a display problem must never stop the run
+                    self.status.run.setText(f"display error: {exc}")
 
     def _event(self, ev) -> None:
         d, pos, tiles = ev.data, ev.position, self.grid.tiles
@@ -930,7 +1017,13 @@ class MainWindow(QMainWindow):
                 {k: {"ok": True, "text": v} for k, v in d.get("identity", {}).items()}
             )
         elif ev.kind == "warmup":
-            self.status.run.setText(f"Warm-up {d.get('seconds', 0):g} s")
+            secs = d.get("seconds", 0)
+            self.status.run.setText(f"WARM-UP {secs:g} s — source ENERGISED")
+            self.banner.setText(f"Run {ev.run_id} WARMING UP: {secs:g} s (bench time) at the plan's voltage and "
+                                "test amperes before the first point — Esc aborts (source off first)")  # fmt: skip
+            for tile in tiles.values():
+                if tile.view.state in ("loaded", "testing"):
+                    tile.set(point=f"warm-up {secs:g} s")
         elif ev.kind == "point_started":
             label = d.get("label") or ev.point_id
             tp = d.get("pass", "")
@@ -1040,7 +1133,7 @@ class MainWindow(QMainWindow):
             phases, caption = self._phasors
             self._phasors = None
             self.phasor.set_phases(phases, caption)
-        if self.tabs.currentIndex() == 1 or not self.running:
+        if self.tabs.currentIndex() == 1:  # drawn when seen: a hidden plot is data, not pixels
             self.error_plot.redraw()
 
     # ================================================================ history
@@ -1162,10 +1255,12 @@ class MainWindow(QMainWindow):
             return
         self._shut = True
         self.worker.abort("window closed")
-        QApplication.instance().removeEventFilter(self.wedge)
+        self._close_prompts()
+        self.pump.stop()
         self.thread.quit()
         if not self.thread.wait(30000):
             self.worker.abort("window closed")
+        self.worker.close_bench()  # the worker thread has stopped: the bench it kept open is closed here
         self._redraw.stop()
         self.store.close()
 

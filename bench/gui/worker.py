@@ -1,18 +1,25 @@
 """The one worker that talks to instruments, the records store's writers and the certificate issuer.
 
 It is a ``QObject`` moved to its own ``QThread``; widgets reach it only by signals (queued slots), and
-it answers only by signals. Two controls are called directly from the GUI thread because they must act
+it answers only by signals. Three controls are called directly from the GUI thread because they must act
 while the worker is busy inside ``engine.run()``: :meth:`BenchWorker.abort` (the engine's abort
-de-energises at once from the calling thread) and pause/resume (thread-safe flags).
+de-energises at once from the calling thread, then releases any question the engine is waiting on),
+pause/resume (thread-safe flags) and :meth:`Question.reply`.
 
-Engine events do not go through one queued signal each: a 24-position board in virtual time emits
-thousands, and one posted event per reading would flood the GUI. :class:`EventPump` queues them and
-the GUI drains them in time-boxed batches, so the window keeps painting however fast the engine runs.
+Why the window stays responsive while the engine runs flat out in virtual time (measured by
+``benchmarks/bench_gui_stall.py``): the engine thread and the GUI thread share one interpreter lock, and
+every time Qt calls into Python (a slot, an event filter, a Python paint method) the GUI thread may wait
+up to the interpreter's switch interval for it. So the GUI is called into Python rarely: engine events are
+not one queued signal each but are queued in :class:`EventPump` and drained by a GUI timer a few dozen
+times a second, in time-boxed batches; the bench is opened and checked before Start, not at Start; and
+the keyboard-wedge filter watches the window, not every event of the application.
 """
 
 from __future__ import annotations
 
 import collections
+import getpass
+import os
 import shutil
 import subprocess
 import tempfile
@@ -27,52 +34,89 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from procedures.errors import InputError
 
 YIELD_S = 0.001  # the worker's pause per engine event (virtual time would otherwise starve the window)
-DRAIN_BUDGET_S = 0.012  # GUI time spent per batch of engine events before yielding to painting
+DRAIN_EVERY_MS = 40  # the GUI takes queued engine events this often (25 times a second) ...
+DRAIN_BUDGET_S = 0.015  # ... for at most this long each time, then lets the event loop paint
+ASK_POLL_S = 0.2  # the engine thread's wait for an answer wakes this often (abort, watchdog)
 
 
 class EventPump(QObject):
-    """Engine events from the worker thread, delivered to the GUI thread in time-boxed batches."""
+    """Engine events from the worker thread, taken by the GUI thread in time-boxed batches on a timer.
 
-    _wake = Signal()
+    The worker only appends to a queue (no signal per event): the GUI decides when to look, so a burst of
+    thousands of events costs the window a few batches, not thousands of wake-ups.
+    """
+
     batch = Signal(object)  # a list of engine events (object: no Qt conversion)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._queue: collections.deque = collections.deque()
-        self._lock = threading.Lock()
-        self._scheduled = False
-        self._wake.connect(self._drain)  # queued: push() runs in the worker thread
+        self._timer = QTimer(self)
+        self._timer.setInterval(DRAIN_EVERY_MS)
+        self._timer.timeout.connect(self._drain)
 
     def push(self, item) -> None:
-        """Any thread: queue one item; wakes the GUI thread once per batch, not once per item."""
-        with self._lock:
-            self._queue.append(item)
-            if self._scheduled:
-                return
-            self._scheduled = True
-        self._wake.emit()
+        """Any thread: queue one item (deque appends are atomic)."""
+        self._queue.append(item)
+
+    def start(self) -> None:
+        """GUI thread: start taking events (a run is starting)."""
+        self._timer.start()
+
+    def stop(self) -> None:
+        """GUI thread: deliver what is left and stop the timer (the run has ended)."""
+        self._timer.stop()
+        self.flush()
 
     @Slot()
     def _drain(self) -> None:
-        """Hand queued items to the GUI in small batches until the time budget is spent, then yield."""
         t0 = time.perf_counter()
-        while time.perf_counter() - t0 < DRAIN_BUDGET_S:
-            with self._lock:
-                items = [self._queue.popleft() for _ in range(min(8, len(self._queue)))]
-                if not items:
-                    self._scheduled = False
-                    return
+        while self._queue and time.perf_counter() - t0 < DRAIN_BUDGET_S:
+            items = [self._queue.popleft() for _ in range(min(16, len(self._queue)))]
             self.batch.emit(items)
-        QTimer.singleShot(0, self._drain)  # more queued: let the event loop paint first
 
     def flush(self) -> None:
-        """GUI thread: deliver everything queued now (used when a run ends)."""
-        with self._lock:
-            items = list(self._queue)
-            self._queue.clear()
-            self._scheduled = False
+        """GUI thread: deliver everything queued now (before a question or the end of a run)."""
+        items = []
+        while self._queue:
+            items.append(self._queue.popleft())
         if items:
             self.batch.emit(items)
+
+
+@dataclass(eq=False)
+class Question:
+    """Something the engine thread asks the technician, with the source off; it waits for the answer.
+
+    ``kind`` is "as-left" (answer: True = test the as-left pass, False = skip it) or "wiring" (answer: the
+    operator's reason to carry on, or None to let the finding stop ``position``; None = the board).
+    An abort cancels the question, which ends the run as aborted.
+    """
+
+    kind: str
+    position: int | None = None
+    findings: list = field(default_factory=list)
+    answer: object = None
+    cancelled: str = ""  # the abort reason, when an abort released the wait
+    _done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def reply(self, answer) -> None:
+        """Any thread (the GUI): answer once; later answers are ignored."""
+        if not self._done.is_set():
+            self.answer = answer
+            self._done.set()
+
+    def cancel(self, reason: str) -> None:
+        if not self._done.is_set():
+            self.cancelled = reason or "aborted"
+            self._done.set()
+
+    @property
+    def answered(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
 
 
 class WatchedSource:
@@ -125,6 +169,8 @@ class RunJob:
     speed: float | None
     wiring_overrides: dict = field(default_factory=dict)
     allow_overdue: bool = False
+    passes: tuple[str, ...] = ("as-found",)
+    warmup_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -148,6 +194,7 @@ class BenchWorker(QObject):
     run_started = Signal(int)
     run_finished = Signal(object)  # RunOutcome
     run_failed = Signal(str)  # could not start or crashed: the message (InputError text)
+    question = Signal(object)  # a Question the engine thread is waiting on
     preview_ready = Signal(object, object, str)  # CertJob, [png paths], pdf path
     issued = Signal(object, str)  # CertJob, pdf path
     cert_failed = Signal(object, str)
@@ -161,17 +208,31 @@ class BenchWorker(QObject):
         self.engine_hooks: list = []  # callables(engine), run in the worker before the run starts (tests)
         self.listeners: list = []  # extra synchronous engine listeners (tests, benchmarks)
         self._lock = threading.Lock()
+        self._ready: tuple[tuple, object] | None = None  # (key, bench) opened and checked before Start
+        self._questions: set[Question] = set()
+        self._abort_reason = ""
         self.preview_dir = Path(tempfile.mkdtemp(prefix="meterbench-preview-"))
 
     # ---- controls from the GUI thread --------------------------------------------------------------
     def abort(self, reason: str = "aborted by operator") -> bool:
-        """De-energise now (from the caller's thread) and stop the run; True if a run was going."""
+        """De-energise now (from the caller's thread) and stop the run; True if a run was going.
+
+        The source goes off first; only then is a question the engine waits on released.
+        """
         with self._lock:
             engine = self.engine
-        if engine is None:
-            return False
-        engine.abort(reason)
-        return True
+            self._abort_reason = reason
+            questions = list(self._questions)
+        if engine is not None:
+            engine.abort(reason)
+        for q in questions:
+            q.cancel(reason)
+        return engine is not None
+
+    def arm(self) -> None:
+        """GUI thread, before requesting a run: forget the last run's abort (an Esc from now on counts)."""
+        with self._lock:
+            self._abort_reason = ""
 
     def pause(self) -> None:
         with self._lock:
@@ -183,24 +244,44 @@ class BenchWorker(QObject):
             if self.engine is not None:
                 self.engine.resume_paused()
 
-    # ---- slots (worker thread) ---------------------------------------------------------------------
-    @Slot(str)
-    def check_bench(self, bench_file: str) -> None:
-        """Open every instrument, ask its identity, leave it safe, close it."""
+    # ---- the bench, opened ahead of Start ----------------------------------------------------------
+    @staticmethod
+    def _bench_key(bench_file: str, speed: float | None) -> tuple:
+        try:
+            stamp = os.stat(bench_file).st_mtime_ns
+        except OSError:
+            stamp = None
+        return (os.path.abspath(bench_file), stamp, speed)
+
+    def _release_ready(self) -> None:
+        if self._ready is not None:
+            _, bench = self._ready
+            self._ready = None
+            bench.close()
+
+    @Slot(str, object)
+    def check_bench(self, bench_file: str, speed: float | None) -> None:
+        """Open every instrument, ask its identity, leave it safe, and keep the bench open for the next Start.
+
+        Opening a bench (drivers, VISA sessions, a simulator's device files) is the slow part of starting a
+        run; done here, Start only builds the engine. A bench file changed on disk is opened again at Start.
+        """
         from instruments.bench import open_bench
 
+        self._release_ready()
         out: dict = {}
         try:
-            bench = open_bench(bench_file, speed=0)
+            bench = open_bench(bench_file, speed=speed)
         except Exception as exc:  # noqa: BLE001 - shown to the technician, never a crash
             self.instruments.emit({"bench": {"ok": False, "text": str(exc)}})
             return
+        healthy = True
         try:
             for role, inst in (("source", bench.source), ("reference", bench.reference)):
                 try:
                     out[role] = {"ok": True, "text": inst.identify()}
                 except Exception as exc:  # noqa: BLE001
-                    out[role] = {"ok": False, "text": str(exc)}
+                    out[role], healthy = {"ok": False, "text": str(exc)}, False
             seen = set()
             for pos, calc in sorted(bench.calculators.items()):
                 key = id(getattr(calc, "rack", calc))
@@ -211,34 +292,72 @@ class BenchWorker(QObject):
                     calc.poll()
                     out[f"calculator {pos}"] = {"ok": True, "text": calc.name}
                 except Exception as exc:  # noqa: BLE001
-                    out[f"calculator {pos}"] = {"ok": False, "text": str(exc)}
+                    out[f"calculator {pos}"], healthy = {"ok": False, "text": str(exc)}, False
         finally:
             bench.safe_state()
             try:
                 self.source_state.emit("on" if bench.source.output_is_on() else "off")
             except Exception:  # noqa: BLE001
                 self.source_state.emit("unknown")
-            bench.close()
+                healthy = False
+        if healthy:
+            self._ready = (self._bench_key(bench_file, speed), bench)
+        else:
+            bench.close()  # Start opens it again and reports what fails, in the run's own words
         self.instruments.emit(out)
 
+    @Slot()
+    def close_bench(self) -> None:
+        """Put the open bench in its safe state and close it (window closing, settings changed)."""
+        self._release_ready()
+
+    def _open_for_run(self, job: RunJob, config):
+        from instruments.bench import open_bench
+
+        if self._ready is not None and self._ready[0] == self._bench_key(job.bench_file, job.speed):
+            bench = self._ready[1]
+            self._ready = None
+            return bench
+        self._release_ready()
+        return open_bench(config, speed=job.speed)
+
+    # ---- questions to the technician (engine thread) ----------------------------------------------
+    def _ask(self, engine, q: Question):
+        """Ask in the window and block this thread (not the window) for the answer; an abort ends the wait."""
+        from bench.engine import AbortRequested
+
+        with self._lock:
+            if self._abort_reason:
+                raise AbortRequested(self._abort_reason)
+            self._questions.add(q)
+        self.question.emit(q)
+        try:
+            while not q.wait(ASK_POLL_S):
+                # A person is deciding, not a stalled engine: keep the engine's watchdog from tripping.
+                watchdog = getattr(engine, "_watchdog", None)
+                if watchdog is not None:
+                    watchdog.kick()
+        finally:
+            with self._lock:
+                self._questions.discard(q)
+        if q.cancelled:
+            raise AbortRequested(q.cancelled)
+        return q.answer
+
+    # ---- slots (worker thread) ---------------------------------------------------------------------
     @Slot(object)
     def run(self, job: RunJob) -> None:
         """Run a plan (blocking this thread, not the window); every path out leaves the source off."""
-        from bench.engine import EngineSettings
-        from bench.session import RunRequest, execute
+        from bench.engine import Engine, EngineSettings
+        from bench.session import RunRequest, prepare
 
+        engine_box: list = []
         settings = EngineSettings(
-            wiring_overrides=dict(job.wiring_overrides), allow_overdue=job.allow_overdue
-        )
-        req = RunRequest(bench_file=job.bench_file, plan=job.plan, meters=job.meters, operator=job.operator,
-                         settings=settings, speed=job.speed)  # fmt: skip
-
-        def on_engine(engine) -> None:
-            engine.bench.source = WatchedSource(engine.bench.source, self.source_state.emit)
-            with self._lock:
-                self.engine, self.bench = engine, engine.bench
-            for hook in self.engine_hooks:
-                hook(engine)
+            wiring_overrides=dict(job.wiring_overrides), allow_overdue=job.allow_overdue, passes=tuple(job.passes),
+            warmup_s=job.warmup_s,
+            adjust=lambda: bool(self._ask(engine_box[0], Question("as-left"))),
+            wiring_decision=lambda pos, findings: self._ask(engine_box[0], Question("wiring", pos, list(findings))),
+        )  # fmt: skip
 
         def listener(ev) -> None:
             if ev.kind == "run_started":
@@ -248,8 +367,22 @@ class BenchWorker(QObject):
             # on anything, and without this the window queues behind it for the GIL.
             time.sleep(YIELD_S)
 
+        bench = None
         try:
-            outcome, _ = execute(req, [listener, *self.listeners], store=self.store, on_engine=on_engine)
+            prep = prepare(RunRequest(bench_file=job.bench_file, plan=job.plan, meters=job.meters))
+            bench = self._open_for_run(job, prep.config)
+            bench.source = WatchedSource(bench.source, self.source_state.emit)
+            engine = Engine(bench, self.store, prep.plan, prep.meters, operator=job.operator or _whoami(),
+                            settings=settings, listeners=[listener, *self.listeners])  # fmt: skip
+            engine_box.append(engine)
+            with self._lock:
+                self.engine, self.bench = engine, bench
+                aborted = self._abort_reason
+            if aborted:  # Esc between Start and here: the engine never energises
+                engine.abort(aborted)
+            for hook in self.engine_hooks:
+                hook(engine)
+            outcome = engine.run()
         except InputError as exc:
             self.run_failed.emit(str(exc))
         except Exception as exc:  # noqa: BLE001 - the engine already de-energised; tell the technician
@@ -259,7 +392,8 @@ class BenchWorker(QObject):
         finally:
             with self._lock:
                 self.engine = None
-            # bench.close() already put the source in its safe state and reported what it read back
+            if bench is not None:
+                bench.close()  # safe state first (WatchedSource reports what it read back), then connections
 
     def _certificate_data(self, job: CertJob):
         from bench.certify import build_certificate_data
@@ -309,6 +443,13 @@ class BenchWorker(QObject):
             self.issued.emit(job, str(cert.pdf_path))
         except Exception as exc:  # noqa: BLE001
             self.cert_failed.emit(job, str(exc))
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "operator"
 
 
 def render_pages(pdf: Path, out_dir: Path, dpi: int = 60) -> list[str]:
