@@ -31,7 +31,29 @@ def _reason_ok(text: str) -> bool:
     return len(text.strip()) >= MIN_REASON
 
 
-class WiringOverrideDialog(QDialog):
+class _ReasonDialog(QDialog):
+    """Accepts only with a reason (at least a few words): the reason goes on the record."""
+
+    def _finish(self, lay: QVBoxLayout, form: QFormLayout, ok_text: str = "") -> None:
+        lay.addLayout(form)
+        self.error = QLabel("")
+        self.error.setStyleSheet("color:#b00000; font-weight:bold;")
+        lay.addWidget(self.error)
+        b = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        if ok_text:
+            b.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+        b.accepted.connect(self.accept)
+        b.rejected.connect(self.reject)
+        lay.addWidget(b)
+
+    def accept(self) -> None:
+        if not _reason_ok(self.reason.text()):
+            self.error.setText("A reason is required (at least a few words): it goes on the record.")
+            return
+        super().accept()
+
+
+class WiringOverrideDialog(_ReasonDialog):
     """Before a run: continue a position (or the whole board) despite a known wiring finding."""
 
     def __init__(self, positions: list[int], findings: str, parent=None) -> None:
@@ -51,20 +73,32 @@ class WiringOverrideDialog(QDialog):
         self.reason.setPlaceholderText("e.g. CT polarity checked by hand at the test switch")
         form.addRow("&Override for", self.where)
         form.addRow("&Reason (required)", self.reason)
-        lay.addLayout(form)
-        self.error = QLabel("")
-        self.error.setStyleSheet("color:#b00000; font-weight:bold;")
-        lay.addWidget(self.error)
-        b = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        b.accepted.connect(self.accept)
-        b.rejected.connect(self.reject)
-        lay.addWidget(b)
+        self._finish(lay, form)
 
-    def accept(self) -> None:
-        if not _reason_ok(self.reason.text()):
-            self.error.setText("A reason is required (at least a few words): it goes on the certificate.")
-            return
-        super().accept()
+
+class RetestDialog(_ReasonDialog):
+    """Why a point is tested again: the reason is recorded next to the superseded result."""
+
+    def __init__(self, point, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Retest {point.label} at position {point.position}")
+        lay = QVBoxLayout(self)
+        head = QLabel(
+            f"Retest {point.label} ({point.test_pass}) at position {point.position} of run {point.run_id}."
+        )
+        head.setFont(big_font(13, True))
+        head.setWordWrap(True)
+        lay.addWidget(head)
+        note = QLabel("The earlier result stays on the record and on the certificate as superseded, with this "
+                      "reason; the new result becomes the position's result.")  # fmt: skip
+        note.setWordWrap(True)
+        lay.addWidget(note)
+        self.reason = QLineEdit()
+        self.reason.setFont(big_font(12))
+        self.reason.setPlaceholderText("reason, e.g. board knocked during the FL gate")
+        form = QFormLayout()
+        form.addRow("&Reason (required)", self.reason)
+        self._finish(lay, form, "&Retest…")
 
 
 class _EnginePrompt(QDialog):

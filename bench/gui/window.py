@@ -18,7 +18,6 @@ from pathlib import Path
 from PySide6.QtCore import QDate, Qt, QThread, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDateEdit,
@@ -29,7 +28,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -39,8 +37,6 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QToolBar,
     QVBoxLayout,
@@ -48,11 +44,11 @@ from PySide6.QtWidgets import (
 )
 
 from bench.gui.loading import MeterDialog, WedgeDetector, meter_raw, scan_to_meter
-from bench.gui.prompts import AsLeftPrompt, WiringDecisionDialog, WiringOverrideDialog
+from bench.gui.prompts import AsLeftPrompt, RetestDialog, WiringDecisionDialog, WiringOverrideDialog
+from bench.gui.results import ResultPoint, ResultsPanel, item, table
 from bench.gui.settings import GuiSettings
 from bench.gui.widgets import (
     VERDICT_WORDS,
-    ErrorPlot,
     PhasorPlot,
     PositionsGrid,
     StatusStrip,
@@ -77,23 +73,6 @@ def _settle_heap() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-def _item(text: object) -> QTableWidgetItem:
-    it = QTableWidgetItem("" if text is None else str(text))
-    it.setFlags(it.flags() & ~Qt.ItemFlag.ItemIsEditable)
-    return it
-
-
-def _table(headers: list[str]) -> QTableWidget:
-    t = QTableWidget(0, len(headers))
-    t.setHorizontalHeaderLabels(headers)
-    t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    t.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    t.verticalHeader().setVisible(False)
-    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    t.horizontalHeader().setStretchLastSection(True)
-    return t
 
 
 class MainWindow(QMainWindow):
@@ -124,6 +103,7 @@ class MainWindow(QMainWindow):
         self.failed_verdicts: set[int] = set()
         self.confirm = self._confirm_dialog  # tests replace it; a person answers the real dialog
         self.ask_override = self._override_dialog
+        self.ask_retest = self._retest_dialog
         self._phasors: tuple[dict, str] | None = None
         self.prompts: list = []  # open mid-run prompts (the engine thread waits on each)
 
@@ -256,17 +236,11 @@ class MainWindow(QMainWindow):
         return w
 
     def _results_tab(self) -> QWidget:
-        w = QSplitter(Qt.Orientation.Vertical)
-        self.results = _table(["Pos", "Serial"])
-        self.results.setFont(big_font(11))
-        w.addWidget(self.results)
-        self.error_plot = ErrorPlot()
-        w.addWidget(self.error_plot)
-        note = QLabel("Sign convention: error % = 100 × meter energy / reference energy − 100 (positive: meter "
-                      "fast). Each error is shown with its expanded uncertainty U (k≈2).")  # fmt: skip
-        note.setWordWrap(True)
-        w.addWidget(note)
-        return w
+        self.results_panel = ResultsPanel()
+        self.results, self.error_plot = self.results_panel.table, self.results_panel.plot
+        self.results_panel.retest_requested.connect(self.retest)
+        QShortcut(QKeySequence("Ctrl+R"), self, activated=self.results_panel.request_retest)
+        return self.results_panel
 
     def _meters_tab(self) -> QWidget:
         w = QWidget()
@@ -306,7 +280,7 @@ class MainWindow(QMainWindow):
         left.addLayout(buttons)
         left.addStretch(1)
         lay.addLayout(left, 2)
-        self.meter_table = _table(["Pos", "Serial", "Form", "Class", "CL / TA", "V", "Kh", "Kt"])
+        self.meter_table = table(["Pos", "Serial", "Form", "Class", "CL / TA", "V", "Kh", "Kt"])
         self.meter_table.setFont(big_font(11))
         self.meter_table.doubleClicked.connect(lambda idx: self.edit_position(idx.row() + 1))
         lay.addWidget(self.meter_table, 3)
@@ -358,7 +332,7 @@ class MainWindow(QMainWindow):
         self.plan_msg.setWordWrap(True)
         self.plan_msg.setFont(big_font(11, True))
         lay.addWidget(self.plan_msg)
-        self.plan_table = _table(["#", "Point", "Kind", "Element", "Volts", "Amperes", "PF (lag°)", "Limit ±%",
+        self.plan_table = table(["#", "Point", "Kind", "Element", "Volts", "Amperes", "PF (lag°)", "Limit ±%",
                                   "Readings", "Limit source [C/D/U]"])  # fmt: skip
         self.plan_table.setFont(big_font(11))
         lay.addWidget(self.plan_table, 1)
@@ -390,13 +364,13 @@ class MainWindow(QMainWindow):
             e.returnPressed.connect(self.search_history)
         lay.addLayout(f)
         split = QSplitter(Qt.Orientation.Vertical)
-        self.h_runs = _table(["Run", "Started (UTC)", "Bench", "Plan", "Operator", "Outcome", "Meters"])
+        self.h_runs = table(["Run", "Started (UTC)", "Bench", "Plan", "Operator", "Outcome", "Meters"])
         self.h_runs.itemSelectionChanged.connect(self.open_history_run)
         split.addWidget(self.h_runs)
         det = QWidget()
         dl = QVBoxLayout(det)
         dl.setContentsMargins(0, 0, 0, 0)
-        self.h_points = _table(["Pos", "Point", "Pass", "Error %", "U %", "Limit ±%", "Verdict", "Note"])
+        self.h_points = table(["Pos", "Point", "Pass", "Error %", "U %", "Limit ±%", "Verdict", "Note"])
         dl.addWidget(self.h_points, 1)
         cl = QHBoxLayout()
         self.h_certs = QComboBox()
@@ -408,6 +382,9 @@ class MainWindow(QMainWindow):
         ib = QPushButton("Preview / &issue certificates for this run…")
         ib.clicked.connect(self._history_to_certificates)
         cl.addWidget(ib)
+        rb = QPushButton("Show in Results (re&test a point there)")
+        rb.clicked.connect(self.show_history_results)
+        cl.addWidget(rb)
         dl.addLayout(cl)
         split.addWidget(det)
         lay.addWidget(split, 1)
@@ -701,7 +678,7 @@ class MainWindow(QMainWindow):
             vals = [p, m.serial, m.form, m.accuracy_class, m.current_class or f"TA {m.ta_a:g} A", f"{m.voltage_v:g}",
                     f"{m.kh:g}", f"{m.kt:g}"] if m else [p, "— empty —", "", "", "", "", "", ""]  # fmt: skip
             for c, v in enumerate(vals):
-                self.meter_table.setItem(p - 1, c, _item(v))
+                self.meter_table.setItem(p - 1, c, item(v))
             tile = self.grid.tiles.get(p)
             if tile is not None and not self.running:
                 if m:
@@ -721,24 +698,18 @@ class MainWindow(QMainWindow):
         return self.plan_combo.currentData() or ""
 
     def _pick_plan_for(self, form: str) -> None:
-        """When the loaded form changes, choose that form's shop (C12.20) plan; the technician may change it.
-
-        Of several C12.20 plans for the form, the base one (shortest id: "-register" and the like are
-        options added to it).
-        """
+        """When the loaded form changes, choose that form's shop (C12.20) acceptance plan; the technician may
+        change it. Shop options (the register test) are never picked for them."""
         from procedures.plans import list_plans
 
         if getattr(self, "_picked_form", None) == form:
             return
         self._picked_form = form
         plans = {p.id: p for p in list_plans()}
-        fits = [(k, p.id) for k in range(self.plan_combo.count())
+        fits = [(p.shop_option, "c12.20" not in p.id, k) for k in range(self.plan_combo.count())
                 if (p := plans.get(self.plan_combo.itemData(k))) is not None and form in p.forms]  # fmt: skip
-        shop = [f for f in fits if "c12.20" in f[1]]
-        for choice in (shop, fits):
-            if choice:
-                self.plan_combo.setCurrentIndex(min(choice, key=lambda f: (len(f[1]), f[1]))[0])
-                return
+        if fits:
+            self.plan_combo.setCurrentIndex(min(fits)[2])
 
     def passes(self) -> tuple[str, ...]:
         return tuple(self.passes_combo.currentData() or ("as-found",))
@@ -787,7 +758,7 @@ class MainWindow(QMainWindow):
             vals = [r + 1, p.label, p.kind, p.element, f"{p.voltage_v:g}", f"{p.current_a:g}",
                     f"{p.power_factor:.2f} ({p.lag_deg:g}°)", lim_text, p.readings, src]  # fmt: skip
             for c, v in enumerate(vals):
-                self.plan_table.setItem(r, c, _item(v))
+                self.plan_table.setItem(r, c, item(v))
 
     # ================================================================ run control
     def _update_controls(self) -> None:
@@ -854,11 +825,11 @@ class MainWindow(QMainWindow):
             return False
         self.banner.setStyleSheet("")
         self.running, self.paused = True, False
+        self.results_panel.busy = True
         self.failed_verdicts = set()
         self.findings = []
         self.wiring_text.clear()
-        self.error_plot.reset()
-        self._setup_results(rp)
+        self.results_panel.reset(None, {p: m.serial for p, m in self.meters.items()})
         for p, tile in self.grid.tiles.items():
             if p in self.meters:
                 tile.set(state="loaded", point="", last_error="", last_verdict="", message="")
@@ -905,6 +876,65 @@ class MainWindow(QMainWindow):
         self.wiring_text.appendPlainText(f"\nOVERRIDE for the next run ({'whole board' if where is None else f'position {where}'}):"
                                          f" {reason}")  # fmt: skip
 
+    def retest(self, point: ResultPoint) -> bool:
+        """Test one point of a recorded run again on one position: reason first, then energise, then run."""
+        from bench.meters import LoadedMeter
+
+        problem = None
+        if self.running:
+            problem = "Not while a run is going."
+        elif self.config is None:
+            problem = "No bench file: choose one in Settings (tab 7)."
+        if problem is None:
+            record = self.store.run_record(point.run_id)
+            meters = [
+                LoadedMeter(**m) for m in ((record["run"].get("settings") or {}).get("meters") or {}).values()
+            ]
+            if record["bench"]["name"] != self.config.name:
+                problem = (f"Run {point.run_id} was tested on bench {record['bench']['name']!r}; this window has "
+                           f"{self.config.name!r} open. Retest on the same bench.")  # fmt: skip
+            elif not meters:
+                problem = f"Run {point.run_id} has no recorded meters to retest."
+        if problem:
+            self.results_panel.msg.setText(problem)
+            return False
+        reason = self.ask_retest(point)
+        if not reason:
+            self.results_panel.msg.setText("Retest cancelled: nothing was energised.")
+            return False
+        p = next(
+            x for x in record["points"] if x["point_id"] == point.point_id and x["position"] == point.position
+        )
+        text = (f"The source will ENERGISE the board to retest {point.label} ({point.test_pass}) at position "
+                f"{point.position}:\n{p['voltage_v']:g} V and {p['current_a']:g} A.\n\nCovers closed, test switches "
+                f"set, hands clear of the board?")  # fmt: skip
+        if not self.confirm("Energise the board?", text):
+            self.results_panel.msg.setText("Retest cancelled: nothing was energised.")
+            return False
+        self.running, self.paused = True, False
+        self.results_panel.busy = True
+        self.tabs.setCurrentIndex(1)
+        tile = self.grid.tiles.get(point.position)
+        if tile is not None and point.position in self.meters:
+            tile.set(state="testing", point=f"retest {point.label}", message="")
+        self.results_panel.msg.setText(
+            f"Retesting {point.label} ({point.test_pass}) at position {point.position}…"
+        )
+        self.status.run.setText("Starting the retest…")
+        self._update_controls()
+        self.worker.arm()
+        self.pump.start()
+        retest = {"run_id": point.run_id, "point_id": point.point_id, "reason": reason,
+                  "positions": [point.position], "test_pass": point.test_pass}  # fmt: skip
+        self.request_run.emit(RunJob(self.settings.bench_file, record["run"]["plan_id"], meters,
+                                     self.settings.operator or record["run"]["operator"], self.settings.speed,
+                                     retest=retest))  # fmt: skip
+        return True
+
+    def _retest_dialog(self, point: ResultPoint) -> str | None:
+        dlg = RetestDialog(point, self)
+        return dlg.reason.text().strip() if dlg.exec() == QDialog.DialogCode.Accepted else None
+
     def _override_dialog(self, positions: list[int], findings: str):
         dlg = WiringOverrideDialog(positions, findings, self)
         if dlg.exec() != QDialog.DialogCode.Accepted:
@@ -919,13 +949,13 @@ class MainWindow(QMainWindow):
         self.status.set_instruments(status)
 
     def on_run_started(self, run_id: int) -> None:
-        self.run_id = run_id
+        self.run_id = self.results_panel.run_id = run_id
         self.c_run.setValue(run_id)
 
     def _run_ended(self) -> None:
         self.pump.stop()
         self._close_prompts()
-        self.running = self.paused = False
+        self.running = self.paused = self.results_panel.busy = False
         # Open and check the bench again for the next Start, once the technician is looking at the results.
         QTimer.singleShot(RECHECK_AFTER_MS, self.check_instruments)
 
@@ -1009,13 +1039,20 @@ class MainWindow(QMainWindow):
     def _event(self, ev) -> None:
         d, pos, tiles = ev.data, ev.position, self.grid.tiles
         if ev.kind == "run_started":
-            self.run_id = ev.run_id
+            self.run_id = self.results_panel.run_id = ev.run_id
             self.status.run.setText(f"Run {ev.run_id}: started")
             self.banner.setText(f"Run {ev.run_id} RUNNING: {d.get('plan')} — Esc aborts (source off first)")
         elif ev.kind == "precheck":
             self.status.set_instruments(
                 {k: {"ok": True, "text": v} for k, v in d.get("identity", {}).items()}
             )
+        elif ev.kind == "retest":
+            where = ", ".join(str(p) for p in d.get("positions", []))
+            self.status.run.setText(
+                f"Run {ev.run_id}: RETEST {ev.point_id} ({d.get('pass')}) at position {where}"
+            )
+            self.banner.setText(f"Run {ev.run_id} RETEST of {ev.point_id} ({d.get('pass')}) at position {where}: "
+                                f"{d.get('reason', '')} — Esc aborts (source off first)")  # fmt: skip
         elif ev.kind == "warmup":
             secs = d.get("seconds", 0)
             self.status.run.setText(f"WARM-UP {secs:g} s — source ENERGISED")
@@ -1046,20 +1083,16 @@ class MainWindow(QMainWindow):
             tiles[pos].set(
                 last_error=f"{d['error_percent']:+.3f} % ±{d['expanded_percent']:.3f}", last_verdict=v
             )
-            col = f"{d['label']}{' (left)' if d.get('pass') == 'as-left' else ''}"
-            if d.get("element") not in (None, "series"):
-                col += f" el.{d['element']}"
-            self._result_cell(pos, col, f"{d['error_percent']:+.3f} ±{d['expanded_percent']:.3f} "
-                                        f"{VERDICT_WORDS.get(v, v)}", v)  # fmt: skip
-            self.error_plot.add(pos, col, d["error_percent"], d["expanded_percent"], v, d.get("limit_lo"),
-                                d.get("limit_hi"))  # fmt: skip
+            col = self.results_panel.point_done(pos, ev.point_id, d)
             if v in ("fail", "indeterminate"):
                 self.failed_verdicts.add(pos)
                 tiles[pos].set(message=f"{col}: {VERDICT_WORDS.get(v, v)}")
         elif ev.kind in ("creep", "starting") and pos in tiles:
             v = d["verdict"]
             tiles[pos].set(last_error=f"{ev.kind}: {d['pulses']} pulse(s)", last_verdict=v)
-            self._result_cell(pos, d.get("label") or ev.kind, f"{d['pulses']} p {VERDICT_WORDS.get(v, v)}", v)
+            self.results_panel.cell(
+                pos, d.get("label") or ev.kind, f"{d['pulses']} p {VERDICT_WORDS.get(v, v)}", v
+            )
             if v != "pass":
                 self.failed_verdicts.add(pos)
                 tiles[pos].set(message=d.get("message", ""))
@@ -1090,7 +1123,9 @@ class MainWindow(QMainWindow):
             )
         elif ev.kind == "average" and pos in tiles:
             v = d["verdict"]
-            self._result_cell(pos, "average", f"{d['value_percent']:.3f} %R {VERDICT_WORDS.get(v, v)}", v)
+            self.results_panel.cell(
+                pos, "average", f"{d['value_percent']:.3f} %R {VERDICT_WORDS.get(v, v)}", v
+            )
         elif ev.kind == "paused":
             self.paused = True
             self.status.run.setText(
@@ -1101,32 +1136,6 @@ class MainWindow(QMainWindow):
             self.paused = False
             self.status.run.setText(f"Run {ev.run_id}: resumed")
             self._update_controls()
-
-    def _setup_results(self, rp) -> None:
-        self.results.clear()
-        self.result_cols: list[str] = []
-        self.results.setColumnCount(2)
-        self.results.setHorizontalHeaderLabels(["Pos", "Serial"])
-        self.results.setRowCount(len(self.meters))
-        self.result_rows = {p: r for r, p in enumerate(sorted(self.meters))}
-        for p, r in self.result_rows.items():
-            self.results.setItem(r, 0, _item(p))
-            self.results.setItem(r, 1, _item(self.meters[p].serial))
-
-    def _result_cell(self, pos: int, col: str, text: str, verdict: str) -> None:
-        if pos not in getattr(self, "result_rows", {}):
-            return
-        if col not in self.result_cols:
-            self.result_cols.append(col)
-            self.results.setColumnCount(2 + len(self.result_cols))
-            self.results.setHorizontalHeaderItem(1 + len(self.result_cols), _item(col))
-        it = _item(text)
-        colour = {"pass": "#c9f0c9", "fail": "#f7c6c6", "indeterminate": "#ffe3a8"}.get(verdict)
-        if colour:
-            from PySide6.QtGui import QColor
-
-            it.setBackground(QColor(colour))
-        self.results.setItem(self.result_rows[pos], 2 + self.result_cols.index(col), it)
 
     def _redraw_plots(self) -> None:
         if self._phasors is not None:
@@ -1157,7 +1166,7 @@ class MainWindow(QMainWindow):
             vals = [run["id"], str(run.get("started_at", ""))[:19], run.get("bench", ""), run.get("plan_id", ""),
                     run.get("operator", ""), run.get("outcome") or run.get("status", ""), serials]  # fmt: skip
             for c, v in enumerate(vals):
-                self.h_runs.setItem(r, c, _item(v))
+                self.h_runs.setItem(r, c, item(v))
         self.history_runs = runs
         if runs:
             self.h_runs.selectRow(0)
@@ -1179,7 +1188,7 @@ class MainWindow(QMainWindow):
                     VERDICT_WORDS.get(res.get("verdict"), res.get("verdict") or p.get("status")),
                     res.get("message") or p.get("message") or ""]  # fmt: skip
             for c, v in enumerate(vals):
-                self.h_points.setItem(r, c, _item(v))
+                self.h_points.setItem(r, c, item(v))
         self.h_certs.clear()
         for c in record["certificates"]:
             self.h_certs.addItem(f"{c['number']} (position {c['position']})", c["pdf_path"])
@@ -1194,6 +1203,12 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(5)
         self.c_msg.setText(f"Rendering {Path(path).name} …")
         self.request_preview_file.emit(CertJob(getattr(self, "h_run_id", 0), 0, out_dir=path))
+
+    def show_history_results(self) -> None:
+        """The opened History run's current results in the Results tab, where a point can be retested."""
+        if getattr(self, "h_run_id", None) and not self.running:
+            self.results_panel.load_record(self.store.run_record(self.h_run_id))
+            self.tabs.setCurrentIndex(1)
 
     def _history_to_certificates(self) -> None:
         if getattr(self, "h_run_id", None):

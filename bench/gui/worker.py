@@ -171,6 +171,7 @@ class RunJob:
     allow_overdue: bool = False
     passes: tuple[str, ...] = ("as-found",)
     warmup_s: float = 0.0
+    retest: dict | None = None  # Engine.retest's arguments: test one point of a recorded run again
 
 
 @dataclass(frozen=True)
@@ -382,7 +383,7 @@ class BenchWorker(QObject):
                 engine.abort(aborted)
             for hook in self.engine_hooks:
                 hook(engine)
-            outcome = engine.run()
+            outcome = engine.retest(**job.retest) if job.retest else engine.run()
         except InputError as exc:
             self.run_failed.emit(str(exc))
         except Exception as exc:  # noqa: BLE001 - the engine already de-energised; tell the technician
