@@ -27,8 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
+    from PySide6.QtGui import QColor, QPainter
     from PySide6.QtWidgets import QApplication
 
+    from bench.gui.prompts import AsLeftPrompt, WiringDecisionDialog
     from bench.gui.settings import GuiSettings
     from bench.gui.window import MainWindow
 
@@ -52,14 +54,26 @@ def main(argv: list[str] | None = None) -> int:
         pump(0.5)
         return w
 
-    def shot(w: MainWindow, name: str, tab: int | None = None) -> None:
+    def shot(w: MainWindow, name: str, tab: int | None = None, dialog=None) -> None:
+        """The window (and a dialog over it, centred, as the window manager would place it)."""
         if tab is not None:
             w.tabs.setCurrentIndex(tab)
         w._redraw_plots()
         pump(0.3)
         path = out / f"{name}.png"
-        w.grab().save(str(path))
+        image = w.grab()
+        if dialog is not None:
+            top = dialog.grab()
+            painter = QPainter(image)
+            painter.fillRect(image.rect(), QColor(0, 0, 0, 70))  # the window behind, dimmed a little
+            painter.drawPixmap((image.width() - top.width()) // 2, (image.height() - top.height()) // 3, top)
+            painter.end()
+        image.save(str(path))
         print(path)
+
+    def prompt(w: MainWindow, kind):
+        pump(0.2, until=lambda: any(isinstance(p, kind) and p.isVisible() for p in w.prompts))
+        return next(p for p in w.prompts if isinstance(p, kind))
 
     w = window("examples/2s-board.toml")
     shot(w, "01-bench-empty", 0)
@@ -95,14 +109,24 @@ def main(argv: list[str] | None = None) -> int:
     w.search_history()
     shot(w, "08-history", 4)
     shot(w, "09-settings", 6)
+    # as-found + as-left: the engine waits, source off, while the technician adjusts the meters
+    w.passes_combo.setCurrentIndex(1)
+    w.start_run()
+    dlg = prompt(w, AsLeftPrompt)
+    shot(w, "10-as-left-prompt", 0, dialog=dlg)
+    dlg.cont.click()
+    pump(0.2, until=lambda: not w.running)
     w.shutdown()
     w.deleteLater()
 
     w = window("examples/9s-reversed-ct.toml")
     w.load_sim_meters()
     w.start_run()
+    dlg = prompt(w, WiringDecisionDialog)
+    shot(w, "11-wiring-decision", 0, dialog=dlg)
+    dlg.stop.click()
     pump(0.2, until=lambda: not w.running)
-    shot(w, "10-wiring-fault", 0)
+    shot(w, "12-wiring-fault", 0)
     w.shutdown()
     w.deleteLater()
     app.processEvents()

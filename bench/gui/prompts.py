@@ -216,6 +216,7 @@ class WiringDecisionDialog(_EnginePrompt):
         self.lay.addWidget(self.reason)
         self.error = QLabel("")
         self.error.setStyleSheet("color:#b00000; font-weight:bold;")
+        self.error.hide()  # shown with its message, so the dialog has no blank gap
         self.lay.addWidget(self.error)
         self.stop = QPushButton(
             f"&Stop {'this position' if position is not None else 'the board'} (Enter / Esc)"
@@ -241,6 +242,7 @@ class WiringDecisionDialog(_EnginePrompt):
             return
         if not _reason_ok(self.reason.text()):
             self.error.setText("A reason is required (at least a few words): it goes on the certificate.")
+            self.error.show()
             self.reason.setFocus()
             return
         self.give(self.reason.text().strip())

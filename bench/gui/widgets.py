@@ -384,7 +384,7 @@ class PhasorPlot(pg.PlotWidget):
                 line.setData([0, x], [0, y])
                 arrow.setPos(x, y)
                 arrow.setStyle(angle=180 + lag)
-                label.setText(f"{key} {lag:.0f}°")
+                label.setText(f"{key} {round(lag) % 360}°")  # 359.8 lagging reads 0°, not 360°
                 k = 1.22 if kind == "V" else 0.6
                 label.setPos(x * k, y * k)
         for key, items in self._drawn.items():

@@ -993,6 +993,9 @@ class MainWindow(QMainWindow):
         if q.kind == "as-left":
             dlg = AsLeftPrompt(sorted(self.failed_verdicts), self)
             waiting = "WAITING: adjust the meters, then continue with the as-left pass (source OFF)"
+            for tile in self.grid.tiles.values():
+                if tile.view.state == "testing":
+                    tile.set(point="as-found done: ADJUST")
         else:
             dlg = WiringDecisionDialog(q.position, q.findings, self)
             where = "the board" if q.position is None else f"position {q.position}"
