@@ -147,3 +147,13 @@ def test_warm_up_is_a_state_in_the_status_bar(qtbot, make_window):
     qtbot.waitUntil(lambda: not w.running, timeout=RUN_TIMEOUT_MS)
     record = w.store.run_record(w.last_outcome.run_id)
     assert record["run"]["settings"]["warmup_s"] == 45
+
+
+def test_settings_preselect_as_left_and_warm_up_and_a_negative_warm_up_is_refused(make_window, capsys):
+    from bench.cli import main as cli_main
+
+    w = make_window(as_left=True, warmup_s=30)
+    assert w.passes() == ("as-found", "as-left") and w.warmup_spin.value() == 30
+    assert "AS-LEFT" in w.plan_badge.text() and "warm-up 30 s" in w.plan_badge.text()
+    assert cli_main(["gui", "--bench", "examples/2s-board.toml", "--warmup", "-5"]) == 2
+    assert "--warmup" in capsys.readouterr().err

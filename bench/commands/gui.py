@@ -18,6 +18,9 @@ def run(args) -> int:
                          found=args.speed)  # fmt: skip
     settings = GuiSettings(bench_file=args.bench or "", db_url=args.db, lab_file=args.lab or "",
                            signing_identity=args.identity or "", speed=args.speed, operator=args.operator)  # fmt: skip
+    if args.warmup is not None and args.warmup < 0:
+        raise InputError("--warmup", "must be >= 0", allowed="bench seconds, e.g. 60", found=args.warmup)
+    settings.as_left, settings.warmup_s = args.as_left, args.warmup or 0.0
     if args.certificates:
         settings.certificates_dir = args.certificates
     if settings.bench_file:
@@ -37,5 +40,8 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--operator", default="", help="who runs the tests (default: the login name)")
     p.add_argument("--speed", type=float, default=None,
                    help="simulation speed: 0 = virtual time, N = N x real time (default: the bench file's)")  # fmt: skip
+    p.add_argument("--as-left", action="store_true",
+                   help="preselect as-found + as-left (the window asks before the as-left pass)")  # fmt: skip
+    p.add_argument("--warmup", type=float, metavar="SECONDS", help="preselect a warm-up (bench seconds)")
     p.set_defaults(func=run)
     return p
