@@ -286,3 +286,17 @@ def test_overdue_reference_refuses_to_start(qtbot, make_window, tmp_path):
 def test_gui_command_rejects_a_bad_bench_file(capsys):
     assert cli_main(["gui", "--bench", "/nonexistent/bench.toml"]) == 2
     assert "bench" in capsys.readouterr().err
+
+
+def test_bench_conditions_are_recorded_and_bad_ones_refused_naming_the_field(qtbot, make_window):
+    w = make_window()
+    w.load_sim_meters()
+    w.temp_edit.setText("warm")
+    assert not w.start_run() and "bench temperature" in w.banner.text() and not w.running
+    w.temp_edit.setText("99")
+    assert not w.start_run() and "temperature" in w.banner.text() and "-20 to 60" in w.banner.text()
+    w.temp_edit.setText("23,5")  # a decimal comma is how many shops write it
+    w.hum_edit.setText("45")
+    run_to_end(qtbot, w)
+    env = w.store.run_record(w.last_outcome.run_id)["run"]["environment"]
+    assert env["temperature_c"] == 23.5 and env["humidity_pct"] == 45

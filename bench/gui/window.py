@@ -328,6 +328,19 @@ class MainWindow(QMainWindow):
         self.passes_combo.currentIndexChanged.connect(lambda _i: self._run_options_changed())
         self.warmup_spin.valueChanged.connect(lambda _v: self._run_options_changed())
         lay.addLayout(row)
+        row = QHBoxLayout()
+        self.temp_edit, self.hum_edit = QLineEdit(), QLineEdit()
+        for edit, label, hint in ((self.temp_edit, "Bench &temperature (°C):", "e.g. 23.0"),
+                                  (self.hum_edit, "&Humidity (% RH):", "e.g. 45")):  # fmt: skip
+            lbl = QLabel(label)
+            lbl.setBuddy(edit)
+            edit.setFont(big_font(12))
+            edit.setPlaceholderText(hint)
+            edit.setMaximumWidth(110)
+            row.addWidget(lbl)
+            row.addWidget(edit)
+        row.addWidget(QLabel("as measured at the bench, stated on the certificates (blank: not measured)"), 1)
+        lay.addLayout(row)
         self.plan_msg = QLabel("")
         self.plan_msg.setWordWrap(True)
         self.plan_msg.setFont(big_font(11, True))
@@ -711,6 +724,22 @@ class MainWindow(QMainWindow):
         if fits:
             self.plan_combo.setCurrentIndex(min(fits)[2])
 
+    def environment(self) -> dict:
+        """The bench conditions typed in for this run (validated as `meterbench run` validates them)."""
+        from types import SimpleNamespace
+
+        from bench.commands.run import environment_from
+
+        def number(edit: QLineEdit, name: str) -> float | None:
+            text = edit.text().strip().replace(",", ".")
+            try:
+                return float(text) if text else None
+            except ValueError:
+                raise InputError(name, "must be a number", found=text) from None
+
+        return environment_from(SimpleNamespace(temperature=number(self.temp_edit, "bench temperature"),
+                                                humidity=number(self.hum_edit, "humidity")))  # fmt: skip
+
     def passes(self) -> tuple[str, ...]:
         return tuple(self.passes_combo.currentData() or ("as-found",))
 
@@ -796,6 +825,7 @@ class MainWindow(QMainWindow):
                 prep = prepare(
                     RunRequest(bench_file=self.settings.bench_file, plan=self.plan_id(), meters=meters)
                 )
+                environment = self.environment()
                 m = prep.meters[0]
                 rp = prep.plan.resolve(m.form, m.accuracy_class, ta=m.ta_a, ib=m.ib_a, in_=m.in_a, imax=m.imax_a,
                                        voltage=m.voltage_v, current_class=m.current_class)  # fmt: skip
@@ -817,6 +847,8 @@ class MainWindow(QMainWindow):
         )
         if warmup > 0:
             how += f"; {warmup:g} s warm-up first (energised)"
+        if not environment:
+            how += ".\nBench temperature and humidity not entered: the certificates will say they were not measured"
         text = (f"The source will ENERGISE the board:\nup to {vmax:g} V and {amax:g} A on positions "
                 f"{', '.join(str(p) for p in sorted(self.meters))}.\nPasses: {how}.\n\nCovers closed, test "
                 f"switches set, hands clear of the board?{overrides}")  # fmt: skip
@@ -840,7 +872,7 @@ class MainWindow(QMainWindow):
         self.pump.start()
         self.request_run.emit(RunJob(self.settings.bench_file, self.plan_id(), meters, self.settings.operator,
                                      self.settings.speed, dict(self.wiring_overrides), self.settings.allow_overdue,
-                                     passes=passes, warmup_s=warmup))  # fmt: skip
+                                     passes=passes, warmup_s=warmup, environment=environment))  # fmt: skip
         return True
 
     def pause_run(self) -> None:

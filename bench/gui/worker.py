@@ -172,6 +172,7 @@ class RunJob:
     passes: tuple[str, ...] = ("as-found",)
     warmup_s: float = 0.0
     retest: dict | None = None  # Engine.retest's arguments: test one point of a recorded run again
+    environment: dict = field(default_factory=dict)  # temperature_c, humidity_pct as measured at the bench
 
 
 @dataclass(frozen=True)
@@ -374,7 +375,8 @@ class BenchWorker(QObject):
             bench = self._open_for_run(job, prep.config)
             bench.source = WatchedSource(bench.source, self.source_state.emit)
             engine = Engine(bench, self.store, prep.plan, prep.meters, operator=job.operator or _whoami(),
-                            settings=settings, listeners=[listener, *self.listeners])  # fmt: skip
+                            settings=settings, listeners=[listener, *self.listeners],
+                            environment=job.environment)  # fmt: skip
             engine_box.append(engine)
             with self._lock:
                 self.engine, self.bench = engine, bench
