@@ -545,7 +545,13 @@ class Engine:
         if not self._pending(("as-left",), ("*",)):
             return True
         de_energise(self.bench)
-        return bool(self.settings.adjust()) if self.settings.adjust else True
+        return bool(self._ask(self.settings.adjust)) if self.settings.adjust else True
+
+    def _ask(self, question: Callable, *args):
+        """A person decides (the source is already off): the watchdog does not count the wait as a stall."""
+        held = self._watchdog.waiting_for_person() if self._watchdog else contextlib.nullcontext()
+        with held:
+            return question(*args)
 
     # ---- source control --------------------------------------------------------------------------
     def _phases(self, voltage: float, current: float, lag: float, element: str) -> dict[str, PhaseSetting]:
@@ -1010,16 +1016,18 @@ class Engine:
             else:
                 stopping = findings
             override = self.settings.wiring_overrides.get(pos)
+            shown = {"rotation": report.rotation, "findings": findings, "phases": _phasor_dict(reading),
+                     "registration_percent": report.registration_percent}  # fmt: skip
+            # shown before anyone is asked, so the phasor diagram is this position's when the question comes
+            self._emit("wiring", pos, point.id, {**shown, "override": override})
             if stopping and not override and self.settings.wiring_decision is not None:
-                override = self.settings.wiring_decision(pos, stopping) or None
+                override = self._ask(self.settings.wiring_decision, pos, stopping) or None
                 if override:
                     self.settings.wiring_overrides[pos] = override  # a resumed run keeps the decision
+                    self._emit("wiring", pos, point.id, {**shown, "override": override})
             self.store.add_wiring_check(self.run_id, position=pos, rotation=report.rotation, findings=findings,
                                         phasors=_phasor_dict(reading), registration_percent=report.registration_percent,
                                         override_reason=override)  # fmt: skip
-            self._emit("wiring", pos, point.id, {"rotation": report.rotation, "findings": findings,
-                       "registration_percent": report.registration_percent, "override": override,
-                       "phases": _phasor_dict(reading)})  # fmt: skip
             if pos is None:
                 if stopping and not override:
                     board_fault = stopping

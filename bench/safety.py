@@ -55,9 +55,21 @@ class Watchdog:
         self._last = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._held = False
 
     def kick(self) -> None:
         self._last = time.monotonic()
+
+    @contextlib.contextmanager
+    def waiting_for_person(self) -> Iterator[None]:
+        """The engine waits for a technician's answer with the source off: however long that takes, it is
+        not a stall. Only for waits after the board is de-energised."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+            self.kick()
 
     def start(self) -> Watchdog:
         self.kick()
@@ -75,7 +87,7 @@ class Watchdog:
     def _watch(self) -> None:
         interval = min(1.0, self.timeout_s / 4)
         while not self._stop.wait(interval):
-            if time.monotonic() - self._last > self.timeout_s:
+            if not self._held and time.monotonic() - self._last > self.timeout_s:
                 log.error("watchdog: engine stalled for %.1f s; de-energising", self.timeout_s)
                 de_energise(self.bench)
                 self.tripped.set()

@@ -202,3 +202,19 @@ def test_abort_from_another_thread_mid_gate(tmp_path):
     finally:
         bench.close()
         store.close()
+
+
+def test_a_technician_taking_longer_than_the_watchdog_is_not_a_stall(rig):
+    """Between as-found and as-left the source is off and the engine waits for a person: however long the
+    adjustment takes, the watchdog must not abort the run (it still catches a real stall, above)."""
+    make, _bench, physics, _spy = rig
+    seen = {}
+
+    def adjust():
+        seen["off"] = physics.output_on is False
+        time.sleep(1.5)  # three watchdog periods
+        return True
+
+    out = make(watchdog_s=0.5, passes=("as-found", "as-left"), adjust=adjust).run()
+    assert seen["off"] and out.outcome in ("passed", "failed") and "watchdog" not in out.message
+    assert physics.output_on is False
