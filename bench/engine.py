@@ -308,15 +308,12 @@ class Engine:
                 st.state, st.failed, st.message = "no pulses", True, dead[0]["message"]
             elif bad or missing:
                 st.state, st.failed = "failed", True
-                st.message = (
-                    ("not tested: " + ", ".join(missing))
-                    if missing and not bad
-                    else (
-                        "a result is outside its limit"
-                        if any(b.get("result") for b in bad) or not missing
-                        else "not every point has a result"
-                    )
-                )
+                if not bad:
+                    st.message = "not tested: " + ", ".join(missing)
+                elif missing and not any(b.get("result") for b in bad):
+                    st.message = "not every point has a result"
+                else:
+                    st.message = "a result is outside its limit"
             else:
                 st.state, st.message = "passed", "every result within its limit"
 

@@ -41,6 +41,5 @@ def describe(entry: dict) -> str:
     else:
         was = r["message"] or r["status"]
     verdict = (r["verdict"] or r["status"]).upper()
-    r = entry
-    return (f"Point {r['label']} ({r['test_pass']}) was measured again: {r['reason']}. The earlier result, {was}, "
-            f"{verdict}, is superseded by the result stated.")  # fmt: skip
+    return (f"Point {entry['label']} ({entry['test_pass']}) was measured again: {entry['reason']}. The earlier "
+            f"result, {was}, {verdict}, is superseded by the result stated.")  # fmt: skip

@@ -121,7 +121,8 @@ def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
     print_summary(record, issued)
     if certificates and outcome.outcome in ("passed", "failed"):
         wanted = set(positions) if positions else {p["position"] for p in record["positions"]}
-        got = {int(c.certificate_number.split("-P")[1][:2]) for c in issued}
+        numbers = {c.certificate_number for c in issued}
+        got = {c["position"] for c in record["certificates"] if c["number"] in numbers}
         for p in record["positions"]:
             if p["position"] in wanted - got:
                 state, why = p.get("outcome") or "not tested", p.get("message") or ""

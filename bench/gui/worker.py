@@ -36,7 +36,6 @@ from procedures.errors import InputError
 YIELD_S = 0.001  # the worker's pause per engine event (virtual time would otherwise starve the window)
 DRAIN_EVERY_MS = 40  # the GUI takes queued engine events this often (25 times a second) ...
 DRAIN_BUDGET_S = 0.015  # ... for at most this long each time, then lets the event loop paint
-ASK_POLL_S = 0.2  # the engine thread's wait for an answer wakes this often (abort, watchdog)
 
 
 class EventPump(QObject):
@@ -115,7 +114,7 @@ class Question:
     def answered(self) -> bool:
         return self._done.is_set()
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float | None) -> bool:
         return self._done.wait(timeout)
 
 
@@ -334,11 +333,7 @@ class BenchWorker(QObject):
             self._questions.add(q)
         self.question.emit(q)
         try:
-            while not q.wait(ASK_POLL_S):
-                # A person is deciding, not a stalled engine: keep the engine's watchdog from tripping.
-                watchdog = getattr(engine, "_watchdog", None)
-                if watchdog is not None:
-                    watchdog.kick()
+            q.wait(None)  # the engine holds its watchdog while a person answers; an abort cancels q
         finally:
             with self._lock:
                 self._questions.discard(q)
