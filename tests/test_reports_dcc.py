@@ -1,7 +1,6 @@
 """The DCC XML validates against the PTB 3.3.0 schema offline and carries every point with its U."""
 
 import base64
-from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -11,22 +10,12 @@ from reports.issue import issue_certificate
 from reports.model import content_hash
 from reports.samples import sample_certificate_data
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "shared/schemas/dcc-3.3.0"
 NS = {"dcc": DCC_NS, "si": SI_NS}
 
 
 @pytest.fixture(scope="module")
-def schema():
-    if not (SCHEMA_DIR / "dcc.xsd").is_file():
-        pytest.skip(f"DCC 3.3.0 schema set not found at {SCHEMA_DIR}")
-    import xmlschema
-
-    # allow="local": no network; the QUDT import is pointed at the local copy
-    return xmlschema.XMLSchema(
-        str(SCHEMA_DIR / "dcc.xsd"),
-        allow="local",
-        locations=[("http://qudt.org/vocab/", str(SCHEMA_DIR / "si/qudt/quantitykind.xsd"))],
-    )
+def schema(dcc_schema):
+    return dcc_schema
 
 
 @pytest.mark.parametrize("form", ["2S", "9S"])
