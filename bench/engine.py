@@ -877,9 +877,7 @@ class Engine:
                 if now >= deadlines[pos]:
                     with self._io:
                         calc.stop()
-                    out[pos] = (f"no pulses: a gate of {jobs[pos][1].meter_pulses} meter pulse(s) did not finish "
-                                f"within {deadlines[pos] - start:.0f} s (planned {jobs[pos][1].gate_seconds:.1f} s); "
-                                "check the pickup, the meter's test output and Kt")  # fmt: skip
+                    out[pos] = no_pulses(jobs[pos][1], deadlines[pos] - start)
                     continue
                 # The calculator's progress says how much of the gate is left: sleep most of it rather
                 # than polling every position many times (each poll is instrument traffic).
@@ -1097,6 +1095,12 @@ def _plain(obj):
     if hasattr(obj, "__fspath__"):
         return str(obj)
     return obj
+
+
+def no_pulses(gate_plan, waited_s: float) -> str:
+    """What a position whose gate never finished is told (the text starts "no pulses", its state's name)."""
+    return (f"no pulses: a gate of {gate_plan.meter_pulses} meter pulse(s) did not finish within {waited_s:.0f} s "
+            f"(planned {gate_plan.gate_seconds:.1f} s); check the pickup, the meter's test output and Kt")  # fmt: skip
 
 
 def _phasor_dict(reading: ReferenceReading) -> dict:

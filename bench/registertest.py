@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from bench.engine import no_pulses
 from instruments.errors import InstrumentError
 from procedures.catalog import Limit, limit_for
 from procedures.errors import InputError
@@ -247,9 +248,7 @@ def _run_gates(engine, point, ramp_s: float, jobs: dict[int, tuple]) -> tuple[di
                     continue
                 if now >= deadline[pos]:
                     calc.stop()
-                    out[pos] = (f"no pulses: gate of {plan.meter_pulses} pulses not finished within "
-                                f"{deadline[pos] - start:.0f} s (planned {plan.gate_seconds:.1f} s); check the "
-                                "pickup, the meter's test output and Kt")  # fmt: skip
+                    out[pos] = no_pulses(plan, deadline[pos] - start)
                     continue
             seen_running[pos] = now
             remaining.append((1.0 - max(0.0, min(1.0, progress))) * plan.gate_seconds)
