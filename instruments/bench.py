@@ -217,15 +217,19 @@ def _merged_options(g: _Group, src: str) -> dict:
 def _simulate(simulation: Simulation, g: _Group, options: dict, config: BenchConfig) -> None:
     from instruments.sim.library import Fault
 
-    if g.spec.sim_yaml is None or g.spec.sim_hooks is None:
+    if g.spec.sim_instrument is not None:
+        instrument = g.spec.sim_instrument(simulation.physics, g.positions, options)
+        device = simulation.library.attach_instrument(g.resource, instrument)
+    elif g.spec.sim_yaml is not None and g.spec.sim_hooks is not None:
+        hooks = g.spec.sim_hooks(simulation.physics, g.positions, options)
+        device = simulation.library.attach(g.resource, g.spec.sim_yaml, hooks)
+    else:
         raise InputError(
             f"{g.configs[0].where}.driver",
             f"driver {g.spec.name} has no simulation",
             source=config.path,
-            allowed="drivers with instruments/sim/<name>.yaml and hooks",
+            allowed="drivers with a simulated instrument (instruments/sim/<name>.py)",
         )
-    hooks = g.spec.sim_hooks(simulation.physics, g.positions, options)
-    device = simulation.library.attach(g.resource, g.spec.sim_yaml, hooks)
     for role in g.roles:
         simulation.devices[role] = device
     assert config.simulation is not None

@@ -50,6 +50,11 @@ class DriverSpec:
     description: str = ""
     sim_yaml: Path | None = None
     sim_hooks: Callable[..., Any] | None = None
+    #: ``sim_instrument(physics, calculator_positions, options) -> SimInstrument``: a simulator written
+    #: from the instrument's documented protocol (:mod:`instruments.sim.protocol`); preferred over YAML
+    sim_instrument: Callable[..., Any] | None = None
+    #: a device no real product speaks (MeterBench's own simulated rack): refused on a real bench
+    simulation_only: bool = False
     max_positions: int = 48  # calculator positions one instrument can serve
     aliases: tuple[str, ...] = ()
 

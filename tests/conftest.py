@@ -23,3 +23,23 @@ def dcc_schema():
             ("http://qudt.org/vocab/", os.path.join(DCC_SCHEMA_DIR, "si", "qudt", "quantitykind.xsd"))
         ],
     )
+
+
+@pytest.fixture(autouse=True)
+def _no_refused_commands(request):
+    """Fail a test whose driver sent a simulated instrument something the real unit would refuse.
+
+    A test that sends wrong commands on purpose marks itself ``@pytest.mark.refusals_ok`` or calls
+    ``instrument.expect_refusal(prefix)``; injected faults never count.
+    """
+    from instruments.sim import protocol
+
+    before = set(map(id, protocol.LIVE))
+    yield
+    if request.node.get_closest_marker("refusals_ok"):
+        return
+    new = [inst for inst in list(protocol.LIVE) if id(inst) not in before]
+    bad = protocol.refusals(new)
+    if bad:
+        lines = [f"{inst.model}: {e.message!r} refused: {e.why}" for inst, e in bad[:10]]
+        pytest.fail("a simulated instrument refused commands the driver sent:\n" + "\n".join(lines))

@@ -216,5 +216,23 @@ class CoupledSimLibrary(SimVisaLibrary):
         self.devices.add_device(rname.to_canonical_name(resource_name), device)
         return device
 
+    def attach_instrument(self, resource_name: str, instrument: Any) -> Any:
+        """Serve a :class:`~instruments.sim.protocol.SimInstrument` at ``resource_name`` (framing, serial
+        settings and refusals are the instrument's own)."""
+        from instruments.sim.protocol import ProtocolDevice
+
+        device = ProtocolDevice(instrument, name=type(instrument).__name__)
+        self.devices.add_device(rname.to_canonical_name(resource_name), device)
+        return device
+
+    def open(self, session, resource_name, *args, **kwargs):  # type: ignore[override]
+        handle, status = super().open(session, resource_name, *args, **kwargs)
+        sess = self.sessions.get(handle)
+        device = getattr(sess, "device", None)
+        if sess is not None and hasattr(device, "new_connection"):
+            device.session = sess  # a fresh VISA session is a fresh connection to the instrument
+            device.new_connection()
+        return handle, status
+
     def device(self, resource_name: str) -> CoupledDevice:
         return self.devices[rname.to_canonical_name(resource_name)]  # type: ignore[return-value]

@@ -112,6 +112,8 @@ class EmulatorServer:
                 self._listener.close()
 
     def _serve(self, conn: socket.socket) -> None:
+        if hasattr(self.device, "serve_bytes"):
+            return self._serve_protocol(conn)
         line = bytearray()
         try:
             while self._alive():
@@ -137,11 +139,45 @@ class EmulatorServer:
         except OSError:
             return
         finally:
-            with self._lock:
-                if conn in self._clients:
-                    self._clients.remove(conn)
-            with contextlib.suppress(OSError):
-                conn.close()
+            self._forget(conn)
+
+    def _serve_protocol(self, conn: socket.socket) -> None:
+        """A :class:`~instruments.sim.protocol.ProtocolDevice`: the instrument frames the byte stream
+        (CR, LF, a newline-terminated XML document) and each client is its own connection."""
+        device = self.device
+        client = device.instrument.connect()
+        rx = bytearray()
+        try:
+            while self._alive():
+                try:
+                    ready, _, _ = select.select([conn], [], [], POLL_S)
+                except (OSError, ValueError):
+                    return
+                if not ready:
+                    continue
+                data = conn.recv(4096)
+                if not data:
+                    return
+                if self.drop_on is not None and self.drop_on.upper().encode() in (bytes(rx) + data).upper():
+                    self.drop()
+                    return
+                out = device.serve_bytes(data, client, rx)
+                if out:
+                    delay = device._release_at - time.monotonic()
+                    if delay > 0:
+                        time.sleep(min(delay, 30.0))
+                    conn.sendall(out)
+        except OSError:
+            return
+        finally:
+            self._forget(conn)
+
+    def _forget(self, conn: socket.socket) -> None:
+        with self._lock:
+            if conn in self._clients:
+                self._clients.remove(conn)
+        with contextlib.suppress(OSError):
+            conn.close()
 
     def _send_output(self, conn: socket.socket) -> None:
         out = bytearray()
