@@ -94,6 +94,7 @@ def open_bench(
     closers: list = [rm.close]
     roles: dict[str, Any] = {}
     calculators: dict[int, Any] = {}
+    capabilities: dict[str, Any] = {}
     kr = config.reference.kr_wh
     try:
         for g in groups:
@@ -109,9 +110,24 @@ def open_bench(
                 ) from exc
             closers.append(resource.close)
             first = g.configs[0]
-            ctx = DriverContext(resource, label, clock, options, where=first.where, source_file=config.path)
+            transport = _transport(g, config.path)
+            ctx = DriverContext(
+                resource,
+                label,
+                clock,
+                options,
+                where=first.where,
+                source_file=config.path,
+                transport=transport,
+                allow_unconfirmed=any(c.allow_unconfirmed for c in g.configs),
+            )
+            if transport is not None:
+                transport.apply(resource)
             inst = g.spec.open(ctx)
+            declared = getattr(inst, "capabilities", None)
             for c in g.configs:
+                if callable(declared):
+                    capabilities[c.role] = declared()
                 if c.role == "source":
                     roles["source"] = inst.as_source()
                 elif c.role == "reference":
@@ -151,7 +167,31 @@ def open_bench(
         config=config,
         simulator=simulation,
         closers=closers,
+        capabilities=capabilities,
     )
+
+
+def _transport(g: _Group, src: str):
+    """The driver's documented session settings, then the bench file's overrides (one instrument filling
+    several roles must not be given two different settings)."""
+    from instruments.drivers import Transport
+
+    merged: dict = {}
+    for c in g.configs:
+        for key, value in c.transport.items():
+            if key in merged and merged[key] != value:
+                raise InputError(
+                    f"{c.where}.transport.{key}",
+                    "differs from the same instrument's other role",
+                    found=value,
+                    allowed=repr(merged[key]),
+                    source=src,
+                )
+            merged[key] = value
+    base = g.spec.transport
+    if base is None and not merged:
+        return None
+    return (base or Transport()).merged(merged)
 
 
 def _calc_where(g: _Group) -> str:
@@ -183,6 +223,15 @@ def _groups(config: BenchConfig) -> list[_Group]:
                     source=config.path,
                     allowed="e.g. GPIB0::17::INSTR, TCPIP0::10.0.0.5::inst0::INSTR, ASRL3::INSTR",
                 ) from None
+            if spec.simulation_only and config.simulation is None:
+                raise InputError(
+                    f"{c.where}.driver",
+                    f"driver {spec.name} is MeterBench's simulated device, which no real instrument speaks; "
+                    "a bench without a [simulation] table needs a real instrument's driver",
+                    found=c.driver,
+                    allowed=sorted({s.name for s in _real_drivers()}),
+                    source=config.path,
+                )
             key = (spec.name, resource)
             if key not in found:
                 found[key] = _Group(spec, resource, [])
@@ -196,6 +245,12 @@ def _groups(config: BenchConfig) -> list[_Group]:
                 source=config.path,
             )
     return list(found.values())
+
+
+def _real_drivers():
+    from instruments.registry import drivers
+
+    return [s for s in drivers().values() if not s.simulation_only]
 
 
 def _merged_options(g: _Group, src: str) -> dict:

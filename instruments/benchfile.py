@@ -50,6 +50,10 @@ class InstrumentConfig:
     kr_wh: float | None = None  # reference only: Wh per reference pulse
     calibration: Calibration | None = None  # reference only
     where: str = ""  # "instruments.source" (for error messages)
+    #: the bench file's [<role>.transport] overrides (keys of :data:`TRANSPORT_KEYS`), already checked
+    transport: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    #: send commands found in no public source ([U]) to this instrument: the shop's explicit opt-in
+    allow_unconfirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,11 @@ class _Table:
         self.raw, self.where, self.src = raw, where, src
         unknown = sorted(set(raw) - set(allowed))
         if unknown:
-            raise InputError(self.field(unknown[0]), "unknown key", allowed=allowed, source=src)
+            import difflib
+
+            near = difflib.get_close_matches(str(unknown[0]), [str(a) for a in allowed], 1, 0.6)
+            problem = f"unknown key (did you mean {near[0]!r}?)" if near else "unknown key"
+            raise InputError(self.field(unknown[0]), problem, allowed=allowed, source=src)
 
     def field(self, key: str) -> str:
         return f"{self.where}.{key}" if self.where else key
@@ -237,7 +245,27 @@ def _plain(val: float) -> float | int:
 
 
 _TOP = ("name", "location", "positions", "three_phase_source", "visa_library", "instruments", "simulation")
-_INSTR = ("driver", "resource", "options", "positions", "kr_wh", "calibration")
+_INSTR = (
+    "driver",
+    "resource",
+    "options",
+    "positions",
+    "kr_wh",
+    "calibration",
+    "transport",
+    "allow_unconfirmed",
+)
+TERMINATIONS = {"CR": "\r", "LF": "\n", "CRLF": "\r\n", "NONE": ""}
+PARITIES = ("none", "even", "odd", "mark", "space")
+TRANSPORT_KEYS = (
+    "read_termination",
+    "write_termination",
+    "timeout_ms",
+    "baud_rate",
+    "data_bits",
+    "stop_bits",
+    "parity",
+)
 _CAL = (
     "certificate",
     "laboratory",
@@ -350,6 +378,11 @@ def _instrument(t: _Table, role: str, positions: int) -> InstrumentConfig:
         pos = tuple(raw)
     elif t.has("positions"):
         raise t.fail("positions", "belongs to instruments.calculators")
+    transport = {}
+    if t.has("transport"):
+        transport = _transport(
+            _Table(t.get("transport", dict, what="a table"), t.field("transport"), t.src, TRANSPORT_KEYS)
+        )
     return InstrumentConfig(
         role=role,
         driver=t.text("driver"),
@@ -359,7 +392,45 @@ def _instrument(t: _Table, role: str, positions: int) -> InstrumentConfig:
         kr_wh=kr,
         calibration=cal,
         where=t.where,
+        transport=MappingProxyType(transport),
+        allow_unconfirmed=t.boolean("allow_unconfirmed", False),
     )
+
+
+def _transport(t: _Table) -> dict:
+    """A ``[instruments.<role>.transport]`` table: only what a VISA session can be set to."""
+    out: dict = {}
+    for key in ("read_termination", "write_termination"):
+        if t.has(key):
+            word = t.text(key)
+            if word.upper() not in TERMINATIONS:
+                raise t.fail(key, "unknown line ending", found=word, allowed=sorted(TERMINATIONS))
+            out[key] = TERMINATIONS[word.upper()]
+    if t.has("timeout_ms"):
+        out["timeout_ms"] = t.integer("timeout_ms", low=50, high=600000)
+    if t.has("baud_rate"):
+        baud = t.integer("baud_rate", low=50, high=4000000)
+        if baud not in STANDARD_BAUD:
+            raise t.fail(
+                "baud_rate", "not a standard serial baud rate", found=baud, allowed=list(STANDARD_BAUD)
+            )
+        out["baud_rate"] = baud
+    if t.has("data_bits"):
+        out["data_bits"] = t.integer("data_bits", low=5, high=8)
+    if t.has("stop_bits"):
+        stop = t.number("stop_bits", low=1, high=2)
+        if stop not in (1, 1.5, 2):
+            raise t.fail("stop_bits", "must be 1, 1.5 or 2", found=stop, allowed=[1, 1.5, 2])
+        out["stop_bits"] = float(stop)
+    if t.has("parity"):
+        parity = t.text("parity").lower()
+        if parity not in PARITIES:
+            raise t.fail("parity", "unknown parity", found=parity, allowed=list(PARITIES))
+        out["parity"] = parity
+    return out
+
+
+STANDARD_BAUD = (300, 600, 1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 
 
 def _check_calculator_positions(calcs: tuple[InstrumentConfig, ...], positions: int, src: str) -> None:

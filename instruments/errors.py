@@ -66,3 +66,13 @@ class ConnectionLost(InstrumentError):
     """The link to the instrument is gone (cable, TCP connection, serial adapter)."""
 
     kind = "connection lost"
+
+
+class UnconfirmedCommand(InstrumentError):
+    """A command found in no public source ([U]) that the bench file did not opt in to send.
+
+    Raised *before* anything is sent: a real instrument must not receive guessed commands unless the shop
+    says ``allow_unconfirmed = true`` for that instrument in its bench file.
+    """
+
+    kind = "unconfirmed command"

@@ -99,6 +99,26 @@ class GateResult:
     instrument_error_percent: float | None
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What one instrument can do in the roles it fills, declared by its driver (``capabilities()``).
+
+    A run is checked against these before anything is energised: a point the bench cannot do is refused,
+    naming the point and what is missing, instead of being guessed at (``getattr``) mid-run.
+    """
+
+    phases: int = 3  # source: how many phases it can energise (1 = single-phase series-parallel bench)
+    per_element: bool = True  # source: can energise one element's current alone (element tests)
+    frequency_hz: tuple[float, float] = (45.0, 65.0)  # source: settable range
+    harmonics: bool = False  # source: can add harmonics
+    quantities: frozenset[str] = frozenset({"active"})  # reference/calculators: active, reactive, apparent
+    energy_test: bool = True  # calculators: can run a pulse-error gate at all (e.g. an energy option fitted)
+    positions: int = 1  # calculators: positions this instrument serves
+    continuous_gating: bool = False  # calculators: back-to-back gates (each closing edge opens the next)
+    pulse_count: bool = True  # calculators: can count meter pulses without a gate (creep, starting)
+    unconfirmed: tuple[str, ...] = ()  # commands marked [U] that this driver would need for the role
+
+
 @runtime_checkable
 class Source(Protocol):
     name: str
@@ -193,6 +213,7 @@ class Bench:
     three_phase_source: bool  # False = single-phase series-parallel bench
     config: BenchConfig
     simulator: object | None = None  # the physics model when simulated (tests only; engine must not read)
+    capabilities: dict[str, Capabilities] = field(default_factory=dict)  # role -> what it can do
     closers: list[Callable[[], None]] = field(default_factory=list)  # close VISA sessions, managers
 
     def safe_state(self) -> list[Exception]:

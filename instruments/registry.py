@@ -55,6 +55,9 @@ class DriverSpec:
     sim_instrument: Callable[..., Any] | None = None
     #: a device no real product speaks (MeterBench's own simulated rack): refused on a real bench
     simulation_only: bool = False
+    #: the instrument's documented session settings (terminations, serial line, timeout); a bench file's
+    #: ``[instruments.<role>.transport]`` table overrides them key by key
+    transport: Any = None  # instruments.drivers.Transport
     max_positions: int = 48  # calculator positions one instrument can serve
     aliases: tuple[str, ...] = ()
 
