@@ -386,7 +386,7 @@ def issue_for_run(store, run_id: int, out_dir: str | Path | None = None, *, sign
             data = build_certificate_data(record, pos, lab=lab)
         except InputError:
             continue
-        cert = issue_certificate(data, out, signer=signer)
+        cert = issue_certificate(data, out, signer=signer, audit_head=store.audit_head())
         store.record_certificate(run_id, pos, number=cert.certificate_number, content_hash=cert.content_hash,
                                  pdf_path=str(cert.pdf_path), dcc_path=str(cert.dcc_path) if cert.dcc_path else None)  # fmt: skip
         issued.append(cert)

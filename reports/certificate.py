@@ -784,7 +784,9 @@ def _chart_section(data: CertificateData, st, width: float) -> list:
     return [KeepTogether([_p("Error versus test current", st["h2"]), chart])]
 
 
-def _statements_section(data: CertificateData, st, width: float, sha: str, signed: bool = True) -> list:
+def _statements_section(
+    data: CertificateData, st, width: float, sha: str, signed: bool = True, audit_head: str | None = None
+) -> list:
     out = [
         KeepTogether(
             [
@@ -829,6 +831,17 @@ def _statements_section(data: CertificateData, st, width: float, sha: str, signe
     record = [
         _p(f"Run {data.run_id} on {data.bench_name}; {data.software_version}", st["small"]),
         _p(f"Content SHA-256: {sha}", st["small"]),
+        *(
+            [
+                _p(
+                    f"Records audit chain at issue: entry {audit_head.partition(':')[0]}, seal "
+                    f"{audit_head.partition(':')[2][:32]}",
+                    st["small"],
+                )
+            ]
+            if audit_head
+            else []
+        ),  # fmt: skip
         _p(
             "The QR code carries the certificate number and this content hash; the issuing laboratory can "
             "confirm both against its records.",
@@ -852,10 +865,16 @@ def _statements_section(data: CertificateData, st, width: float, sha: str, signe
 
 
 def render_certificate(
-    data: CertificateData, *, page_size: str = "letter", sha256: str | None = None, signed: bool = True
+    data: CertificateData,
+    *,
+    page_size: str = "letter",
+    sha256: str | None = None,
+    signed: bool = True,
+    audit_head: str | None = None,
 ) -> bytes:
     """The certificate as plain (not yet PDF/A) PDF bytes; ``sha256`` defaults to :func:`content_hash`.
-    ``signed`` says whether a signature will be applied, so the page states it truthfully."""
+    ``signed`` says whether a signature will be applied, so the page states it truthfully; ``audit_head``
+    (``"<seq>:<hash>"``, the records' audit chain head at issue) is printed with the content hash."""
     size = _page_size(page_size)
     sha = sha256 or content_hash(data)
     st = _styles()
@@ -876,7 +895,7 @@ def render_certificate(
     story += _register_section(data, st, width)
     story += _wiring_section(data, st, width)
     story += _chart_section(data, st, width)
-    story += _statements_section(data, st, width, sha, signed)
+    story += _statements_section(data, st, width, sha, signed, audit_head)
     furniture = _furniture(
         size,
         data.laboratory.name,

@@ -138,10 +138,19 @@ def _register_result(results, t: RegisterTest) -> None:
         _quantity(data, name, value, unit, label=label)
 
 
+AUDIT_HEAD_NAME = "Records audit chain head at issue (seq:seal)"
+
+
 def build_dcc(
-    data: CertificateData, sha256: str, *, pdf_bytes: bytes | None = None, software_release: str | None = None
+    data: CertificateData,
+    sha256: str,
+    *,
+    pdf_bytes: bytes | None = None,
+    software_release: str | None = None,
+    audit_head: str | None = None,
 ) -> bytes:
-    """The DCC XML (UTF-8 bytes) for one certificate; ``pdf_bytes`` embeds the issued PDF as its document."""
+    """The DCC XML (UTF-8 bytes) for one certificate; ``pdf_bytes`` embeds the issued PDF as its document;
+    ``audit_head`` (``"<seq>:<hash>"``) is the records' audit chain head at issue."""
     root = etree.Element(
         _d("digitalCalibrationCertificate"), nsmap={"dcc": DCC_NS, "si": SI_NS}, schemaVersion=SCHEMA_VERSION
     )
@@ -160,6 +169,7 @@ def build_dcc(
     for issuer, value, name in (
         ("calibrationLaboratory", data.run_id, "Run id"),
         ("calibrationLaboratory", f"sha256:{sha256}", "Content hash (canonical JSON)"),
+        ("calibrationLaboratory", f"audit:{audit_head}" if audit_head else None, AUDIT_HEAD_NAME),
         ("customer", data.customer.reference, "Customer reference"),
     ):
         if value:

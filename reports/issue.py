@@ -56,6 +56,7 @@ def _write_pdf(
     author: str,
     subject: str,
     location: str,
+    audit_head: str | None = None,
 ) -> None:
     out_dir = final.parent
     temps: list[Path] = []
@@ -63,11 +64,11 @@ def _write_pdf(
         stage = _tmp(out_dir, ".pdf")
         temps.append(stage)
         if pdfa:
-            to_pdfa(plain, stage, title=title, number=number, sha256=sha, author=author, subject=subject)
+            to_pdfa(plain, stage, title=title, number=number, sha256=sha, author=author, subject=subject,
+                    audit_head=audit_head)  # fmt: skip
         else:
-            stage.write_bytes(
-                tag_plain(plain, title=title, number=number, sha256=sha, author=author, subject=subject)
-            )
+            stage.write_bytes(tag_plain(plain, title=title, number=number, sha256=sha, author=author,
+                                        subject=subject, audit_head=audit_head))  # fmt: skip
         if signer is not None:
             signed = _tmp(out_dir, ".pdf")
             temps.append(signed)
@@ -105,11 +106,14 @@ def issue_certificate(
     dcc: bool = True,
     page_size: str = "letter",
     embed_pdf_in_dcc: bool = True,
+    audit_head: str | None = None,
 ) -> IssuedCertificate:
     """Write ``<number>.pdf`` (PDF/A-2b, signed when ``signer`` is given) and ``<number>.xml`` (DCC).
 
     ``lab`` replaces ``data.laboratory`` (before hashing, so the hash covers what is printed). ``signer``
-    is a pyHanko signer from :func:`reports.signing.load_signer`.
+    is a pyHanko signer from :func:`reports.signing.load_signer`. ``audit_head`` (``"<seq>:<hash>"``,
+    from ``RecordStore.audit_head()``) is printed, embedded in the PDF's metadata and in the DCC, so a
+    signed certificate anchors the records' audit chain: ``meterbench verify`` checks it is still there.
     """
     if lab is not None:
         data = replace(data, laboratory=lab)
@@ -127,7 +131,9 @@ def issue_certificate(
                 allowed="a new, unique certificate number",
             )
     sha = content_hash(data)
-    plain = render_certificate(data, page_size=page_size, sha256=sha, signed=signer is not None)
+    plain = render_certificate(
+        data, page_size=page_size, sha256=sha, signed=signer is not None, audit_head=audit_head
+    )
     _write_pdf(
         plain,
         pdf_path,
@@ -139,12 +145,13 @@ def issue_certificate(
         author=data.laboratory.name,
         subject=f"Meter {data.meter.serial}, form {data.meter.form}",
         location=data.laboratory.place_of_test,
+        audit_head=audit_head,
     )
     written_dcc = None
     if dcc:
         try:
             pdf_bytes = pdf_path.read_bytes() if embed_pdf_in_dcc else None
-            _write_atomic(build_dcc(data, sha, pdf_bytes=pdf_bytes), dcc_path)
+            _write_atomic(build_dcc(data, sha, pdf_bytes=pdf_bytes, audit_head=audit_head), dcc_path)
             written_dcc = dcc_path
         except BaseException:
             pdf_path.unlink(missing_ok=True)  # a certificate is the pair, or nothing

@@ -22,6 +22,7 @@ import pikepdf.pdfa
 FLAVOUR = "2b"
 _KEYWORD = re.compile(r"content-sha256:([0-9a-f]{64})")
 _NUMBER = re.compile(r"meterbench-certificate:(\S+)")
+_AUDIT = re.compile(r"audit-head:([0-9]+:[0-9a-f]{64})")
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,15 @@ class PdfaStatus:
     messages: tuple[str, ...]
 
 
-def _keywords(number: str, sha256: str) -> str:
-    return f"meterbench-certificate:{number} content-sha256:{sha256}"
+def _keywords(number: str, sha256: str, audit_head: str | None = None) -> str:
+    return f"meterbench-certificate:{number} content-sha256:{sha256}" + (
+        f" audit-head:{audit_head}" if audit_head else ""
+    )
 
 
-def _tag(pdf: pikepdf.Pdf, *, title: str, number: str, sha256: str, author: str, subject: str) -> None:
+def _tag(
+    pdf: pikepdf.Pdf, *, title: str, number: str, sha256: str, author: str, subject: str, audit_head=None
+) -> None:
     for page in pdf.pages:
         # reportlab writes an empty /Trans (page transition) dict on every page; PDF/A checks flag it
         if "/Trans" in page.obj:
@@ -46,29 +51,55 @@ def _tag(pdf: pikepdf.Pdf, *, title: str, number: str, sha256: str, author: str,
         meta["dc:creator"] = [author]
         meta["dc:description"] = f"{subject}. Content SHA-256 {sha256}."
         meta["dc:identifier"] = number
-        meta["pdf:Keywords"] = _keywords(number, sha256)
+        meta["pdf:Keywords"] = _keywords(number, sha256, audit_head)
         meta["pdf:Producer"] = "MeterBench (reportlab, pikepdf)"
         meta["xmp:CreatorTool"] = "MeterBench"
 
 
-def tag_plain(plain: bytes, *, title: str, number: str, sha256: str, author: str, subject: str) -> bytes:
+def tag_plain(
+    plain: bytes, *, title: str, number: str, sha256: str, author: str, subject: str, audit_head=None
+) -> bytes:
     """The plain PDF with the same XMP identity but no PDF/A conversion (``pdfa=False`` issue)."""
     with pikepdf.open(io.BytesIO(plain)) as pdf:
-        _tag(pdf, title=title, number=number, sha256=sha256, author=author, subject=subject)
+        _tag(
+            pdf,
+            title=title,
+            number=number,
+            sha256=sha256,
+            author=author,
+            subject=subject,
+            audit_head=audit_head,
+        )
         out = io.BytesIO()
         pdf.save(out)
         return out.getvalue()
 
 
 def to_pdfa(
-    plain: bytes, out_path: str | Path, *, title: str, number: str, sha256: str, author: str, subject: str
+    plain: bytes,
+    out_path: str | Path,
+    *,
+    title: str,
+    number: str,
+    sha256: str,
+    author: str,
+    subject: str,
+    audit_head: str | None = None,
 ) -> PdfaStatus:
     """Convert reportlab output to PDF/A-2b at ``out_path``; raises ``pikepdf.pdfa.PdfaError`` on failure.
 
     ``pikepdf.pdfa.save`` validates what it wrote and leaves no file behind when it fails.
     """
     with pikepdf.open(io.BytesIO(plain)) as pdf:
-        _tag(pdf, title=title, number=number, sha256=sha256, author=author, subject=subject)
+        _tag(
+            pdf,
+            title=title,
+            number=number,
+            sha256=sha256,
+            author=author,
+            subject=subject,
+            audit_head=audit_head,
+        )
         report = pikepdf.pdfa.save(pdf, Path(out_path), FLAVOUR)
     return PdfaStatus(report.verdict == "pass", tuple(str(f) for f in report.findings))
 
@@ -155,3 +186,9 @@ def read_identity(pdf: pikepdf.Pdf) -> tuple[str | None, str | None]:
     m_no = _NUMBER.search(keywords)
     number = str(number) if number else (m_no.group(1) if m_no else None)
     return number, (m_hash.group(1) if m_hash else None)
+
+
+def read_audit_head(pdf: pikepdf.Pdf) -> str | None:
+    """The records' audit chain head at issue (``"<seq>:<hash>"``) as embedded in the XMP, or None."""
+    found = _AUDIT.search(str(pdf.open_metadata().get("pdf:Keywords", "") or ""))
+    return found.group(1) if found else None

@@ -1,9 +1,14 @@
 import os
+import tempfile
 
 import pytest
 
 # Qt tests run offscreen everywhere (CI has no display).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The audit key and chain anchors of the records tests' databases live in a throw-away folder, never in
+# the user's config directory.
+os.environ["MB_AUDIT_DIR"] = tempfile.mkdtemp(prefix="mb-audit-")
+os.environ.pop("MB_AUDIT_KEY_FILE", None)
 
 
 #: The PTB DCC 3.3.0 schema set (a copy of ../shared/schemas/dcc-3.3.0, kept in the repo so a clean clone

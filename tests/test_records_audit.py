@@ -80,8 +80,8 @@ def test_edited_audit_entry_is_named(store, db_url):
 
 
 def test_audit_entry_rewritten_with_a_recomputed_hash_still_breaks_the_chain(store, db_url):
-    """A tamperer who knows the algorithm edits a reading and its audit entry and re-hashes that entry:
-    the next entry no longer follows from it."""
+    """A tamperer who knows the algorithm but not the audit key edits a reading and its audit entry and
+    re-hashes that entry: its seal fails, and so does the next entry's (chained on the forged hash)."""
     ids = populate(store)
     rid = _reading_id(store, ids)
     eng = sa.create_engine(db_url)
@@ -105,7 +105,10 @@ def test_audit_entry_rewritten_with_a_recomputed_hash_still_breaks_the_chain(sto
         conn.execute(sa.text("UPDATE readings SET error_percent = 0.0 WHERE id = :r"), {"r": rid})
     eng.dispose()
     problems = store.verify_audit()
-    assert len(problems) == 1 and f"entry seq {e.seq + 1} " in problems[0]
+    assert problems == [
+        f"audit_log: entry seq {e.seq}..{e.seq + 1} does not carry this bench's audit seal: edited, or "
+        "re-hashed by someone without the audit key (or written by a bench with another key)"
+    ]
 
 
 def test_deleted_audit_entry_is_named(store, db_url):

@@ -3,7 +3,9 @@
     meterbench audit verify [--db URL]
 
 Exit 0 when the chain is intact and every record matches what was written; exit 1 listing each edited,
-deleted or unaudited row and each edited or deleted audit entry.
+deleted or unaudited row, each edited, deleted or re-hashed audit entry (the chain is sealed with the
+bench's audit key, see bench.records.audit), and a log shorter than the head this bench anchored outside
+the database (a truncated tail, a rolled-back run, an emptied log).
 """
 
 from __future__ import annotations
@@ -32,13 +34,26 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.records import audit
+
     store = open_store(args)
     try:
         problems = store.verify_audit()
+        anchor = audit.read_anchor(store.identity)
     finally:
         store.close()
+    key = audit.load_key(create=False)
     if not problems:
-        print("audit log intact: hash chain verified and every record matches it")
+        print("audit log intact: sealed chain verified and every record matches it")
+    if key is not None:
+        print(f"  audit key {audit.key_fingerprint(key)} ({audit.key_path()})")
+    print(
+        f"  anchored head: entry seq {anchor['seq']} (kept outside the database by this bench)"
+        if anchor
+        else "  no anchor on this bench for this database: truncation or rollback cannot be ruled out here "
+        "(a certificate's recorded chain head can still show it)"
+    )
+    if not problems:
         return 0
     print(f"audit log: {len(problems)} problem(s) found")
     for p in problems:

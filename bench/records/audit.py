@@ -1,17 +1,32 @@
-"""The append-only, hash-chained audit log: what was written, and proof it has not been changed since.
+"""The append-only, sealed audit log: what was written, and proof it has not been changed since.
 
 Every insert or update the store makes appends one ``audit_log`` row in the *same* transaction:
 ``seq`` (1, 2, 3, ... with no gaps), ``at``, ``table_name``, ``row_id``, ``action`` and ``row_json``
-— the canonical JSON of the whole row as written — and ``hash = sha256(previous hash + canonical JSON
-of the entry)``, the entry being ``{seq, at, table, row_id, action, row}``. The first entry's previous
-hash is 64 zeros.
+— the canonical JSON of the whole row as written — and ``hash = HMAC-SHA256(key, previous hash +
+canonical JSON of the entry)``, the entry being ``{seq, at, table, row_id, action, row}``. The first
+entry's previous hash is 64 zeros.
+
+Why a keyed chain plus an anchor, and not signed checkpoints: a plain SHA-256 chain can be recomputed by
+anyone who can write the database (edit a row, re-hash every entry after it, and the chain "verifies").
+A secret the database does not hold stops that. The laboratory's signing key would do, but it is
+passphrase-protected and not present at every bench write (a run writes a reading every few seconds,
+unattended), so checkpoints would be rare and the unsealed tail long. An HMAC key is used on every write
+without a person: it is created on first use at ``<user config dir>/meterbench/audit/key`` (directory
+0700, file 0600; ``$MB_AUDIT_DIR`` moves the directory, ``$MB_AUDIT_KEY_FILE`` names a key shared by
+the benches writing one PostgreSQL database). A MAC alone cannot see the log *shortened* (a truncated
+tail, a whole run rolled back by restoring an older copy, an emptied table: what is left still verifies),
+so after every commit the store also writes the chain head (``seq`` and MAC) to an *anchor* file beside
+the key, one per database; :func:`verify` requires the anchored entry to be present and unchanged. Every
+certificate also carries the chain head at issue (signed with the PDF), a second anchor that survives the
+bench.
 
 :func:`verify` recomputes the chain and compares every audited table row with the last audit entry for
-it, so it finds: an edited or deleted audit entry, a table row edited or deleted behind the store's
-back, and a row inserted without going through the store. What it cannot find on its own: someone who
-rewrites the *whole* chain from the edit onwards, or who truncates the tail of the log together with
-the rows it covered — anchor the chain head outside the database (e.g. in a signed certificate) for
-that.
+it, so it finds: an edited or deleted audit entry, entries re-hashed without the key, a table row edited
+or deleted behind the store's back, a row inserted without going through the store, and a log shorter
+than the anchor. What it cannot find: an attacker who holds the key file *and* the anchor (the bench
+user's account, or root) and rewrites both; an edit made through the store itself (that is a write,
+recorded as such); records written and then lost before the anchor file was updated (a crash between
+the commit and the anchor write leaves the anchor one write behind, which verifies).
 
 Canonical JSON is computed from values coerced by *column type* (a Float column's 5 is 5.0), so the
 value written and the value read back later canonicalise identically on SQLite and PostgreSQL.
@@ -20,10 +35,14 @@ value written and the value read back later canonicalise identically on SQLite a
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
+import os
+import secrets
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -108,8 +127,18 @@ def canonical_row(table: sa.Table, row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def entry_hash(
-    prev_hash: str, *, seq: int, at: datetime, table: str, row_id: int, action: str, row_json: str
+    prev_hash: str,
+    *,
+    seq: int,
+    at: datetime,
+    table: str,
+    row_id: int,
+    action: str,
+    row_json: str,
+    key: bytes | None = None,
 ) -> str:
+    """The entry's seal: HMAC-SHA256 with ``key``; ``key`` None gives the unkeyed SHA-256 (what anyone
+    without the key can compute, and what :func:`verify` refuses)."""
     entry = (
         '{"action":'
         + dumps(action)
@@ -125,25 +154,133 @@ def entry_hash(
         + dumps(table)
         + "}"
     )
-    return hashlib.sha256((prev_hash + entry).encode("ascii")).hexdigest()
+    message = (prev_hash + entry).encode("ascii")
+    if key is None:
+        return hashlib.sha256(message).hexdigest()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def append(conn: sa.Connection, entries: list[tuple[str, int, str, str]], at: datetime) -> None:
+# ---------------------------------------------------------------------- the key and the anchors
+AUDIT_DIR_ENV = "MB_AUDIT_DIR"
+KEY_FILE_ENV = "MB_AUDIT_KEY_FILE"
+
+
+def audit_dir() -> Path:
+    """Where the audit key and the anchors live: ``$MB_AUDIT_DIR``, else ``<user config>/meterbench/audit``."""
+    env = os.environ.get(AUDIT_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return platformdirs.user_config_path("meterbench") / "audit"
+
+
+def key_path() -> Path:
+    env = os.environ.get(KEY_FILE_ENV)
+    return Path(env).expanduser() if env else audit_dir() / "key"
+
+
+def load_key(*, create: bool) -> bytes | None:
+    """The bench's audit key; created (0600) on first use when ``create``; None when absent."""
+    path = key_path()
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        if not create:
+            return None
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it a moment ago
+            return load_key(create=False)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+        return load_key(create=False)
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(
+            "audit key",
+            f"cannot be read: {err}",
+            source=str(path),
+            allowed=f"a readable key file, or set {KEY_FILE_ENV}",
+        ) from None
+    if os.name == "posix" and path.stat().st_mode & 0o077:
+        raise InputError(
+            "audit key",
+            "is readable or writable by other users; anyone who can read it can rewrite the audit log",
+            source=str(path),
+            allowed=f"chmod 600 {path}",
+        )
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) < 16:
+        raise InputError(
+            "audit key", "is not a key this software wrote (hex text of 32 bytes)", source=str(path)
+        )
+    return key
+
+
+def key_fingerprint(key: bytes) -> str:
+    return hashlib.sha256(b"meterbench-audit-key:" + key).hexdigest()[:16]
+
+
+def _anchor_path(identity: str) -> Path:
+    return audit_dir() / "anchors" / (hashlib.sha256(identity.encode("utf-8")).hexdigest()[:24] + ".json")
+
+
+def write_anchor(identity: str, seq: int, mac: str) -> None:
+    """Remember the chain head of database ``identity`` outside it (atomic replace; no fsync: a crash may
+    leave the anchor one write behind, which still verifies)."""
+    path = _anchor_path(identity)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"database": identity, "seq": seq, "hash": mac}), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:  # the record is committed; a missing anchor is reported by verify, not fatal here
+        pass
+
+
+def read_anchor(identity: str) -> dict | None:
+    try:
+        data = json.loads(_anchor_path(identity).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("seq"), int)
+        or not isinstance(data.get("hash"), str)
+    ):
+        return None
+    return data
+
+
+def head(conn: sa.Connection) -> tuple[int, str] | None:
+    """(seq, hash) of the newest audit entry, or None for an empty log."""
+    row = conn.execute(
+        sa.select(m.audit_log.c.seq, m.audit_log.c.hash).order_by(m.audit_log.c.seq.desc()).limit(1)
+    ).first()
+    return (row.seq, row.hash) if row else None
+
+
+def append(
+    conn: sa.Connection, entries: list[tuple[str, int, str, str]], at: datetime, key: bytes | None = None
+) -> tuple[int, str] | None:
     """Append ``(table, row_id, action, row_json)`` entries after the current chain head.
 
     The caller holds the database's write lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL advisory
-    lock), so reading the head and appending cannot interleave with another writer.
+    lock), so reading the head and appending cannot interleave with another writer. Returns the new head.
     """
     if not entries:
-        return
-    head = conn.execute(
-        sa.select(m.audit_log.c.seq, m.audit_log.c.hash).order_by(m.audit_log.c.seq.desc()).limit(1)
-    ).first()
-    seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
+        return None
+    seq, prev = head(conn) or (0, GENESIS)
     rows = []
     for table, row_id, action, row_json in entries:
         seq += 1
-        prev = entry_hash(prev, seq=seq, at=at, table=table, row_id=row_id, action=action, row_json=row_json)
+        prev = entry_hash(
+            prev, seq=seq, at=at, table=table, row_id=row_id, action=action, row_json=row_json, key=key
+        )
         rows.append(
             {
                 "seq": seq,
@@ -156,25 +293,47 @@ def append(conn: sa.Connection, entries: list[tuple[str, int, str, str]], at: da
             }
         )
     conn.execute(sa.insert(m.audit_log), rows)
+    return seq, prev
 
 
 def _stream(conn: sa.Connection, stmt: sa.Select) -> Iterator[sa.Row]:
     yield from conn.execution_options(yield_per=5000).execute(stmt)
 
 
-def verify(conn: sa.Connection) -> list[str]:
-    """Every problem found in the chain and in the audited tables; ``[]`` when all is intact."""
+def verify(conn: sa.Connection, key: bytes | None, anchor: dict | None = None) -> list[str]:
+    """Every problem found in the chain and in the audited tables; ``[]`` when all is intact.
+
+    ``key`` is the audit key (None: this bench has none, and the seal cannot be checked); ``anchor`` the
+    chain head this bench recorded for the database (:func:`read_anchor`).
+    """
     problems: list[str] = []
     a = m.audit_log.c
     expected_seq, prev = 1, GENESIS
+    unsealed: list[int] = []  # a run of consecutive entries whose MAC fails, reported as one range
+    anchored = None
+    last_seq = 0
+
+    def flush() -> None:
+        if unsealed:
+            span = f"seq {unsealed[0]}" if len(unsealed) == 1 else f"seq {unsealed[0]}..{unsealed[-1]}"
+            problems.append(
+                f"audit_log: entry {span} does not carry this bench's audit seal: edited, or re-hashed by "
+                "someone without the audit key (or written by a bench with another key)"
+            )
+            unsealed.clear()
+
     for e in _stream(conn, sa.select(m.audit_log).order_by(a.seq)):
+        last_seq = e.seq
+        if anchor and e.seq == anchor["seq"]:
+            anchored = e.hash
         if e.seq != expected_seq:
+            flush()
             if e.seq > expected_seq:
                 missing = f"{expected_seq}" if e.seq == expected_seq + 1 else f"{expected_seq}..{e.seq - 1}"
                 problems.append(f"audit_log: entry seq {missing} deleted (chain jumps to seq {e.seq})")
             else:
                 problems.append(f"audit_log: seq {e.seq} out of order (expected {expected_seq})")
-        else:
+        elif key is not None:
             want = entry_hash(
                 prev,
                 seq=e.seq,
@@ -183,13 +342,36 @@ def verify(conn: sa.Connection) -> list[str]:
                 row_id=e.row_id,
                 action=e.action,
                 row_json=e.row_json,
+                key=key,
             )
-            if want != e.hash:
-                problems.append(
-                    f"audit_log: entry seq {e.seq} ({e.table_name} row {e.row_id}) edited: "
-                    "its hash does not match its content and the entry before it"
-                )
+            if not hmac.compare_digest(want, e.hash):
+                unsealed.append(e.seq)
+            else:
+                flush()
         expected_seq, prev = e.seq + 1, e.hash
+    flush()
+    if key is None and last_seq:
+        problems.append(
+            f"no audit key on this bench ({key_path()}): the seal of the {last_seq} entries cannot be checked "
+            f"(copy the key of the bench that wrote them, or set {KEY_FILE_ENV})"
+        )
+    if anchor:
+        n, h = anchor["seq"], anchor["hash"]
+        if last_seq == 0:
+            problems.append(
+                f"audit_log is EMPTY, but this bench anchored entry seq {n}: the log was emptied or the "
+                "database replaced"
+            )
+        elif last_seq < n:
+            problems.append(
+                f"audit_log ends at seq {last_seq}, but this bench anchored entry seq {n}: the tail was "
+                "truncated or the records rolled back (an older copy restored)"
+            )
+        elif anchored is not None and not hmac.compare_digest(anchored, h):
+            problems.append(
+                f"audit_log entry seq {n} is not the one this bench anchored: the log was rewritten or "
+                "rolled back and written again"
+            )
     for table in m.AUDITED_TABLES:
         problems.extend(_compare_table(conn, table))
     return problems

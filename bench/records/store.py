@@ -80,6 +80,28 @@ def _filesystem_type(path: Path) -> str | None:
     return fstype
 
 
+def _identity(engine: sa.Engine) -> str:
+    """Which database this is, for its audit anchor: the SQLite file's real path, or the PostgreSQL
+    server, database and options (schema), never the password."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return "sqlite:" + str(Path(url.database or "").resolve())
+    return url.set(drivername="postgresql", password=None).render_as_string(hide_password=True)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for every message that prints a database URL."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except Exception:
+        import re
+
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))
+    if parsed.password is None:
+        return str(url)
+    return parsed.render_as_string(hide_password=True)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -233,6 +255,8 @@ class RecordStore:
         self._pg = engine.dialect.name == "postgresql"
         self.url = url
         self._local = threading.local()  # the open batch of this thread, if any (see batch())
+        self._key: bytes | None = None  # the audit key, loaded (or created) at the first write
+        self.identity = _identity(engine)  # names this database's anchor (audit.write_anchor)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -347,7 +371,8 @@ class RecordStore:
         with self._write_conn() as conn:
             tx = _Tx(conn, m.utcnow())
             yield tx
-            audit.append(conn, tx.entries, tx.at)
+            new_head = audit.append(conn, tx.entries, tx.at, self._audit_key())
+        self._anchor(new_head)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -363,9 +388,20 @@ class RecordStore:
             self._local.tx = tx
             try:
                 yield
-                audit.append(conn, tx.entries, tx.at)
+                new_head = audit.append(conn, tx.entries, tx.at, self._audit_key())
             finally:
                 self._local.tx = None
+        self._anchor(new_head)
+
+    def _audit_key(self) -> bytes:
+        if self._key is None:
+            self._key = audit.load_key(create=True)
+        return self._key
+
+    def _anchor(self, new_head: tuple[int, str] | None) -> None:
+        """After the commit: the chain head goes to the anchor file outside the database."""
+        if new_head is not None:
+            audit.write_anchor(self.identity, *new_head)
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
@@ -1197,5 +1233,17 @@ class RecordStore:
     # ------------------------------------------------------------------ audit
     def verify_audit(self) -> list[str]:
         """Problems found in the audit chain and audited rows; ``[]`` when everything is intact."""
+        key = audit.load_key(create=False)
         with self._read() as conn:
-            return audit.verify(conn)
+            return audit.verify(conn, key, audit.read_anchor(self.identity))
+
+    def audit_head(self) -> str | None:
+        """The chain head as ``"<seq>:<hash>"`` (recorded in certificates), or None for an empty log."""
+        with self._read() as conn:
+            h = audit.head(conn)
+        return f"{h[0]}:{h[1]}" if h else None
+
+    def audit_entry(self, seq: int) -> str | None:
+        """The hash of audit entry ``seq``, or None when the log has no such entry."""
+        with self._read() as conn:
+            return conn.execute(sa.select(m.audit_log.c.hash).where(m.audit_log.c.seq == seq)).scalar()
