@@ -353,3 +353,53 @@ def build_dcc(
         _sub(doc, _d("dataBase64"), base64.b64encode(pdf_bytes).decode("ascii"))
 
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _safe_parser() -> etree.XMLParser:
+    """No entities, no network, no huge trees: a hostile DCC file is read as data, not obeyed."""
+    return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False)
+
+
+def parse_dcc(xml: bytes) -> etree._Element:
+    """The DCC's root element; raises ``ValueError`` naming the problem for anything that is not one."""
+    try:
+        root = etree.fromstring(xml, _safe_parser())
+    except etree.XMLSyntaxError as err:
+        raise ValueError(f"not well-formed XML: {err}") from None
+    if root is None or root.tag != _d("digitalCalibrationCertificate"):
+        raise ValueError("not a DCC (no dcc:digitalCalibrationCertificate root element)")
+    return root
+
+
+def dcc_data_hash(xml: bytes) -> str:
+    """SHA-256 of the DCC without its embedded document, canonicalised (C14N 2.0, whitespace-only text
+    dropped). Issuing puts this hash in the PDF's metadata *before* signing the PDF, and the signed PDF is
+    then embedded in the DCC: the PDF's one signature covers the XML's every value, without the circle of
+    a file containing its own hash."""
+    import hashlib
+
+    root = parse_dcc(xml)
+    for doc in root.findall(_d("document")):
+        root.remove(doc)
+    canon = etree.tostring(root, method="c14n2", strip_text=True)
+    return hashlib.sha256(canon).hexdigest()
+
+
+def read_dcc(xml: bytes) -> dict:
+    """What a verifier needs from a DCC: number, content hash, audit head, embedded PDF (bytes or None)."""
+    root = parse_dcc(xml)
+    number = root.findtext(f"{_d('administrativeData')}/{_d('coreData')}/{_d('uniqueIdentifier')}")
+    values = root.xpath(
+        "d:administrativeData/d:coreData/d:identifications/d:identification/d:value/text()",
+        namespaces={"d": DCC_NS},
+    )
+    sha = next((v[7:] for v in values if v.startswith("sha256:")), None)
+    head = next((v[6:] for v in values if v.startswith("audit:")), None)
+    pdf = None
+    data = root.findtext(f"{_d('document')}/{_d('dataBase64')}")
+    if data:
+        try:
+            pdf = base64.b64decode(data, validate=True)
+        except ValueError:
+            pdf = b""
+    return {"number": number, "content_hash": sha, "audit_head": head, "pdf": pdf}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from procedures.errors import InputError
 from reports.certificate import render_batch_summary, render_certificate
-from reports.dcc import build_dcc
+from reports.dcc import build_dcc, dcc_data_hash
 from reports.model import BatchSummary, CertificateData, Laboratory, content_hash
 from reports.pdfa import tag_plain, to_pdfa
 from reports.signing import sign_pdf
@@ -57,6 +57,7 @@ def _write_pdf(
     subject: str,
     location: str,
     audit_head: str | None = None,
+    dcc_sha256: str | None = None,
 ) -> None:
     out_dir = final.parent
     temps: list[Path] = []
@@ -65,10 +66,10 @@ def _write_pdf(
         temps.append(stage)
         if pdfa:
             to_pdfa(plain, stage, title=title, number=number, sha256=sha, author=author, subject=subject,
-                    audit_head=audit_head)  # fmt: skip
+                    audit_head=audit_head, dcc_sha256=dcc_sha256)  # fmt: skip
         else:
             stage.write_bytes(tag_plain(plain, title=title, number=number, sha256=sha, author=author,
-                                        subject=subject, audit_head=audit_head))  # fmt: skip
+                                        subject=subject, audit_head=audit_head, dcc_sha256=dcc_sha256))  # fmt: skip
         if signer is not None:
             signed = _tmp(out_dir, ".pdf")
             temps.append(signed)
@@ -134,6 +135,8 @@ def issue_certificate(
     plain = render_certificate(
         data, page_size=page_size, sha256=sha, signed=signer is not None, audit_head=audit_head
     )
+    # The DCC's hash goes into the PDF before it is signed; the signed PDF then goes into the DCC.
+    dcc_sha = dcc_data_hash(build_dcc(data, sha, audit_head=audit_head)) if dcc else None
     _write_pdf(
         plain,
         pdf_path,
@@ -146,6 +149,7 @@ def issue_certificate(
         subject=f"Meter {data.meter.serial}, form {data.meter.form}",
         location=data.laboratory.place_of_test,
         audit_head=audit_head,
+        dcc_sha256=dcc_sha,
     )
     written_dcc = None
     if dcc:

@@ -23,6 +23,7 @@ FLAVOUR = "2b"
 _KEYWORD = re.compile(r"content-sha256:([0-9a-f]{64})")
 _NUMBER = re.compile(r"meterbench-certificate:(\S+)")
 _AUDIT = re.compile(r"audit-head:([0-9]+:[0-9a-f]{64})")
+_DCC = re.compile(r"dcc-sha256:([0-9a-f]{64})")
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,24 @@ class PdfaStatus:
     messages: tuple[str, ...]
 
 
-def _keywords(number: str, sha256: str, audit_head: str | None = None) -> str:
-    return f"meterbench-certificate:{number} content-sha256:{sha256}" + (
-        f" audit-head:{audit_head}" if audit_head else ""
+def _keywords(number: str, sha256: str, audit_head: str | None = None, dcc_sha256: str | None = None) -> str:
+    return (
+        f"meterbench-certificate:{number} content-sha256:{sha256}"
+        + (f" audit-head:{audit_head}" if audit_head else "")
+        + (f" dcc-sha256:{dcc_sha256}" if dcc_sha256 else "")
     )
 
 
 def _tag(
-    pdf: pikepdf.Pdf, *, title: str, number: str, sha256: str, author: str, subject: str, audit_head=None
+    pdf: pikepdf.Pdf,
+    *,
+    title: str,
+    number: str,
+    sha256: str,
+    author: str,
+    subject: str,
+    audit_head=None,
+    dcc_sha256=None,
 ) -> None:
     for page in pdf.pages:
         # reportlab writes an empty /Trans (page transition) dict on every page; PDF/A checks flag it
@@ -51,55 +62,29 @@ def _tag(
         meta["dc:creator"] = [author]
         meta["dc:description"] = f"{subject}. Content SHA-256 {sha256}."
         meta["dc:identifier"] = number
-        meta["pdf:Keywords"] = _keywords(number, sha256, audit_head)
+        meta["pdf:Keywords"] = _keywords(number, sha256, audit_head, dcc_sha256)
         meta["pdf:Producer"] = "MeterBench (reportlab, pikepdf)"
         meta["xmp:CreatorTool"] = "MeterBench"
 
 
-def tag_plain(
-    plain: bytes, *, title: str, number: str, sha256: str, author: str, subject: str, audit_head=None
-) -> bytes:
-    """The plain PDF with the same XMP identity but no PDF/A conversion (``pdfa=False`` issue)."""
+def tag_plain(plain: bytes, **identity) -> bytes:
+    """The plain PDF with the same XMP identity (:func:`_tag`'s keywords) but no PDF/A conversion
+    (``pdfa=False`` issue)."""
     with pikepdf.open(io.BytesIO(plain)) as pdf:
-        _tag(
-            pdf,
-            title=title,
-            number=number,
-            sha256=sha256,
-            author=author,
-            subject=subject,
-            audit_head=audit_head,
-        )
+        _tag(pdf, **identity)
         out = io.BytesIO()
         pdf.save(out)
         return out.getvalue()
 
 
-def to_pdfa(
-    plain: bytes,
-    out_path: str | Path,
-    *,
-    title: str,
-    number: str,
-    sha256: str,
-    author: str,
-    subject: str,
-    audit_head: str | None = None,
-) -> PdfaStatus:
-    """Convert reportlab output to PDF/A-2b at ``out_path``; raises ``pikepdf.pdfa.PdfaError`` on failure.
+def to_pdfa(plain: bytes, out_path: str | Path, **identity) -> PdfaStatus:
+    """Convert reportlab output to PDF/A-2b at ``out_path``, tagged with :func:`_tag`'s keywords (title,
+    number, sha256, author, subject, audit_head, dcc_sha256); raises ``pikepdf.pdfa.PdfaError`` on failure.
 
     ``pikepdf.pdfa.save`` validates what it wrote and leaves no file behind when it fails.
     """
     with pikepdf.open(io.BytesIO(plain)) as pdf:
-        _tag(
-            pdf,
-            title=title,
-            number=number,
-            sha256=sha256,
-            author=author,
-            subject=subject,
-            audit_head=audit_head,
-        )
+        _tag(pdf, **identity)
         report = pikepdf.pdfa.save(pdf, Path(out_path), FLAVOUR)
     return PdfaStatus(report.verdict == "pass", tuple(str(f) for f in report.findings))
 
@@ -191,4 +176,10 @@ def read_identity(pdf: pikepdf.Pdf) -> tuple[str | None, str | None]:
 def read_audit_head(pdf: pikepdf.Pdf) -> str | None:
     """The records' audit chain head at issue (``"<seq>:<hash>"``) as embedded in the XMP, or None."""
     found = _AUDIT.search(str(pdf.open_metadata().get("pdf:Keywords", "") or ""))
+    return found.group(1) if found else None
+
+
+def read_dcc_hash(pdf: pikepdf.Pdf) -> str | None:
+    """The hash of the DCC issued with this PDF (:func:`reports.dcc.dcc_data_hash`), or None."""
+    found = _DCC.search(str(pdf.open_metadata().get("pdf:Keywords", "") or ""))
     return found.group(1) if found else None

@@ -1,4 +1,5 @@
-"""Verify an issued certificate PDF: signature, PDF/A status and the identity it carries.
+"""Verify an issued certificate PDF or DCC: signature, PDF/A status, the identity it carries, and what its
+pages say.
 
 :func:`verify_pdf` answers a regulator's questions about a file: is it signed, is the signature intact
 (nothing changed since signing), is it valid and trusted (trust anchors are configurable; a self-signed
@@ -10,6 +11,17 @@ The caller (``meterbench verify``) compares that hash with one recomputed from t
 A single changed byte anywhere must fail: bytes inside the signed ranges break the digest; bytes in the
 signature blob break the CMS parse or its padding check below; the byte range itself is checked to
 cover the entire file.
+
+A valid signature proves only that someone holding the signing key signed these bytes. A bench's key
+signs whatever the bench renders, so an edited certificate re-signed with it is "valid". What a reader
+sees is checked against the records instead: :func:`compare_pages` compares the text of every page with
+the certificate rendered afresh from the records (every error, U, limit, verdict and the outcome).
+
+The DCC XML is bound to the signed PDF rather than signed itself (no second signature scheme, key or
+trust decision; an XML-DSig's canonicalisation and reference handling are their own attack surface):
+the PDF's metadata carries :func:`reports.dcc.dcc_data_hash` of the XML, written before the PDF is
+signed, and the signed PDF is embedded in the XML. :func:`verify_dcc` checks the embedded PDF's
+signature and that the XML still hashes to what it says.
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ from pathlib import Path
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import serialization
 
-from reports.pdfa import check_pdfa, read_identity
+from reports.pdfa import check_pdfa, read_audit_head, read_dcc_hash, read_identity
 
 
 @dataclass(frozen=True)
@@ -40,10 +52,20 @@ class VerifyReport:
     certificate_number: str | None
     content_hash: str | None
     problems: list[str] = field(default_factory=list)
+    signed: bool = False
+    audit_head: str | None = None
+    dcc_sha256: str | None = None
+    page_size: str = "letter"
 
     @property
     def ok(self) -> bool:
-        return self.signature_intact and self.signature_valid and self.pdfa_ok and not self.problems
+        return (
+            self.signed
+            and self.signature_intact
+            and self.signature_valid
+            and self.pdfa_ok
+            and not self.problems
+        )
 
 
 def _load_roots(trust_roots) -> list:
@@ -100,26 +122,36 @@ def _contents_padding_ok(data: bytes, byte_range, cms_der_len: int) -> bool:
     return len(raw) >= cms_der_len and not any(raw[cms_der_len:])
 
 
-def verify_pdf(path: str | Path, trust_roots=None) -> VerifyReport:
-    """Check a certificate PDF; never raises for a bad file, reports problems in words instead.
+def verify_pdf(path: str | Path | bytes, trust_roots=None) -> VerifyReport:
+    """Check a certificate PDF (a file, or its bytes); never raises for a bad file, reports problems in
+    words instead. An unsigned file is reported as not signed, not as a broken signature.
 
     ``trust_roots`` is an iterable of certificate files (PEM or DER) or certificate objects.
     """
-    path = Path(path)
     problems: list[str] = []
-    intact = valid = False
+    intact = valid = signed = False
     signer = signed_at = None
-    number = sha = None
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return VerifyReport(False, False, None, None, False, (), None, None, [f"cannot read {path}: {exc}"])
+    number = sha = head = dcc_sha = None
+    size = "letter"
+    if isinstance(path, bytes):
+        data = path
+    else:
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return VerifyReport(
+                False, False, None, None, False, (), None, None, [f"cannot read {path}: {exc}"]
+            )
 
     try:
         import pikepdf
 
         with pikepdf.open(io.BytesIO(data)) as pdf:
             number, sha = read_identity(pdf)
+            head, dcc_sha = read_audit_head(pdf), read_dcc_hash(pdf)
+            width = float(pdf.pages[0].mediabox[2]) if len(pdf.pages) else 612.0
+            size = "a4" if abs(width - 595.3) < 2 else "letter"
     except Exception as exc:  # a damaged file is a finding, not a crash
         problems.append(f"metadata unreadable: {type(exc).__name__}: {exc}")
     if number is None or sha is None:
@@ -140,8 +172,9 @@ def verify_pdf(path: str | Path, trust_roots=None) -> VerifyReport:
 
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         sigs = reader.embedded_signatures
+        signed = bool(sigs)
         if not sigs:
-            problems.append("the file carries no digital signature")
+            problems.append("not signed: the file carries no digital signature")
         elif len(sigs) > 1:
             problems.append(f"expected one signature, found {len(sigs)}")
         if sigs:
@@ -182,5 +215,94 @@ def verify_pdf(path: str | Path, trust_roots=None) -> VerifyReport:
         intact = valid = False
 
     return VerifyReport(
-        intact, valid, signer, signed_at, pdfa_ok, tuple(pdfa_messages), number, sha, problems
+        intact, valid, signer, signed_at, pdfa_ok, tuple(pdfa_messages), number, sha, problems,
+        signed=signed, audit_head=head, dcc_sha256=dcc_sha, page_size=size,
+    )  # fmt: skip
+
+
+def page_texts(pdf: bytes) -> list[str]:
+    """The text of each page, as a reader's PDF viewer extracts it."""
+    import pypdf
+
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    return [page.extract_text() or "" for page in reader.pages]
+
+
+def compare_pages(issued: bytes, expected: bytes, *, limit: int = 6) -> list[str]:
+    """Where the pages of ``issued`` say something other than ``expected`` (the certificate rendered from
+    the records): one line per difference, quoting both; ``[]`` when every page reads the same."""
+    import difflib
+
+    try:
+        got = page_texts(issued)
+    except Exception as exc:  # a damaged file is a finding
+        return [f"the pages cannot be read: {type(exc).__name__}: {exc}"]
+    want = page_texts(expected)
+    if len(got) != len(want):
+        return [f"the certificate has {len(got)} page(s); rendered from the records it has {len(want)}"]
+    out: list[str] = []
+    for n, (g, w) in enumerate(zip(got, want, strict=True), 1):
+        if g == w:
+            continue
+        gl, wl = g.splitlines(), w.splitlines()
+        for op, a0, a1, b0, b1 in difflib.SequenceMatcher(None, wl, gl, autojunk=False).get_opcodes():
+            if op == "equal":
+                continue
+            printed = " / ".join(gl[b0:b1]) or "(nothing)"
+            records = " / ".join(wl[a0:a1]) or "(nothing)"
+            out.append(f"page {n} prints {printed[:120]!r} where the records give {records[:120]!r}")
+            if len(out) >= limit:
+                return out + ["(further differences not listed)"]
+    return out
+
+
+@dataclass(frozen=True)
+class DccReport:
+    """What :func:`verify_dcc` found: the XML's identity, its embedded PDF's report, and its integrity."""
+
+    certificate_number: str | None
+    content_hash: str | None
+    audit_head: str | None
+    pdf: bytes | None
+    pdf_report: VerifyReport | None
+    integrity_ok: bool
+    problems: list[str] = field(default_factory=list)
+
+
+def verify_dcc(path: str | Path, trust_roots=None) -> DccReport:
+    """Check a DCC XML file: well-formed, a DCC, carrying a signed PDF whose signed metadata holds this
+    XML's hash, and naming the same certificate and content hash as that PDF. Never raises for a bad file."""
+    from reports.dcc import dcc_data_hash, read_dcc
+
+    path = Path(path)
+    try:
+        xml = path.read_bytes()
+        info = read_dcc(xml)
+        actual = dcc_data_hash(xml)
+    except (OSError, ValueError) as exc:
+        return DccReport(None, None, None, None, None, False, [f"{path.name}: {exc}"])
+    problems: list[str] = []
+    pdf, report, ok = info["pdf"], None, False
+    if pdf is None:
+        problems.append("the DCC embeds no PDF: its integrity can only be checked against the records")
+    elif not pdf:
+        problems.append("the DCC's embedded PDF is not valid base64")
+    else:
+        report = verify_pdf(pdf, trust_roots)
+        problems += [f"embedded PDF: {p}" for p in report.problems]
+        if report.dcc_sha256 is None:
+            problems.append(
+                "the embedded PDF carries no hash of the XML: the XML's values cannot be authenticated"
+            )
+        elif report.dcc_sha256 != actual:
+            problems.append(
+                "the XML was changed after issue: it no longer hashes to the value its signed PDF carries"
+            )
+        else:
+            ok = report.signed and report.signature_intact
+        if report.certificate_number != info["number"] or report.content_hash != info["content_hash"]:
+            problems.append("the XML and its embedded PDF name different certificates or content hashes")
+            ok = False
+    return DccReport(
+        info["number"], info["content_hash"], info["audit_head"], pdf or None, report, ok, problems
     )

@@ -116,7 +116,7 @@ def test_garbage_and_unsigned_files_are_reported_not_raised(tmp_path):
     unsigned = issue_certificate(sample_certificate_data("9S"), tmp_path / "u", dcc=False)
     rep = verify_pdf(unsigned.pdf_path)
     assert rep.pdfa_ok and not rep.signature_intact
-    assert "the file carries no digital signature" in rep.problems
+    assert not rep.signed and "not signed: the file carries no digital signature" in rep.problems
     assert rep.content_hash == unsigned.content_hash
 
 

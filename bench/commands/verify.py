@@ -1,8 +1,16 @@
-"""meterbench verify: is this certificate intact, validly signed, PDF/A, and does it say what the records say?
+"""meterbench verify: is this certificate (PDF) or DCC (XML) what the laboratory issued, and does it say
+what the records say?
 
-Checks the PAdES signature (one changed byte fails it), the PDF/A-2b status, and recomputes the content
-hash from the records database to compare with the hash the signed PDF carries.
-Exit 0 when every check passes, 1 otherwise.
+    meterbench verify FILE.pdf|FILE.xml [--trust CERT.pem] [--db URL] [--lab FILE] [--no-db]
+
+Without the records it checks the PAdES signature (one changed byte fails it; an unsigned file is "not
+signed"), the PDF/A-2b status, and for a DCC that the XML still hashes to the value its embedded, signed
+PDF carries. A valid signature proves only that the holder of the signing key signed the file — a bench
+key signs whatever it is given — so with the records (--db, else $MB_DB_URL, else the per-user file) it
+also renders the certificate afresh from them and compares every page's text (errors, U, limits,
+verdicts, the outcome), recomputes the content hash, rebuilds the DCC's values, and checks that the
+audit chain entry the certificate recorded at issue is still in the records unchanged. It ends by
+listing what it could not check. Exit 0 when every check passes, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -14,70 +22,155 @@ from procedures.errors import InputError
 
 ORDER = 40
 
+_WITHOUT_RECORDS = (
+    "the printed values (errors, U, limits, verdicts, outcome) against the records",
+    "the content hash against the records",
+    "that the records' audit chain still holds the entry recorded at issue",
+)
+
+
+def _signature_line(report) -> str:
+    if report is None:
+        return "Signature        none (the DCC embeds no PDF)"
+    if not report.signed:
+        return "Signature        not signed"
+    return (f"Signature        {'intact' if report.signature_intact else 'BROKEN'}, "
+            f"{'valid' if report.signature_valid else 'NOT VALID'}"
+            + (f" - signed by {report.signer}" if report.signer else ""))  # fmt: skip
+
 
 def run(args) -> int:
-    from bench.certify import build_certificate_data
-    from bench.session import open_store
-    from reports.model import content_hash
-    from reports.verify import verify_pdf
+    from reports.verify import verify_dcc, verify_pdf
 
     path = Path(args.file)
     if not path.is_file():
         raise InputError("FILE", "no such certificate file", found=str(path))
-    report = verify_pdf(path, trust_roots=args.trust or None)
-    problems = list(report.problems)
-    lines = [
-        f"Certificate      {report.certificate_number or '(none found)'}",
-        f"Signature        {'intact' if report.signature_intact else 'BROKEN'}, "
-        f"{'valid' if report.signature_valid else 'NOT VALID'}" + (f" - signed by {report.signer}" if report.signer else ""),
-        f"PDF/A-2b         {'conforms' if report.pdfa_ok else 'DOES NOT CONFORM'}",
-    ]  # fmt: skip
-    if not args.no_db:
-        store = open_store(args.db, create=False)
-        try:
-            rec = store.find_certificate(report.certificate_number or "")
-            if rec is None:
-                problems.append(f"the records ({store.url}) have no certificate {report.certificate_number}")
-                lines.append("Records          NOT FOUND")
-            else:
-                record = store.run_record(rec["run_id"])
-                mine = [c for c in record["certificates"] if c["position"] == rec["position"]]
-                revision = [c["id"] for c in mine].index(rec["id"])
-                data = build_certificate_data(record, rec["position"], revision=revision)
-                recomputed = content_hash(data)
-                match = recomputed == report.content_hash == rec["content_hash"]
-                as_issued = report.content_hash == rec["content_hash"]
-                if match:
-                    lines.append(f"Records          content matches run {rec['run_id']}")
-                elif as_issued and not store.verify_audit():
-                    # Issued as it says (the audited hash recorded at issue), but a point was retested since:
-                    # authentic, not current.
-                    later = [c["number"] for c in mine if c["id"] > rec["id"]]
-                    lines.append("Records          content as issued (the audited hash recorded at issue); "
-                                 + (f"SUPERSEDED by certificate {later[-1]}" if later else
-                                    "SUPERSEDED: results were retested after issue and not yet certified again"))  # fmt: skip
-                else:
-                    lines.append("Records          CONTENT DIFFERS")
-                    problems.append(
-                        "the content hash in the PDF differs from the one recomputed from the records"
-                    )
-        finally:
-            store.close()
+    trust = args.trust or None
+    is_dcc = path.suffix.lower() == ".xml"
+    dcc = None
+    if is_dcc:
+        dcc = verify_dcc(path, trust)
+        report, pdf = dcc.pdf_report, dcc.pdf
+        number = dcc.certificate_number
+        problems = list(dcc.problems)
+    else:
+        report = verify_pdf(path, trust)
+        pdf = path.read_bytes()
+        number = report.certificate_number
+        problems = list(report.problems)
+    lines = [f"Certificate      {number or '(none found)'}", _signature_line(report)]
+    if report is not None:
+        lines.append(f"PDF/A-2b         {'conforms' if report.pdfa_ok else 'DOES NOT CONFORM'}")
+    if dcc is not None:
+        lines.append("DCC XML          " + ("intact: hashes to the value its signed PDF carries"
+                                          if dcc.integrity_ok else "NOT AUTHENTICATED"))  # fmt: skip
+    unchecked: list[str] = []
+    if args.no_db:
+        unchecked += _WITHOUT_RECORDS
+    else:
+        _check_records(args, report, pdf, dcc, path, number, lines, problems, unchecked)
+    if report is not None and not report.signed:
+        unchecked.append("who issued it: an unsigned file can be checked only against the records")
     for line in lines:
         print(line)
     for p in problems:
         print(f"  problem: {p}")
-    ok = report.signature_intact and report.signature_valid and report.pdfa_ok and not problems
+    if unchecked:
+        print("Not checked:")
+        for u in unchecked:
+            print(f"  - {u}")
+    ok = report is not None and report.signed and report.signature_intact and report.signature_valid
+    ok = ok and report.pdfa_ok and not problems and (dcc is None or dcc.integrity_ok)
     print("VERIFIED" if ok else "NOT VERIFIED")
     return 0 if ok else 1
 
 
+def _check_records(args, report, pdf, dcc, path, number, lines, problems, unchecked) -> None:
+    from bench.certify import build_certificate_data, configured_laboratory
+    from bench.records.options import open_store
+    from bench.records.store import mask_url
+    from reports.certificate import render_certificate
+    from reports.dcc import build_dcc, dcc_data_hash
+    from reports.model import content_hash
+    from reports.verify import compare_pages
+
+    lab = configured_laboratory(args.lab)
+    store = open_store(args)
+    try:
+        rec = store.find_certificate(number or "")
+        if rec is None:
+            problems.append(f"the records ({mask_url(store.url)}) have no certificate {number}")
+            lines.append("Records          NOT FOUND")
+            unchecked.extend(_WITHOUT_RECORDS)
+            return
+        record = store.run_record(rec["run_id"])
+        mine = [c for c in record["certificates"] if c["position"] == rec["position"]]
+        revision = [c["id"] for c in mine].index(rec["id"])
+        data = build_certificate_data(record, rec["position"], revision=revision, lab=lab)
+        recomputed = content_hash(data)
+        carried = report.content_hash if report is not None else dcc.content_hash
+        if recomputed == carried == rec["content_hash"]:
+            lines.append(f"Records          content matches run {rec['run_id']}")
+            if pdf:
+                plain = render_certificate(data, page_size=report.page_size if report else "letter",
+                                           sha256=recomputed, signed=bool(report and report.signed),
+                                           audit_head=report.audit_head if report else None)  # fmt: skip
+                diffs = compare_pages(pdf, plain)
+                problems.extend(diffs)
+                lines.append("Pages            " + ("every page reads as rendered from the records" if not diffs
+                                                    else "PRINTED VALUES DIFFER FROM THE RECORDS"))  # fmt: skip
+            if dcc is not None:
+                want = dcc_data_hash(build_dcc(data, recomputed, audit_head=dcc.audit_head))
+                same = want == dcc_data_hash(path.read_bytes())
+                lines.append(
+                    "DCC values       " + ("equal the records" if same else "DIFFER FROM THE RECORDS")
+                )
+                if not same:
+                    problems.append("the DCC's values differ from those rebuilt from the records")
+        elif carried == rec["content_hash"] and not store.verify_audit():
+            # Issued as it says (the audited hash recorded at issue), but a point was retested since:
+            # authentic, not current.
+            later = [c["number"] for c in mine if c["id"] > rec["id"]]
+            lines.append("Records          content as issued (the audited hash recorded at issue); "
+                         + (f"SUPERSEDED by certificate {later[-1]}" if later else
+                            "SUPERSEDED: results were retested after issue and not yet certified again"))  # fmt: skip
+            unchecked.append(
+                "the printed values: the records now hold the retested results, not those issued"
+            )
+        else:
+            lines.append("Records          CONTENT DIFFERS")
+            problems.append(
+                "the content hash in the certificate differs from the one recomputed from the records"
+            )
+        head = (report.audit_head if report is not None else None) or (dcc.audit_head if dcc else None)
+        if head:
+            seq, _, mac = head.partition(":")
+            now = store.audit_entry(int(seq))
+            if now == mac:
+                lines.append(f"Audit chain      entry {seq} recorded at issue is present and unchanged")
+            else:
+                lines.append(
+                    "Audit chain      ENTRY RECORDED AT ISSUE " + ("MISSING" if now is None else "CHANGED")
+                )
+                problems.append(f"the records' audit log no longer holds entry {seq} as it was when this "
+                                "certificate was issued: the records were rewritten, rolled back or truncated")  # fmt: skip
+        else:
+            unchecked.append("the audit chain head (this certificate records none)")
+    finally:
+        store.close()
+
+
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("verify", help="verify a certificate PDF: signature, PDF/A, and content against the records",
-                       description=__doc__)  # fmt: skip
-    p.add_argument("file", metavar="FILE.pdf")
-    p.add_argument("--db", metavar="URL", help="records database URL (default: SQLite in the user data dir)")
+    from bench.records.options import add_db_option
+
+    p = sub.add_parser("verify", help="verify a certificate (PDF) or DCC (XML): signature, pages and values "
+                       "against the records", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("file", metavar="FILE")
+    add_db_option(p)
     p.add_argument("--trust", action="append", metavar="CERT.pem", help="a trusted signer or CA certificate")
-    p.add_argument("--no-db", action="store_true", help="check signature and PDF/A only")
+    p.add_argument("--lab", metavar="FILE", help="the laboratory file the certificate was issued with "
+                   "(default: $MB_LABORATORY, else the demonstration laboratory)")  # fmt: skip
+    p.add_argument("--no-db", action="store_true", help="check signature, PDF/A and DCC binding only")
     p.set_defaults(func=run)
     return p
