@@ -20,7 +20,6 @@ Layout (see ``examples/*.toml``)::
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -28,10 +27,14 @@ from types import MappingProxyType
 from typing import Any
 
 from instruments.interfaces import Calibration
+from procedures import bounds
 from procedures.errors import InputError
 
 ROLES = ("source", "reference", "calculators")
 MAX_POSITIONS = 48
+
+#: no self-contained or transformer-rated meter is rated above this current (CL320 is 320 A)
+MAX_AMPS = 1000.0
 
 
 FAULT_KINDS = ("no_reply", "slow_reply", "garbage", "refused", "overload")
@@ -189,6 +192,8 @@ class _Table:
         val = self.get(key, str, default, what="a text string")
         if isinstance(val, str) and not val.strip() and default is ...:
             raise self.fail(key, "must not be empty")
+        if isinstance(val, str):  # no control characters or bidi overrides, bounded length (certificate text)
+            val = bounds.text(self.field(key), val, source=self.src)
         return val
 
     def number(
@@ -203,7 +208,10 @@ class _Table:
         val = self.get(key, (int, float), default, what="a number")
         if val is None:
             return val
-        val = float(val)
+        try:
+            val = float(val)
+        except OverflowError:
+            raise self.fail(key, "is far too large", found=str(val)[:40]) from None
         if not math.isfinite(val):
             raise self.fail(key, "must be a finite number", found=val)
         if low is not None and (val <= low if low_open else val < low):
@@ -309,16 +317,14 @@ _FAULT = ("instrument", "kind", "command", "delay_s")
 
 def load_bench_config(path: str | Path) -> BenchConfig:
     """Read and validate a bench file."""
+    from procedures.catalog import parse_toml_bytes
+
     src = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise InputError("bench file", f"cannot be read: {exc.strerror}", source=src) from exc
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError("bench file", f"is not valid TOML: {exc}", source=src) from exc
-    return parse_bench_config(raw, src)
+    return parse_bench_config(parse_toml_bytes(data, src, "bench file"), src)
 
 
 def parse_bench_config(raw: dict, src: str = "<bench>") -> BenchConfig:
@@ -358,7 +364,7 @@ def _instrument(t: _Table, role: str, positions: int) -> InstrumentConfig:
     options = t.get("options", dict, {}, what="a table")
     kr = cal = None
     if role == "reference":
-        kr = t.number("kr_wh", low=0, low_open=True)
+        kr = bounds.kr_wh(t.number("kr_wh", low=0, low_open=True), t.field("kr_wh"), t.src)
         cal = _calibration(
             _Table(t.get("calibration", dict, what="a table"), t.field("calibration"), t.src, _CAL)
         )
@@ -457,6 +463,7 @@ def _check_calculator_positions(calcs: tuple[InstrumentConfig, ...], positions: 
 
 def _calibration(t: _Table) -> Calibration:
     calibrated, due = t.day("calibrated"), t.day("due")
+    bounds.past_date(t.field("calibrated"), calibrated, source=t.src)
     if due <= calibrated:
         raise t.fail("due", f"must be after the calibration date {calibrated}", found=str(due))
     return Calibration(
@@ -494,9 +501,10 @@ def _simulation(t: _Table, positions: int) -> SimulationConfig:
         kind = ft.text("kind")
         if kind not in FAULT_KINDS:
             raise ft.fail("kind", "unknown fault", found=kind, allowed=FAULT_KINDS)
-        faults.append(SimFault(role, kind, ft.text("command", ""), ft.number("delay_s", 0.0, low=0)))
+        delay = ft.number("delay_s", 0.0, low=0, high=bounds.MAX_WINDOW_S)
+        faults.append(SimFault(role, kind, ft.text("command", ""), delay))
     return SimulationConfig(
-        speed=t.number("speed", 0.0, low=0),
+        speed=bounds.speed(t.number("speed", 0.0, low=0), t.field("speed")),
         seed=t.integer("seed", 0),
         rotation=rotation,
         reference_position=t.integer("reference_position", 0, low=0, high=positions),
@@ -515,7 +523,7 @@ def _meter(t: _Table, positions: int) -> SimMeter:
     except InputError as err:
         raise t.fail("form", "unknown meter form", found=form, allowed=err.allowed) from None
     current_class = t.text("current_class", None)
-    ta = t.number("ta", None, low=0, low_open=True)
+    ta = t.number("ta", None, low=0, low_open=True, high=MAX_AMPS)
     if current_class is not None:
         from procedures import catalog  # one table of current classes and TA, with provenance
 
@@ -525,9 +533,9 @@ def _meter(t: _Table, positions: int) -> SimMeter:
             raise t.fail(
                 "current_class", "unknown ANSI current class", found=current_class, allowed=err.allowed
             ) from None
-    ib = t.number("ib", None, low=0, low_open=True)
-    in_ = t.number("in", None, low=0, low_open=True)
-    imax = t.number("imax", None, low=0, low_open=True)
+    ib = t.number("ib", None, low=0, low_open=True, high=MAX_AMPS)
+    in_ = t.number("in", None, low=0, low_open=True, high=MAX_AMPS)
+    imax = t.number("imax", None, low=0, low_open=True, high=MAX_AMPS)
     if not (ta or ib or in_):
         raise t.fail("current_class", "a meter needs current_class or ta (ANSI), or ib or in (IEC)")
     curve = []
@@ -563,8 +571,8 @@ def _meter(t: _Table, positions: int) -> SimMeter:
         accuracy_class=t.text("accuracy_class"),
         voltage=t.number("voltage", low=0, low_open=True, high=1000),
         frequency=t.number("frequency", 60.0, low=40, high=70),
-        kh=t.number("kh", low=0, low_open=True),
-        kt=t.number("kt", low=0, low_open=True),
+        kh=bounds.kt_wh(t.number("kh", low=0, low_open=True), t.field("kh"), t.src),
+        kt=bounds.kt_wh(t.number("kt", low=0, low_open=True), t.field("kt"), t.src),
         current_class=current_class,
         ta=ta,
         ib=ib,
@@ -572,12 +580,12 @@ def _meter(t: _Table, positions: int) -> SimMeter:
         imax=imax,
         error_curve=tuple(curve),
         noise_percent=t.number("noise_percent", 0.0, low=0, high=10),
-        creep_pulses_per_hour=t.number("creep_pulses_per_hour", 0.0, low=0),
-        starting_current_a=t.number("starting_current_a", 0.0, low=0),
+        creep_pulses_per_hour=t.number("creep_pulses_per_hour", 0.0, low=0, high=1e6),
+        starting_current_a=t.number("starting_current_a", 0.0, low=0, high=MAX_AMPS),
         dead=t.boolean("dead", False),
         missed_pulse_fraction=t.number("missed_pulse_fraction", 0.0, low=0, high=1),
         wiring=tuple(wiring),
-        register_resolution_kwh=t.number("register_resolution_kwh", 0.001, low=0),
+        register_resolution_kwh=t.number("register_resolution_kwh", 0.001, low=0, high=1000),
         register_scale=t.number("register_scale", 1.0, low=0, low_open=True, high=10),
         meter_port=_meter_port(t),
         manufacturer=t.text("manufacturer", "MeterBench"),

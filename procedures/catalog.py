@@ -159,10 +159,24 @@ def read_toml(path: str | Path | None, package: str, name: str, what: str) -> tu
             data = Path(path).read_bytes()
         except OSError as exc:
             raise InputError(what, f"cannot be read: {exc.strerror}", source=src) from exc
+    return parse_toml_bytes(data, src, what), src, data
+
+
+def parse_toml_bytes(data: bytes, src: str, what: str) -> dict:
+    """TOML bytes as a dict; non-UTF-8 text, bad syntax, nesting too deep for the parser and integers too
+    long to read are one :class:`InputError` naming the file, never a traceback."""
     try:
-        return tomllib.loads(data.decode("utf-8")), src, data
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(what, f"is not valid TOML: {exc}", source=src) from exc
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            what, f"is not UTF-8 text (byte {exc.start} cannot be decoded)", source=src
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(what, f"is not valid TOML: {exc}", source=src) from None
+    except RecursionError:
+        raise InputError(what, "is nested too deeply to be a plan, bench or limit file", source=src) from None
+    except ValueError as exc:  # an integer of thousands of digits (int max str digits)
+        raise InputError(what, f"holds a number too long to read ({str(exc)[:60]})", source=src) from None
 
 
 class Fields:
@@ -196,7 +210,10 @@ class Fields:
         val = self.get(key, (int, float), default, "a number")
         if val is None:
             return val  # type: ignore[return-value]
-        val = float(val)  # type: ignore[arg-type]
+        try:
+            val = float(val)  # type: ignore[arg-type]
+        except OverflowError:
+            raise self.error(key, "is far too large", found=str(val)[:40]) from None
         if not math.isfinite(val) or (positive and val <= 0) or (nonneg and val < 0):
             rule = "a positive number" if positive else "a number >= 0" if nonneg else "a finite number"
             raise self.error(key, f"must be {rule}", found=val)

@@ -25,6 +25,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from procedures import bounds
 from procedures.catalog import (
     AverageRule,
     Fields,
@@ -49,6 +50,39 @@ ELEMENTS = ("series", "A", "B", "C", "each")
 BASES = ("TA", "Ib", "In", "Imax")
 DECISION_RULES = ("simple", "guard-banded")
 LIMIT_ROLES = ("accept", "adjust")
+PLAN_KEYS = ("id", "title", "standard", "version", "notes", "forms", "class_family", "classes",
+             "decision_rule", "target_share", "limits", "limit_files", "current_of", "points", "average_rule",
+             "shop_option")  # fmt: skip
+POINT_KEYS = ("id", "label", "kind", "element", "current", "current_of", "lag_deg", "voltage", "readings",
+              "settle_s", "duration_s", "limit", "limit_role")  # fmt: skip
+AVERAGE_KEYS = ("name", "weights", "limit")
+#: the largest point current as a multiple of its base: Imax is the meter's limit; TA, Ib and In sit well
+#: below Imax (CL200: TA 30 A), so a multiple above 20 is a typo; resolve() then checks against Imax.
+MAX_CURRENT_MULTIPLE = {"TA": 20.0, "Ib": 20.0, "In": 20.0, "Imax": bounds.MAX_CURRENT_OF_IMAX}
+
+
+def _only(f: Fields, allowed: tuple[str, ...]) -> None:
+    """Refuse a key the plan format does not have, naming the nearest one (``lag_dge`` -> ``lag_deg``)."""
+    import difflib
+
+    for key in f.raw:
+        if key not in allowed:
+            near = difflib.get_close_matches(str(key), allowed, 1, 0.6)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise f.error(str(key), f"is not a {f.where.split('[')[0].split('(')[0]} key{hint}",
+                          allowed=allowed, found=str(key))  # fmt: skip
+
+
+def _text(f: Fields, key: str, default: object = ..., *, max_len: int = bounds.TEXT_MAX) -> str:
+    """A text field, refused with control characters or bidi overrides, or when longer than ``max_len``."""
+    val = f.text(key, default)
+    if not isinstance(val, str):
+        return val
+    return bounds.text(
+        f"{f.where}.{key}", val, max_len=max_len, multiline=max_len > bounds.TEXT_MAX, source=f.src
+    )
+
+
 CURRENT_UNITS = {"A": None, "fraction-of-TA": "TA", "fraction-of-Ib": "Ib", "fraction-of-In": "In"}
 
 
@@ -234,6 +268,10 @@ class Plan:
         cc = _pick_current_class(form, ta, current_class)
         ta_a = check_ta(cc.name, ta) if ta is not None else cc.ta_a
         volts = form.nominal_voltages[0] if voltage is None else _positive("voltage", voltage)
+        if volts > 2 * max(form.nominal_voltages):
+            raise InputError("voltage", f"is not a plausible nominal voltage for form {form.name}",
+                             allowed=f"at most {2 * max(form.nominal_voltages):g} V (the form's nominal voltages: "
+                             f"{', '.join(f'{v:g}' for v in form.nominal_voltages)} V)", found=voltage)  # fmt: skip
         bases = {
             "TA": ta_a,
             "Ib": ta_a if ib is None else _positive("ib", ib),
@@ -327,6 +365,9 @@ class Plan:
             assert limit is not None
             base = CURRENT_UNITS[limit.unit]
             amps = limit.value * (bases[base] if base else 1.0)
+        # against the meter's nameplate: what reaches the source is never above 1.5 x nominal or Imax
+        bounds.point_voltage(f"{where}.voltage", p.voltage * volts, volts, source=self.source)
+        bounds.point_current(f"{where}.current", amps, bases["Imax"], source=self.source)
         single = element != "series"
         suffix = f"-{element}" if p.element == "each" else ""
         return ResolvedPoint(
@@ -433,7 +474,8 @@ def _parse_point(
     raw: object, k: int, plan: dict, src: str, tables: dict, forms: tuple[MeterForm, ...]
 ) -> PlanPoint:
     f = Fields(raw, f"points[{k}]", src)
-    pid = f.text("id")
+    _only(f, POINT_KEYS)
+    pid = _text(f, "id")
     f.where = f"points[{k}]({pid})"
     kind = f.choice("kind", KINDS)
     element = f.choice("element", ELEMENTS)
@@ -448,6 +490,9 @@ def _parse_point(
             )
     current = f.number("current", None, nonneg=True)
     current_of = f.choice("current_of", BASES, plan["current_of"])
+    if current is not None and current > MAX_CURRENT_MULTIPLE[current_of]:
+        raise f.error("current", f"must be at most {MAX_CURRENT_MULTIPLE[current_of]:g} x {current_of} (a multiple "
+                      f"of the meter's {current_of}, not amperes)", found=current)  # fmt: skip
     limit = None
     if "limit" in f.raw:
         limit = _parse_limit_ref(f.text("limit"), plan["limits"], f, "limit", tables)
@@ -475,20 +520,27 @@ def _parse_point(
     if not -180.0 < lag <= 180.0:
         raise f.error("lag_deg", "must be in (-180, 180] degrees, lagging positive", found=lag)
     readings = f.get("readings", int, what="a whole number")
-    if readings < 1:  # type: ignore[operator]
-        raise f.error("readings", "must be at least 1", found=readings)
+    if not 1 <= readings <= bounds.MAX_READINGS:  # type: ignore[operator]
+        raise f.error("readings", f"must be 1 ... {bounds.MAX_READINGS}", found=readings)
     duration = f.number("duration_s", None, positive=True)
+    if duration is not None:
+        bounds.window_s(duration, f"{f.where}.duration_s", source=src)
+    voltage = f.number("voltage", 1.0, positive=True)
+    if voltage > bounds.MAX_VOLTAGE_MULTIPLE:
+        raise f.error("voltage", f"must be at most {bounds.MAX_VOLTAGE_MULTIPLE:g} (a multiple of the meter's "
+                      "nominal voltage: 1.0 = nominal, 1.1 = 110 %), not volts", found=voltage)  # fmt: skip
+    settle = bounds.settle_s(f.number("settle_s", nonneg=True), f"{f.where}.settle_s", source=src)
     return PlanPoint(
         id=pid,
-        label=f.text("label"),
+        label=_text(f, "label"),
         kind=kind,
         element=element,
         current=current,
         current_of=current_of,
         lag_deg=lag,
-        voltage=f.number("voltage", 1.0, positive=True),
+        voltage=voltage,
         readings=int(readings),  # type: ignore[arg-type]
-        settle_s=f.number("settle_s", nonneg=True),
+        settle_s=settle,
         duration_s=duration,
         limit=limit,
         limit_role=f.choice("limit_role", LIMIT_ROLES, "accept"),
@@ -498,6 +550,7 @@ def _parse_point(
 def parse_plan(raw: dict, src: str, data: bytes, base_dir: Path | None = None) -> Plan:
     """Validate a plan's TOML content; every error names the file, the entry and the field."""
     top = Fields(raw, "plan", src)
+    _only(top, PLAN_KEYS)
     extra: dict[str, LimitTable] = {}
     for k, rel in enumerate(top.get("limit_files", list, [])):  # type: ignore[arg-type]
         if not isinstance(rel, str):
@@ -552,6 +605,7 @@ def parse_plan(raw: dict, src: str, data: bytes, base_dir: Path | None = None) -
     avg = None
     if "average_rule" in top.raw:
         af = Fields(top.raw["average_rule"], "average_rule", src)
+        _only(af, AVERAGE_KEYS)
         name = af.text("name")
         try:
             average_rule(name, extra)
@@ -560,17 +614,17 @@ def parse_plan(raw: dict, src: str, data: bytes, base_dir: Path | None = None) -
         weights = af.get("weights", dict, None)
         if weights is not None:
             for lab, w in weights.items():  # type: ignore[union-attr]
-                if isinstance(w, bool) or not isinstance(w, int | float) or w <= 0:
+                if isinstance(w, bool) or not isinstance(w, int | float) or not 0 < w < 1e6:
                     raise af.error(f"weights.{lab}", "must be a positive number", found=w)
             weights = tuple((k, float(v)) for k, v in weights.items())  # type: ignore[union-attr]
         avg = AverageSpec(
             name, _parse_limit_ref(af.text("limit"), defaults["limits"], af, "limit", extra), weights
         )
     return Plan(
-        id=top.text("id"),
-        title=top.text("title"),
-        standard=top.text("standard"),
-        version=top.text("version"),
+        id=_text(top, "id"),
+        title=_text(top, "title"),
+        standard=_text(top, "standard"),
+        version=_text(top, "version"),
         forms=tuple(fm.name for fm in forms),
         class_family=family,
         classes=tuple(str(c) for c in classes),  # type: ignore[union-attr]
@@ -580,7 +634,7 @@ def parse_plan(raw: dict, src: str, data: bytes, base_dir: Path | None = None) -
         points=points,
         source=src,
         sha256=hashlib.sha256(data).hexdigest(),
-        notes=top.text("notes", ""),
+        notes=_text(top, "notes", "", max_len=bounds.NOTE_MAX),
         extra_tables=tuple(extra.values()),
         shop_option=bool(top.get("shop_option", bool, False)),
     )

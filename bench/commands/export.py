@@ -68,10 +68,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What a spreadsheet reads as the start of a formula (or of DDE): such a cell is written with a leading
+#: apostrophe so it is shown as the text it is (OWASP "CSV injection"). Numbers are not text and keep their sign.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value):
+    """A text cell that a spreadsheet would run as a formula, prefixed with ``'``; other values unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _safe(rows: list[dict]) -> list[dict]:
+    return [{k: neutralise(v) for k, v in r.items()} for r in rows]
+
+
 def _frame(rows: list[dict], fmt: str):
     import pandas as pd
 
-    df = pd.DataFrame(rows, columns=list(POINT_ROW_COLUMNS))
+    df = pd.DataFrame(_safe(rows) if fmt == "xlsx" else rows, columns=list(POINT_ROW_COLUMNS))
     if fmt == "parquet":
         df["started_at"] = pd.to_datetime(df["started_at"], utc=True)
     else:  # Excel cannot hold timezone-aware times: naive UTC, as every export time is UTC
@@ -87,7 +103,7 @@ def _render(rows: list[dict], fmt: str) -> bytes:
         plain = [{k: (iso(v) if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]
         import pandas as pd
 
-        return pd.DataFrame(plain, columns=list(POINT_ROW_COLUMNS)).to_csv(index=False).encode("utf-8")
+        return pd.DataFrame(_safe(plain), columns=list(POINT_ROW_COLUMNS)).to_csv(index=False).encode("utf-8")
     import io
 
     buf = io.BytesIO()

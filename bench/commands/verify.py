@@ -46,7 +46,14 @@ def run(args) -> int:
     if not path.is_file():
         raise InputError("FILE", "no such certificate file", found=str(path))
     trust = args.trust or None
-    is_dcc = path.suffix.lower() == ".xml"
+    try:
+        head = path.open("rb").read(1024)
+    except OSError as err:
+        raise InputError("FILE", f"cannot be read: {err.strerror}", found=str(path)) from None
+    is_dcc = path.suffix.lower() == ".xml" or head.lstrip().startswith(b"<")
+    if not is_dcc and b"%PDF-" not in head:
+        raise InputError("FILE", "is neither a PDF certificate nor a DCC (XML) file", found=str(path),
+                         allowed="a certificate .pdf or its .xml DCC")  # fmt: skip
     dcc = None
     if is_dcc:
         dcc = verify_dcc(path, trust)
@@ -97,7 +104,7 @@ def _check_records(args, report, pdf, dcc, path, number, lines, problems, unchec
     lab = configured_laboratory(args.lab)
     store = open_store(args)
     try:
-        rec = store.find_certificate(number or "")
+        rec = store.find_certificate(number) if number else None
         if rec is None:
             problems.append(f"the records ({mask_url(store.url)}) have no certificate {number}")
             lines.append("Records          NOT FOUND")

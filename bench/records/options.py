@@ -7,13 +7,11 @@ without an offset is UTC. ``--until`` with a bare date includes that whole day.
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import UTC, date, datetime, timedelta
 
-from bench.records.store import RecordStore
+from bench.records.store import DB_ENV, RecordStore
 from procedures.errors import InputError
 
-DB_ENV = "MB_DB_URL"
 _DATE_ALLOWED = "YYYY-MM-DD or an ISO 8601 time such as 2026-11-21T14:30 or 2026-11-21T14:30Z (UTC unless an offset is given)"
 
 
@@ -77,5 +75,4 @@ def filters(args: argparse.Namespace) -> dict:
 
 def open_store(args: argparse.Namespace) -> RecordStore:
     """The store named by --db (or $MB_DB_URL, or the per-user file); never creates a new SQLite file."""
-    url = getattr(args, "db", None) or os.environ.get(DB_ENV) or None
-    return RecordStore.open(url, create=False)
+    return RecordStore.open(getattr(args, "db", None), create=False)

@@ -64,6 +64,12 @@ def default_url() -> str:
     return f"sqlite:///{path}"
 
 
+def _in_user_data(path: Path) -> bool:
+    import platformdirs
+
+    return path.resolve().is_relative_to(platformdirs.user_data_path("meterbench", appauthor=False).resolve())
+
+
 def _filesystem_type(path: Path) -> str | None:
     try:
         mounts = Path("/proc/mounts").read_text().splitlines()
@@ -100,6 +106,56 @@ def mask_url(url: str) -> str:
     if parsed.password is None:
         return str(url)
     return parsed.render_as_string(hide_password=True)
+
+
+DB_ENV = "MB_DB_URL"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_DB_FIX = "restore the file from a backup, or give another --db (the file was left as it is)"
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """A file that is there must be a SQLite database (or empty), readable by us."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError as err:
+        raise InputError("--db", f"cannot be read: {err.strerror}", found=str(path)) from None
+    if head and head != _SQLITE_MAGIC:
+        raise InputError("--db", "is not a SQLite database file (wrong file, or damaged)", found=str(path),
+                         allowed=_DB_FIX)  # fmt: skip
+    if not head:
+        return
+    import sqlite3
+
+    # Read-only and before our engine sets WAL: a foreign or damaged file is left byte for byte as it was.
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:
+        raise InputError("--db", _db_problem(err), found=str(path), allowed=_DB_FIX) from None
+    _refuse_foreign(names, str(path))
+
+
+def _refuse_foreign(names: set[str], shown: str) -> None:
+    """Another application's database is refused rather than given our tables."""
+    ours = {t.name for t in m.metadata.sorted_tables} | {"alembic_version"}
+    if names and "alembic_version" not in names and not names <= ours:
+        listed = ", ".join(sorted(names)[:5])
+        raise InputError("--db", f"is another application's database (tables: {listed}), not MeterBench records",
+                         found=shown, allowed="a MeterBench records database, or a new file")  # fmt: skip
+
+
+def _db_problem(err: Exception) -> str:
+    """A database error as a short sentence, without the SQL or the URL it came with."""
+    orig = getattr(err, "orig", None) or err
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    low = text.lower()
+    if "malformed" in low or "not a database" in low or "file is encrypted" in low:
+        return f"is damaged or not a SQLite database ({text})"
+    return f"cannot open the database: {mask_url(text)}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -263,35 +319,59 @@ class RecordStore:
     def open(cls, url: str | None = None, *, create: bool = True) -> RecordStore:
         """Connect, configure and migrate to the newest schema.
 
-        ``url`` None means the per-user SQLite file (:func:`default_url`). ``create=False`` refuses a
-        SQLite file that does not exist yet (read-only commands should not conjure empty databases).
+        ``url`` None means ``$MB_DB_URL``, else the per-user SQLite file (:func:`default_url`).
+        ``create=False`` refuses a SQLite file that does not exist yet (read-only commands should not
+        conjure empty databases); a new file is never created in a folder that does not exist (a mistyped
+        path), except the per-user default. A file that is not a SQLite database, a damaged one, or another
+        application's database is refused in one line naming it. Passwords never appear in messages.
         """
-        url = url or default_url()
+        default = default_url()
+        url = url or os.environ.get(DB_ENV) or default
+        shown = mask_url(url)
         try:
             parsed = sa.engine.make_url(url)
-        except sa.exc.ArgumentError:
-            raise InputError("--db", "not a database URL", allowed=_URL_ALLOWED, found=url) from None
+        except (sa.exc.ArgumentError, ValueError):
+            raise InputError("--db", "not a database URL", allowed=_URL_ALLOWED, found=shown) from None
         backend = parsed.get_backend_name()
         if backend not in ("sqlite", "postgresql"):
-            raise InputError("--db", "unsupported database", allowed=_URL_ALLOWED, found=url)
+            raise InputError("--db", "unsupported database", allowed=_URL_ALLOWED, found=shown)
         if backend == "sqlite":
-            engine = cls._sqlite_engine(parsed, create=create)
+            engine = cls._sqlite_engine(parsed, create=create, make_folder=url == default)
         else:
             if (
                 parsed.drivername == "postgresql"
             ):  # plain postgresql:// would pick psycopg2; we ship psycopg 3
                 parsed = parsed.set(drivername="postgresql+psycopg")
-            engine = sa.create_engine(parsed, pool_pre_ping=True)
+            try:
+                engine = sa.create_engine(parsed, pool_pre_ping=True)
+            except (sa.exc.ArgumentError, ValueError, TypeError, ImportError) as err:
+                raise InputError("--db", f"not a usable PostgreSQL URL: {err}", allowed=_URL_ALLOWED,
+                                 found=shown) from None  # fmt: skip
         store = cls(engine, url)
         try:
+            store._check_foreign()
             store._migrate()
-        except sa.exc.OperationalError as err:
+        except InputError:
             engine.dispose()
-            raise InputError("--db", f"cannot open the database: {err.orig}", found=url) from None
+            raise
+        except (sa.exc.DBAPIError, sa.exc.NoSuchModuleError, ValueError, TypeError) as err:
+            engine.dispose()
+            raise InputError("--db", _db_problem(err), found=shown, allowed=store._fix()) from None
+        except Exception as err:  # alembic: a schema revision this version does not know
+            engine.dispose()
+            raise InputError("--db", f"cannot be opened: {type(err).__name__}: {str(err)[:160]}", found=shown,
+                             allowed="the records database of this MeterBench version") from None  # fmt: skip
         return store
 
+    def _check_foreign(self) -> None:
+        """Refuse another application's PostgreSQL schema rather than add our tables to it (SQLite files
+        are checked read-only before connecting, see _check_sqlite_file)."""
+        if self._pg:
+            with self._engine.connect() as conn:
+                _refuse_foreign(set(sa.inspect(conn).get_table_names()), mask_url(self.url))
+
     @staticmethod
-    def _sqlite_engine(url: sa.URL, *, create: bool) -> sa.Engine:
+    def _sqlite_engine(url: sa.URL, *, create: bool, make_folder: bool = False) -> sa.Engine:
         if not url.database or url.database == ":memory:":
             raise InputError(
                 "--db",
@@ -300,10 +380,20 @@ class RecordStore:
                 found=str(url),
             )
         path = Path(url.database).expanduser()
+        if path.is_dir():
+            raise InputError("--db", "is a folder, not a database file", found=str(path),
+                             allowed="sqlite:///PATH/TO/records.sqlite")  # fmt: skip
         if not path.exists():
             if not create:
-                raise InputError("--db", "no records database at this path", found=str(path))
-            path.parent.mkdir(parents=True, exist_ok=True)
+                raise InputError("--db", "no records database at this path", found=str(path),
+                                 allowed="the path of an existing records file (check for a typo), or $MB_DB_URL")  # fmt: skip
+            if make_folder or _in_user_data(path):  # our own per-user files: their folder is ours to make
+                path.parent.mkdir(parents=True, exist_ok=True)
+            elif not path.parent.is_dir():
+                raise InputError("--db", f"the folder {path.parent} does not exist (a mistyped path?)", found=str(path),
+                                 allowed="a path in an existing folder; nothing was created")  # fmt: skip
+        else:
+            _check_sqlite_file(path)
         fstype = _filesystem_type(path.parent)
         if fstype in _NETWORK_FS:
             raise InputError(
@@ -357,10 +447,25 @@ class RecordStore:
     # ------------------------------------------------------------------ transactions
     @contextmanager
     def _write_conn(self) -> Iterator[sa.Connection]:
-        with self._wengine.begin() as conn:
+        with self._damage_named(), self._wengine.begin() as conn:
             if self._pg:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
             yield conn
+
+    @contextmanager
+    def _damage_named(self) -> Iterator[None]:
+        """A damaged page met later than opening (or a lost server) is one line naming the database."""
+        try:
+            yield
+        except (sa.exc.OperationalError, sa.exc.DatabaseError) as err:
+            if isinstance(err, sa.exc.IntegrityError):
+                raise
+            raise InputError(
+                "--db", _db_problem(err), found=mask_url(self.url), allowed=self._fix()
+            ) from None
+
+    def _fix(self) -> str:
+        return "check the server, the database name and the credentials" if self._pg else _DB_FIX
 
     @contextmanager
     def _write(self) -> Iterator[_Tx]:
@@ -405,7 +510,7 @@ class RecordStore:
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
-        with self._engine.connect() as conn:
+        with self._damage_named(), self._engine.connect() as conn:
             if self._pg:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
