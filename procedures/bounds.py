@@ -155,3 +155,26 @@ def text(
             raise InputError(field, f"contains U+{ord(ch):04X} ({name}), which garbles or disguises printed text",
                              allowed="printable text", found=value.encode("unicode_escape").decode()[:60], **kw)  # fmt: skip
     return value.strip()
+
+
+#: nameplate limits no revenue meter exceeds (self-contained meters stop at CL320; 600 V services)
+MAX_NAMEPLATE_V = 1000.0
+MAX_NAMEPLATE_A = 1000.0
+_NAMEPLATE_TEXT = ("manufacturer", "model", "firmware", "owner", "condition")
+
+
+def nameplate(meter: dict, *, source: str | None = None, prefix: str = "") -> None:
+    """A meter's nameplate as ``bench.meters.make_meter`` builds it (``LoadedMeter.to_dict()``): Kh and Kt
+    within :data:`KT_RANGE_WH`, voltage and currents plausible, free text clean and bounded. For the lead
+    to call from ``make_meter`` (manifests, bench files, the GUI): it is where those values enter."""
+    kt_wh(meter.get("kh"), f"{prefix}kh", source)
+    kt_wh(meter.get("kt"), f"{prefix}kt", source)
+    number(f"{prefix}voltage", meter.get("voltage_v"), low=0.0, low_open=True, high=MAX_NAMEPLATE_V, unit="V",
+           source=source)  # fmt: skip
+    for key, name in (("ta_a", "ta"), ("ib_a", "ib"), ("in_a", "in"), ("imax_a", "imax")):
+        if meter.get(key) is not None:
+            number(f"{prefix}{name}", meter[key], low=0.0, low_open=True, high=MAX_NAMEPLATE_A, unit="A",
+                   source=source)  # fmt: skip
+    for key in _NAMEPLATE_TEXT:
+        if meter.get(key):
+            text(f"{prefix}{key}", meter[key], source=source)

@@ -119,6 +119,14 @@ class Phasors:
                 obj = json.loads(obj)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise InputError("phasors", f"is not valid JSON: {exc}", source=source) from exc
+            except RecursionError:
+                raise InputError(
+                    "phasors", "is nested too deeply to be a phasor file", source=source
+                ) from None
+            except ValueError as exc:  # an integer of thousands of digits (int max str digits)
+                raise InputError(
+                    "phasors", f"holds a number too long to read ({str(exc)[:60]})", source=source
+                ) from None
         if not isinstance(obj, dict):
             raise InputError(
                 "phasors",
@@ -265,8 +273,12 @@ def _number(
         raise InputError(
             where, f"must be a number ({unit})", source=source, found=text if text is not None else value
         )
-    if not math.isfinite(value):
-        raise InputError(where, f"must be a finite number ({unit})", source=source, found=value)
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        finite = False
+    if not finite:
+        raise InputError(where, f"must be a finite number ({unit})", source=source, found=_short(value))
     if minimum is not None and value < minimum:
         raise InputError(
             where, f"must not be negative ({unit})", allowed=f">= {minimum:g}", source=source, found=value

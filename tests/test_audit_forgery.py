@@ -186,14 +186,14 @@ def test_a_key_readable_by_others_is_refused(tmp_path, capsys, monkeypatch):
 
 
 def test_every_certificate_and_dcc_carries_the_audit_chain_head_at_issue(tmp_path):
+    from pathlib import Path
+
     import pdfplumber
     import pikepdf
     from lxml import etree
 
     from bench.certify import issue_for_run
     from reports.pdfa import read_audit_head
-
-    from pathlib import Path
 
     url = f"sqlite:///{tmp_path / 'records.sqlite'}"
     bench = str(Path(__file__).resolve().parents[1] / "examples" / "2s-board.toml")

@@ -409,7 +409,12 @@ def _compare_table(conn: sa.Connection, table: sa.Table) -> Iterator[str]:
                 yield f"{table.name} row {cur.id}: edited behind the store's back ({err.field} {err.problem})"
                 aud, cur = next(audited, None), next(current, None)
                 continue
-            was = json.loads(aud.row_json)
+            try:
+                was = json.loads(aud.row_json)
+            except ValueError:
+                yield f"audit_log: entry seq {aud.seq} ({table.name} row {aud.row_id}) is unreadable (damaged)"
+                aud, cur = next(audited, None), next(current, None)
+                continue
             if now != was:
                 changed = sorted(k for k in now.keys() | was.keys() if now.get(k) != was.get(k))
                 detail = ", ".join(f"{k} audited {was.get(k)!r} now {now.get(k)!r}" for k in changed[:4])

@@ -134,7 +134,7 @@ def _check_sqlite_file(path: Path) -> None:
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         finally:
             conn.close()
-    except sqlite3.DatabaseError as err:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as err:
         raise InputError("--db", _db_problem(err), found=str(path), allowed=_DB_FIX) from None
     _refuse_foreign(names, str(path))
 
@@ -453,16 +453,23 @@ class RecordStore:
             yield conn
 
     @contextmanager
-    def _damage_named(self) -> Iterator[None]:
+    def _damage_named(self, *, reading: bool = False) -> Iterator[None]:
         """A damaged page met later than opening (or a lost server) is one line naming the database."""
         try:
             yield
+        except InputError:
+            raise
         except (sa.exc.OperationalError, sa.exc.DatabaseError) as err:
             if isinstance(err, sa.exc.IntegrityError):
                 raise
             raise InputError(
                 "--db", _db_problem(err), found=mask_url(self.url), allowed=self._fix()
             ) from None
+        except (UnicodeDecodeError, ValueError, OverflowError) as err:  # a stored value the file garbled
+            if not reading:
+                raise
+            raise InputError("--db", f"holds a damaged record that cannot be read ({type(err).__name__}: "
+                             f"{str(err)[:80]})", found=mask_url(self.url), allowed=self._fix()) from None  # fmt: skip
 
     def _fix(self) -> str:
         return "check the server, the database name and the credentials" if self._pg else _DB_FIX
@@ -510,7 +517,7 @@ class RecordStore:
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
-        with self._damage_named(), self._engine.connect() as conn:
+        with self._damage_named(reading=True), self._engine.connect() as conn:
             if self._pg:
                 conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
