@@ -91,3 +91,47 @@ def test_simulate_refuses_a_bench_without_simulation(tmp_path, capsys):
         path = _served_file(tmp_path, served)
     assert main(["simulate", str(path), "--serve", "--for", "1"]) == 2
     assert "simulation" in capsys.readouterr().err
+
+
+def run_over_sockets(tmp_path, example: Path, plan: str):
+    """A whole plan on a served simulated bench, through a bench file without [simulation] and pyvisa-py
+    TCP sockets; the served physics and the engine share one virtual clock so it takes seconds."""
+    from bench.engine import Engine
+    from bench.meters import load_manifest
+    from bench.records import RecordStore
+    from instruments.bench import open_bench
+    from procedures.plans import load_plan
+
+    clock = VirtualClock()
+    config = load_bench_config(example)
+    served = serve_bench(config, clock, lifetime_s=600)
+    path = _served_file(tmp_path, served)
+    manifest = tmp_path / "meters.csv"
+    manifest.write_text(served.manifest_csv(), encoding="utf-8")
+    store = RecordStore.open(f"sqlite:///{tmp_path / 'records.sqlite'}")
+    try:
+        bench = open_bench(path, clock=clock)
+        assert bench.simulator is None  # nothing tells the drivers this is not a real bench
+        try:
+            engine = Engine(bench, store, load_plan(plan), load_manifest(manifest), operator="CI")
+            outcome = engine.run()
+        finally:
+            bench.close()
+        record = store.run_record(outcome.run_id)
+    finally:
+        store.close()
+        served.stop()
+    refused = [
+        (i.driver, e.message, e.why)
+        for i in served.instruments
+        for e in getattr(getattr(i.device, "instrument", None), "log", [])
+        if not e.accepted and not e.injected
+    ]
+    return outcome, record, refused
+
+
+def test_a_whole_c1220_run_over_real_sockets(tmp_path):
+    outcome, record, refused = run_over_sockets(tmp_path, EXAMPLES / "2s-board.toml", "ansi-c12.20-2s")
+    assert refused == []
+    assert outcome.outcome in ("passed", "failed")
+    assert record is not None
