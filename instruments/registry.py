@@ -29,7 +29,7 @@ from typing import Any
 
 from procedures.errors import InputError
 
-ROLE_NAMES = ("source", "reference", "calculators")
+ROLE_NAMES = ("source", "reference", "calculators", "meter_ports")
 ENTRY_POINT_GROUP = "meterbench.drivers"
 
 
@@ -67,6 +67,7 @@ _BUILTIN = (
     "instruments.drivers.pulsecounter",
     "instruments.drivers.zera_mt7xx",
     "instruments.drivers.zera_com5003",
+    "instruments.drivers.ansi_c1218",
 )
 
 

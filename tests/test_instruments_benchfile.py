@@ -128,5 +128,5 @@ def test_third_party_driver_from_entry_point(monkeypatch):
     finally:
         monkeypatch.undo()
         registry.drivers.cache_clear()
-    with pytest.raises(InputError, match="allowed: fluke6100, pulsecounter"):
+    with pytest.raises(InputError, match="allowed: .*fluke6100"):
         get_driver("acme9000")

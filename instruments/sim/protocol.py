@@ -105,6 +105,10 @@ class SimInstrument:
     serial: SerialSettings | None = None
     #: received messages longer than this are a broken line, not a command
     max_message = 65536
+    #: a binary protocol (C12.18 packets): messages are bytes, framed by :meth:`split`, replies bytes;
+    #: ``handle`` receives ``message.decode('latin-1')`` and returns ``Reply`` whose lines are latin-1 text
+    #: of the raw bytes, written as they are (no reply termination)
+    binary = False
 
     def __init__(self) -> None:
         self.log: list[Exchange] = []
@@ -186,19 +190,24 @@ class SimInstrument:
             if fault is not None and fault.kind == "refused" and not text.rstrip().endswith("?"):
                 r = self.refuse_injected(text, conn)
                 injected = True
-            elif len(message) > self.max_message or any(b > 0x7E or (b < 0x20 and b != 9) for b in message):
+            elif len(message) > self.max_message or (
+                not self.binary and any(b > 0x7E or (b < 0x20 and b != 9) for b in message)
+            ):
                 r = self.silence("not a printable ASCII command (a garbled line is ignored)")
                 injected = False
             else:
                 r = self.handle(text, conn)
                 injected = False
-            reply_text = self.reply_termination.decode("latin-1").join(r.lines) if r.lines else None
-            self.log.append(Exchange(conn.number, text, r.accepted, r.why, reply_text, injected))
+            end = b"" if self.binary else self.reply_termination
+            reply_text = end.decode("latin-1").join(r.lines) if r.lines else None
+            shown = message.hex(" ") if self.binary else text
+            shown_reply = reply_text.encode("latin-1").hex(" ") if self.binary and reply_text else reply_text
+            self.log.append(Exchange(conn.number, shown, r.accepted, r.why, shown_reply, injected))
             if not r.lines:
                 return None
             if fault is not None and fault.kind == "garbage":
-                return GARBAGE + self.reply_termination
-            return b"".join(line.encode("latin-1") + self.reply_termination for line in r.lines)
+                return GARBAGE + end
+            return b"".join(line.encode("latin-1") + end for line in r.lines)
 
     def split(self, buffer: bytearray) -> list[bytes]:
         """Take every complete message out of ``buffer`` (framed by this instrument's terminations)."""

@@ -141,18 +141,22 @@ def _bench_toml(config: BenchConfig, resources: dict[str, str]) -> str:
     ]
     for role, configs in config.instruments.items():
         for k, c in enumerate(configs):
-            table = f"instruments.{role}" if role != "calculators" or len(configs) == 1 else None
-            head = f"[{table}]" if table else "[[instruments.calculators]]"
-            where = table or f"instruments.calculators[{k}]"
+            table = (
+                f"instruments.{role}"
+                if role not in ("calculators", "meter_ports") or len(configs) == 1
+                else None
+            )
+            head = f"[{table}]" if table else f"[[instruments.{role}]]"
+            where = table or f"instruments.{role}[{k}]"
             resource = resources[rname.to_canonical_name(c.resource)]
             lines += ["", head, f"driver = {_q(c.driver)}", f"resource = {_q(resource)}"]
             if c.allow_unconfirmed:
                 lines.append("allow_unconfirmed = true")
-            if role == "calculators":
+            if role in ("calculators", "meter_ports"):
                 lines.append(f"positions = {_value(list(c.positions))}")
             if role == "reference":
                 lines.append(f"kr_wh = {c.kr_wh!r}")
-            sub = where if table else "instruments.calculators"
+            sub = where if table else f"instruments.{role}"
             if c.options:
                 lines += ["", f"[{sub}.options]"] + [f"{k2} = {_value(v)}" for k2, v in c.options.items()]
             if c.transport:
