@@ -68,6 +68,7 @@ _BUILTIN = (
     "instruments.drivers.zera_mt7xx",
     "instruments.drivers.zera_com5003",
     "instruments.drivers.ansi_c1218",
+    "instruments.drivers.iec62056_21",
 )
 
 

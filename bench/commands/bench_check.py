@@ -54,10 +54,13 @@ def _instruments(bench) -> list[tuple[list[str], object, str, str]]:
                 obj = bench.source
             elif role == "reference":
                 obj = bench.reference
+            elif role == "meter_ports":
+                obj = bench.meter_ports[c.positions[0]]
             else:
                 calc = bench.calculators[c.positions[0]]
                 obj = getattr(calc, "rack", calc)
-            label = role if role != "calculators" else f"calculators {_span(c.positions)}"
+            label = f"{role.replace('_', ' ').rstrip('s')} {_span(c.positions)}" if c.positions else role
+            label = label.replace("calculator ", "calculators ")
             if id(obj) in found:
                 found[id(obj)][0].append(label)
             else:

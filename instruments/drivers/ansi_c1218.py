@@ -161,6 +161,14 @@ class C1218Port:
         except c1219.TableFormatError as err:
             raise UnparseableReply(self.name, f"read {TABLE_LABEL(err.table)}", None, str(err)) from None
 
+    def identify(self) -> str:
+        """One line for ``bench check``: who answers at this socket's optical port."""
+        i = self.identity()
+        return f"{i['manufacturer']} {i['model']} serial {i['serial']} fw {i['firmware']}"
+
+    def safe_state(self) -> None:
+        """A meter port drives nothing; each read ends its own session."""
+
     # ---- MeterPort ------------------------------------------------------------------------------------
     def identity(self) -> dict[str, str]:
         def work():

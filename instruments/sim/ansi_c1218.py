@@ -73,7 +73,7 @@ class SimC1218Meter(SimInstrument):
         if self.position not in self.physics.meters:
             return self.silence(f"no meter in socket {self.position}: nothing answers the probe")
         if self.spec.meter_port == "dead":
-            return self.silence("the meter's optical port is dead (bench-file fault)")
+            return self.fault("the meter's optical port is dead (bench-file fault)")
         now = self.physics.clock.now()
         if now - self._last > CHANNEL_TIMEOUT_S and st["stage"] != "base":
             st.update(stage="base", toggle=None, pending=[], secure=False)  # channel traffic timeout

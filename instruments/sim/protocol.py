@@ -82,6 +82,7 @@ class Reply:
     lines: tuple[str, ...] = ()
     accepted: bool = True
     why: str = ""
+    injected: bool = False  # a fault the bench file or a test asked for (a dead port), not the driver's doing
 
 
 @dataclass
@@ -144,6 +145,11 @@ class SimInstrument:
         return Reply((), accepted=False, why=why)
 
     @staticmethod
+    def fault(why: str) -> Reply:
+        """Silence because a fault was asked for (bench file or test), e.g. a dead optical port."""
+        return Reply((), accepted=False, why=why, injected=True)
+
+    @staticmethod
     def refuse(why: str, *lines: str) -> Reply:
         """Refused with a reply the driver can see (an error line, a NAK)."""
         return Reply(tuple(lines), accepted=False, why=why)
@@ -198,6 +204,7 @@ class SimInstrument:
             else:
                 r = self.handle(text, conn)
                 injected = False
+            injected = injected or r.injected
             end = b"" if self.binary else self.reply_termination
             reply_text = end.decode("latin-1").join(r.lines) if r.lines else None
             shown = message.hex(" ") if self.binary else text
