@@ -23,10 +23,10 @@ import struct
 from datetime import datetime
 
 from instruments.drivers import DriverContext, Link, Transport, read_options
+from instruments.drivers.optical import OpticalProbe
 from instruments.errors import CommandRefused, InstrumentTimeout, UnparseableReply
 from instruments.protocols import c1218, c1219
 from instruments.registry import DriverSpec
-from procedures.errors import InputError
 
 TRANSPORT = Transport(read_termination="", write_termination="", timeout_ms=2000, baud_rate=9600,
                       data_bits=8, stop_bits=1, parity="none")  # fmt: skip
@@ -248,7 +248,7 @@ def TABLE_LABEL(table: int) -> str:  # noqa: N802 - reads as a table lookup
     return c1219.TABLE_NAMES.get(table, f"table {table}")
 
 
-class C1218Driver:
+class C1218Driver(OpticalProbe):
     """One optical probe (serial port) = one socket's port."""
 
     def __init__(self, ctx: DriverContext) -> None:
@@ -258,24 +258,8 @@ class C1218Driver:
         self.c = C1218Link(self.link, ctx.name)
         self.allow_unconfirmed = ctx.allow_unconfirmed
 
-    def identify(self) -> str:
-        ident = self.meter_ports((0,))[0].identity()
-        return f"{ident['manufacturer']} {ident['model']} {ident['serial']} fw {ident['firmware']}"
-
-    def meter_ports(self, positions: tuple[int, ...]) -> dict[int, C1218Port]:
-        if len(positions) != 1:
-            raise InputError("positions", "an optical probe reads one socket: give exactly one position",
-                             found=list(positions))  # fmt: skip
-        return {positions[0]: C1218Port(self.c, positions[0], self.opts, self.allow_unconfirmed)}
-
-    def safe_state(self) -> None:
-        """A meter port drives nothing: its safe state is no open session (each read ends its own)."""
-
-    def confirm_safe(self) -> list[str]:
-        return []
-
-    def close(self) -> None:
-        self.link.close()
+    def port(self, position: int) -> C1218Port:
+        return C1218Port(self.c, position, self.opts, self.allow_unconfirmed)
 
 
 def _sim(physics, positions: tuple[int, ...], options) -> object:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from instruments.drivers import DriverContext, Link, Transport, read_options
+from instruments.drivers.optical import OpticalProbe
 from instruments.errors import InstrumentTimeout, UnparseableReply
 from instruments.protocols import iec62056_21 as p
 from instruments.registry import DriverSpec
-from procedures.errors import InputError
 
 TRANSPORT = Transport(read_termination="", write_termination="", timeout_ms=1500, baud_rate=300,
                       data_bits=7, stop_bits=1, parity="even")  # fmt: skip
@@ -152,30 +152,14 @@ class Iec62056Port:
             raise UnparseableReply(self.name, "data readout", None, "no date 0.9.2 and time 0.9.1") from None
 
 
-class Iec62056Driver:
+class Iec62056Driver(OpticalProbe):
     def __init__(self, ctx: DriverContext) -> None:
         self.opts = read_options(ctx, OPTIONS)
         self.name = ctx.name
         self.link = Link.from_context(ctx, TRANSPORT)
 
-    def identify(self) -> str:
-        ident = Iec62056Port(self.link, self.name, 0, self.opts).identity()
-        return f"{ident['manufacturer']} {ident['model']} {ident['serial']} fw {ident['firmware']}"
-
-    def meter_ports(self, positions: tuple[int, ...]) -> dict[int, Iec62056Port]:
-        if len(positions) != 1:
-            raise InputError("positions", "an optical probe reads one socket: give exactly one position",
-                             found=list(positions))  # fmt: skip
-        return {positions[0]: Iec62056Port(self.link, self.name, positions[0], self.opts)}
-
-    def safe_state(self) -> None:
-        """A meter port drives nothing."""
-
-    def confirm_safe(self) -> list[str]:
-        return []
-
-    def close(self) -> None:
-        self.link.close()
+    def port(self, position: int) -> Iec62056Port:
+        return Iec62056Port(self.link, self.name, position, self.opts)
 
 
 def _sim(physics, positions: tuple[int, ...], options) -> object:

@@ -29,6 +29,7 @@ import struct
 from datetime import datetime, timedelta
 
 from instruments.protocols import c1218, c1219
+from instruments.sim.meterport import registered_kwh
 from instruments.sim.protocol import Connection, Reply, SerialSettings, SimInstrument
 
 PASSWORD = b"\x00" * 20  # the factory default of a simulated meter
@@ -267,13 +268,7 @@ class SimC1218Meter(SimInstrument):
         return None
 
     def _kwh(self) -> float:
-        self.physics.advance()
-        meter = self.physics.meters[self.position]
-        kwh = self.spec.register_scale * meter.energy_wh / 1000.0
-        digit = self.spec.register_resolution_kwh
-        if digit > 0:
-            kwh = math.floor(kwh / digit + 1e-9) * digit
-        return kwh
+        return registered_kwh(self.physics, self.position)
 
 
 _CFG = c1219.GeneralConfig(True, 1, 2, 0, 0, 0, "electric", 2, 0)

@@ -19,10 +19,10 @@ Facts and sources in :mod:`instruments.protocols.iec62056_21`. What the simulate
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 
 from instruments.protocols import iec62056_21 as p
+from instruments.sim.meterport import registered_kwh
 from instruments.sim.protocol import Connection, Reply, SerialSettings, SimInstrument
 
 SIGN_ON = SerialSettings(300, 7, 1, "even")
@@ -102,10 +102,4 @@ class SimIec62056Meter(SimInstrument):
         return lines
 
     def _kwh(self) -> float:
-        self.physics.advance()
-        meter = self.physics.meters[self.position]
-        kwh = self.spec.register_scale * meter.energy_wh / 1000.0
-        digit = self.spec.register_resolution_kwh
-        if digit > 0:
-            kwh = math.floor(kwh / digit + 1e-9) * digit
-        return kwh
+        return registered_kwh(self.physics, self.position)
