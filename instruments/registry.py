@@ -64,7 +64,7 @@ class DriverSpec:
 
 _BUILTIN = (
     "instruments.drivers.fluke6100",
-    "instruments.drivers.pulsecounter",
+    "instruments.drivers.sim_counter",
     "instruments.drivers.zera_mt7xx",
     "instruments.drivers.zera_com5003",
 )
