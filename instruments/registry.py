@@ -65,6 +65,7 @@ class DriverSpec:
 _BUILTIN = (
     "instruments.drivers.fluke6100",
     "instruments.drivers.sim_counter",
+    "instruments.drivers.zera_mad",
     "instruments.drivers.zera_mt7xx",
     "instruments.drivers.zera_com5003",
 )
