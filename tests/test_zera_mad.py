@@ -118,7 +118,7 @@ def test_request_documents_are_zeras_templates_on_one_line():
         (STATUS, "kmaContainer/jobDetails/jobId"),
     ]:
         assert mad.parse_document(doc).find(path) is not None, path
-    assert all(p == "C" for p in mad.REQUESTS.values())  # every request document is seen in SM
+    assert all(p == "C" for _, _, p in mad.REQUESTS.values())  # every request document is seen in SM
 
 
 def test_reference_counts_round_where_float_noise_would_floor_a_count_away():
@@ -205,6 +205,18 @@ def test_status_replies_parse_into_progress_counts_and_the_racks_deviation():
     res = calc.result()
     assert (res.meter_pulses, res.ref_pulses, res.instrument_error_percent) == (12, 720089.0, -0.1234)
     assert wire.sent[2] == mad.job_request("77")
+
+
+def test_other_job_states_are_armed_as_sm_reads_them_and_another_jobs_reply_is_refused():
+    armed = STARTED.replace(">running<", ">waiting<")
+    other = RUNNING.replace("<jobId>77<", "<jobId>76<")
+    wire = Wire(reply("bindErrorCalculatorsRes"), STARTED, armed, other)
+    calc = rack_on(wire).calcs[1]
+    calc.configure(0.6, 12)
+    calc.start()
+    assert calc.poll() == ("running", 0.0)  # SM: neither running nor closed = "active"
+    with pytest.raises(UnparseableReply, match="the reply is for job 76"):
+        calc.poll()
 
 
 def test_a_pretty_printed_reply_over_several_lines_is_one_document():

@@ -19,7 +19,13 @@ One endpoint = one test position [C]
     ``[[instruments.calculators]]`` per position, each with that position's endpoint
     (``TCPIP0::<ip>::14207::SOCKET``). ``placeId`` is sent as two digits, the position's 0-based index
     (SM: ``$"{_position:00}"`` with the index of the calculator in the test system's list); option
-    ``place_id`` overrides it.
+    ``place_id`` overrides it. A bench file::
+
+        [[instruments.calculators]]
+        driver = "zera_mad"
+        resource = "TCPIP0::192.168.1.101::14207::SOCKET"   # position 1's STM6000
+        positions = [1]
+        options = { evaluation_source = "src-intern-1" }      # the meter's pulse input (SM's list)
 
 Every reply is checked as ZERA's client checks it [C] (``MadTcpConnection.ExecuteAsync``):
 ``KMA_XML_0_01/kmaContainer/jobDetails/jobResult`` must be ``OK`` and
@@ -115,14 +121,18 @@ OPTIONS = {
     "place_id": (int, -1, lambda v: v == -1 or 0 <= v < MAX_PLACES, f"0..{MAX_PLACES - 1}, or -1 = position - 1"),
 }  # fmt: skip
 
-#: the request documents this driver sends, with provenance (all seen in SM: [C])
+#: the request documents this driver sends: request element -> (reply element, SM source, provenance)
 REQUESTS = {
-    "serverVerReq": "C",
-    "bindErrorCalculatorsReq": "C",
-    "runErrorMeasureReq": "C",
-    "jobStatus (jobDetails/jobId)": "C",
-    "jobAbort (jobDetails/jobId + jobAbort)": "C",
-    "resetReq": "C",
+    "serverVerReq": ("serverVerRes", "Mad1ErrorCalculator.Version.cs", "C"),
+    "bindErrorCalculatorsReq": (
+        "bindErrorCalculatorsRes",
+        "Mad1ErrorCalculator.ConfigureErrorMeasurement.cs",
+        "C",
+    ),
+    "runErrorMeasureReq": ("runErrorMeasureRes", "Mad1ErrorCalculator.StartErrorMeasurement.cs", "C"),
+    "jobDetails/jobId (status)": ("runErrorMeasureRes", "Mad1ErrorCalculator.JobStatus.cs", "C"),
+    "jobDetails/jobId + jobAbort true": ("runErrorMeasureRes", "Mad1ErrorCalculator.AbortJob.cs", "C"),
+    "resetReq": ("resetRes", "Mad1ErrorCalculator.AbortAllJobs.cs", "C"),
 }
 
 #: the bind document's fixed errorCalculator settings, as SM sends them [C]
@@ -462,7 +472,10 @@ class MADPosition:
     def _status(self, job_id: str) -> JobStatus:
         what = f"jobStatus {job_id}"
         text, root = self.rack.execute(job_request(job_id), "runErrorMeasureRes", what)
-        return parse_status(self.name, what, text, root)
+        st = parse_status(self.name, what, text, root)
+        if st.job_id and st.job_id != job_id:  # a late reply to an earlier request is not this job's state
+            raise UnparseableReply(self.name, what, text, f"the reply is for job {st.job_id}")
+        return st
 
     def poll(self) -> tuple[str, float]:
         if self.job_id is None:
@@ -471,10 +484,10 @@ class MADPosition:
         if st.state == "closed":
             self.job_id, self._last, self._t_done = None, st, self.rack.clock.now()
             return "finished", 1.0
-        if st.state != "running":
-            raise UnparseableReply(
-                self.name, f"jobStatus {st.job_id}", st.state, "jobStatusRes is neither running nor closed"
-            )
+        if not st.state:
+            raise UnparseableReply(self.name, f"jobStatus {self.job_id}", None, "no jobDetails/jobStatusRes")
+        if st.state != "running":  # SM maps any other state to "active" (armed, not yet counting)
+            return "running", 0.0
         meter = self._planned[0] if self._planned else 0
         seen = st.seen_counts or 0
         return "running", (min(max(seen / meter, 0.0), 1.0) if meter else 0.0)

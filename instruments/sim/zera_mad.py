@@ -46,15 +46,14 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from instruments.drivers.zera_mad import (
-    DECLARATION,
-    EVALUATION_SOURCES,
-    MAX_PLACES,
-    ROOT,
-    RUN_MODES,
-    text_at,
-)
+# the table of SM's input names and the 80-position limit are shared facts; every element name this
+# server reads or writes is spelt here, independently of the driver, so a driver typo is not mirrored
+from instruments.drivers.zera_mad import EVALUATION_SOURCES, MAX_PLACES
 from instruments.sim.protocol import Connection, Reply, SimInstrument
+
+ROOT = "KMA_XML_0_01"
+RUN_MODES = ("oneShot", "repetition")
+DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 
 ERROR = "ERROR"  # the failure value of jobResult / cmdResCode: [U], MeterBench's choice
 REPETITION_GATES = 10**9  # "until aborted"
@@ -90,6 +89,11 @@ class Job:
     #: frozen at close: (gates done, last gate (meter, ref, seconds, error) or None)
     final: tuple[int, tuple | None] | None = None
     extra: dict = field(default_factory=dict)
+
+
+def text_at(root: etree._Element, path: str) -> str | None:
+    el = root.find(path)
+    return None if el is None else (el.text or "").strip()
 
 
 class ZeraMADSim(SimInstrument):
