@@ -64,7 +64,8 @@ class DriverSpec:
 
 _BUILTIN = (
     "instruments.drivers.fluke6100",
-    "instruments.drivers.pulsecounter",
+    "instruments.drivers.sim_counter",
+    "instruments.drivers.zera_mad",
     "instruments.drivers.zera_mt7xx",
     "instruments.drivers.zera_com5003",
     "instruments.drivers.ansi_c1218",

@@ -186,8 +186,13 @@ def test_register_points_read_the_meters_register_through_c1218(tmp_path):
 
 
 def test_the_port_over_a_real_socket_as_a_shop_connects_it(tmp_path):
+    mad = (ROOT / "examples" / "2s-fluke-mad.toml").read_text()
+    calcs = mad[mad.index("[[instruments.calculators]]") : mad.index("[simulation]")]
+    text = EXAMPLE.read_text()
+    text = text[: text.index("[instruments.calculators]")] + calcs + text[text.index("# One ANSI Type 2") :]
+    (tmp_path / "sim.toml").write_text(text)
     clock = VirtualClock()
-    with serve_bench(load_bench_config(EXAMPLE), clock, lifetime_s=60) as served:
+    with serve_bench(load_bench_config(tmp_path / "sim.toml"), clock, lifetime_s=60) as served:
         path = tmp_path / "served.toml"
         path.write_text(served.bench_toml())
         assert "[[instruments.meter_ports]]" in path.read_text()

@@ -27,7 +27,7 @@ def _served_file(tmp_path, served) -> Path:
 
 
 def test_served_bench_file_has_no_simulation_table_and_loads(tmp_path):
-    config = load_bench_config(EXAMPLES / "2s-board.toml")
+    config = load_bench_config(EXAMPLES / "2s-fluke-mad.toml")
     with serve_bench(config, VirtualClock(), lifetime_s=30) as served:
         path = _served_file(tmp_path, served)
         real = load_bench_config(path)
@@ -47,10 +47,11 @@ def test_served_bench_file_has_no_simulation_table_and_loads(tmp_path):
     ],
 )
 def test_real_bench_failures_are_one_line_and_exit_3(tmp_path, capsys, resource, words):
-    config = load_bench_config(EXAMPLES / "2s-board.toml")
+    config = load_bench_config(EXAMPLES / "2s-fluke-mad.toml")
     with serve_bench(config, VirtualClock(), lifetime_s=30) as served:
         text = served.bench_toml()
-    text = re.sub(r"TCPIP::127\.0\.0\.1::\d+::SOCKET", resource, text)
+    source = re.search(r'resource = "(TCPIP::127\.0\.0\.1::\d+::SOCKET)"', text)[1]
+    text = text.replace(source, resource)  # the source (and reference) instrument is the one that fails
     path = tmp_path / "bench.toml"
     path.write_text(text, encoding="utf-8")
     code = main(["bench", "check", str(path)])
@@ -64,7 +65,7 @@ def test_simulate_serve_then_bench_check_from_another_process(tmp_path):
     """The shop's way: one process serves the simulated bench, another checks it through pyvisa-py."""
     bench_out, manifest_out = tmp_path / "served.toml", tmp_path / "meters.csv"
     server = subprocess.Popen(
-        [sys.executable, "-m", "bench.cli", "simulate", str(EXAMPLES / "2s-board.toml"), "--serve",
+        [sys.executable, "-m", "bench.cli", "simulate", str(EXAMPLES / "2s-fluke-mad.toml"), "--serve",
          "--write-bench", str(bench_out), "--write-manifest", str(manifest_out), "--for", "60"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -86,7 +87,7 @@ def test_simulate_serve_then_bench_check_from_another_process(tmp_path):
 
 
 def test_simulate_refuses_a_bench_without_simulation(tmp_path, capsys):
-    config = load_bench_config(EXAMPLES / "2s-board.toml")
+    config = load_bench_config(EXAMPLES / "2s-fluke-mad.toml")
     with serve_bench(config, VirtualClock(), lifetime_s=30) as served:
         path = _served_file(tmp_path, served)
     assert main(["simulate", str(path), "--serve", "--for", "1"]) == 2
@@ -131,7 +132,7 @@ def run_over_sockets(tmp_path, example: Path, plan: str):
 
 
 def test_a_whole_c1220_run_over_real_sockets(tmp_path):
-    outcome, record, refused = run_over_sockets(tmp_path, EXAMPLES / "2s-board.toml", "ansi-c12.20-2s")
+    outcome, record, refused = run_over_sockets(tmp_path, EXAMPLES / "2s-fluke-mad.toml", "ansi-c12.20-2s")
     assert refused == []
     assert outcome.outcome in ("passed", "failed")
     assert record is not None
