@@ -470,3 +470,25 @@ def test_the_driver_reads_the_simulated_unit_over_a_real_serial_line_at_9600_8n2
         bench.source.apply(settings, 60.0)
         bench.source.output_on()
         assert bench.reference.read().watts == pytest.approx(900.0, rel=1e-3)
+
+
+def test_a_command_marked_unconfirmed_is_not_sent_unless_the_bench_file_opts_in(monkeypatch):
+    from instruments.drivers import zera_com5003
+    from instruments.errors import UnconfirmedCommand
+
+    monkeypatch.setitem(zera_com5003.COMMANDS, "identify", ("*IDN?", "U", "test: pretend it is unconfirmed"))
+    meter, res = com([])
+    with pytest.raises(UnconfirmedCommand):
+        meter.identify()
+    res.done()  # nothing was sent
+    res2 = Script([("*IDN?", "ZERA GmbH Koenigswinter, COM5003, 1, r")])
+    opted = ZeraCOM5003(DriverContext(res2, "com test", VirtualClock(), {}, allow_unconfirmed=True))
+    assert opted.identify().startswith("ZERA") and opted.link.unconfirmed_sent == {"*IDN?"}
+
+
+def test_an_injected_refusal_is_reported_as_the_unit_does_it_naming_the_setting(unit):
+    bench, _ = unit
+    bench.simulator.inject("calculators", "refused", f"{EC}:MRATE")
+    with pytest.raises(CommandRefused, match=r"refused the meter pulses \(MRATE\)") as exc:
+        bench.calculators[1].configure(0.15, 20)
+    assert "-120,Numeric data error" in str(exc.value)

@@ -106,8 +106,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 UNCONFIRMED = tuple(name for name, (_, prov, _) in COMMANDS.items() if prov == "U")
 
-#: ZX com5003d/tests/test-data/scpi-dump.xml range names
-VOLTAGE_RANGES = ("480V", "240V", "120V", "60V", "12V", "5V")
+#: range names: the COM5003's (ZX com5003d/tests/test-data/scpi-dump.xml), then the MT310s2's
+#: (ZC scpi dump SENSE:RNG1:UL1:RANGE:CATALOG?, ...:IL1:RANGE:CATALOG?); the unit refuses a name it lacks
+VOLTAGE_RANGES = ("480V", "240V", "120V", "60V", "12V", "5V", "250V", "8V", "100mV")
 CURRENT_RANGES = ("200A", "100A", "50A", "25A", "10A", "5A", "2.5A", "1.0A",
                   "500mA", "250mA", "100mA", "50mA", "25mA", "10mA", "5mA")  # fmt: skip
 MMODES = ("4LW", "3LW", "2LW")  # ZC modules/power1module/configs/com5003-power1module.xml
@@ -131,6 +132,15 @@ _ITEM = re.compile(r"([A-Za-z][A-Za-z0-9]*):([A-Za-z0-9_\-]+):\[([^\]]*)\]:([^;]
 
 def cmd(key: str, **values: Any) -> str:
     return COMMANDS[key][0].format(**values)
+
+
+def unconfirmed(command: str) -> bool:
+    """Whether ``command`` comes from a [U] entry of :data:`COMMANDS` (then it is sent only if the bench
+    file opted in: ``Link(..., unconfirmed=True)``)."""
+    for template, provenance, _ in COMMANDS.values():
+        if provenance == "U" and command.startswith(re.split(r"[ {]", template, maxsplit=1)[0]):
+            return True
+    return False
 
 
 def parse_measurement(instrument: str, command: str, reply: str) -> dict[str, tuple[str, list[float]]]:
@@ -196,8 +206,14 @@ class ZeraCOM5003:
         self._prepared = False
 
     # ---- protocol helpers ----------------------------------------------------------------------
+    def write(self, command: str) -> None:
+        self.link.write(command, unconfirmed=unconfirmed(command))
+
+    def query(self, command: str) -> str:
+        return self.link.query(command, unconfirmed=unconfirmed(command))
+
     def identify(self) -> str:
-        return self.link.query(cmd("identify"))
+        return self.query(cmd("identify"))
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -214,7 +230,7 @@ class ZeraCOM5003:
         """Empty the error queue: every entry other than ``+0,No error``."""
         found = []
         for _ in range(20):
-            reply = self.link.query(cmd("error?"))
+            reply = self.query(cmd("error?"))
             m = re.fullmatch(r"([+-]?\d+),(.*)", reply)
             if m is None:
                 raise UnparseableReply(self.name, cmd("error?"), reply, "expected <code>,<text>")
@@ -227,7 +243,7 @@ class ZeraCOM5003:
         """ZS WinSAM-de-SCPI 2.3: poll ``*OPC?`` until ``+1`` (it does not block on the unit)."""
         deadline = self.clock.now() + self.opts["opc_timeout_s"]
         while True:
-            reply = self.link.query(cmd("opc?"))
+            reply = self.query(cmd("opc?"))
             if reply.strip() in ("+1", "1"):
                 return
             if reply.strip() not in ("+0", "0"):
@@ -240,12 +256,12 @@ class ZeraCOM5003:
 
     def setting(self, what: str, command: str, query: str, expected: str | float) -> None:
         """Send ``command``, wait for ``*OPC? +1``, read the error queue, query the value back."""
-        self.link.write(command)
+        self.write(command)
         self.wait_complete(command)
         errs = self.errors()
         if errs:
             raise CommandRefused(self.name, command, "; ".join(errs), f"the COM5003 refused the {what}")
-        back = self.link.query(query).strip()
+        back = self.query(query).strip()
         if isinstance(expected, str):
             same = back.upper() == expected.upper()
         else:
@@ -262,14 +278,14 @@ class ZeraCOM5003:
             )
 
     def number(self, query: str) -> float:
-        reply = self.link.query(query)
+        reply = self.query(query)
         try:
             return float(reply)
         except ValueError:
             raise UnparseableReply(self.name, query, reply, "expected a number") from None
 
     def measure(self, query: str) -> dict[str, tuple[str, list[float]]]:
-        return parse_measurement(self.name, query, self.link.query(query))
+        return parse_measurement(self.name, query, self.query(query))
 
     def prepare(self) -> None:
         """Before the first reading or gate: measuring mode and ranges set explicitly and confirmed."""
@@ -330,7 +346,7 @@ class ZeraCOM5003:
 
     def safe_state(self) -> None:
         """Stop the error calculator (a reference meter has no output to switch off)."""
-        self.link.write(cmd("stop"))
+        self.write(cmd("stop"))
 
     def confirm_safe(self) -> list[str]:
         """Ask the unit whether the safe state took: the calculator not started, the error queue empty."""
@@ -443,7 +459,7 @@ class ECPosition:
 
     def status(self) -> int:
         q = cmd("status?")
-        reply = self.meter.link.query(q)
+        reply = self.meter.query(q)
         if not re.fullmatch(r"\+?\d+", reply.strip()):
             raise UnparseableReply(
                 self.name, q, reply, "STATUS is a bit mask: 1 armed, 2 started, 4 ready, 8 aborted"
@@ -451,7 +467,7 @@ class ECPosition:
         return int(reply)
 
     def start(self) -> None:
-        self.meter.link.write(cmd("start"))
+        self.meter.write(cmd("start"))
         self.meter.wait_complete(cmd("start"))
         errs = self.meter.errors()
         if errs:
@@ -507,7 +523,7 @@ class ECPosition:
                 self.name, cmd("pulses?"), f"{pulses:g}",
                 f"the unit counted {pulses:g} meter pulses for a gate of MRATE {self._pulses}",
             )  # fmt: skip
-        reply = m.link.query(cmd("result?"))
+        reply = m.query(cmd("result?"))
         try:
             err = float(reply)
         except ValueError:
@@ -540,10 +556,13 @@ class ECPosition:
 
     def stop(self) -> None:
         self._counting = False
-        self.meter.link.write(cmd("stop"))
+        self.meter.write(cmd("stop"))
 
     def safe_state(self) -> None:
         self.stop()
+
+    def confirm_safe(self) -> list[str]:
+        return self.meter.confirm_safe()
 
 
 def _sim_instrument(physics, positions: tuple[int, ...], options) -> object:
