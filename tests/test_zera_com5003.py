@@ -172,6 +172,7 @@ def test_configure_and_start_send_the_gate_with_semicolons_and_confirm_each_valu
         *setting(f"{EC}:DUTCONSTANT 0.15;", f"{EC}:DUTCONSTANT?", "0.15"),
         *setting(f"{EC}:MRATE 40;", f"{EC}:MRATE?", "40"),
         *setting(f"{EC}:CONTINUOUS 0;", f"{EC}:CONTINUOUS?", "0"),
+        *setting(f"{EC}:MCOUNT 1;", f"{EC}:MCOUNT?", "1"),
         (f"{EC}:TARGET?", "6000000"),  # floor(40 x 1e9 / (1000 / 0.15))
         (f"{EC}:START 1;", None), *OK, (f"{EC}:STATUS?", "1"),
         # a second gate of the same size sends only what changed (nothing) and starts
@@ -195,7 +196,8 @@ def test_a_target_that_does_not_follow_from_the_gate_is_an_instrument_fault():
     for cmd, q, back in ((f"{EC}:DCUNIT Wh/I;", f"{EC}:DCUNIT?", "Wh/I"),
                          (f"{EC}:DUTCONSTANT 0.15;", f"{EC}:DUTCONSTANT?", "0.15"),
                          (f"{EC}:MRATE 40;", f"{EC}:MRATE?", "40"),
-                         (f"{EC}:CONTINUOUS 0;", f"{EC}:CONTINUOUS?", "0")):  # fmt: skip
+                         (f"{EC}:CONTINUOUS 0;", f"{EC}:CONTINUOUS?", "0"),
+                         (f"{EC}:MCOUNT 1;", f"{EC}:MCOUNT?", "1")):  # fmt: skip
         exchanges += setting(cmd, q, back)
     exchanges += [(f"{EC}:TARGET?", "5000")]
     _, calc, _ = opened(exchanges)
@@ -297,6 +299,8 @@ def test_sim_identity_short_and_long_forms_case_insensitive_and_both_terminators
         assert ask(sim, conn, q) == "+0,No error"
     assert ask(sim, conn, "calc:ec01:0001:mrat?") == "10"  # CALC, MRAT: 4th letters not vowels
     assert ask(sim, conn, "CALC:EC01:0001:ENF?") == "0"  # ENFINAL: the 4th letter is a vowel -> ENF
+    assert ask(sim, conn, "CALC:EC01:0001:RES?") == "nan"  # RESULT and RESULTUNIT share RES: RESULT first
+    assert ask(sim, conn, "CALCULATE:EC01:0001:RESULTUNIT?") == "%"
     assert ask(sim, conn, "MEAS:RNG1:F?").startswith("RNG1:F:[Hz]:")
     assert sim.split(bytearray(b"*OPC?\r*IDN?\n")) == [b"*OPC?", b"*IDN?"]
 
@@ -492,3 +496,27 @@ def test_an_injected_refusal_is_reported_as_the_unit_does_it_naming_the_setting(
     with pytest.raises(CommandRefused, match=r"refused the meter pulses \(MRATE\)") as exc:
         bench.calculators[1].configure(0.15, 20)
     assert "-120,Numeric data error" in str(exc.value)
+
+
+def test_a_whole_9s_plan_runs_on_the_com5003_bench_and_measures_the_injected_errors(tmp_path):
+    """The engine through the driver and the simulated unit; any command the unit would refuse fails the
+    test (conftest). Position 1's meter: +0.02 % at FL unity, -0.04 % at PF 0.5 lag (error curve)."""
+    from bench.engine import Engine, EngineSettings
+    from bench.records import RecordStore
+    from bench.session import meters_from_bench
+    from procedures.plans import load_plan
+
+    store = RecordStore.open(f"sqlite:///{tmp_path / 'records.sqlite'}")
+    events = []
+    with open_bench(EXAMPLE) as bench:
+        engine = Engine(bench, store, load_plan("ansi-c12.20-9s"), meters_from_bench(bench.config),
+                        operator="test", settings=EngineSettings(), listeners=[events.append])  # fmt: skip
+        out = engine.run()
+        assert out.outcome == "passed", out.message
+        assert not bench.simulator.physics.output_on
+        assert bench.reference.confirm_safe() == []
+    store.close()
+    errors = {ev.point_id: ev.data["error_percent"] for ev in events if ev.kind == "point_done"}
+    assert errors["FL"] == pytest.approx(0.02, abs=0.03)
+    assert errors["PF"] == pytest.approx(-0.04, abs=0.03)
+    assert any(ev.kind == "creep" for ev in events) and any(ev.kind == "starting" for ev in events)

@@ -95,6 +95,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "mrate?": (EC + ":MRATE?", "C", _DUMP),
     "continuous": (EC + ":CONTINUOUS 0;", "C", _SEC1),
     "continuous?": (EC + ":CONTINUOUS?", "C", _DUMP),
+    "mcount": (EC + ":MCOUNT 1;", "C", _SEC1 + " (measurements per START, 1..400)"),
+    "mcount?": (EC + ":MCOUNT?", "C", _DUMP),
     "target?": (EC + ":TARGET?", "C", _DUMP),
     "start": (EC + ":START 1;", "C", _SEC1),
     "stop": (EC + ":START 0;", "C", _SEC1),
@@ -447,6 +449,8 @@ class ECPosition:
         self._set("meter pulses (MRATE)", "mrate", meter_pulses, cmd("mrate", n=meter_pulses), cmd("mrate?"),
                   float(meter_pulses))  # fmt: skip
         self._set("single gate (CONTINUOUS 0)", "cont", 0, cmd("continuous"), cmd("continuous?"), 0.0)
+        # MCOUNT > 1 would restart the gate by itself after each result and overwrite ENFINAL
+        self._set("one measurement per start (MCOUNT 1)", "mcount", 1, cmd("mcount"), cmd("mcount?"), 1.0)
         # cross-check the unit's own arithmetic: TARGET = floor(MRATE x REFCONSTANT / (1000 / kt))
         target = m.number(cmd("target?"))
         if abs(target - math.floor(expect + 1e-9)) > 1.0:

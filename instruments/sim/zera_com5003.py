@@ -159,6 +159,7 @@ class ZeraCOM5003Sim(SimInstrument):
             "DCUNIT": "I/kWh",
             "MRATE": 10,
             "CONTINUOUS": 0,
+            "MCOUNT": 1,  # measurements per START; > 1 is stored, the restarts it makes are not modelled
             "UPLIMIT": 10.0,
             "LOLIMIT": -10.0,
             "RESULTUNIT": "%",
@@ -294,24 +295,32 @@ class ZeraCOM5003Sim(SimInstrument):
             add(f"CONFIGURATION:{module}:MMODE:CATALOG", query=lambda c, m=modes: ";".join(m))
         add("CONFIGURATION:DFT1:REFCHANNEL", query=lambda c: "UL1")
 
-        # the error calculator (ZC sec1modulemeasprogram.cpp generateVeinInterface), EC01 only
+        # the error calculator (ZC sec1modulemeasprogram.cpp generateVeinInterface), EC01 only, its
+        # nodes in ZERA's order: where two share a short form (RESULT, RESULTUNIT: RES) the first wins
         ec = "CALCULATE:EC01:0001"
-        for name in ("DUTSOURCE", "REFSOURCE", "DUTCONSTANT", "DCUNIT", "MRATE", "CONTINUOUS",
-                     "UPLIMIT", "LOLIMIT", "RESULTUNIT", "REFCONSTANT"):  # fmt: skip
-            add(f"{ec}:{name}", query=lambda c, n=name: value_text(self.ec[n]), command=self._ec_set(name))
-        add(f"{ec}:TARGET", query=lambda c: value_text(self._target()), command=self._ec_set("TARGET"))
-        add(f"{ec}:START", query=lambda c: "1" if self._running() else "0", command=self._ec_set("START"))
-        for name, fn in (
-            ("STATUS", self._status),
-            ("PROGRESS", self._progress),
-            ("PULSES", self._pulses),
-            ("ENERGY", self._energy),
-            ("ENFINAL", self._enfinal),
-            ("RESULT", self._result),
-            ("RATING", self._rating),
-            ("MEASNUM", lambda: len(self._gate().results)),
-        ):
-            add(f"{ec}:{name}", query=lambda c, f=fn: value_text(f()))
+        measured = {
+            "TARGET": self._target,
+            "STATUS": self._status,
+            "PROGRESS": self._progress,
+            "PULSES": self._pulses,
+            "ENERGY": self._energy,
+            "ENFINAL": self._enfinal,
+            "RESULT": self._result,
+            "RATING": self._rating,
+            "MEASNUM": lambda: len(self._gate().results),
+        }
+        settable = {"DUTSOURCE", "REFSOURCE", "REFCONSTANT", "DUTCONSTANT", "DCUNIT", "MRATE", "TARGET",
+                    "START", "CONTINUOUS", "MCOUNT", "UPLIMIT", "LOLIMIT", "RESULTUNIT"}  # fmt: skip
+        for name in ("DUTSOURCE", "REFSOURCE", "REFCONSTANT", "DUTCONSTANT", "DCUNIT", "MRATE", "TARGET",
+                     "START", "CONTINUOUS", "MCOUNT", "STATUS", "PROGRESS", "PULSES", "ENERGY", "ENFINAL",
+                     "RESULT", "UPLIMIT", "LOLIMIT", "RESULTUNIT", "RATING", "MEASNUM"):  # fmt: skip
+            if name == "START":
+                query = lambda c: "1" if self._running() else "0"  # noqa: E731
+            elif name in measured:
+                query = lambda c, f=measured[name]: value_text(f())  # noqa: E731
+            else:
+                query = lambda c, n=name: value_text(self.ec[n])  # noqa: E731
+            add(f"{ec}:{name}", query=query, command=self._ec_set(name) if name in settable else None)
         return root
 
     # ---- common commands ---------------------------------------------------------------------------
@@ -514,7 +523,8 @@ class ZeraCOM5003Sim(SimInstrument):
 
     def _validate(self, name: str, raw: str):
         """ZC sec1modulemeasprogram.cpp validators; ValueError = refused."""
-        ints = {"MRATE": (1, 4294967295), "TARGET": (1, 4294967295), "START": (0, 1), "CONTINUOUS": (0, 1)}
+        ints = {"MRATE": (1, 4294967295), "TARGET": (1, 4294967295), "START": (0, 1), "CONTINUOUS": (0, 1),
+                "MCOUNT": (1, 400)}  # fmt: skip
         doubles = {"DUTCONSTANT": (1e-6, 1e20), "UPLIMIT": (-100.0, 100.0), "LOLIMIT": (-100.0, 100.0)}
         if name in ints:
             if not re.fullmatch(r"[+-]?\d+", raw):
