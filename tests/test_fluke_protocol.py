@@ -5,6 +5,7 @@ opt-in, and the safe state."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import pyvisa
@@ -310,3 +311,38 @@ def test_every_command_is_marked_and_the_energy_test_commands_are_unconfirmed():
     for name in ("test_start", "test_status?", "test_result?", "count_start", "count?", "test_stop"):
         assert COMMANDS[name][1] == "U"
     assert COMMANDS["abort"][1] == "C" and not any(t.startswith("MEAS") for t, _ in COMMANDS.values())
+
+
+EXAMPLE_16S = Path(__file__).resolve().parents[1] / "examples" / "16s-fluke6105a.toml"
+
+
+def _run_16s(tmp_path, bench_text: str):
+    from bench.engine import Engine, EngineSettings
+    from bench.records import RecordStore
+    from bench.session import meters_from_bench
+    from procedures.plans import load_plan
+
+    path = tmp_path / "16s.toml"
+    path.write_text(bench_text)
+    store = RecordStore.open(f"sqlite:///{tmp_path / 'records.sqlite'}")
+    try:
+        with open_bench(path, speed=0) as bench:
+            engine = Engine(bench, store, load_plan("ansi-c12.20-16s"), meters_from_bench(bench.config),
+                            operator="test", settings=EngineSettings())  # fmt: skip
+            out = engine.run()
+            return out, bench.simulator.physics.output_on, bench.source.link.unconfirmed_sent
+    finally:
+        store.close()
+
+
+def test_the_simulated_16s_example_runs_a_c12_20_plan_through_the_opted_in_energy_test(tmp_path):
+    out, on, unconfirmed = _run_16s(tmp_path, EXAMPLE_16S.read_text())
+    assert out.outcome == "passed", out.message
+    assert not on and {"ENER:TEST:STAR", "ENER:TEST:RES?"} <= unconfirmed
+
+
+def test_the_16s_example_without_the_opt_in_stops_at_the_first_gate_with_the_source_off(tmp_path):
+    text = EXAMPLE_16S.read_text().replace("allow_unconfirmed = true", "allow_unconfirmed = false")
+    out, on, unconfirmed = _run_16s(tmp_path, text)
+    assert out.outcome == "error" and "allow_unconfirmed" in out.message
+    assert not on and unconfirmed == set()
