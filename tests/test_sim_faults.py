@@ -56,7 +56,7 @@ def test_slow_reply_beyond_the_timeout_is_a_timeout_and_within_it_is_fine():
         bench.simulator.inject("source", "slow_reply", command="*IDN?", delay_s=0.05)
         assert bench.source.identify().startswith("FLUKE")
         bench.simulator.clear_faults()
-        bench.simulator.inject("reference", "slow_reply", command="MEAS:PHAS1:VOLT?", delay_s=0.6)
+        bench.simulator.inject("reference", "slow_reply", command="SOUR:PHAS1:VOLT:MHAR:HARM1?", delay_s=0.6)
         with pytest.raises(InstrumentTimeout):
             bench.reference.read()
         time.sleep(0.6)  # let the late reply arrive and be discarded with the buffers
@@ -67,8 +67,8 @@ def test_slow_reply_beyond_the_timeout_is_a_timeout_and_within_it_is_fine():
 def test_garbage_reply_is_unparseable():
     with open_fast() as bench:
         running(bench)
-        bench.simulator.inject("reference", "garbage", command="MEAS:PHAS2:CURR?")
-        with pytest.raises(UnparseableReply, match="MEAS:PHAS2:CURR"):
+        bench.simulator.inject("reference", "garbage", command="SOUR:PHAS2:CURR:MHAR:HARM1?")
+        with pytest.raises(UnparseableReply, match="SOUR:PHAS2:CURR:MHAR:HARM1"):
             bench.reference.read()
         ends_safe(bench)
 

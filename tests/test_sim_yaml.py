@@ -41,19 +41,6 @@ def test_yaml_opens_in_plain_pyvisa_sim(path):
         rm.close()
 
 
-def test_fluke_yaml_remembers_settings_in_plain_pyvisa_sim():
-    rm = pyvisa.ResourceManager(f"{SIM / 'fluke6100.yaml'}@sim")
-    try:
-        res = rm.open_resource("GPIB0::17::INSTR", read_termination="\n", write_termination="\n", timeout=500)
-        res.write("SOUR:PHAS2:CURR:MHAR:HARM1 5,-60")
-        assert res.query("SOUR:PHAS2:CURR:MHAR:HARM1?") == "5,-60"
-        res.write("OUTP:STAT ON")
-        assert res.query("OUTP:STAT?") == "ON"
-        res.write("OUTP:STAT OFF")
-    finally:
-        rm.close()
-
-
 def test_sim_counter_yaml_has_48_positions():
     rm = pyvisa.ResourceManager(f"{SIM / 'sim_counter.yaml'}@sim")
     try:
