@@ -104,10 +104,8 @@ def open_bench(
                 _simulate(simulation, g, options, config)
             try:
                 resource = rm.open_resource(g.resource)
-            except pyvisa.errors.VisaIOError as exc:
-                raise ConnectionLost(
-                    label, None, None, f"cannot open the VISA resource: {exc.description}"
-                ) from exc
+            except Exception as exc:  # noqa: BLE001 - pyvisa-py raises OSError, ValueError, SerialException…
+                raise ConnectionLost(label, None, None, open_failure(g.resource, exc)) from None
             closers.append(resource.close)
             first = g.configs[0]
             transport = _transport(g, config.path)
@@ -192,6 +190,25 @@ def _transport(g: _Group, src: str):
     if base is None and not merged:
         return None
     return (base or Transport()).merged(merged)
+
+
+def open_failure(resource: str, exc: BaseException) -> str:
+    """What went wrong opening ``resource``, and what to check, in one line."""
+    import pyvisa
+
+    text = exc.description if isinstance(exc, pyvisa.errors.VisaIOError) else str(exc).splitlines()[0]
+    low = (str(exc) + resource).lower()
+    if resource.upper().startswith("GPIB") and ("gpib" in low and "install" in low):
+        hint = "no GPIB driver here: install linux-gpib (or gpib-ctypes), or use the instrument's LAN/serial port"
+    elif "could not open port" in low or "no such file" in low:
+        hint = "check that the serial adapter is plugged in and the port name (ls /dev/ttyUSB* /dev/ttyS*)"
+    elif "refused" in low:
+        hint = "check that the instrument is switched on and its IP address and port"
+    elif "permission" in low:
+        hint = "this user may not open the port (on Linux: add it to the dialout group)"
+    else:
+        hint = "check the resource name, the cable and that the instrument is switched on"
+    return f"cannot open the VISA resource: {text}; {hint}"
 
 
 def _calc_where(g: _Group) -> str:

@@ -92,8 +92,21 @@ def run(args: argparse.Namespace) -> int:
                 row["state"] = f"ERROR: {err}"
                 failed_instrument = True
             rows.append(row)
-    finally:
         leftover = bench.safe_state()
+        # a safe state is only safe once the instrument says so: ask each one (after the source's ramp)
+        for problem in bench.confirm_safe():
+            failed_instrument = True
+            for row, (_roles, obj, _d, _r) in zip(rows, _instruments(bench), strict=False):
+                if problem.startswith(f"{getattr(obj, 'name', '')}:") and row["state"] == "safe":
+                    row["state"] = f"NOT CONFIRMED SAFE: {problem}"
+                    break
+            else:
+                rows.append({"roles": ["safe state"], "driver": "", "resource": "", "identity": None,
+                             "state": f"NOT CONFIRMED SAFE: {problem}"})  # fmt: skip
+    except BaseException:
+        leftover = bench.safe_state()
+        raise
+    finally:
         bench.close()
     for err in leftover:
         failed_instrument = True
