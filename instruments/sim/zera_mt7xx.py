@@ -421,4 +421,9 @@ def _phase_order(volts: list[complex]) -> str:
 def build(physics: BenchPhysics, positions: tuple[int, ...], options) -> ZeraMT7xxSim:
     """``DriverSpec.sim_instrument``: the MT at the bench's (one) calculator position."""
     physics.max_current_a = float(options.get("max_current_a", 120.0))
+    if positions:
+        # the MT's calculator counts the reference in pulses of its *own* constant (set by its ranges, see
+        # ZeraMT7xxSim._mt_error), not the bench file's kr_wh: the physics keeps the gate's reference energy
+        # in 1 nWh steps, far finer than any MT constant, and the MT re-counts it
+        physics.kr_wh = 1e-9
     return ZeraMT7xxSim(physics, positions[0] if positions else None)
