@@ -88,7 +88,7 @@ def test_dropped_tcp_connection_mid_gate_fails_fast_and_the_other_links_source_g
 
 def test_serial_link_drop_mid_gate_then_safe_state_reconnects_and_switches_the_mt_off(mt_bench):
     bench, server = mt_bench
-    assert bench.source.identify() == "MT793V05.52"
+    assert bench.source.identify() == "MT786V05.52"
     _energise(bench, 277.0, 30.0)
     assert bench.simulator.physics.output_on
     calc = bench.calculators[1]
