@@ -131,8 +131,25 @@ def run_over_sockets(tmp_path, example: Path, plan: str):
     return outcome, record, refused
 
 
-def test_a_whole_c1220_run_over_real_sockets(tmp_path):
-    outcome, record, refused = run_over_sockets(tmp_path, EXAMPLES / "2s-fluke-mad.toml", "ansi-c12.20-2s")
-    assert refused == []
-    assert outcome.outcome in ("passed", "failed")
-    assert record is not None
+@pytest.mark.parametrize(
+    "example, plan, expected",
+    [
+        # MT7xx source with a COM5003 reference and calculator on one position: every point passes
+        ("16s-mt7xx-com5003.toml", "ansi-c12.20-16s", "passed"),
+        # Fluke 6105A source and reference, a MAD server per position: socket 3's meter does not start
+        ("2s-fluke-mad.toml", "ansi-c12.20-2s", "failed"),
+    ],
+)
+def test_a_whole_c1220_run_over_real_sockets(tmp_path, example, plan, expected):
+    outcome, record, refused = run_over_sockets(tmp_path, EXAMPLES / example, plan)
+    assert refused == [], refused  # no served instrument refused anything the drivers sent
+    assert outcome.outcome == expected
+    import json
+
+    from bench.runjson import write_run_json
+
+    write_run_json(record, tmp_path / "run.json")
+    doc = json.loads((tmp_path / "run.json").read_text())
+    accuracy = [p for p in doc["points"] if p["error_percent"] is not None]
+    assert accuracy and all(p["expanded_uncertainty_percent"] > 0 for p in accuracy)
+    assert doc["creep"] and doc["starting"]  # the whole plan ran, creep and starting included
