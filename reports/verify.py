@@ -267,6 +267,7 @@ class DccReport:
     pdf_report: VerifyReport | None
     integrity_ok: bool
     problems: list[str] = field(default_factory=list)
+    hash_matches: bool = False  # the XML hashes to the value its embedded PDF carries (signed or not)
 
 
 def verify_dcc(path: str | Path, trust_roots=None) -> DccReport:
@@ -282,7 +283,7 @@ def verify_dcc(path: str | Path, trust_roots=None) -> DccReport:
     except (OSError, ValueError) as exc:
         return DccReport(None, None, None, None, None, False, [f"{path.name}: {exc}"])
     problems: list[str] = []
-    pdf, report, ok = info["pdf"], None, False
+    pdf, report, ok, matches = info["pdf"], None, False, False
     if pdf is None:
         problems.append("the DCC embeds no PDF: its integrity can only be checked against the records")
     elif not pdf:
@@ -299,10 +300,11 @@ def verify_dcc(path: str | Path, trust_roots=None) -> DccReport:
                 "the XML was changed after issue: it no longer hashes to the value its signed PDF carries"
             )
         else:
+            matches = True
             ok = report.signed and report.signature_intact
         if report.certificate_number != info["number"] or report.content_hash != info["content_hash"]:
             problems.append("the XML and its embedded PDF name different certificates or content hashes")
-            ok = False
+            ok = matches = False
     return DccReport(
-        info["number"], info["content_hash"], info["audit_head"], pdf or None, report, ok, problems
+        info["number"], info["content_hash"], info["audit_head"], pdf or None, report, ok, problems, matches
     )

@@ -134,3 +134,10 @@ def test_records_rolled_back_after_issue_are_named_by_the_certificate(issued, tm
     c = issued["certs"]["P01"]
     assert main(["verify", str(c.pdf_path), "--trust", str(issued["cert"]), "--db", f"sqlite:///{copy}"]) == 1
     assert "ENTRY RECORDED AT ISSUE CHANGED" in capsys.readouterr().out
+
+
+def test_an_unsigned_dcc_is_said_to_match_its_pdf_but_not_authenticated(issued, capsys):
+    xml = issued["unsigned"].dcc_path
+    assert main(["verify", str(xml), "--no-db"]) == 1
+    out = capsys.readouterr().out
+    assert "hashes to the value its PDF carries, but that PDF is not signed" in out

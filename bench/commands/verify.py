@@ -69,8 +69,9 @@ def run(args) -> int:
     if report is not None:
         lines.append(f"PDF/A-2b         {'conforms' if report.pdfa_ok else 'DOES NOT CONFORM'}")
     if dcc is not None:
-        lines.append("DCC XML          " + ("intact: hashes to the value its signed PDF carries"
-                                          if dcc.integrity_ok else "NOT AUTHENTICATED"))  # fmt: skip
+        lines.append("DCC XML          " + ("intact: hashes to the value its signed PDF carries" if dcc.integrity_ok
+                                          else "NOT AUTHENTICATED: hashes to the value its PDF carries, but that "
+                                          "PDF is not signed" if dcc.hash_matches else "NOT AUTHENTICATED"))  # fmt: skip
     unchecked: list[str] = []
     if args.no_db:
         unchecked += _WITHOUT_RECORDS
