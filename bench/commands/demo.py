@@ -42,7 +42,9 @@ def run(args) -> int:
         print_summary(store.run_record(outcome.run_id), issued)
         print("Demo board: socket 3 holds a meter that does not start at its starting current; its FAIL is the "
               "expected result, so the run as a whole is FAILED.")  # fmt: skip
-        print(f"Records: {store.url}")
+        from bench.records.store import mask_url
+
+        print(f"Records: {mask_url(store.url)}")
         if issued:
             print(
                 f"Verify a certificate: meterbench verify {issued[0].pdf_path} --trust {cert_path} --db {db}"
