@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
-import re
 import sys
 
 import bench.commands
@@ -26,7 +25,9 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INSTRUMENT, EXIT_INTERRUPTED = 0, 1, 2, 3
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own exit code 2 matches ours; keep its text plain
-        message = re.sub(r"(://[^/\s:@]*:)[^@\s]*@", r"\1***@", message)  # a database URL's password, echoed
+        from bench.records.store import mask_url
+
+        message = mask_url(message)  # argparse echoes what was typed: a database URL's password too
         self.print_usage(sys.stderr)
         self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
 

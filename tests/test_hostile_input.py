@@ -238,3 +238,14 @@ def test_run_settings_bounds_for_the_lead_to_call():
         with pytest.raises(InputError, match="--operator"):
             bounds.text("--operator", bad)
     assert bounds.text("--operator", "  Zoë O'Brien ") == "Zoë O'Brien"
+
+
+def test_mask_url_hides_a_password_holding_at_signs():
+    from bench.records.store import mask_url
+
+    assert mask_url("postgresql://u:p@ss@host/db") == "postgresql://u:***@host/db"
+    assert (
+        mask_url("postgresql+psycopg://bob:s%40c@h:5432/d?options=x")
+        == "postgresql+psycopg://bob:***@h:5432/d?options=x"
+    )
+    assert mask_url("sqlite:////tmp/x.sqlite") == "sqlite:////tmp/x.sqlite"

@@ -96,16 +96,11 @@ def _identity(engine: sa.Engine) -> str:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for every message that prints a database URL."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except Exception:
-        import re
+    """``url`` with any password replaced by ``***``, for every message that prints a database URL. Up to
+    the last ``@`` before the host, so a password holding ``@`` does not leak its tail."""
+    import re
 
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))
-    if parsed.password is None:
-        return str(url)
-    return parsed.render_as_string(hide_password=True)
+    return re.sub(r"(://[^:/@\s]*:)[^/\s]*@", r"\1***@", str(url))
 
 
 DB_ENV = "MB_DB_URL"
