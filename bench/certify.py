@@ -56,11 +56,15 @@ def _date(text: str | None) -> dt.date:
 
 
 def _cite(prov: dict) -> tuple[str, str]:
-    """A recorded provenance as the certificate's source text and status letter."""
-    source = " ".join(str(prov.get(k) or "") for k in ("standard", "edition", "clause")).strip()
-    if prov.get("note"):
-        source += f" - {prov['note']}"
-    return source, STATUS_LETTER.get(str(prov.get("status", "unconfirmed")).lower(), "U")
+    """A recorded provenance as the certificate's source text and status letter: the standard and clause, or
+    "shop practice, not confirmed against the standard" - never a working file the reader does not have."""
+    from procedures.catalog import citation
+
+    status = str(prov.get("status", "unconfirmed")).lower()
+    status = {"c": "confirmed", "d": "derived", "u": "unconfirmed"}.get(status, status)
+    source = citation(*(str(prov.get(k) or "") for k in ("standard", "edition", "clause")), status,
+                      str(prov.get("note") or ""))  # fmt: skip
+    return source, STATUS_LETTER.get(status, "U")
 
 
 def _limit_provenance(points: list[dict]):
@@ -246,13 +250,29 @@ def build_certificate_data(
     deviations += [describe(r) for r in retests(record, position)]
     started = _date(run.get("started_at"))
     finished = _date(run.get("finished_at") or run.get("started_at"))
-    approver = approved_by or (lab.signatories[0].name if lab.signatories else run.get("operator") or "")
+    from bench.people import recorded_name
+
+    operator = recorded_name(run.get("operator"))
+    tested_by = rm.Person(operator, "Technician" if operator != "not recorded" else "")
+    if approved_by:
+        approver = rm.Person(recorded_name(approved_by))
+    elif lab.signatories:
+        approver = lab.signatories[0]  # the laboratory's authorised signatory, with the role it gives
+    else:
+        approver = rm.Person(operator)
+    from bench.meters import record_field_label
+
     return rm.CertificateData(
         certificate_number=certificate_number(
             run, position, next_revision(record, position) if revision is None else revision
         ),
         laboratory=lab,
-        customer=rm.Customer(name=m.get("owner") or "Meter owner not recorded"),
+        customer=rm.Customer(
+            name=m.get("customer") or m.get("owner") or "Meter owner not recorded",
+            address=tuple(
+                part.strip() for part in str(m.get("customer_address") or "").split(";") if part.strip()
+            ),
+        ),
         meter=rm.MeterIdentity(
             manufacturer=m.get("manufacturer") or "",
             model=m.get("model") or "",
@@ -290,8 +310,8 @@ def build_certificate_data(
         decision_rule=rm.DecisionRule(name=rule.name, statement=rule.statement),
         conformity_statement=conformity,
         overall_verdict=overall,
-        tested_by=rm.Person(run.get("operator") or "", "Technician"),
-        approved_by=rm.Person(approver, "Approved by"),
+        tested_by=tested_by,
+        approved_by=approver,
         run_id=str(run["id"]),
         bench_name=record["bench"]["name"],
         software_version=f"MeterBench {__version__}",
@@ -300,6 +320,7 @@ def build_certificate_data(
         functional_tests=tuple(functional),
         wiring=wiring,
         register_tests=registers,
+        record_fields=tuple((record_field_label(k), v) for k, v in (m.get("record_fields") or ())),
     )
 
 

@@ -22,7 +22,19 @@ SERIAL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-./_]{2,31}$")
 MANIFEST_FIELDS = (
     "position", "serial", "form", "accuracy_class", "current_class", "voltage", "ta", "kh", "kt",
     "manufacturer", "model", "firmware", "ib", "in", "imax", "owner", "condition",
+    "customer", "customer_address",
 )  # fmt: skip
+#: A manifest column ``record.<name>`` is a shop-defined record field (work order, utility asset number):
+#: kept with the meter's record and printed on its certificate and in exports as "<Name>".
+RECORD_PREFIX = "record."
+RECORD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+RECORD_VALUE_MAX = 200
+
+
+def record_field_label(name: str) -> str:
+    """How a record field is titled on a certificate: ``work_order`` -> "Work order"."""
+    text = name.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,14 @@ class LoadedMeter:
     firmware: str = ""
     owner: str = ""
     condition: str = "as received, no visible damage"
+    # the customer (ISO/IEC 17025 §7.8.2.1 b) and its address, one line per "; "-separated part
+    customer: str = ""
+    customer_address: str = ""
+    # shop-defined record fields, (name, value) in manifest order, e.g. (("work_order", "WO-1182"),)
+    record_fields: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:  # a record read back from JSON carries lists
+        object.__setattr__(self, "record_fields", tuple((str(k), str(v)) for k, v in self.record_fields))
 
     @property
     def meter_form(self) -> MeterForm:
@@ -158,7 +178,40 @@ def make_meter(raw: dict, *, source: str | None = None, prefix: str = "") -> Loa
         manufacturer=str(raw.get("manufacturer", "") or ""), model=str(raw.get("model", "") or ""),
         firmware=str(raw.get("firmware", "") or ""), owner=str(raw.get("owner", "") or ""),
         condition=str(raw.get("condition", "") or "as received, no visible damage"),
+        customer=_text(raw, "customer", f("customer"), source), customer_address=_text(raw, "customer_address",
+        f("customer_address"), source), record_fields=record_fields(raw, source=source, prefix=prefix),
     )  # fmt: skip
+
+
+def _text(raw: dict, key: str, field: str, source: str | None, limit: int = RECORD_VALUE_MAX) -> str:
+    value = raw.get(key)
+    text = " ".join(str(value).split()) if value not in (None, "") else ""
+    if len(text) > limit:
+        raise InputError(field, f"is longer than {limit} characters", source=source, found=text[:40] + "...")
+    return text
+
+
+def record_fields(raw: dict, *, source: str | None = None, prefix: str = "") -> tuple[tuple[str, str], ...]:
+    """The shop-defined record fields of a manifest row or meter table: keys ``record.<name>`` (or a
+    ``record`` table), names lower-case letters, digits and _, values text up to 200 characters."""
+    items = [(k[len(RECORD_PREFIX) :], v) for k, v in raw.items() if str(k).startswith(RECORD_PREFIX)]
+    table = raw.get("record")
+    if isinstance(table, dict):
+        items += list(table.items())
+    elif isinstance(table, list | tuple):
+        items += [tuple(kv) for kv in table]
+    out = []
+    for name, value in items:
+        where = f"{prefix}{RECORD_PREFIX}{name}"
+        if not RECORD_NAME_RE.match(str(name)):
+            raise InputError(where, "is not a record field name", source=source, found=name,
+                             allowed="record.<name>: lower-case letters, digits and _, e.g. record.work_order")  # fmt: skip
+        if isinstance(value, bool | dict | list):
+            raise InputError(where, "must be text or a number", source=source, found=value)
+        text = _text({"v": value}, "v", where, source)
+        if text:
+            out.append((str(name), text))
+    return tuple(out)
 
 
 def load_manifest(path: str | Path, text: str | None = None) -> list[LoadedMeter]:
@@ -181,11 +234,11 @@ def load_manifest(path: str | Path, text: str | None = None) -> list[LoadedMeter
             source=src,
             found=reader.fieldnames,
         )
-    unknown = [h for h in reader.fieldnames if h.strip() not in MANIFEST_FIELDS]
+    unknown = [h for h in reader.fieldnames if h.strip() not in MANIFEST_FIELDS
+               and not h.strip().startswith(RECORD_PREFIX)]  # fmt: skip
     if unknown:
-        raise InputError(
-            "header", "has unknown columns", allowed=", ".join(MANIFEST_FIELDS), source=src, found=unknown
-        )
+        raise InputError("header", "has unknown columns", source=src, found=unknown,
+                         allowed=", ".join(MANIFEST_FIELDS) + f", or {RECORD_PREFIX}<name> for a shop record field")  # fmt: skip
     meters: list[LoadedMeter] = []
     for line, row in enumerate(reader, start=2):
         clean = {k.strip(): (v or "").strip() for k, v in row.items() if k}
