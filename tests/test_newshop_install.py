@@ -60,7 +60,7 @@ def _fake_files(platform):
 def test_missing_xcb_libraries_give_one_apt_get_line():
     missing = {"QtWidgets.abi3.so": [], "libqxcb.so": ["libxcb-cursor.so.0", "libxcb-icccm.so.4",
                                                        "libxcb-keysyms.so.1", "libxcb-icccm.so.4"]}  # fmt: skip
-    text = gui.qt_problem({}, missing_for=lambda p: missing[p.name], files=_fake_files)
+    text = gui.qt_problem({"DISPLAY": ":0"}, missing_for=lambda p: missing[p.name], files=_fake_files)
     assert "\n" not in text
     assert text.count("apt-get install") == 1
     assert text.endswith("sudo apt-get install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1")
@@ -79,6 +79,21 @@ def test_offscreen_needs_only_the_offscreen_plugin_and_widgets():
     assert "libqoffscreen.so" in seen and "libqxcb.so" not in seen
 
 
+def test_a_wayland_session_starts_when_either_plugin_loads():
+    def missing_for(path):
+        return ["libxcb-icccm.so.4"] if path.name == "libqxcb.so" else []
+
+    env = {"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0"}
+    assert gui.qt_problem(env, missing_for=missing_for, files=_fake_files) is None
+    both = gui.qt_problem(env, missing_for=lambda p: ["libxkbcommon.so.0"], files=_fake_files)
+    assert both.endswith("sudo apt-get install libxkbcommon0")
+
+
+def test_no_display_says_so_instead_of_a_qt_abort():
+    text = gui.qt_problem({}, missing_for=lambda p: [], files=_fake_files)
+    assert "DISPLAY is not set" in text and "QT_QPA_PLATFORM=offscreen" in text
+
+
 def test_the_real_offscreen_plugin_is_checked_and_loads_here():
     files = gui.qt_files("offscreen")
     assert files[-1].name == "libqoffscreen.so" and files[-1].exists()
@@ -86,7 +101,7 @@ def test_the_real_offscreen_plugin_is_checked_and_loads_here():
 
 
 def test_no_pyside_says_how_to_install():
-    text = gui.qt_problem({}, files=lambda platform: [])
+    text = gui.qt_problem({"DISPLAY": ":0"}, files=lambda platform: [])
     assert "PySide6" in text and "pip install" in text
 
 

@@ -73,21 +73,30 @@ def qt_problem(env: dict | None = None, *, missing_for: Callable[[Path], list[st
                files: Callable[[str | None], list[Path]] = qt_files) -> str | None:  # fmt: skip
     """One line saying what stops Qt from starting and the command that fixes it, or None when nothing does.
 
-    ``QT_QPA_PLATFORM`` picks the display plugin checked (``offscreen`` needs no X11 libraries).
+    ``QT_QPA_PLATFORM`` picks the display plugin checked (``offscreen`` needs no X11 libraries). Unset, Qt
+    uses xcb (X11), or on a Wayland session wayland first and xcb when wayland cannot load: Qt starts when
+    either plugin loads, and the line names what xcb, the usual plugin, is missing.
     """
     env = os.environ if env is None else env
     if not sys.platform.startswith("linux"):
         return None
     platform = env.get("QT_QPA_PLATFORM") or None
-    paths = files(platform)
-    if not paths:
-        return ("the bench application's Qt package (PySide6) is not installed; install MeterBench with its "
-                "dependencies: pip install -e .")  # fmt: skip
-    missing = list(dict.fromkeys(lib for path in paths for lib in missing_for(path)))
-    if not missing:
-        return None
+    wayland = bool(env.get("WAYLAND_DISPLAY"))
+    if platform is None and not env.get("DISPLAY") and not wayland:
+        return ("there is no display to open the window on (DISPLAY is not set): start it from the desktop, "
+                "or with QT_QPA_PLATFORM=offscreen for a window nobody sees")  # fmt: skip
+    candidates = [platform] if platform else (["wayland", "xcb"] if wayland else ["xcb"])
+    missing: list[str] = []
+    for name in candidates:
+        paths = files(name)
+        if not paths:
+            return ("the bench application's Qt package (PySide6) is not installed; install MeterBench with its "
+                    "dependencies: pip install -e .")  # fmt: skip
+        missing = list(dict.fromkeys(lib for path in paths for lib in missing_for(path)))
+        if not missing:
+            return None
     packages = list(dict.fromkeys(debian_package(lib) for lib in missing))
-    return (f"Qt ({platform or 'xcb'} display) cannot load {', '.join(missing)}; install them with: "
+    return (f"Qt ({candidates[-1]} display) cannot load {', '.join(missing)}; install them with: "
             f"sudo apt-get install {' '.join(packages)}")  # fmt: skip
 
 
