@@ -166,3 +166,10 @@ def test_map_errors_name_the_key(tmp_path):
         read_shipment("s.csv", mapping, text="a\nb\nSerial,Type\nX1234,EX2S-200-A\n")
     ship = read_shipment(SHIP / "example-meter-co.csv", mapping)
     assert not ship.errors and len(manifests(ship.rows, 2)) == 3  # 3 x 2S in boards of 2, and the 12S
+
+
+def test_example_manifest_loads_the_simulated_board_by_type():
+    meters = load_manifest(ROOT / "examples" / "manifest-2s.csv")
+    assert [m.meter_type for m in meters] == ["sim-2s"] * 3
+    assert meters[0].kt == 0.6 and meters[0].customer == "Springfield Electric Co-op"
+    assert dict(meters[2].record_fields) == {"work_order": "WO-1182", "utility_asset_no": "UA-5503"}

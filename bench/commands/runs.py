@@ -16,6 +16,7 @@ import json
 import math
 import sys
 
+from bench.meters import record_field_label
 from bench.records.options import add_db_option, add_filter_options, filters, open_store
 from procedures.errors import InputError
 
@@ -394,6 +395,12 @@ def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
     console.print()
     console.print(f"[bold]Position {p['position']}  {m['serial']}[/bold]  {nameplate}: "
                   f"[bold]{(p['outcome'] or '-').upper()}[/bold]")  # fmt: skip
+    snap = ((record["run"].get("settings") or {}).get("meters") or {}).get(str(p["position"])) or {}
+    about = [f"type {snap['meter_type']}" if snap.get("meter_type") else "",
+             f"customer {snap.get('customer') or snap.get('owner')}" if snap.get("customer") or snap.get("owner") else "",
+             *(f"{record_field_label(k)} {v}" for k, v in snap.get("record_fields") or ())]  # fmt: skip
+    if any(about):
+        _say(console, "; ".join(a for a in about if a), 2)
     for line in failures(record, p["position"]):
         _say(console, f"failed: {line}", 2)
     points = _final_points(record, p["position"])
