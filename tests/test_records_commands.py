@@ -134,3 +134,20 @@ def test_db_comes_from_the_environment_when_not_given(shared_db, capsys, monkeyp
     monkeypatch.setenv("MB_DB_URL", db_url)
     assert main(["runs", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["id"] == b["run"]
+
+
+def test_failures_in_words_for_the_summary_and_the_gui(shared_db):
+    from bench.records import RecordStore
+    from bench.resultwords import failures
+
+    db_url, ids, _ = shared_db
+    s = RecordStore.open(db_url)
+    try:
+        record = s.run_record(ids["run"])
+    finally:
+        s.close()
+    assert failures(record, 1) == []
+    assert failures(record, 2) == [
+        "accuracy point Power factor (PF) (as-found, 240 V 30 A 60° lag element ABC): "
+        "+0.350 ± 0.021 % against ±0.2 % - FAIL"
+    ]

@@ -13,11 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
 from bench.meters import record_field_label
 from bench.records.options import add_db_option, add_filter_options, filters, open_store
+from bench.resultwords import (
+    failures,
+    final_points,
+    findings_text,
+    limit_text,
+    load_text,
+    observed,
+    point_text,
+    verdict_word,
+)
 from procedures.errors import InputError
 
 ORDER = 60
@@ -242,108 +251,6 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(pt: dict) -> str:
-    text = f"{pt['voltage_v']:g} V {pt['current_a']:g} A"
-    if pt["current_a"] and pt["lag_deg"]:
-        text += f" {pt['lag_deg']:g}° lag"
-    if pt.get("element") and pt["element"] != "series":
-        text += f" element {pt['element']}"
-    return text
-
-
-def _point_name(pt: dict) -> str:
-    from reports.model import point_name
-
-    return point_name(pt["point_id"], pt["label"])
-
-
-def _limit(pt: dict) -> str:
-    lo, hi = pt.get("limit_lo"), pt.get("limit_hi")
-    if hi is None:
-        return "-"
-    if lo is not None and math.isclose(-lo, hi):
-        return f"±{hi:g}"
-    return f"{lo:+g} … {hi:+g}"
-
-
-def _functional(record: dict, pt: dict) -> dict | None:
-    """The creep or starting observation recorded for this point's position and pass, if any."""
-    rows = [c for c in record.get(pt["kind"], []) if c["position"] == pt["position"]]
-    return rows[-1] if rows else None
-
-
-def _observed(record: dict, pt: dict) -> str:
-    """What was measured at a point, in words: error ± U, pulses in a window, or why it was not measured."""
-    res = pt.get("result") or {}
-    if pt["status"] in ("running", "interrupted"):
-        return pt["status"]
-    if res.get("error_percent") is not None:
-        text = f"{res['error_percent']:+.3f}"
-        if res.get("expanded_percent") is not None:
-            text += f" ± {res['expanded_percent']:.3f}"
-        return text
-    if pt["status"] in ("failed", "skipped"):
-        return f"not measured: {pt.get('message') or res.get('message') or pt['status']}"
-    if pt["kind"] in ("creep", "starting"):
-        obs = _functional(record, pt)
-        if obs:
-            return f"{obs['pulses']} pulse(s) in {obs['seconds']:g} s"
-    return pt.get("message") or pt["status"]
-
-
-def _verdict(pt: dict) -> str:
-    res = pt.get("result") or {}
-    if res.get("verdict") and (res.get("error_percent") is not None or pt["status"] == "done"):
-        return res["verdict"].upper()
-    return {"failed": "NOT MEASURED", "skipped": "NOT TESTED"}.get(pt["status"], pt["status"])
-
-
-def _final_points(record: dict, position: int) -> list[dict]:
-    """A position's points in run order; a point repeated after a resume counts by its finished attempt."""
-    out: dict[tuple[str, str], dict] = {}
-    for pt in record["points"]:
-        if pt["position"] != position:
-            continue
-        key = (pt["test_pass"], pt["point_id"])
-        old = out.get(key)
-        if old is None or old["status"] in ("running", "interrupted"):
-            out[key] = pt
-    return list(out.values())
-
-
-def failures(record: dict, position: int) -> list[str]:
-    """What made a position fail, naming the test and the point: one line each, in run order."""
-    lines = []
-    for pt in _final_points(record, position):
-        verdict = ((pt.get("result") or {}).get("verdict") or "").lower()
-        if verdict in ("fail", "indeterminate") or pt["status"] in ("failed", "interrupted"):
-            what = {"creep": "no-load (creep) test", "starting": "starting-load test",
-                    "register": "register test"}.get(pt["kind"], "accuracy point")  # fmt: skip
-            result = _observed(record, pt)
-            if pt["kind"] not in ("creep", "starting") and pt.get("limit_hi") is not None and verdict:
-                result += f" % against {_limit(pt)} %"
-            lines.append(f"{what} {_point_name(pt)} ({pt['test_pass']}, {_load(pt)}): {result} "
-                         f"- {_verdict(pt)}")  # fmt: skip
-    for a in record.get("averages", []):
-        if a["position"] == position and a["verdict"] in ("fail", "indeterminate"):
-            lines.append(f"weighted average {a['rule']} ({a['test_pass']}): {a['value_percent']:+.3f} % - "
-                         f"{a['verdict'].upper()}")  # fmt: skip
-    outcome = next((p["outcome"] for p in record["positions"] if p["position"] == position), None)
-    for w in record.get("wiring_checks", []):
-        if (
-            outcome != "passed"
-            and w["position"] in (position, None)
-            and w["findings"]
-            and not w.get("override_reason")
-        ):
-            lines.append("wiring check: " + _findings(w))
-    return lines
-
-
-def _findings(check: dict) -> str:
-    return "; ".join(str(f.get("message") or f.get("code") or f) for f in check["findings"])
-
-
 def _calibration(cal: dict | None) -> str:
     if not cal:
         return "no calibration recorded"
@@ -403,11 +310,11 @@ def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
         _say(console, "; ".join(a for a in about if a), 2)
     for line in failures(record, p["position"]):
         _say(console, f"failed: {line}", 2)
-    points = _final_points(record, p["position"])
+    points = final_points(record, p["position"])
     passes = list(dict.fromkeys(pt["test_pass"] for pt in points))
     cols = ("pass",) * (len(passes) > 1) + ("point", "load", "error ± U %", "limit %", "verdict")
     rows = [(pt["test_pass"],) * (len(passes) > 1) + (
-        _point_name(pt), _load(pt), _observed(record, pt), _limit(pt), _verdict(pt)) for pt in points]  # fmt: skip
+        point_text(pt), load_text(pt), observed(record, pt), limit_text(pt), verdict_word(pt)) for pt in points]  # fmt: skip
     bad = {i: "bold red" for i, r in enumerate(rows) if r[-1] in ("FAIL", "INDETERMINATE", "NOT MEASURED")}
     whole = {c: [r[cols.index(c)] for r in rows] for c in ("error ± U %", "verdict", "limit %")}
     _fit(console, cols, rows, whole=whole, drop=("load",),
@@ -430,7 +337,7 @@ def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
                 else f", registration {w['registration_percent']:.1f} %"
             )
             override = f", OVERRIDDEN: {w['override_reason']}" if w["override_reason"] else ""
-            findings = _findings(w) or "no findings"
+            findings = findings_text(w) or "no findings"
             _say(console, f"{where} check: rotation {w['rotation']}{reg}: {findings}{override}")
     if cert:
         _say(console, f"certificate {cert['number']}: {cert['pdf_path']}")
