@@ -18,6 +18,8 @@ from pathlib import Path
 from bench.retests import describe, retests
 from procedures.errors import InputError
 
+#: Record fields that are the utility's asset number: printed as the certificate's "Utility asset no."
+ASSET_FIELDS = ("utility_asset_no", "asset_id", "asset_no", "utility_asset")
 STATUS_LETTER = {"confirmed": "C", "derived": "D", "unconfirmed": "U"}
 SIMULATED_CONDITIONS = (23.0, 45.0)
 
@@ -262,6 +264,8 @@ def build_certificate_data(
         approver = rm.Person(operator)
     from bench.meters import record_field_label
 
+    fields = [tuple(kv) for kv in m.get("record_fields") or ()]
+
     return rm.CertificateData(
         certificate_number=certificate_number(
             run, position, next_revision(record, position) if revision is None else revision
@@ -288,6 +292,7 @@ def build_certificate_data(
             kt=m.get("kt"),
             firmware=m.get("firmware") or "",
             condition_as_received=m.get("condition") or "",
+            asset_id=next((v for k, v in fields if k in ASSET_FIELDS), ""),
         ),
         dates=rm.Dates(receipt=started, test=started, issue=max(finished, started)),
         method=rm.Method(
@@ -320,7 +325,7 @@ def build_certificate_data(
         functional_tests=tuple(functional),
         wiring=wiring,
         register_tests=registers,
-        record_fields=tuple((record_field_label(k), v) for k, v in (m.get("record_fields") or ())),
+        record_fields=tuple((record_field_label(k), v) for k, v in fields if k not in ASSET_FIELDS),
     )
 
 

@@ -409,7 +409,7 @@ def _identity_section(data: CertificateData, st, width: float) -> list:
         ("Manufacturer", m.manufacturer),
         ("Model", m.model),
         ("Serial number", m.serial),
-        ("Utility asset no.", m.asset_id),
+        *((("Utility asset no.", m.asset_id),) if m.asset_id else ()),
         ("Form", m.form),
         ("Accuracy class", m.accuracy_class),
         ("Current class", m.current_class),

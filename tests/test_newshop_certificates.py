@@ -78,9 +78,9 @@ def test_customer_and_record_fields_reach_certificate_dcc_and_exports(issued, tm
     data = build_certificate_data(record, 1, lab=lab)
     assert data.customer.name == "Springfield Electric Co-op"
     assert data.customer.address == ("400 Substation Road", "Springfield ST 00000")
-    assert data.record_fields == (("Work order", "WO-1182"), ("Utility asset no", "UA-5501"))
+    assert data.record_fields == (("Work order", "WO-1182"),) and data.meter.asset_id == "UA-5501"
     assert "Customer Springfield Electric Co-op" in text and "400 Substation Road" in text
-    assert "Work order WO-1182" in text and "Utility asset no UA-5501" in text
+    assert "Work order WO-1182" in text and "Utility asset no. UA-5501" in text
     dcc = etree.parse(str(pdf.dcc_path))
     values = dcc.xpath(
         "//*[local-name()='item']//*[local-name()='identification']/*[local-name()='value']/text()"
