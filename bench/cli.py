@@ -17,6 +17,7 @@ import pkgutil
 import sys
 
 import bench.commands
+from instruments.errors import InstrumentError
 from procedures.errors import InputError
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INSTRUMENT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -58,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"meterbench {args.command}: error: {err}", file=sys.stderr)
         return EXIT_INPUT
+    except InstrumentError as err:
+        # a real bench's failure (no reply, refused, lost link) is one line and exit 3, never a traceback;
+        # every command that energises has switched the source off before this point
+        print(f"meterbench {args.command}: instrument error: {err}", file=sys.stderr)
+        return EXIT_INSTRUMENT
     except KeyboardInterrupt:
         print("meterbench: interrupted; source outputs were switched off", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -61,6 +61,10 @@ class _Group:
     def positions(self) -> tuple[int, ...]:
         return tuple(p for c in self.configs if c.role == "calculators" for p in c.positions)
 
+    @property
+    def port_positions(self) -> tuple[int, ...]:
+        return tuple(p for c in self.configs if c.role == "meter_ports" for p in c.positions)
+
 
 def open_bench(
     path_or_config: str | Path | BenchConfig, *, clock: Clock | None = None, speed: float | None = None
@@ -95,6 +99,7 @@ def open_bench(
     roles: dict[str, Any] = {}
     calculators: dict[int, Any] = {}
     capabilities: dict[str, Any] = {}
+    meter_ports: dict[int, Any] = {}
     kr = config.reference.kr_wh
     try:
         for g in groups:
@@ -104,10 +109,8 @@ def open_bench(
                 _simulate(simulation, g, options, config)
             try:
                 resource = rm.open_resource(g.resource)
-            except pyvisa.errors.VisaIOError as exc:
-                raise ConnectionLost(
-                    label, None, None, f"cannot open the VISA resource: {exc.description}"
-                ) from exc
+            except Exception as exc:  # noqa: BLE001 - pyvisa-py raises OSError, ValueError, SerialException…
+                raise ConnectionLost(label, None, None, open_failure(g.resource, exc)) from None
             closers.append(resource.close)
             first = g.configs[0]
             transport = _transport(g, config.path)
@@ -132,6 +135,8 @@ def open_bench(
                     roles["source"] = inst.as_source()
                 elif c.role == "reference":
                     roles["reference"] = inst.as_reference(c.kr_wh, c.calibration)
+            if g.port_positions:
+                meter_ports.update(inst.meter_ports(g.port_positions))
             if g.positions:
                 inst.kr_wh = kr  # the reference pulses it counts
                 try:
@@ -149,11 +154,12 @@ def open_bench(
             with contextlib.suppress(Exception):  # the original error matters more
                 closer()
         raise
-    meter_ports: dict[int, Any] = {}
     if simulation:
         from instruments.sim.meterport import SimMeterPort
 
-        meter_ports = {pos: SimMeterPort(simulation.physics, pos) for pos in simulation.physics.meters}
+        # a simulated socket without a configured optical probe keeps the protocol-free simulated port
+        for pos in simulation.physics.meters:
+            meter_ports.setdefault(pos, SimMeterPort(simulation.physics, pos))
     return Bench(
         name=config.name,
         location=config.location,
@@ -161,7 +167,7 @@ def open_bench(
         source=roles["source"],
         reference=roles["reference"],
         calculators=dict(sorted(calculators.items())),
-        meter_ports=meter_ports,
+        meter_ports=dict(sorted(meter_ports.items())),
         clock=clock,
         three_phase_source=config.three_phase_source,
         config=config,
@@ -194,6 +200,25 @@ def _transport(g: _Group, src: str):
     return (base or Transport()).merged(merged)
 
 
+def open_failure(resource: str, exc: BaseException) -> str:
+    """What went wrong opening ``resource``, and what to check, in one line."""
+    import pyvisa
+
+    text = exc.description if isinstance(exc, pyvisa.errors.VisaIOError) else str(exc).splitlines()[0]
+    low = (str(exc) + resource).lower()
+    if resource.upper().startswith("GPIB") and ("gpib" in low and "install" in low):
+        hint = "no GPIB driver here: install linux-gpib (or gpib-ctypes), or use the instrument's LAN/serial port"
+    elif "could not open port" in low or "no such file" in low:
+        hint = "check that the serial adapter is plugged in and the port name (ls /dev/ttyUSB* /dev/ttyS*)"
+    elif "refused" in low:
+        hint = "check that the instrument is switched on and its IP address and port"
+    elif "permission" in low:
+        hint = "this user may not open the port (on Linux: add it to the dialout group)"
+    else:
+        hint = "check the resource name, the cable and that the instrument is switched on"
+    return f"cannot open the VISA resource: {text}; {hint}"
+
+
 def _calc_where(g: _Group) -> str:
     return next(c.where for c in g.configs if c.role == "calculators")
 
@@ -202,8 +227,8 @@ def _groups(config: BenchConfig) -> list[_Group]:
     from pyvisa import rname
 
     found: dict[tuple[str, str], _Group] = {}
-    for role in ("source", "reference", "calculators"):
-        for c in config.instruments[role]:
+    for role in ("source", "reference", "calculators", "meter_ports"):
+        for c in config.instruments.get(role, ()):
             spec = get_driver(c.driver, field=f"{c.where}.driver", source=config.path)
             if role not in spec.roles:
                 raise InputError(
@@ -237,6 +262,13 @@ def _groups(config: BenchConfig) -> list[_Group]:
                 found[key] = _Group(spec, resource, [])
             found[key].configs.append(c)
     for g in found.values():
+        if len(g.port_positions) > g.spec.max_positions:
+            raise InputError(
+                f"{next(c.where for c in g.configs if c.role == 'meter_ports')}.positions",
+                f"driver {g.spec.name} reads at most {g.spec.max_positions} socket(s)",
+                found=list(g.port_positions),
+                source=config.path,
+            )
         if len(g.positions) > g.spec.max_positions:
             raise InputError(
                 f"{_calc_where(g)}.positions",
@@ -273,7 +305,7 @@ def _simulate(simulation: Simulation, g: _Group, options: dict, config: BenchCon
     from instruments.sim.library import Fault
 
     if g.spec.sim_instrument is not None:
-        instrument = g.spec.sim_instrument(simulation.physics, g.positions, options)
+        instrument = g.spec.sim_instrument(simulation.physics, g.positions or g.port_positions, options)
         device = simulation.library.attach_instrument(g.resource, instrument)
     elif g.spec.sim_yaml is not None and g.spec.sim_hooks is not None:
         hooks = g.spec.sim_hooks(simulation.physics, g.positions, options)

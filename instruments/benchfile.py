@@ -31,6 +31,7 @@ from instruments.interfaces import Calibration
 from procedures.errors import InputError
 
 ROLES = ("source", "reference", "calculators")
+OPTIONAL_ROLES = ("meter_ports",)  # one optical probe per socket (ANSI C12.18, IEC 62056-21)
 MAX_POSITIONS = 48
 
 
@@ -325,7 +326,7 @@ def parse_bench_config(raw: dict, src: str = "<bench>") -> BenchConfig:
     """Validate an already-parsed bench file (a dict as from tomllib)."""
     top = _Table(raw, "", src, _TOP)
     positions = top.integer("positions", low=1, high=MAX_POSITIONS)
-    instr = _Table(top.get("instruments", dict, what="a table"), "instruments", src, ROLES)
+    instr = _Table(top.get("instruments", dict, what="a table"), "instruments", src, ROLES + OPTIONAL_ROLES)
     instruments: dict[str, tuple[InstrumentConfig, ...]] = {}
     for role in ROLES:
         if not instr.has(role):
@@ -339,6 +340,18 @@ def parse_bench_config(raw: dict, src: str = "<bench>") -> BenchConfig:
             items = [_Table(body, f"instruments.{role}", src, _INSTR)]
         instruments[role] = tuple(_instrument(t, role, positions) for t in items)
     _check_calculator_positions(instruments["calculators"], positions, src)
+    ports: list[InstrumentConfig] = []
+    if instr.has("meter_ports"):
+        body = instr.raw["meter_ports"]
+        tables = body if isinstance(body, list) else [body]
+        for k, b in enumerate(tables):
+            where = f"instruments.meter_ports[{k}]" if isinstance(body, list) else "instruments.meter_ports"
+            t = _Table(b, where, src, _INSTR)
+            if not t.has("positions"):
+                raise t.fail("positions", "is missing (the socket this optical probe reads, e.g. [1])")
+            ports.append(_instrument(t, "meter_ports", positions))
+        _check_calculator_positions(tuple(ports), positions, src, complete=False)
+    instruments["meter_ports"] = tuple(ports)
     simulation = None
     if top.has("simulation"):
         simulation = _simulation(_Table(top.raw["simulation"], "simulation", src, _SIM), positions)
@@ -367,7 +380,7 @@ def _instrument(t: _Table, role: str, positions: int) -> InstrumentConfig:
             if t.has(key):
                 raise t.fail(key, f"belongs to instruments.reference, not instruments.{role}")
     pos: tuple[int, ...] = ()
-    if role == "calculators":
+    if role in ("calculators", "meter_ports"):
         raw = t.get("positions", list, list(range(1, positions + 1)), what="a list of position numbers")
         if not raw or not all(
             isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= positions for p in raw
@@ -377,7 +390,7 @@ def _instrument(t: _Table, role: str, positions: int) -> InstrumentConfig:
             raise t.fail("positions", "lists a position twice", found=raw)
         pos = tuple(raw)
     elif t.has("positions"):
-        raise t.fail("positions", "belongs to instruments.calculators")
+        raise t.fail("positions", "belongs to instruments.calculators or instruments.meter_ports")
     transport = {}
     if t.has("transport"):
         transport = _transport(
@@ -433,7 +446,9 @@ def _transport(t: _Table) -> dict:
 STANDARD_BAUD = (300, 600, 1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 
 
-def _check_calculator_positions(calcs: tuple[InstrumentConfig, ...], positions: int, src: str) -> None:
+def _check_calculator_positions(
+    calcs: tuple[InstrumentConfig, ...], positions: int, src: str, *, complete: bool = True
+) -> None:
     seen: dict[int, str] = {}
     for c in calcs:
         for p in c.positions:
@@ -446,7 +461,7 @@ def _check_calculator_positions(calcs: tuple[InstrumentConfig, ...], positions: 
                 )
             seen[p] = c.where
     missing = [p for p in range(1, positions + 1) if p not in seen]
-    if missing:
+    if missing and complete:
         raise InputError(
             "instruments.calculators",
             "every position needs an error calculator",

@@ -216,6 +216,15 @@ class Bench:
     capabilities: dict[str, Capabilities] = field(default_factory=dict)  # role -> what it can do
     closers: list[Callable[[], None]] = field(default_factory=list)  # close VISA sessions, managers
 
+    def instruments(self) -> list[object]:
+        """Each physical instrument once, the source first (one instrument may fill several roles; a
+        rack serving several positions is its calculators' ``rack``)."""
+        seen: dict[int, object] = {}
+        for role in [self.source, self.reference, *self.calculators.values()]:
+            obj = getattr(role, "rack", role)
+            seen.setdefault(id(obj), obj)
+        return list(seen.values())
+
     def safe_state(self) -> list[Exception]:
         """Source outputs off FIRST, then reference and calculators; collects errors, never raises."""
         errors: list[Exception] = []
@@ -229,6 +238,35 @@ class Bench:
             except Exception as exc:  # noqa: BLE001 - a safe state must try every role
                 errors.append(exc)
         return errors
+
+    def confirm_safe(self) -> list[str]:
+        """Ask every instrument whether its safe state took, after the source's own ramp-down time.
+
+        Returns one line per instrument that did not confirm ("<instrument>: <what is wrong>"); empty when
+        every instrument confirmed. An instrument whose driver cannot confirm says so (it is not assumed
+        safe). Never raises: a failure to ask is itself a line.
+        """
+        ramp = getattr(self.source, "ramp_s", 0.0) or 0.0
+        if ramp > 0:
+            with contextlib.suppress(Exception):
+                self.clock.sleep(ramp)
+        problems: list[str] = []
+        for inst in self.instruments():
+            name = getattr(inst, "name", type(inst).__name__)
+            confirm = getattr(inst, "confirm_safe", None)
+            if not callable(confirm):
+                if inst is self.source:
+                    try:
+                        if self.source.output_is_on():
+                            problems.append(f"{name}: source output still ON")
+                    except Exception as exc:  # noqa: BLE001 - reported, never raised
+                        problems.append(f"{name}: cannot read the output state ({exc})")
+                continue
+            try:
+                problems += [f"{name}: {p}" for p in confirm()]
+            except Exception as exc:  # noqa: BLE001 - reported, never raised
+                problems.append(f"{name}: did not confirm its safe state ({exc})")
+        return problems
 
     @property
     def read_position_phasors(self) -> Callable[[int], ReferenceReading]:

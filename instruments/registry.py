@@ -29,7 +29,7 @@ from typing import Any
 
 from procedures.errors import InputError
 
-ROLE_NAMES = ("source", "reference", "calculators")
+ROLE_NAMES = ("source", "reference", "calculators", "meter_ports")
 ENTRY_POINT_GROUP = "meterbench.drivers"
 
 
@@ -64,9 +64,12 @@ class DriverSpec:
 
 _BUILTIN = (
     "instruments.drivers.fluke6100",
-    "instruments.drivers.pulsecounter",
+    "instruments.drivers.sim_counter",
+    "instruments.drivers.zera_mad",
     "instruments.drivers.zera_mt7xx",
     "instruments.drivers.zera_com5003",
+    "instruments.drivers.ansi_c1218",
+    "instruments.drivers.iec62056_21",
 )
 
 

@@ -20,8 +20,8 @@ from procedures.plans import load_plan
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_pc48_runs_a_series_of_gates_back_to_back():
-    with open_fast([meter(1, "2S", 240.0, "CL200", 7.2)], three_phase=False, calc="pulsecounter") as bench:
+def test_sim_counter_runs_a_series_of_gates_back_to_back():
+    with open_fast([meter(1, "2S", 240.0, "CL200", 7.2)], three_phase=False, calc="sim_counter") as bench:
         running(bench)
         calc = bench.calculators[1]
         calc.configure(0.6, 2)
@@ -39,7 +39,7 @@ def test_pc48_runs_a_series_of_gates_back_to_back():
 
 
 def test_a_garbled_series_reply_is_an_unparseable_reply():
-    with open_fast([meter(1, "2S", 240.0, "CL200", 7.2)], three_phase=False, calc="pulsecounter") as bench:
+    with open_fast([meter(1, "2S", 240.0, "CL200", 7.2)], three_phase=False, calc="sim_counter") as bench:
         calc = bench.calculators[1]
         calc.rack.link.query = lambda q: "2;0.1,2,100,0.6"  # says two results, holds one
         with pytest.raises(UnparseableReply, match="RES:ALL"):

@@ -1,220 +1,348 @@
-"""The Fluke 6100B/6105A driver's exact command exchange, checked without hardware: a fake VISA
-resource records every write and answers from a script."""
+"""The Fluke 6100B/6105A driver against the simulated instrument (written from the manual and public drivers,
+instruments/sim/fluke6100.py): exact exchanges, how the unit refuses, the [U] energy path behind the bench's
+opt-in, and the safe state."""
 
 from __future__ import annotations
 
-from datetime import date
+import time
+from pathlib import Path
 
 import pytest
+import pyvisa
+from test_sim_accuracy import bench_dict, meter, settings
 
-from instruments.clock import VirtualClock
-from instruments.drivers import DriverContext
-from instruments.drivers.fluke6100 import COMMANDS, Fluke6100
-from instruments.errors import CommandRefused, InstrumentFault, InstrumentTimeout, UnparseableReply
-from instruments.interfaces import Calibration, PhaseSetting
+from instruments.bench import open_bench
+from instruments.benchfile import parse_bench_config
+from instruments.drivers.fluke6100 import COMMANDS, ENERGY_UNCONFIRMED
+from instruments.errors import CommandRefused, UnconfirmedCommand, UnparseableReply
+from instruments.interfaces import PhaseSetting, wait_until
+from instruments.sim.transport import EmulatorServer
 from procedures.errors import InputError
 
-CAL = Calibration("C-1", "Lab", date(2026, 1, 1), date(2027, 1, 1), 0.02, 2.0, "to NMI")
+CURVE = [[1.0, 0.0, 0.10], [1.0, 60.0, 0.25]]
 
 
-class FakeResource:
-    """Records writes; each query's reply comes from ``replies[command]`` (a list is consumed in order)."""
-
-    def __init__(self, replies: dict[str, object] | None = None) -> None:
-        self.replies = {"SYST:ERR?": '0,"No error"', "*IDN?": "FLUKE,6105A,123,2.1"} | dict(replies or {})
-        self.writes: list[str] = []
-        self.timeout = 2000
-        self._pending: list[str] = []
-
-    def write(self, command: str) -> None:
-        self.writes.append(command)
-        if command.endswith("?"):
-            reply = self.replies[command]
-            if isinstance(reply, list):
-                reply = reply.pop(0) if len(reply) > 1 else reply[0]
-            self._pending.append(reply)
-
-    def read(self) -> str:
-        return self._pending.pop(0)
-
-    def close(self) -> None:
-        pass
-
-
-def fluke(replies=None, **options) -> tuple[Fluke6100, FakeResource]:
-    res = FakeResource(
-        {"SOUR:PHAS1:FITT?": "1", "SOUR:PHAS2:FITT?": "1", "SOUR:PHAS3:FITT?": "1"} | (replies or {})
+def open_fluke(*, allow_unconfirmed: bool = False, options: dict | None = None):
+    d = bench_dict(
+        [meter(1, "16S", 277.0, "CL200", 1.8, error_curve=CURVE)], three_phase=True, calc="fluke6100"
     )
-    f = Fluke6100(DriverContext(res, "fluke test", VirtualClock(), options))
-    f.as_reference(1e-5, CAL)
-    return f, res
+    d["instruments"]["calculators"]["allow_unconfirmed"] = allow_unconfirmed
+    if options:
+        d["instruments"]["source"]["options"] = options
+    return open_bench(parse_bench_config(d))
 
 
-def test_identify_sends_idn():
-    f, res = fluke()
-    assert f.identify() == "FLUKE,6105A,123,2.1"
-    assert res.writes == ["*IDN?"]
+def sim_of(bench):
+    return bench.simulator.devices["source"].instrument
 
 
-def test_apply_sets_each_phase_in_the_wire_angle_convention_then_checks_errors():
-    f, res = fluke()
-    f.apply(
-        {
-            "A": PhaseSetting(120, 0, 5, 60),
-            "B": PhaseSetting(120, 120, 5, 180),
-            "C": PhaseSetting(120, 240, 0, 0),
-        },
-        60.0,
-    )
-    assert res.writes == [
-        "SOUR:PHAS1:FITT?", "SOUR:PHAS2:FITT?", "SOUR:PHAS3:FITT?",
-        # lagging 60 deg goes out as -60 (leading positive on the wire), 240 lag as +120
-        "SOUR:PHAS1:VOLT:MHAR:HARM1 120,0.0000", "SOUR:PHAS1:CURR:MHAR:HARM1 5,-60.0000",
-        "SOUR:PHAS1:VOLT:STAT 1", "SOUR:PHAS1:CURR:STAT 1",
-        "SOUR:PHAS2:VOLT:MHAR:HARM1 120,-120.0000", "SOUR:PHAS2:CURR:MHAR:HARM1 5,180.0000",
-        "SOUR:PHAS2:VOLT:STAT 1", "SOUR:PHAS2:CURR:STAT 1",
-        "SOUR:PHAS3:VOLT:MHAR:HARM1 120,120.0000", "SOUR:PHAS3:CURR:MHAR:HARM1 0,0.0000",
-        "SOUR:PHAS3:VOLT:STAT 1", "SOUR:PHAS3:CURR:STAT 0",
-        "SOUR:FREQ 60",
-        "SYST:ERR?",
-    ]  # fmt: skip
+def sent_since(sim, mark: int) -> list[str]:
+    return [e.message for e in sim.log[mark:]]
 
 
-def test_apply_single_phase_switches_unused_phases_off():
-    f, res = fluke()
-    f.apply({"A": PhaseSetting(240, 0, 30, 0)}, 60.0)
-    assert "SOUR:PHAS2:VOLT:STAT 0" in res.writes and "SOUR:PHAS3:CURR:STAT 0" in res.writes
-    assert not any(w.startswith("SOUR:PHAS2:VOLT:MHAR") for w in res.writes)
+def raw(sim, message: str) -> str | None:
+    """One message straight to the simulated unit; its reply text, or None for silence."""
+    out = sim.receive(message.encode(), sim.connect())
+    return None if out is None else out.decode().rstrip("\n")
 
 
-def test_apply_refused_setting_raises_command_refused_naming_the_commands():
-    f, res = fluke({"SYST:ERR?": ['-222,"Data out of range"', '0,"No error"']})
-    with pytest.raises(CommandRefused) as err:
-        f.apply({"A": PhaseSetting(240, 0, 30, 0)}, 60.0)
-    assert "SOUR:FREQ 60" in str(err.value) and "Data out of range" in str(err.value)
+FL_16S = settings("16S", 277.0, 30.0, 60.0, True)
 
 
-def test_apply_on_an_unfitted_phase_is_refused():
-    f, _ = fluke({"SOUR:PHAS2:FITT?": "0", "SOUR:PHAS3:FITT?": "0"})
-    with pytest.raises(CommandRefused, match="phase B is not fitted"):
-        f.apply({"A": PhaseSetting(120, 0, 5, 0), "B": PhaseSetting(120, 120, 5, 120)}, 60.0)
+def test_load_point_sets_ranges_then_waveform_then_units_then_amplitudes():
+    with open_fluke() as bench:
+        sim = sim_of(bench)
+        mark = len(sim.log)
+        bench.source.apply(FL_16S, 60.0)
+        assert sent_since(sim, mark) == [
+            # narrowest ranges holding 277 V / 30 A (30 A needs the 50 A range: *OPT? reports the 80 A option)
+            "SOUR:PHAS1:VOLT:RANG 0,360", "SOUR:PHAS1:CURR:RANG 5,50",
+            "SOUR:PHAS2:VOLT:RANG 0,360", "SOUR:PHAS2:CURR:RANG 5,50",
+            "SOUR:PHAS3:VOLT:RANG 0,360", "SOUR:PHAS3:CURR:RANG 5,50",
+            "SOUR:PHAS1:VOLT:MHAR:STAT 1", "SOUR:PHAS1:CURR:MHAR:STAT 1",
+            "SOUR:PHAS1:VOLT:MHAR:CLE", "SOUR:PHAS1:CURR:MHAR:CLE",  # first point only: no stray harmonics
+            "SOUR:PHAS2:VOLT:MHAR:STAT 1", "SOUR:PHAS2:CURR:MHAR:STAT 1",
+            "SOUR:PHAS2:VOLT:MHAR:CLE", "SOUR:PHAS2:CURR:MHAR:CLE",
+            "SOUR:PHAS3:VOLT:MHAR:STAT 1", "SOUR:PHAS3:CURR:MHAR:STAT 1",
+            "SOUR:PHAS3:VOLT:MHAR:CLE", "SOUR:PHAS3:CURR:MHAR:CLE",
+            "UNIT:MHAR:VOLT ABS", "UNIT:MHAR:CURR ABS",
+            # leading-positive angles; a current's angle is against its own phase's voltage (lagging 60 -> -60)
+            "SOUR:PHAS1:VOLT:MHAR:HARM1 277,0.0000", "SOUR:PHAS1:CURR:MHAR:HARM1 30,-60.0000",
+            "SOUR:PHAS2:VOLT:MHAR:HARM1 277,-120.0000", "SOUR:PHAS2:CURR:MHAR:HARM1 30,-60.0000",
+            "SOUR:PHAS3:VOLT:MHAR:HARM1 277,120.0000", "SOUR:PHAS3:CURR:MHAR:HARM1 30,-60.0000",
+            "SOUR:PHAS1:VOLT:STAT 1", "SOUR:PHAS1:CURR:STAT 1",
+            "SOUR:PHAS2:VOLT:STAT 1", "SOUR:PHAS2:CURR:STAT 1",
+            "SOUR:PHAS3:VOLT:STAT 1", "SOUR:PHAS3:CURR:STAT 1",
+            "SOUR:FREQ 60",
+            "SYST:ERR?",
+        ]  # fmt: skip
+        mark = len(sim.log)
+        bench.source.apply({"A": PhaseSetting(120.0, 0.0, 2.5, 0.0)}, 50.0)  # a smaller point, one phase
+        second = sent_since(sim, mark)
+        assert second[:2] == ["SOUR:PHAS1:VOLT:RANG 0,180", "SOUR:PHAS1:CURR:RANG 0.5,5"]
+        assert "SOUR:PHAS1:VOLT:MHAR:CLE" not in second and "SOUR:PHAS2:VOLT:STAT 0" in second
+        physics = bench.simulator.physics
+        assert physics.phases["A"].current_a == 2.5 and not physics.phases["B"].voltage_enabled
 
 
-def test_output_on_polls_state_then_checks_errors():
-    f, res = fluke({"OUTP:STAT?": ["0", "1"]})
-    f.output_on()
-    assert res.writes == ["OUTP:STAT ON", "OUTP:STAT?", "SYST:ERR?", "OUTP:STAT?", "SYST:ERR?"]
+def test_reference_reads_the_settings_back_and_zero_while_off():
+    with open_fluke() as bench:
+        bench.source.apply(FL_16S, 60.0)
+        off = bench.reference.read()
+        assert off.watts == 0.0 and off.phases["A"].voltage_v == 0.0  # an off source puts out nothing
+        bench.source.output_on()
+        sim = sim_of(bench)
+        mark = len(sim.log)
+        r = bench.reference.read()
+        assert sent_since(sim, mark)[:5] == [
+            "OUTP:STAT?",
+            "SOUR:PHAS1:VOLT:MHAR:HARM1?",
+            "SOUR:PHAS1:CURR:MHAR:HARM1?",
+            "SOUR:PHAS1:POW:WATT?",
+            "SOUR:PHAS1:POW:VA?",
+        ]
+        assert sim.log[mark + 4].reply == "8.31E3"  # the manual's scientific format
+        a = r.phases["A"]
+        assert (a.voltage_v, a.current_a, a.current_lag_deg) == (277.0, 30.0, pytest.approx(60.0))
+        assert r.phases["B"].current_lag_deg == pytest.approx(
+            180.0
+        )  # B voltage at 120 lag, current 60 behind it
+        assert a.pf == pytest.approx(0.5) and a.vars > 0  # lagging = inductive = positive vars
+        assert r.watts == pytest.approx(3 * 277 * 30 * 0.5) and r.frequency_hz == 60.0
 
 
-def test_output_on_overload_is_an_instrument_fault():
-    f, _ = fluke({"OUTP:STAT?": "0", "SYST:ERR?": ['301,"Current amplifier overload"', '0,"No error"']})
-    with pytest.raises(InstrumentFault, match="overload"):
-        f.output_on()
+def test_a_power_that_disagrees_with_the_angle_convention_is_not_trusted(monkeypatch):
+    with open_fluke() as bench:
+        bench.source.apply(FL_16S, 60.0)
+        bench.source.output_on()
+        sim = sim_of(bench)
+        monkeypatch.setattr(
+            sim, "_power", lambda s, p, q, apparent: "8.31E3"
+        )  # unity PF, as if angles were absolute
+        with pytest.raises(UnparseableReply, match="angle convention"):
+            bench.reference.read()
 
 
-def test_output_on_that_never_comes_on_times_out_on_the_bench_clock():
-    f, _ = fluke({"OUTP:STAT?": "0"}, settle_timeout_s=5.0, poll_s=1.0)
-    with pytest.raises(InstrumentTimeout, match="source output on"):
-        f.output_on()
-    assert 5.0 <= f.clock.now() <= 6.0
+@pytest.mark.refusals_ok
+def test_simulator_refuses_like_the_unit_an_error_queued_and_no_reply():
+    with open_fluke() as bench:
+        sim = sim_of(bench)
+        assert raw(sim, "FOO:BAR?") is None  # unknown header: silence (the client times out)
+        assert raw(sim, "SYST:ERR?") == '-113,"Undefined header"'
+        assert raw(sim, "SYST:ERR?") == '0,"No error"'
+        assert raw(sim, "SOUR:PHAS1:VOLT:RANG 0,abc") is None
+        assert raw(sim, "SYST:ERR?").startswith("-104,")
+        assert raw(sim, "SOUR:PHAS4:VOLT:STAT 1") is None
+        assert raw(sim, "SYST:ERR?").startswith("-114,")
+        # amplitudes before the waveform and units are in place, then above the selected range
+        assert raw(sim, "SOUR:PHAS1:VOLT:MHAR:HARM1 10,0") is None
+        assert raw(sim, "SYST:ERR?") == '-221,"Settings conflict"'
+        raw(sim, "SOUR:PHAS1:VOLT:MHAR:STAT 1")
+        assert raw(sim, "SOUR:PHAS1:VOLT:MHAR:HARM1 10,0") is None  # UNIT:MHAR:VOLT not ABS yet
+        assert raw(sim, "SYST:ERR?") == '-221,"Settings conflict"'
+        raw(sim, "UNIT:MHAR:VOLT ABS")
+        assert raw(sim, "SOUR:PHAS1:VOLT:MHAR:HARM1 240,0") is None  # the reset range holds 23 V
+        assert raw(sim, "SYST:ERR?") == '-222,"Data out of range"'
+        raw(sim, "SOUR:PHAS1:VOLT:RANG 0,360")
+        assert raw(sim, "SOUR:PHAS1:VOLT:MHAR:HARM1 240,0") is None  # accepted now: a setting has no reply
+        assert raw(sim, "SYST:ERR?") == '0,"No error"'
+        assert raw(sim, "sour:phas1:volt:mhar:harmonic1? ampl") == "2.4E2"  # short/long forms, any case
+        assert raw(sim, "SOUR:PHAS1:CURR:RANG 0,5") is None  # no current range starts at 0 A (FM 5-43)
+        assert raw(sim, "SYST:ERR?").startswith("-222,")
+        refused = [e.message for e in sim.refusals()]
+        assert "FOO:BAR?" in refused and "SOUR:PHAS1:VOLT:MHAR:HARM1 240,0" in refused
 
 
-def test_output_off_and_safe_state():
-    f, res = fluke({"OUTP:STAT?": "0"})
-    f.output_off()
-    assert res.writes == ["OUTP:STAT OFF", "OUTP:STAT?"]
-    res.writes.clear()
-    f.safe_state()
-    assert res.writes == ["OUTP:STAT OFF", "ENER:ABOR"]
+@pytest.mark.refusals_ok
+def test_mut_source_has_no_ch2_and_the_driver_option_allows_only_the_confirmed_inputs():
+    with open_fluke() as bench:
+        sim = sim_of(bench)
+        assert raw(sim, "ENER:MUT:SOUR CH2") is None
+        assert raw(sim, "SYST:ERR?") == '-224,"Illegal parameter value"'
+        assert raw(sim, "ENER:MUT:SOUR CH3") is None
+        raw(sim, "ENER:MUT:SOUR CH1TO2")
+        assert raw(sim, "ENER:MUT:SOUR?") == "CH1TO2"
+        assert raw(sim, "SYST:ERR?").startswith("-224,")  # the CH3 refusal; CH1TO2 was taken
+        assert raw(sim, "SYST:ERR?") == '0,"No error"'
+    with pytest.raises(InputError, match=r"options\.mut_input.*CH1, CH1TO2"):
+        open_fluke(options={"mut_input": "CH2"})
 
 
-def test_output_is_on_reports_a_trip_as_fault():
-    f, _ = fluke({"OUTP:STAT?": ["1", "0"], "SYST:ERR?": ['0,"No error"', '301,"overload"', '0,"No error"']})
-    f.output_on()
-    with pytest.raises(InstrumentFault):
-        f.output_is_on()
+@pytest.mark.refusals_ok
+def test_output_on_needs_the_settings_in_place():
+    with open_fluke() as bench:
+        sim = sim_of(bench)
+        raw(sim, "SOUR:PHAS1:VOLT:STAT 1")  # a channel on with no waveform selected
+        assert raw(sim, "OUTP:STAT ON") is None
+        assert raw(sim, "SYST:ERR?") == '-221,"Settings conflict"'
+        assert raw(sim, "OUTP:STAT?") == "0" and not bench.simulator.physics.output_on
 
 
-def test_read_reference_per_phase():
-    replies = {"SOUR:FREQ?": "60"}
-    for n in (1, 2, 3):
-        replies |= {
-            f"MEAS:PHAS{n}:VOLT?": "120,0",
-            f"MEAS:PHAS{n}:CURR?": "5,-60",
-            f"SOUR:PHAS{n}:POW:WATT?": "300",
-            f"SOUR:PHAS{n}:POW:VA?": "600",
-        }
-    f, res = fluke(replies)
-    r = f.read()
-    assert res.writes[3:7] == [
-        "MEAS:PHAS1:VOLT?",
-        "MEAS:PHAS1:CURR?",
-        "SOUR:PHAS1:POW:WATT?",
-        "SOUR:PHAS1:POW:VA?",
-    ]
-    a = r.phases["A"]
-    assert a.current_lag_deg == pytest.approx(60.0) and a.pf == pytest.approx(0.5)
-    assert a.vars == pytest.approx(600 * 0.866025, rel=1e-5)  # lagging = inductive = positive vars
-    assert r.watts == pytest.approx(900) and r.frequency_hz == 60
+def test_ener_abor_drops_the_source_unless_maintain_voltage():
+    with open_fluke() as bench:
+        physics = bench.simulator.physics
+        sim = sim_of(bench)
+        bench.source.apply(FL_16S, 60.0)
+        bench.source.output_on()
+        assert raw(sim, "ENER:ABOR") is None and not physics.output_on  # like STBY / OUTP OFF (FM 5-58)
+        bench.source.output_on()
+        raw(sim, "ENER:ENER:MVOLT ON")
+        raw(sim, "ENER:ABOR")
+        assert (
+            physics.output_on
+            and physics.phases["A"].voltage_enabled
+            and not physics.phases["A"].current_enabled
+        )
 
 
-def test_read_garbage_is_unparseable():
-    f, _ = fluke({"MEAS:PHAS1:VOLT?": "12O,0"})
-    with pytest.raises(UnparseableReply, match="MEAS:PHAS1:VOLT"):
-        f.read()
+def test_energy_path_without_opt_in_is_refused_before_anything_is_sent():
+    with open_fluke(allow_unconfirmed=False) as bench:
+        caps = bench.capabilities["calculators"]
+        assert caps.energy_test is False and caps.pulse_count is False
+        assert set(caps.unconfirmed) == set(ENERGY_UNCONFIRMED) and "ENER:TEST:STAR" in caps.unconfirmed
+        sim = sim_of(bench)
+        calc = bench.calculators[1]
+        mark = len(sim.log)
+        for call in (lambda: calc.configure(1.8, 12), calc.start, calc.poll, calc.result, calc.count_start,
+                     calc.count_read, calc.stop):  # fmt: skip
+            with pytest.raises(UnconfirmedCommand, match="allow_unconfirmed"):
+                call()
+        assert sent_since(sim, mark) == []  # not even the confirmed configuration commands
+        assert bench.calculators[1].link.unconfirmed_sent == set()
 
 
-def test_pulse_test_configure_start_poll_result():
-    f, res = fluke(
-        {"ENER:TEST:STAT?": ["RUN,0.500", "DONE,1.000"], "ENER:TEST:RES?": "-0.10000,12,720720,3.6"}
-    )
-    f.configure(0.6, 12)
-    assert res.writes == [
-        "ENER:MUT:CONS:UNIT WHPI", "ENER:MUT:CONS 0.6", "ENER:MUT:SOUR CH1", "ENER:MUT:TEST:PULS 12", "SYST:ERR?"
-    ]  # fmt: skip
-    res.writes.clear()
-    f.start()
-    assert f.poll() == ("running", 0.5)
-    assert f.poll() == ("finished", 1.0)
-    r = f.result()
-    assert res.writes == [
-        "ENER:TEST:STAR",
-        "SYST:ERR?",
-        "ENER:TEST:STAT?",
-        "ENER:TEST:STAT?",
-        "ENER:TEST:RES?",
-    ]
-    assert (r.meter_pulses, r.ref_pulses, r.kr_wh, r.gate_seconds, r.instrument_error_percent) == (
-        12, 720720, 1e-5, 3.6, -0.1
-    )  # fmt: skip
+def test_energy_path_with_opt_in_measures_position_1_and_stop_leaves_the_source_on():
+    with open_fluke(allow_unconfirmed=True) as bench:
+        assert bench.capabilities["calculators"].energy_test is True
+        src, calc = bench.source, bench.calculators[1]
+        src.apply(FL_16S, 60.0)
+        src.output_on()
+        sim = sim_of(bench)
+        mark = len(sim.log)
+        calc.configure(1.8, 12)
+        assert sent_since(sim, mark) == [
+            "ENER:MUT:CONS:UNIT WHPI", "ENER:MUT:CONS 1.8", "ENER:MUT:SOUR CH1",
+            "ENER:OUTP:CONS:UNIT IPWH", "ENER:OUTP:CONS 100000", "ENER:REF:SOUR MAIN",
+            "ENER:MUT:TEST:PSOU CH1", "ENER:MUT:TEST:PULS 12", "SYST:ERR?",
+        ]  # fmt: skip
+        calc.start()
+        wait_until(bench.clock, lambda: calc.poll()[0] == "finished", 60.0, 0.5, "gate")
+        r = calc.result()
+        error = 100.0 * r.meter_pulses * 1.8 / (r.ref_pulses * r.kr_wh) - 100.0
+        assert r.meter_pulses == 12 and error == pytest.approx(0.25, abs=0.02)  # the curve's PF 0.5 error
+        calc.count_start()
+        bench.clock.sleep(60.0)
+        assert calc.count_read()[0] > 0
+        calc.stop()
+        assert bench.simulator.physics.output_on  # stopping a gate is never ENER:ABOR
+        assert {"ENER:TEST:STAR", "ENER:TEST:STOP"} <= calc.link.unconfirmed_sent
 
 
-def test_result_without_finished_gate_is_unparseable():
-    f, _ = fluke({"ENER:TEST:RES?": "NAN,0,0,0"})
-    with pytest.raises(UnparseableReply, match="no finished gate"):
-        f.result()
+def test_without_the_energy_option_no_energy_test_and_no_ener_abor():
+    with open_fluke(allow_unconfirmed=True, options={"sim_energy_option": False}) as bench:
+        sim = sim_of(bench)
+        assert raw(sim, "*OPT?") == "0,1,0,1,0,1,0,0"
+        assert bench.capabilities["calculators"].energy_test is False
+        with pytest.raises(CommandRefused, match="energy timer/counter option is not fitted"):
+            bench.calculators[1].configure(1.8, 12)
+        mark = len(sim.log)
+        bench.source.safe_state()
+        assert sent_since(sim, mark) == ["OUTP:STAT OFF"]
 
 
-def test_count_start_read_and_stop():
-    f, res = fluke({"ENER:COUN?": "2,3600.0"})
-    f.count_start()
-    assert f.count_read() == (2, 3600.0)
-    f.stop()
-    assert res.writes == ["ENER:COUN:STAR", "SYST:ERR?", "ENER:COUN?", "ENER:ABOR"]
+def test_bad_range_choice_is_refused_before_sending():
+    with open_fluke(options={"sim_current_option_a": 21.0}) as bench:
+        sim = sim_of(bench)
+        mark = len(sim.log)
+        with pytest.raises(InputError, match=r"phases\.A\.current_a.*<= 21 A"):
+            bench.source.apply(FL_16S, 60.0)
+        with pytest.raises(InputError, match="frequency_hz"):
+            bench.source.apply(settings("16S", 277.0, 2.0, 0.0, True), 1000.0)
+        assert sent_since(sim, mark) == []
 
 
-def test_configure_rejects_bad_constants_before_sending():
-    f, res = fluke()
-    with pytest.raises(InputError, match="kt_wh"):
-        f.configure(0, 10)
-    assert res.writes == []
+def test_safe_state_then_confirm_safe():
+    with open_fluke(allow_unconfirmed=True) as bench:
+        src = bench.source
+        src.apply(FL_16S, 60.0)
+        src.output_on()
+        assert src.confirm_safe() == [
+            f"{src.name}: the output still reads ON (OUTP:STAT? = 1) after switching off"
+        ]
+        sim = sim_of(bench)
+        mark = len(sim.log)
+        src.safe_state()
+        assert sent_since(sim, mark) == ["OUTP:STAT OFF", "ENER:ABOR"]
+        assert src.confirm_safe() == [] and not bench.simulator.physics.output_on
 
 
-def test_bad_option_names_the_option():
-    with pytest.raises(InputError, match=r"instruments.options.timeout_ms"):
-        fluke(timeout_ms=5)
+@pytest.mark.refusals_ok
+def test_confirm_safe_reports_queued_errors_in_words():
+    with open_fluke() as bench:
+        sim = sim_of(bench)
+        raw(sim, "NOT:A:COMMAND")
+        (problem,) = bench.source.confirm_safe()
+        assert "-113" in problem and "Undefined header" in problem
 
 
-def test_every_command_is_marked_confirmed_or_unconfirmed():
+@pytest.mark.refusals_ok
+def test_over_a_real_socket_lf_frames_a_message_and_cr_does_not():
+    with open_fluke() as bench:
+        device = bench.simulator.devices["source"]
+        with EmulatorServer(device, lifetime_s=20) as server:
+            rm = pyvisa.ResourceManager("@py")
+            try:
+                lf = rm.open_resource(server.tcp_resource, read_termination="\n", write_termination="\n",
+                                      timeout=1000)  # fmt: skip
+                assert lf.query("*IDN?").startswith("FLUKE,6105A,")
+                assert lf.query("*OPT?") == "4,1,0,1,0,1,0,0"
+                cr = rm.open_resource(server.tcp_resource, read_termination="\r", write_termination="\r",
+                                      timeout=300)  # fmt: skip
+                t0 = time.monotonic()
+                with pytest.raises(pyvisa.errors.VisaIOError):
+                    cr.query("*IDN?")  # the unit waits for NL: no message, no reply
+                assert time.monotonic() - t0 < 1.0
+            finally:
+                rm.close()
+
+
+def test_every_command_is_marked_and_the_energy_test_commands_are_unconfirmed():
     assert {prov for _, prov in COMMANDS.values()} <= {"C", "U"}
-    assert COMMANDS["test_start"][1] == "U" and COMMANDS["test_result?"][1] == "U"
+    for name in ("test_start", "test_status?", "test_result?", "count_start", "count?", "test_stop"):
+        assert COMMANDS[name][1] == "U"
+    assert COMMANDS["abort"][1] == "C" and not any(t.startswith("MEAS") for t, _ in COMMANDS.values())
+
+
+EXAMPLE_16S = Path(__file__).resolve().parents[1] / "examples" / "16s-fluke6105a.toml"
+
+
+def _run_16s(tmp_path, bench_text: str):
+    from bench.engine import Engine, EngineSettings
+    from bench.records import RecordStore
+    from bench.session import meters_from_bench
+    from procedures.plans import load_plan
+
+    path = tmp_path / "16s.toml"
+    path.write_text(bench_text)
+    store = RecordStore.open(f"sqlite:///{tmp_path / 'records.sqlite'}")
+    try:
+        with open_bench(path, speed=0) as bench:
+            engine = Engine(bench, store, load_plan("ansi-c12.20-16s"), meters_from_bench(bench.config),
+                            operator="test", settings=EngineSettings())  # fmt: skip
+            out = engine.run()
+            return out, bench.simulator.physics.output_on, bench.source.link.unconfirmed_sent
+    finally:
+        store.close()
+
+
+def test_the_simulated_16s_example_runs_a_c12_20_plan_through_the_opted_in_energy_test(tmp_path):
+    out, on, unconfirmed = _run_16s(tmp_path, EXAMPLE_16S.read_text())
+    assert out.outcome == "passed", out.message
+    assert not on and {"ENER:TEST:STAR", "ENER:TEST:RES?"} <= unconfirmed
+
+
+def test_the_16s_example_without_the_opt_in_stops_at_the_first_gate_with_the_source_off(tmp_path):
+    text = EXAMPLE_16S.read_text().replace("allow_unconfirmed = true", "allow_unconfirmed = false")
+    out, on, unconfirmed = _run_16s(tmp_path, text)
+    assert out.outcome == "error" and "allow_unconfirmed" in out.message
+    assert not on and unconfirmed == set()

@@ -51,7 +51,7 @@ def edited(tmp_path, old: str, new: str) -> Path:
         ("due = 2027-04-12", "due = 2026-01-01", "instruments.reference.calibration.due: must be after"),
         ("kr_wh = 1e-5", "kr_wh = 0", "instruments.reference.kr_wh: must be > 0"),
         ("kr_wh = 1e-5", "kr_wh = 1e-5\nkrwh = 2", "instruments.reference.krwh: unknown key"),
-        ('driver = "pulsecounter"', 'driver = "acme9000"', "instruments.calculators.driver: unknown instrument driver"),
+        ('driver = "sim_counter"', 'driver = "acme9000"', "instruments.calculators.driver: unknown instrument driver"),
         ("positions = [1, 2, 3]", "positions = [1, 2]", "every position needs an error calculator"),
         ("positions = [1, 2, 3]", "positions = [1, 2, 5]", "instruments.calculators.positions: must list"),
         ("creep_pulses_per_hour = 2.0", 'wiring = ["ct_reversed:C"]',
@@ -128,5 +128,5 @@ def test_third_party_driver_from_entry_point(monkeypatch):
     finally:
         monkeypatch.undo()
         registry.drivers.cache_clear()
-    with pytest.raises(InputError, match="allowed: fluke6100, pulsecounter"):
+    with pytest.raises(InputError, match="allowed: .*fluke6100"):
         get_driver("acme9000")

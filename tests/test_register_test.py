@@ -178,8 +178,11 @@ def test_certificate_and_dcc_show_the_register_result(run_board, tmp_path, dcc_s
     ns = {"dcc": DCC_NS, "si": SI_NS}
     reg = root.find(".//dcc:result[@refType='meterbench_registerTest']", ns)
     const = reg.find(".//si:real[si:label='meterConstantError']", ns)
-    assert float(const.findtext("si:value", namespaces=ns)) == pytest.approx(t.constant_error_pct)
-    assert float(const.findtext(".//si:valueExpandedMU", namespaces=ns)) == pytest.approx(t.constant_u_pct)
+    # the DCC writes 6 significant digits (reports.dcc._num): compare to half a unit in the 6th digit
+    assert float(const.findtext("si:value", namespaces=ns)) == pytest.approx(t.constant_error_pct, rel=5e-6)
+    assert float(const.findtext(".//si:valueExpandedMU", namespaces=ns)) == pytest.approx(
+        t.constant_u_pct, rel=5e-6
+    )
     assert not list(dcc_schema.iter_errors(root))
     # a certificate without a register test hashes as before the register test existed
     plain = build_certificate_data(record, 3).__class__(**{**data.__dict__, "register_tests": ()})

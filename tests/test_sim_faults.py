@@ -19,7 +19,7 @@ TIMEOUT_MS = 200
 def open_fast(meters=None, three_phase=True, calc="fluke6100", faults=(), **source_options):
     d = bench_dict(meters or [meter(1, "16S", 277.0, "CL200", 1.8)], three_phase=three_phase, calc=calc)
     d["instruments"]["source"]["options"] = {"timeout_ms": TIMEOUT_MS, **source_options}
-    if calc == "pulsecounter":
+    if calc == "sim_counter":
         d["instruments"]["calculators"]["options"] = {"timeout_ms": TIMEOUT_MS}
     d["simulation"]["fault"] = list(faults)
     return open_bench(parse_bench_config(d))
@@ -56,7 +56,7 @@ def test_slow_reply_beyond_the_timeout_is_a_timeout_and_within_it_is_fine():
         bench.simulator.inject("source", "slow_reply", command="*IDN?", delay_s=0.05)
         assert bench.source.identify().startswith("FLUKE")
         bench.simulator.clear_faults()
-        bench.simulator.inject("reference", "slow_reply", command="MEAS:PHAS1:VOLT?", delay_s=0.6)
+        bench.simulator.inject("reference", "slow_reply", command="SOUR:PHAS1:VOLT:MHAR:HARM1?", delay_s=0.6)
         with pytest.raises(InstrumentTimeout):
             bench.reference.read()
         time.sleep(0.6)  # let the late reply arrive and be discarded with the buffers
@@ -67,8 +67,8 @@ def test_slow_reply_beyond_the_timeout_is_a_timeout_and_within_it_is_fine():
 def test_garbage_reply_is_unparseable():
     with open_fast() as bench:
         running(bench)
-        bench.simulator.inject("reference", "garbage", command="MEAS:PHAS2:CURR?")
-        with pytest.raises(UnparseableReply, match="MEAS:PHAS2:CURR"):
+        bench.simulator.inject("reference", "garbage", command="SOUR:PHAS2:CURR:MHAR:HARM1?")
+        with pytest.raises(UnparseableReply, match="SOUR:PHAS2:CURR:MHAR:HARM1"):
             bench.reference.read()
         ends_safe(bench)
 
@@ -133,7 +133,7 @@ def test_creep_and_starting_current():
         meter(1, "2S", creep_pulses_per_hour=2.0, starting_current_a=0.05),
         meter(2, "2S", starting_current_a=0.05),
     ]
-    with open_fast(meters, three_phase=False, calc="pulsecounter") as bench:
+    with open_fast(meters, three_phase=False, calc="sim_counter") as bench:
         bench.source.apply({"A": settings("2S", 240.0, 0.0, 0.0, False)["A"]}, 60.0)
         bench.source.output_on()
         for p in (1, 2):
@@ -154,7 +154,7 @@ def test_creep_and_starting_current():
 
 def test_faults_from_the_bench_file():
     faults = [{"instrument": "calculators", "kind": "garbage", "command": "POS1:RES?"}]
-    with open_fast([meter(1, "2S")], three_phase=False, calc="pulsecounter", faults=faults) as bench:
+    with open_fast([meter(1, "2S")], three_phase=False, calc="sim_counter", faults=faults) as bench:
         r = bench.source
         r.apply(settings("2S", 240.0, 30.0, 0.0, False), 60.0)
         r.output_on()
@@ -168,7 +168,7 @@ def test_faults_from_the_bench_file():
 
 
 def test_safe_state_collects_errors_and_still_switches_the_source_off_first():
-    with open_fast([meter(1, "2S")], three_phase=False, calc="pulsecounter") as bench:
+    with open_fast([meter(1, "2S")], three_phase=False, calc="sim_counter") as bench:
         bench.source.apply(settings("2S", 240.0, 30.0, 0.0, False), 60.0)
         bench.source.output_on()
         bench.simulator.inject("calculators", "no_reply")
@@ -182,7 +182,7 @@ def test_safe_state_collects_errors_and_still_switches_the_source_off_first():
 
 def test_simulated_meter_port_reads_identity_and_the_meters_own_register():
     m = meter(1, "2S", error_curve=[[1.0, 0.0, 1.0]])
-    with open_fast([m], three_phase=False, calc="pulsecounter") as bench:
+    with open_fast([m], three_phase=False, calc="sim_counter") as bench:
         port = bench.meter_ports[1]
         assert port.identity()["serial"] == "S1" and port.identity()["form"] == "2S"
         bench.source.apply(settings("2S", 240.0, 30.0, 0.0, False), 60.0)

@@ -1,5 +1,8 @@
-"""Wiring faults injected in the simulator show in the reference's phasors as standards.md §4 says, and the
-meter registers what the table says (measured through the drivers)."""
+"""Wiring faults injected in the simulator show in the phasors at the socket as standards.md §4 says, and the
+meter registers what the table says (measured through the drivers).
+
+The bench's reference here is a Fluke 6105A, a source whose "readings" are its own settings: it cannot see
+a socket, so the phasors at the socket are read through the meter's port (its site diagnostics)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ def reference_angles(wiring: list[str], lag: float = 0.0, rotation: str = "ABC")
     with open_bench(cfg) as bench:
         bench.source.apply(settings("9S", 120.0, 2.5, lag, True, rotation), 60.0)
         bench.source.output_on()
-        r = bench.reference.read()
+        r = bench.read_position_phasors(1)
         bench.source.output_off()
     v = tuple(round(r.phases[p].voltage_lag_deg) % 360 for p in "ABC")
     i = tuple(round(r.phases[p].current_lag_deg) % 360 for p in "ABC")

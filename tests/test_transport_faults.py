@@ -46,19 +46,19 @@ def mt_bench():
 def test_the_real_tcp_path_answers_like_the_simulated_link(com_bench):
     bench, server = com_bench
     assert server.tcp_resource in bench.reference.name
-    assert bench.reference.identify() == "ZERA,COM5003,SIM0053,V3.00"
+    assert bench.reference.identify() == "ZERA GmbH Koenigswinter, COM5003, SIM0053, sim-release"
     _energise(bench, 120.0, 2.5)
     assert bench.reference.read().watts == pytest.approx(900.0, rel=1e-3)
 
 
 def test_no_reply_over_tcp_is_a_timeout_within_the_timeout(com_bench):
     bench, _ = com_bench
-    bench.simulator.inject("reference", "no_reply", "FETCH:RNG1:FREQ?")
+    bench.simulator.inject("reference", "no_reply", "MEASURE:RNG1:F?")
     t0 = time.monotonic()
     with pytest.raises(InstrumentTimeout) as exc:
         bench.reference.read()
     assert time.monotonic() - t0 < TIMEOUT_S + 0.5
-    assert exc.value.command == "FETCH:RNG1:FREQ?"
+    assert exc.value.command == "MEASURE:RNG1:F?"
 
 
 def test_garbage_over_tcp_is_an_unparseable_reply(com_bench):
@@ -88,7 +88,7 @@ def test_dropped_tcp_connection_mid_gate_fails_fast_and_the_other_links_source_g
 
 def test_serial_link_drop_mid_gate_then_safe_state_reconnects_and_switches_the_mt_off(mt_bench):
     bench, server = mt_bench
-    assert bench.source.identify() == "MT793V05.52"
+    assert bench.source.identify() == "MT786V05.52"
     _energise(bench, 277.0, 30.0)
     assert bench.simulator.physics.output_on
     calc = bench.calculators[1]

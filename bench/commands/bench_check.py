@@ -54,10 +54,13 @@ def _instruments(bench) -> list[tuple[list[str], object, str, str]]:
                 obj = bench.source
             elif role == "reference":
                 obj = bench.reference
+            elif role == "meter_ports":
+                obj = bench.meter_ports[c.positions[0]]
             else:
                 calc = bench.calculators[c.positions[0]]
                 obj = getattr(calc, "rack", calc)
-            label = role if role != "calculators" else f"calculators {_span(c.positions)}"
+            label = f"{role.replace('_', ' ').rstrip('s')} {_span(c.positions)}" if c.positions else role
+            label = label.replace("calculator ", "calculators ")
             if id(obj) in found:
                 found[id(obj)][0].append(label)
             else:
@@ -92,8 +95,21 @@ def run(args: argparse.Namespace) -> int:
                 row["state"] = f"ERROR: {err}"
                 failed_instrument = True
             rows.append(row)
-    finally:
         leftover = bench.safe_state()
+        # a safe state is only safe once the instrument says so: ask each one (after the source's ramp)
+        for problem in bench.confirm_safe():
+            failed_instrument = True
+            for row, (_roles, obj, _d, _r) in zip(rows, _instruments(bench), strict=False):
+                if problem.startswith(f"{getattr(obj, 'name', '')}:") and row["state"] == "safe":
+                    row["state"] = f"NOT CONFIRMED SAFE: {problem}"
+                    break
+            else:
+                rows.append({"roles": ["safe state"], "driver": "", "resource": "", "identity": None,
+                             "state": f"NOT CONFIRMED SAFE: {problem}"})  # fmt: skip
+    except BaseException:
+        leftover = bench.safe_state()
+        raise
+    finally:
         bench.close()
     for err in leftover:
         failed_instrument = True

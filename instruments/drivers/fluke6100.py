@@ -1,29 +1,57 @@
-"""Fluke 6100B / 6105A electrical power standard: source, reference and the pulse-error test of one
-position, over SCPI (GPIB, RS-232 or LAN through VISA).
+"""Fluke 6100B / 6105A electrical power standard: the three-phase source, the reference (its readings are
+its own settings) and, only with the shop's opt-in, the energy test of one position, over SCPI.
 
-Provenance of every command (instruments.md): [C] seen in a Fluke manual or a working public driver;
-[U] NOT confirmed publicly: designed by MeterBench to be plausible, check against the 6100B/6105A
-programming manual before using on a real bench (only :data:`COMMANDS` needs to change).
+Provenance of every command is in :data:`COMMANDS` (instruments.md, Fluke section; the simulator's
+docstring lists the sources): **C** = in the Fluke *6100B/6105A Users Manual* chapter 5 (FM) or in a
+public driver of a real unit (PD); **U** = in no public source: sent only with ``unconfirmed=True``, so a
+bench without ``allow_unconfirmed = true`` raises :class:`~instruments.errors.UnconfirmedCommand` before
+anything is sent.
 
-Angle convention on the wire [U]: degrees, leading positive, referred to the phase-1 voltage, so a current
-lagging 60 deg is sent as ``-60`` (matches the manual's example ``SOUR:PHAS1:CURR:MHAR:HARM1 5,-60``).
-MeterBench's own convention (lagging positive) is converted here and nowhere else.
+Wire conventions (see :mod:`instruments.sim.fluke6100`): angles in degrees, leading positive; a voltage's
+angle is against the common reference (phase-A voltage at 0 here), a current's angle is against its own
+phase's voltage (FM 7-4, PD). MeterBench's lagging-positive convention is converted here and nowhere else.
 
-Errors: after settings the driver reads ``SYST:ERR?`` [C]; a negative (SCPI standard) code means the
-command was refused (:class:`CommandRefused`), a positive (instrument-specific) code is a fault of the
-instrument such as a current overload (:class:`InstrumentFault`) [U: the code ranges follow SCPI-99].
+Order of a load point (PD, FM 5-36/5-43): ranges, then the multi-harmonic waveform state, then
+``UNIT:MHAR:VOLT|CURR ABS``, then the fundamentals (``HARM1``), then channel states and frequency; then
+``SYST:ERR?``. After the output comes on (and after a change while it is on) the driver waits the
+option ``settle_s`` (PD wait 30 s, "necessary settling time"; default 0: the plan's settle times govern,
+because the readings, being settings, cannot show settling to the engine).
+
+The reference role: the 6105A is a source, not a meter; it has no measurement readback (any ``MEAS:…``
+is [U]). A reading is its settings read back (``…:MHAR:HARM1?``, FM 5-36) and its own power
+(``…:POW:WATT?``, ``…:POW:VA?``), zero while the output is off; the driver cross-checks the instrument's
+watts against the angle convention above, so a wrong convention cannot go unnoticed. The frequency is the
+one this driver set (the query form ``SOUR:FREQ?`` is not confirmed).
+
+Errors: ``SYST:ERR?`` answers ``<code>,"<text>"``; a negative (SCPI) code is a refused command
+(:class:`CommandRefused`), a positive (device-specific) one a fault such as an overload
+(:class:`InstrumentFault`).
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-from instruments.drivers import AllInOneRoles, DriverContext, Link, check_phases, parse_numbers, read_options
-from instruments.errors import CommandRefused, InstrumentFault, UnparseableReply
+from instruments.drivers import (
+    AllInOneRoles,
+    DriverContext,
+    Link,
+    Transport,
+    check_phases,
+    parse_numbers,
+    read_options,
+)
+from instruments.errors import (
+    CommandRefused,
+    InstrumentError,
+    InstrumentFault,
+    UnconfirmedCommand,
+    UnparseableReply,
+)
 from instruments.interfaces import (
     PHASES,
     Calibration,
+    Capabilities,
     GateResult,
     PhaseReading,
     PhaseSetting,
@@ -34,57 +62,87 @@ from instruments.registry import DriverSpec
 from procedures.errors import InputError
 from procedures.phasors import phasor, power, wrap180
 
-SIM_DIR = Path(__file__).resolve().parents[1] / "sim"
-
 # name -> (SCPI template, provenance)
 COMMANDS = {
-    "identify": ("*IDN?", "C"),
+    "identify": ("*IDN?", "C"),  # IEEE 488.2
+    "options?": ("*OPT?", "C"),  # FM 5-64: 8 bit-weighted values, bit 2 energy option
     "clear": ("*CLS", "C"),
     "error": ("SYST:ERR?", "C"),
     "fitted": ("SOUR:PHAS{n}:FITT?", "C"),
-    "voltage": ("SOUR:PHAS{n}:VOLT:MHAR:HARM1 {amp:.6g},{angle:.4f}", "C"),
-    "current": ("SOUR:PHAS{n}:CURR:MHAR:HARM1 {amp:.6g},{angle:.4f}", "C"),
+    "voltage_range": ("SOUR:PHAS{n}:VOLT:RANG 0,{hi:g}", "C"),  # PD: "0,<hi>"
+    "current_range": ("SOUR:PHAS{n}:CURR:RANG {lo:g},{hi:g}", "C"),  # FM 5-43
+    "voltage_waveform": ("SOUR:PHAS{n}:VOLT:MHAR:STAT 1", "C"),
+    "current_waveform": ("SOUR:PHAS{n}:CURR:MHAR:STAT 1", "C"),
+    "voltage_clear": ("SOUR:PHAS{n}:VOLT:MHAR:CLE", "C"),  # FM 5-36: all harmonics but the fundamental
+    "current_clear": ("SOUR:PHAS{n}:CURR:MHAR:CLE", "C"),
+    "voltage_units": ("UNIT:MHAR:VOLT ABS", "C"),
+    "current_units": ("UNIT:MHAR:CURR ABS", "C"),
+    "voltage": ("SOUR:PHAS{n}:VOLT:MHAR:HARM1 {amp:.7g},{angle:.4f}", "C"),
+    "current": ("SOUR:PHAS{n}:CURR:MHAR:HARM1 {amp:.7g},{angle:.4f}", "C"),
+    "voltage?": ("SOUR:PHAS{n}:VOLT:MHAR:HARM1?", "C"),  # FM 5-36 -> <amplitude>,<angle>
+    "current?": ("SOUR:PHAS{n}:CURR:MHAR:HARM1?", "C"),
     "voltage_state": ("SOUR:PHAS{n}:VOLT:STAT {on:d}", "C"),
     "current_state": ("SOUR:PHAS{n}:CURR:STAT {on:d}", "C"),
     "frequency": ("SOUR:FREQ {hz:.6g}", "C"),
-    "frequency?": ("SOUR:FREQ?", "U"),  # query form of a [C] setting
     "output_on": ("OUTP:STAT ON", "C"),
     "output_off": ("OUTP:STAT OFF", "C"),
-    "output?": ("OUTP:STAT?", "C"),
+    "output?": ("OUTP:STAT?", "C"),  # PD: 0/1
     "ramp": ("OUTP:RAMP:TIME {s:.6g}", "C"),
     "watts?": ("SOUR:PHAS{n}:POW:WATT?", "C"),
     "va?": ("SOUR:PHAS{n}:POW:VA?", "C"),
-    "measured_voltage?": ("MEAS:PHAS{n}:VOLT?", "U"),  # -> <rms>,<angle>
-    "measured_current?": ("MEAS:PHAS{n}:CURR?", "U"),  # -> <rms>,<angle>
-    "mut_unit": ("ENER:MUT:CONS:UNIT WHPI", "C"),
+    "abort": ("ENER:ABOR", "C"),  # FM 5-58: aborts the test AND drops the source: safe state only
+    "mut_unit": ("ENER:MUT:CONS:UNIT WHPI", "C"),  # FM 5-59
     "mut_constant": ("ENER:MUT:CONS {kt:.9g}", "C"),
     "mut_source": ("ENER:MUT:SOUR {input}", "C"),
+    "ref_source": ("ENER:REF:SOUR MAIN", "C"),  # FM 5-60: the equivalent pulses of the power outputs
+    "output_constant_unit": ("ENER:OUTP:CONS:UNIT IPWH", "C"),  # FM 5-61
+    "output_constant": ("ENER:OUTP:CONS {per_wh:.9g}", "C"),  # FM 5-61: MAIN counts with this constant
+    "pulse_source": ("ENER:MUT:TEST:PSOU CH1", "U"),  # FM 5-58 names "MUT:TEST:PSOUrce"; the path is inferred
     "test_pulses": ("ENER:MUT:TEST:PULS {n:d}", "U"),
     "test_start": ("ENER:TEST:STAR", "U"),
+    "test_stop": ("ENER:TEST:STOP", "U"),
     "test_status?": ("ENER:TEST:STAT?", "U"),  # -> IDLE|RUN|DONE,<progress 0..1>
     "test_result?": ("ENER:TEST:RES?", "U"),  # -> <error %|NAN>,<MUT pulses>,<reference pulses>,<seconds>
     "count_start": ("ENER:COUN:STAR", "U"),
     "count?": ("ENER:COUN?", "U"),  # -> <MUT pulses>,<seconds>
-    "abort": ("ENER:ABOR", "C"),
 }
+#: the [U] commands the calculator role needs (Capabilities.unconfirmed)
+ENERGY_UNCONFIRMED = tuple(COMMANDS[k][0].split(" ")[0] for k, (_, prov) in COMMANDS.items() if prov == "U")
+
+#: voltage range upper limits (PD); the driver selects the narrowest that holds the amplitude
+VOLTAGE_RANGES = (23.0, 45.0, 90.0, 180.0, 360.0, 650.0, 1008.0)
+#: current ranges (lower, upper limit), FM 5-43; 50 A / 80 A need the options *OPT? reports
+CURRENT_RANGES = (
+    (0.05, 0.25), (0.05, 0.5), (0.1, 1.0), (0.2, 2.0), (0.5, 5.0), (1.0, 10.0), (2.0, 21.0),
+    (5.0, 50.0), (8.0, 80.0),
+)  # fmt: skip
+FREQUENCY_HZ = (16.0, 850.0)  # FM ch. 1 specifications: the fundamental 16 Hz – 850 Hz
+MUT_INPUTS = ("CH1", "CH1TO2", "CH1TO3", "CH1TO4", "CH1TO5", "CH1TO6", "SUM123")  # FM 5-59 (no CH2, CH3)
+OPT_80A, OPT_ENERGY, OPT_ENERGY_II, OPT_50A = 1, 4, 16, 64  # FM 5-64 bit weights
+
+#: the documented session: SCPI, LF-terminated both ways (IEEE 488.2 NL); serial settings are not
+#: documented publicly, so an RS-232 bench gives them in its transport table
+TRANSPORT = Transport(read_termination="\n", write_termination="\n", timeout_ms=2000)
 
 OPTIONS = {
-    "timeout_ms": (int, 2000, lambda v: 50 <= v <= 60000, "50..60000 ms"),
+    "timeout_ms": (int, 0, lambda v: v == 0 or 50 <= v <= 60000, "50..60000 ms (0: the transport's)"),
     "settle_timeout_s": (float, 15.0, lambda v: 0 < v <= 600, "0..600 s"),
+    # public drivers wait 30 s after switching on; 0 here because the engine's plan settle times govern and
+    # a wait hidden in the driver is energy the engine's register accounting does not see
+    "settle_s": (float, 0.0, lambda v: 0 <= v <= 600, "0..600 s (public drivers wait 30 s)"),
     "poll_s": (float, 0.2, lambda v: 0 < v <= 10, "0..10 s"),
     "ramp_time_s": (float, 0.0, lambda v: 0 <= v <= 60, "0..60 s"),
-    "mut_input": (
-        str,
-        "CH1",
-        lambda v: v in ("CH1", "CH2", "CH3", "CH1TO3", "SUM123"),
-        "CH1, CH2, CH3, CH1TO3, SUM123",
-    ),
+    "mut_input": (str, "CH1", lambda v: v in MUT_INPUTS, ", ".join(MUT_INPUTS)),
+    # simulation only (a real bench ignores them): what the simulated unit has fitted
     "max_current_a": (
         float,
-        120.0,
-        lambda v: v > 0,
-        "> 0 A (simulation: the current it cannot regulate above)",
+        0.0,
+        lambda v: v >= 0,
+        ">= 0 A (simulation: the current it cannot regulate above)",
     ),
+    "sim_energy_option": (bool, True, lambda v: True, "true or false (simulation: energy option fitted)"),
+    "sim_current_option_a": (float, 80.0, lambda v: v in (21.0, 50.0, 80.0), "21, 50 or 80 (simulation)"),
+    "sim_phases": (int, 3, lambda v: 1 <= v <= 3, "1..3 (simulation: phases fitted)"),
 }
 STATUS_WORDS = {"IDLE": "idle", "RUN": "running", "DONE": "finished"}
 
@@ -93,8 +151,12 @@ def cmd(name: str, **values) -> str:
     return COMMANDS[name][0].format(**values)
 
 
+def _confirmed(name: str) -> bool:
+    return COMMANDS[name][1] == "C"
+
+
 class Fluke6100(AllInOneRoles):
-    """One 6100B/6105A: Source, ReferenceStandard and (for one position) ErrorCalculator at once."""
+    """One 6100B/6105A: Source, ReferenceStandard and (for one position, opt-in) ErrorCalculator."""
 
     ONE_CALCULATOR = "a 6100B/6105A has one meter pulse input"
 
@@ -102,16 +164,30 @@ class Fluke6100(AllInOneRoles):
         self.opts = read_options(ctx, OPTIONS)
         self.name = ctx.name
         self.clock = ctx.clock
-        self.link = Link(ctx.resource, ctx.name, timeout_ms=self.opts["timeout_ms"])
+        extra = {"timeout_ms": self.opts["timeout_ms"]} if self.opts["timeout_ms"] else {}
+        self.link = Link.from_context(ctx, TRANSPORT, **extra)
         self.position = 1
         self.kr_wh = 0.0
         self.calibration: Calibration | None = None
         self._want_on = False
         self._fitted: tuple[int, ...] | None = None
+        self._options: list[int] | None = None
+        self._cleared = False
+        self._frequency_hz = 0.0
+        self._enabled: dict[int, tuple[bool, bool]] = {}  # phase -> (voltage on, current on) as last set
 
     # ---- shared ---------------------------------------------------------------------------------
     def identify(self) -> str:
         return self.link.query(cmd("identify"))
+
+    def _send(self, name: str, **values) -> str:
+        c = cmd(name, **values)
+        self.link.write(c, unconfirmed=not _confirmed(name))
+        return c
+
+    def _ask(self, name: str, **values) -> tuple[str, str]:
+        c = cmd(name, **values)
+        return c, self.link.query(c, unconfirmed=not _confirmed(name))
 
     def errors(self) -> list[str]:
         """Drain the SCPI error queue (at most 20 entries)."""
@@ -143,54 +219,153 @@ class Fluke6100(AllInOneRoles):
         if self._fitted is None:
             found = []
             for n in (1, 2, 3):
-                reply = self.link.query(cmd("fitted", n=n))
+                c, reply = self._ask("fitted", n=n)
                 if reply not in ("0", "1"):
-                    raise UnparseableReply(self.name, cmd("fitted", n=n), reply, "expected 0 or 1")
+                    raise UnparseableReply(self.name, c, reply, "expected 0 or 1")
                 if reply == "1":
                     found.append(n)
             self._fitted = tuple(found)
         return self._fitted
 
+    def options(self) -> list[int]:
+        """``*OPT?``: one bit-weighted value per channel (P1V, P1I, P2V, P2I, P3V, P3I, NV, NI)."""
+        if self._options is None:
+            c, reply = self._ask("options?")
+            try:
+                values = [int(v) for v in reply.split(",")]
+            except ValueError:
+                values = []
+            if len(values) != 8 or any(v < 0 for v in values):
+                raise UnparseableReply(self.name, c, reply, "expected 8 comma-separated option values")
+            self._options = values
+        return self._options
+
+    def energy_option(self) -> bool:
+        """The energy timer/counter option (bit 2, or bit 4 = its version II) on any channel (FM 5-64)."""
+        return any(v & (OPT_ENERGY | OPT_ENERGY_II) for v in self.options())
+
+    def max_current_a(self, n: int) -> float:
+        value = self.options()[2 * n - 1]
+        return 80.0 if value & OPT_80A else 50.0 if value & OPT_50A else 21.0
+
+    def capabilities(self) -> Capabilities:
+        allowed = self.link.allow_unconfirmed
+        energy = self.energy_option() and allowed
+        return Capabilities(
+            phases=len(self.fitted()),
+            per_element=True,
+            frequency_hz=FREQUENCY_HZ,
+            harmonics=True,
+            quantities=frozenset({"active", "apparent"}),  # POW:WATT?, POW:VA?; the energy test: active
+            energy_test=energy,
+            positions=1,
+            continuous_gating=False,
+            pulse_count=energy,
+            unconfirmed=ENERGY_UNCONFIRMED,
+        )
+
     def safe_state(self) -> None:
-        """Output off and the energy test aborted; harmless when already off."""
+        """Output off; then, when the energy option is fitted, the test sequence aborted (``ENER:ABOR``
+        also drops the source, FM 5-58: here only as part of the safe state). Harmless when off."""
         self._want_on = False
         self.link.write(cmd("output_off"))
-        self.link.write(cmd("abort"))
+        try:
+            fitted = self.energy_option()
+        except InstrumentError:
+            fitted = True  # cannot tell: abort anyway, an error it queues is better than a running test
+        if fitted:
+            self.link.write(cmd("abort"))
+
+    def confirm_safe(self) -> list[str]:
+        """After the ramp time: the output reads OFF and the error queue is empty. Problems in words."""
+        problems: list[str] = []
+        self.clock.sleep(self.opts["ramp_time_s"])
+        try:
+            if self._output_state():
+                problems.append(
+                    f"{self.name}: the output still reads ON (OUTP:STAT? = 1) after switching off"
+                )
+            errs = self.errors()
+            if errs:
+                problems.append(f"{self.name}: the instrument reports: {'; '.join(errs)}")
+        except InstrumentError as exc:
+            problems.append(f"{self.name}: could not confirm the safe state: {exc}")
+        return problems
 
     def close(self) -> None:
         self.link.close()
 
-    # ---- role views (the instrument object is all three) -----------------------------------------
-
     # ---- Source ----------------------------------------------------------------------------------
+    def _current_range(self, n: int, amps: float) -> tuple[float, float]:
+        top = self.max_current_a(n)
+        for lo, hi in CURRENT_RANGES:
+            if hi <= top and amps <= hi:
+                return lo, hi
+        raise InputError(f"phases.{PHASES[n - 1]}.current_a", "above the largest current range fitted",
+                         found=amps, allowed=f"<= {top:g} A")  # fmt: skip
+
+    @staticmethod
+    def _voltage_range(n: int, volts: float) -> float:
+        for hi in VOLTAGE_RANGES:
+            if volts <= hi:
+                return hi
+        raise InputError(f"phases.{PHASES[n - 1]}.voltage_v", "above the largest voltage range",
+                         found=volts, allowed=f"<= {VOLTAGE_RANGES[-1]:g} V")  # fmt: skip
+
     def apply(self, phases: dict[str, PhaseSetting], frequency_hz: float) -> None:
         check_phases(phases)
+        if not FREQUENCY_HZ[0] <= frequency_hz <= FREQUENCY_HZ[1]:
+            raise InputError("frequency_hz", "outside the source's range", found=frequency_hz,
+                             allowed=f"{FREQUENCY_HZ[0]:g}..{FREQUENCY_HZ[1]:g} Hz")  # fmt: skip
         fitted = self.fitted()
-        sent = []
+        off = PhaseSetting(0.0, 0.0, 0.0, 0.0)
+        plan: dict[int, PhaseSetting] = {}
         for n, p in zip((1, 2, 3), PHASES, strict=True):
             s = phases.get(p)
             if n not in fitted:
                 if s and (s.voltage_v or s.current_a):
                     raise CommandRefused(self.name, None, None, f"phase {p} is not fitted on this instrument")
                 continue
-            v_on = bool(s and s.voltage_v > 0)
-            i_on = bool(s and s.current_a > 0)
-            if s:
-                sent.append(cmd("voltage", n=n, amp=s.voltage_v, angle=_wire(s.voltage_lag_deg)))
-                sent.append(cmd("current", n=n, amp=s.current_a, angle=_wire(s.current_lag_deg)))
-            sent.append(cmd("voltage_state", n=n, on=int(v_on)))
-            sent.append(cmd("current_state", n=n, on=int(i_on)))
-        sent.append(cmd("frequency", hz=frequency_hz))
+            plan[n] = s or off
+        # everything is worked out (and bad input refused) before the first command is sent
+        ranges = {
+            n: (self._voltage_range(n, s.voltage_v), self._current_range(n, s.current_a))
+            for n, s in plan.items()
+        }
+        steps: list[tuple[str, dict]] = []
+        for n, (v_hi, (i_lo, i_hi)) in ranges.items():
+            steps += [
+                ("voltage_range", {"n": n, "hi": v_hi}),
+                ("current_range", {"n": n, "lo": i_lo, "hi": i_hi}),
+            ]
+        for n in plan:
+            steps += [("voltage_waveform", {"n": n}), ("current_waveform", {"n": n})]
+            if not self._cleared:
+                steps += [("voltage_clear", {"n": n}), ("current_clear", {"n": n})]
+        steps += [("voltage_units", {}), ("current_units", {})]
+        for n, s in plan.items():
+            v_wire = wrap180(-s.voltage_lag_deg) + 0.0  # (+ 0.0: no "-0.0000" on the wire)
+            i_wire = wrap180(s.voltage_lag_deg - s.current_lag_deg) + 0.0  # against its own phase's voltage
+            steps += [("voltage", {"n": n, "amp": s.voltage_v, "angle": v_wire}),
+                      ("current", {"n": n, "amp": s.current_a, "angle": i_wire})]  # fmt: skip
+        for n, s in plan.items():
+            steps += [("voltage_state", {"n": n, "on": int(s.voltage_v > 0)}),
+                      ("current_state", {"n": n, "on": int(s.current_a > 0)})]  # fmt: skip
+        steps.append(("frequency", {"hz": frequency_hz}))
         if self.opts["ramp_time_s"]:
-            sent.append(cmd("ramp", s=self.opts["ramp_time_s"]))
-        for c in sent:
-            self.link.write(c)
+            steps.append(("ramp", {"s": self.opts["ramp_time_s"]}))
+        sent = [self._send(name, **values) for name, values in steps]
+        self._enabled = {n: (s.voltage_v > 0, s.current_a > 0) for n, s in plan.items()}
+        self._frequency_hz = frequency_hz
+        self._cleared = True
         self.check("; ".join(sent))
+        if self._want_on:  # a change while the output is on settles like switching on
+            self.clock.sleep(self.opts["settle_s"])
 
     def _output_state(self) -> bool:
-        reply = self.link.query(cmd("output?"))
+        c, reply = self._ask("output?")
         if reply not in ("0", "1", "ON", "OFF"):
-            raise UnparseableReply(self.name, cmd("output?"), reply, "expected 0/1/ON/OFF")
+            raise UnparseableReply(self.name, c, reply, "expected 0/1")
         return reply in ("1", "ON")
 
     def output_on(self) -> None:
@@ -213,6 +388,9 @@ class Fluke6100(AllInOneRoles):
             command=cmd("output?"),
         )
         self.check(cmd("output_on"))
+        self.clock.sleep(self.opts["settle_s"])  # PD: 30 s "necessary settling time"
+        if self._want_on:  # not switched off meanwhile (an abort): a trip while settling raises here
+            self.output_is_on()
 
     def output_off(self) -> None:
         self._want_on = False
@@ -220,7 +398,7 @@ class Fluke6100(AllInOneRoles):
         wait_until(
             self.clock,
             lambda: not self._output_state(),
-            self.opts["settle_timeout_s"],
+            self.opts["settle_timeout_s"] + self.opts["ramp_time_s"],
             self.opts["poll_s"],
             "source output off",
             instrument=self.name,
@@ -237,54 +415,86 @@ class Fluke6100(AllInOneRoles):
 
     # ---- ReferenceStandard -----------------------------------------------------------------------
     def read(self) -> ReferenceReading:
+        """The unit's own settings and powers (a source has no measurement readback), zero when off."""
+        on = self._output_state()
         phases = {}
         for n in self.fitted():
             p = PHASES[n - 1]
-            vq, iq, wq, sq = (
-                cmd(k, n=n) for k in ("measured_voltage?", "measured_current?", "watts?", "va?")
-            )
-            v_rms, v_ang = parse_numbers(self.name, vq, self.link.query(vq), 2)
-            i_rms, i_ang = parse_numbers(self.name, iq, self.link.query(iq), 2)
-            (watts,) = parse_numbers(self.name, wq, self.link.query(wq), 1)
-            (va,) = parse_numbers(self.name, sq, self.link.query(sq), 1)
-            v_lag, i_lag = (-v_ang) % 360.0, (-i_ang) % 360.0
-            var = power(phasor(v_rms, v_lag), phasor(i_rms, i_lag)).imag
+            if not on:
+                phases[p] = PhaseReading(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+                continue
+            vq, v_reply = self._ask("voltage?", n=n)
+            iq, i_reply = self._ask("current?", n=n)
+            wq, w_reply = self._ask("watts?", n=n)
+            sq, s_reply = self._ask("va?", n=n)
+            v_amp, v_ang = parse_numbers(self.name, vq, v_reply, 2)
+            i_amp, i_ang = parse_numbers(self.name, iq, i_reply, 2)
+            (watts,) = parse_numbers(self.name, wq, w_reply, 1)
+            (va,) = parse_numbers(self.name, sq, s_reply, 1)
+            v_on, i_on = self._enabled.get(n, (True, True))
+            v_rms, i_rms = (v_amp if v_on else 0.0), (i_amp if i_on else 0.0)
+            v_lag, i_lag = (-v_ang) % 360.0, (-(v_ang + i_ang)) % 360.0
+            s = power(phasor(v_rms, v_lag), phasor(i_rms, i_lag))
+            if abs(watts - s.real) > 1e-3 * max(abs(s), va, 1e-6) + 1e-6:
+                raise UnparseableReply(
+                    self.name, wq, w_reply,
+                    f"the instrument's power disagrees with its settings ({s.real:.6g} W expected from {vq} "
+                    f"{v_reply!r} and {iq} {i_reply!r}): the angle convention assumed by the driver is wrong",
+                )  # fmt: skip
             phases[p] = PhaseReading(
-                v_rms, v_lag, i_rms, i_lag, watts, var, va, watts / va if va > 0 else 0.0
+                v_rms, v_lag, i_rms, i_lag, watts, s.imag, va, watts / va if va > 0 else 0.0
             )
-        fq = cmd("frequency?")
-        (hz,) = parse_numbers(self.name, fq, self.link.query(fq), 1)
         return ReferenceReading(
             phases=phases,
             watts=sum(r.watts for r in phases.values()),
             vars=sum(r.vars for r in phases.values()),
             va=sum(r.va for r in phases.values()),
-            frequency_hz=hz,
+            frequency_hz=self._frequency_hz,
         )
 
-    # ---- ErrorCalculator (its MUT pulse input, one position) ------------------------------------
+    # ---- ErrorCalculator (its MUT pulse input, one position; needs [U] commands) ------------------
+    def _energy_path(self, first: str) -> None:
+        """Refuse before sending anything: the energy test needs [U] commands and the option fitted."""
+        if not self.link.allow_unconfirmed:
+            raise UnconfirmedCommand(
+                self.name, first, None,
+                "the 6100B/6105A energy test needs commands found in no public source [U] "
+                f"({', '.join(ENERGY_UNCONFIRMED)}); nothing was sent. Set allow_unconfirmed = true for this "
+                "instrument in the bench file to use them, or use a separate error calculator",
+            )  # fmt: skip
+        if not self.energy_option():
+            raise CommandRefused(self.name, cmd("options?"), ",".join(map(str, self.options())),
+                                 "the energy timer/counter option is not fitted (*OPT? bit 2)")  # fmt: skip
+
     def configure(self, kt_wh: float, meter_pulses: int) -> None:
         if not (kt_wh > 0 and math.isfinite(kt_wh)):
             raise InputError("kt_wh", "must be > 0 Wh per pulse", found=kt_wh)
         if meter_pulses < 1:
             raise InputError("meter_pulses", "must be >= 1", found=meter_pulses)
-        sent = [
-            cmd("mut_unit"),
-            cmd("mut_constant", kt=kt_wh),
-            cmd("mut_source", input=self.opts["mut_input"]),
-            cmd("test_pulses", n=meter_pulses),
+        if not (self.kr_wh > 0 and math.isfinite(self.kr_wh)):
+            raise InputError("reference.kr_wh", "must be > 0 Wh per pulse", found=self.kr_wh)
+        self._energy_path(cmd("test_pulses", n=meter_pulses))
+        # FM 5-58/5-59: the MUT source first, then the reference source, then the test pulse source
+        steps = [
+            ("mut_unit", {}),
+            ("mut_constant", {"kt": kt_wh}),
+            ("mut_source", {"input": self.opts["mut_input"]}),
+            ("output_constant_unit", {}),
+            ("output_constant", {"per_wh": 1.0 / self.kr_wh}),
+            ("ref_source", {}),
+            ("pulse_source", {}),
+            ("test_pulses", {"n": meter_pulses}),
         ]
-        for c in sent:
-            self.link.write(c)
+        sent = [self._send(name, **values) for name, values in steps]
         self.check("; ".join(sent))
 
     def start(self) -> None:
-        self.link.write(cmd("test_start"))
-        self.check(cmd("test_start"))
+        self._energy_path(cmd("test_start"))
+        self.check(self._send("test_start"))
 
     def poll(self) -> tuple[str, float]:
-        q = cmd("test_status?")
-        reply = self.link.query(q)
+        self._energy_path(cmd("test_status?"))
+        q, reply = self._ask("test_status?")
         word, _, progress = reply.partition(",")
         if word not in STATUS_WORDS:
             raise UnparseableReply(self.name, q, reply, "expected IDLE|RUN|DONE,<progress>")
@@ -292,36 +502,44 @@ class Fluke6100(AllInOneRoles):
         return STATUS_WORDS[word], min(max(value, 0.0), 1.0)
 
     def result(self) -> GateResult:
-        q = cmd("test_result?")
-        reply = self.link.query(q)
+        self._energy_path(cmd("test_result?"))
+        q, reply = self._ask("test_result?")
         err, meter, ref, secs = parse_numbers(self.name, q, reply, 4)
         if meter != int(meter) or meter < 1 or ref < 0 or secs < 0:
             raise UnparseableReply(self.name, q, reply, "no finished gate (pulse counts missing)")
         return GateResult(int(meter), ref, self.kr_wh, secs, None if math.isnan(err) else err)
 
     def count_start(self) -> None:
-        self.link.write(cmd("count_start"))
-        self.check(cmd("count_start"))
+        self._energy_path(cmd("count_start"))
+        self.check(self._send("count_start"))
 
     def count_read(self) -> tuple[int, float]:
-        q = cmd("count?")
-        pulses, secs = parse_numbers(self.name, q, self.link.query(q), 2)
+        self._energy_path(cmd("count?"))
+        q, reply = self._ask("count?")
+        pulses, secs = parse_numbers(self.name, q, reply, 2)
         return int(pulses), secs
 
     def stop(self) -> None:
-        self.link.write(cmd("abort"))
+        """End a gate or a count, leaving the source on (never ``ENER:ABOR``: it drops the source)."""
+        self._energy_path(cmd("test_stop"))
+        self._send("test_stop")
 
 
-def _wire(lag_deg: float) -> float:
-    """MeterBench lagging degrees -> the wire's leading-positive angle in (-180, 180] [U]."""
-    return wrap180(-lag_deg)
-
-
-def _sim_hooks(physics, positions: tuple[int, ...], options) -> object:
+def _sim_instrument(physics, positions: tuple[int, ...], options):
     from instruments.sim.fluke6100 import Fluke6100Sim
 
-    physics.max_current_a = float(options.get("max_current_a", OPTIONS["max_current_a"][1]))
-    return Fluke6100Sim(physics, positions[0] if positions else None)
+    def opt(key):
+        return options.get(key, OPTIONS[key][1])
+
+    current_option = float(opt("sim_current_option_a"))
+    physics.max_current_a = float(opt("max_current_a")) or current_option
+    return Fluke6100Sim(
+        physics,
+        positions[0] if positions else None,
+        energy_option=bool(opt("sim_energy_option")),
+        phases_fitted=int(opt("sim_phases")),
+        current_option_a=current_option,
+    )
 
 
 def _open(ctx: DriverContext) -> Fluke6100:
@@ -333,8 +551,9 @@ DRIVER = DriverSpec(
     aliases=("fluke6105a", "fluke6100b"),
     roles=frozenset({"source", "reference", "calculators"}),
     open=_open,
-    description="Fluke 6100B/6105A electrical power standard (SCPI): source, reference, one pulse input",
+    description="Fluke 6100B/6105A electrical power standard (SCPI): source, reference (its settings), "
+    "one pulse input ([U] energy test, opt-in)",
     max_positions=1,
-    sim_yaml=SIM_DIR / "fluke6100.yaml",
-    sim_hooks=_sim_hooks,
+    sim_instrument=_sim_instrument,
+    transport=TRANSPORT,
 )

@@ -21,6 +21,20 @@ from instruments.sim.physics import PHASES, BenchPhysics
 from procedures.phasors import lag_deg
 
 
+def registered_kwh(physics: BenchPhysics, position: int, start_kwh: float = 0.0) -> float:
+    """What the meter's register shows: what it registered (its error included, ``register_scale``
+    times the test output's energy), truncated to the display's digit. Shared by every simulated port."""
+    physics.advance()
+    meter = physics.meters[position]
+    spec = meter.spec
+    kwh = start_kwh + spec.register_scale * meter.energy_wh / 1000.0
+    digit = spec.register_resolution_kwh
+    if digit > 0:
+        shown = math.floor(kwh / digit + 1e-9)
+        kwh = round(shown * digit, max(0, -math.floor(math.log10(digit))) + 3)
+    return kwh
+
+
 class SimMeterPort:
     def __init__(self, physics: BenchPhysics, position: int, start_kwh: float = 0.0) -> None:
         self.physics, self.position, self.start_kwh = physics, position, start_kwh
@@ -48,12 +62,7 @@ class SimMeterPort:
             )
         if spec.meter_port == "no-registers":
             return {}
-        kwh = self.start_kwh + spec.register_scale * meter.energy_wh / 1000.0
-        digit = spec.register_resolution_kwh
-        if digit > 0:
-            shown = math.floor(kwh / digit + 1e-9)
-            kwh = round(shown * digit, max(0, -math.floor(math.log10(digit))) + 3)
-        return {"kWh_delivered": kwh}
+        return {"kWh_delivered": registered_kwh(self.physics, self.position, self.start_kwh)}
 
     def phasors(self) -> ReferenceReading:
         """The meter's own per-phase V/I magnitudes and lagging angles (its phase-A voltage at 0 deg)."""

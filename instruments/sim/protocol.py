@@ -82,6 +82,7 @@ class Reply:
     lines: tuple[str, ...] = ()
     accepted: bool = True
     why: str = ""
+    injected: bool = False  # a fault the bench file or a test asked for (a dead port), not the driver's doing
 
 
 @dataclass
@@ -105,6 +106,10 @@ class SimInstrument:
     serial: SerialSettings | None = None
     #: received messages longer than this are a broken line, not a command
     max_message = 65536
+    #: a binary protocol (C12.18 packets): messages are bytes, framed by :meth:`split`, replies bytes;
+    #: ``handle`` receives ``message.decode('latin-1')`` and returns ``Reply`` whose lines are latin-1 text
+    #: of the raw bytes, written as they are (no reply termination)
+    binary = False
 
     def __init__(self) -> None:
         self.log: list[Exchange] = []
@@ -138,6 +143,11 @@ class SimInstrument:
     def silence(why: str) -> Reply:
         """Refused with no reply at all (the driver will time out)."""
         return Reply((), accepted=False, why=why)
+
+    @staticmethod
+    def fault(why: str) -> Reply:
+        """Silence because a fault was asked for (bench file or test), e.g. a dead optical port."""
+        return Reply((), accepted=False, why=why, injected=True)
 
     @staticmethod
     def refuse(why: str, *lines: str) -> Reply:
@@ -186,19 +196,25 @@ class SimInstrument:
             if fault is not None and fault.kind == "refused" and not text.rstrip().endswith("?"):
                 r = self.refuse_injected(text, conn)
                 injected = True
-            elif len(message) > self.max_message or any(b > 0x7E or (b < 0x20 and b != 9) for b in message):
+            elif len(message) > self.max_message or (
+                not self.binary and any(b > 0x7E or (b < 0x20 and b != 9) for b in message)
+            ):
                 r = self.silence("not a printable ASCII command (a garbled line is ignored)")
                 injected = False
             else:
                 r = self.handle(text, conn)
                 injected = False
-            reply_text = self.reply_termination.decode("latin-1").join(r.lines) if r.lines else None
-            self.log.append(Exchange(conn.number, text, r.accepted, r.why, reply_text, injected))
+            injected = injected or r.injected
+            end = b"" if self.binary else self.reply_termination
+            reply_text = end.decode("latin-1").join(r.lines) if r.lines else None
+            shown = message.hex(" ") if self.binary else text
+            shown_reply = reply_text.encode("latin-1").hex(" ") if self.binary and reply_text else reply_text
+            self.log.append(Exchange(conn.number, shown, r.accepted, r.why, shown_reply, injected))
             if not r.lines:
                 return None
             if fault is not None and fault.kind == "garbage":
-                return GARBAGE + self.reply_termination
-            return b"".join(line.encode("latin-1") + self.reply_termination for line in r.lines)
+                return GARBAGE + end
+            return b"".join(line.encode("latin-1") + end for line in r.lines)
 
     def split(self, buffer: bytearray) -> list[bytes]:
         """Take every complete message out of ``buffer`` (framed by this instrument's terminations)."""

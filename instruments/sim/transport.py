@@ -32,7 +32,7 @@ POLL_S = 0.01  # how often a connection looks for device output (slow replies ar
 class EmulatorServer:
     """A small threaded TCP server feeding received bytes to a simulated device and sending its replies."""
 
-    def __init__(self, device: Any, *, lifetime_s: float = 120.0) -> None:
+    def __init__(self, device: Any, *, lifetime_s: float = 120.0, port: int = 0) -> None:
         self.device = device
         self.lifetime_s = lifetime_s
         self.drop_on: str | None = None  # close the connection when a command starting with this arrives
@@ -40,7 +40,7 @@ class EmulatorServer:
         self.connections_served = 0
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
+        self._listener.bind(("127.0.0.1", port))  # loopback only: never reachable from another host
         self._listener.listen(5)
         self._listener.settimeout(POLL_S * 5)
         self.port: int = self._listener.getsockname()[1]

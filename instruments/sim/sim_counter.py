@@ -1,4 +1,5 @@
-"""Physics hooks for MeterBench's simulated PC-48 multi-position pulse counter (``pulsecounter.yaml``)."""
+"""Physics hooks for MeterBench's simulated 48-position pulse counter (``sim_counter.yaml``; no real
+instrument speaks it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from instruments.sim.physics import BenchPhysics
 NOT_SERVED = '-241,"Hardware missing: position not fitted"'
 
 
-class PulseCounterSim(DeviceHooks):
+class SimCounterSim(DeviceHooks):
     """Each YAML position channel is one bench position's error calculator in the physics."""
 
     def __init__(self, physics: BenchPhysics, positions: tuple[int, ...]) -> None:

@@ -1,9 +1,10 @@
-"""MeterBench PC-48: a multi-position pulse counter / error calculator.
+"""MeterBench's simulated 48-position pulse counter (``sim_counter``; formerly "PC-48").
 
-This is MeterBench's OWN simulated device (command set defined in ``instruments/sim/pulsecounter.yaml``),
-the error-calculator rack of a simulated bench with up to 48 positions. It is also the template for a
-real multi-position calculator driver: one instrument object, one :class:`PositionCalculator` per
-position, every command in :data:`COMMANDS`.
+No real instrument speaks this command set: it is MeterBench's OWN simulated device (defined in
+``instruments/sim/sim_counter.yaml``), the error-calculator rack of a simulated bench with up to 48
+positions, and is refused on a bench without ``[simulation]`` (``DriverSpec.simulation_only``). The old
+names ``pulsecounter``, ``pc48`` and ``mb-pc48`` still load, so existing bench files keep working. A real
+multi-position calculator is ``zera_mad`` (ZERA's MAD protocol).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ OPTIONS = {"timeout_ms": (int, 2000, lambda v: 50 <= v <= 60000, "50..60000 ms")
 STATUS_WORDS = {"IDLE": "idle", "RUN": "running", "DONE": "finished"}
 
 
-class PulseCounter:
+class SimCounter:
     """The rack: identity, error queue, safe state; hands out one calculator per position."""
 
     def __init__(self, ctx: DriverContext) -> None:
@@ -66,7 +67,7 @@ class PulseCounter:
         if errs:
             text = "; ".join(r for _, r in errs)
             kind = InstrumentFault if errs[0][0] > 0 else CommandRefused
-            raise kind(self.name, after, text, "the pulse counter reports an error")
+            raise kind(self.name, after, text, "the simulated pulse counter reports an error")
 
     def calculators(self, positions: tuple[int, ...]) -> dict[int, PositionCalculator]:
         self.positions = positions
@@ -83,7 +84,7 @@ class PulseCounter:
 class PositionCalculator:
     """One position's error calculator (the ErrorCalculator role)."""
 
-    def __init__(self, rack: PulseCounter, position: int) -> None:
+    def __init__(self, rack: SimCounter, position: int) -> None:
         self.rack, self.position = rack, position
         self.name = f"{rack.name} position {position}"
 
@@ -159,18 +160,19 @@ class PositionCalculator:
 
 
 def _sim_hooks(physics, positions: tuple[int, ...], options) -> object:
-    from instruments.sim.pulsecounter import PulseCounterSim
+    from instruments.sim.sim_counter import SimCounterSim
 
-    return PulseCounterSim(physics, positions)
+    return SimCounterSim(physics, positions)
 
 
 DRIVER = DriverSpec(
-    name="pulsecounter",
-    aliases=("mb-pc48",),
+    name="sim_counter",
+    aliases=("pulsecounter", "pc48", "mb-pc48"),
     roles=frozenset({"calculators"}),
-    open=PulseCounter,
-    description="MeterBench PC-48 simulated multi-position pulse counter / error calculator",
+    open=SimCounter,
+    description="MeterBench's simulated 48-position pulse counter — no real instrument speaks this",
     max_positions=48,
-    sim_yaml=SIM_DIR / "pulsecounter.yaml",
+    sim_yaml=SIM_DIR / "sim_counter.yaml",
     sim_hooks=_sim_hooks,
+    simulation_only=True,
 )
