@@ -18,6 +18,8 @@ from pathlib import Path
 from bench.retests import describe, retests
 from procedures.errors import InputError
 
+#: Record fields that are the utility's asset number: printed as the certificate's "Utility asset no."
+ASSET_FIELDS = ("utility_asset_no", "asset_id", "asset_no", "utility_asset")
 STATUS_LETTER = {"confirmed": "C", "derived": "D", "unconfirmed": "U"}
 SIMULATED_CONDITIONS = (23.0, 45.0)
 
@@ -56,11 +58,15 @@ def _date(text: str | None) -> dt.date:
 
 
 def _cite(prov: dict) -> tuple[str, str]:
-    """A recorded provenance as the certificate's source text and status letter."""
-    source = " ".join(str(prov.get(k) or "") for k in ("standard", "edition", "clause")).strip()
-    if prov.get("note"):
-        source += f" - {prov['note']}"
-    return source, STATUS_LETTER.get(str(prov.get("status", "unconfirmed")).lower(), "U")
+    """A recorded provenance as the certificate's source text and status letter: the standard and clause, or
+    "shop practice, not confirmed against the standard" - never a working file the reader does not have."""
+    from procedures.catalog import citation
+
+    status = str(prov.get("status", "unconfirmed")).lower()
+    status = {"c": "confirmed", "d": "derived", "u": "unconfirmed"}.get(status, status)
+    source = citation(*(str(prov.get(k) or "") for k in ("standard", "edition", "clause")), status,
+                      str(prov.get("note") or ""))  # fmt: skip
+    return source, STATUS_LETTER.get(status, "U")
 
 
 def _limit_provenance(points: list[dict]):
@@ -246,13 +252,31 @@ def build_certificate_data(
     deviations += [describe(r) for r in retests(record, position)]
     started = _date(run.get("started_at"))
     finished = _date(run.get("finished_at") or run.get("started_at"))
-    approver = approved_by or (lab.signatories[0].name if lab.signatories else run.get("operator") or "")
+    from bench.people import recorded_name
+
+    operator = recorded_name(run.get("operator"))
+    tested_by = rm.Person(operator, "Technician" if operator != "not recorded" else "")
+    if approved_by:
+        approver = rm.Person(recorded_name(approved_by))
+    elif lab.signatories:
+        approver = lab.signatories[0]  # the laboratory's authorised signatory, with the role it gives
+    else:
+        approver = rm.Person(operator)
+    from bench.meters import record_field_label
+
+    fields = [tuple(kv) for kv in m.get("record_fields") or ()]
+
     return rm.CertificateData(
         certificate_number=certificate_number(
             run, position, next_revision(record, position) if revision is None else revision
         ),
         laboratory=lab,
-        customer=rm.Customer(name=m.get("owner") or "Meter owner not recorded"),
+        customer=rm.Customer(
+            name=m.get("customer") or m.get("owner") or "Meter owner not recorded",
+            address=tuple(
+                part.strip() for part in str(m.get("customer_address") or "").split(";") if part.strip()
+            ),
+        ),
         meter=rm.MeterIdentity(
             manufacturer=m.get("manufacturer") or "",
             model=m.get("model") or "",
@@ -268,6 +292,7 @@ def build_certificate_data(
             kt=m.get("kt"),
             firmware=m.get("firmware") or "",
             condition_as_received=m.get("condition") or "",
+            asset_id=next((v for k, v in fields if k in ASSET_FIELDS), ""),
         ),
         dates=rm.Dates(receipt=started, test=started, issue=max(finished, started)),
         method=rm.Method(
@@ -290,8 +315,8 @@ def build_certificate_data(
         decision_rule=rm.DecisionRule(name=rule.name, statement=rule.statement),
         conformity_statement=conformity,
         overall_verdict=overall,
-        tested_by=rm.Person(run.get("operator") or "", "Technician"),
-        approved_by=rm.Person(approver, "Approved by"),
+        tested_by=tested_by,
+        approved_by=approver,
         run_id=str(run["id"]),
         bench_name=record["bench"]["name"],
         software_version=f"MeterBench {__version__}",
@@ -300,6 +325,7 @@ def build_certificate_data(
         functional_tests=tuple(functional),
         wiring=wiring,
         register_tests=registers,
+        record_fields=tuple((record_field_label(k), v) for k, v in fields if k not in ASSET_FIELDS),
     )
 
 

@@ -22,7 +22,22 @@ SERIAL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-./_]{2,31}$")
 MANIFEST_FIELDS = (
     "position", "serial", "form", "accuracy_class", "current_class", "voltage", "ta", "kh", "kt",
     "manufacturer", "model", "firmware", "ib", "in", "imax", "owner", "condition",
+    "customer", "customer_address", "meter_type",
 )  # fmt: skip
+#: Nameplate fields a meter type supplies (a manifest row's own value wins, and is kept as a correction).
+TYPE_FIELDS = ("manufacturer", "model", "form", "accuracy_class", "current_class", "voltage", "ta", "ib", "in",
+               "imax", "kh", "kt")  # fmt: skip
+#: A manifest column ``record.<name>`` is a shop-defined record field (work order, utility asset number):
+#: kept with the meter's record and printed on its certificate and in exports as "<Name>".
+RECORD_PREFIX = "record."
+RECORD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+RECORD_VALUE_MAX = 200
+
+
+def record_field_label(name: str) -> str:
+    """How a record field is titled on a certificate: ``work_order`` -> "Work order"."""
+    text = name.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,21 @@ class LoadedMeter:
     firmware: str = ""
     owner: str = ""
     condition: str = "as received, no visible damage"
+    # the customer (ISO/IEC 17025 §7.8.2.1 b) and its address, one line per "; "-separated part
+    customer: str = ""
+    customer_address: str = ""
+    # shop-defined record fields, (name, value) in manifest order, e.g. (("work_order", "WO-1182"),)
+    record_fields: tuple[tuple[str, str], ...] = ()
+    # the meter type the nameplate came from (procedures/metertypes.py), what it adds, and the fields the
+    # manifest or the technician set differently from the type: (field, type's value, value used)
+    meter_type: str = ""
+    register_resolution_kwh: float | None = None
+    optical_protocol: str = ""
+    corrections: tuple[tuple[str, str, str], ...] = ()
+
+    def __post_init__(self) -> None:  # a record read back from JSON carries lists
+        object.__setattr__(self, "record_fields", tuple((str(k), str(v)) for k, v in self.record_fields))
+        object.__setattr__(self, "corrections", tuple(tuple(map(str, c)) for c in self.corrections))
 
     @property
     def meter_form(self) -> MeterForm:
@@ -85,12 +115,49 @@ def _positive(value: object, field: str, source: str | None, *, optional: bool =
     return x
 
 
-def make_meter(raw: dict, *, source: str | None = None, prefix: str = "") -> LoadedMeter:
-    """Validate a meter's nameplate data (from a manifest row, a bench file, the GUI) into a LoadedMeter."""
+def with_meter_type(
+    raw: dict, *, types=None, source: str | None = None, prefix: str = ""
+) -> tuple[dict, object]:
+    """``raw`` with the nameplate of its meter type filled in: the ``meter_type`` named, else the one type
+    whose serial pattern the serial matches (when the row gives no form). Returns (raw, type or None)."""
+    from procedures.metertypes import load_meter_types, meter_type, type_for_serial
+
+    tid = str(raw.get("meter_type") or "").strip()
+    if not tid and str(raw.get("form") or "").strip():
+        return raw, None
+    library = load_meter_types() if types is None else types
+    if tid:
+        mt = meter_type(tid, library, field=f"{prefix}meter_type", source=source)
+    else:
+        serial = str(raw.get("serial") or "").strip()
+        try:
+            mt = type_for_serial(serial, library) if serial else None
+        except InputError as exc:
+            raise InputError(f"{prefix}meter_type", exc.problem, source=source, found=serial,
+                             allowed=exc.allowed) from None  # fmt: skip
+        if mt is None:
+            return raw, None
+    merged = {**raw, "meter_type": mt.id}
+    plate = mt.nameplate()
+    for key in TYPE_FIELDS:
+        if raw.get(key) in (None, "") and key in plate:
+            merged[key] = plate[key]
+    return merged, mt
+
+
+def make_meter(raw: dict, *, source: str | None = None, prefix: str = "", types=None) -> LoadedMeter:
+    """Validate a meter's nameplate data (from a manifest row, a bench file, the GUI) into a LoadedMeter.
+
+    A ``meter_type`` (or a serial matching a type's pattern, when no form is given) supplies the nameplate
+    fields the row leaves empty; a field the row sets differently is kept and listed as a correction.
+    """
     from procedures import catalog
 
     def f(name: str) -> str:
         return f"{prefix}{name}"
+
+    given = raw
+    raw, mtype = with_meter_type(raw, types=types, source=source, prefix=prefix)
 
     try:
         position = int(raw.get("position"))  # type: ignore[arg-type]
@@ -158,10 +225,64 @@ def make_meter(raw: dict, *, source: str | None = None, prefix: str = "") -> Loa
         manufacturer=str(raw.get("manufacturer", "") or ""), model=str(raw.get("model", "") or ""),
         firmware=str(raw.get("firmware", "") or ""), owner=str(raw.get("owner", "") or ""),
         condition=str(raw.get("condition", "") or "as received, no visible damage"),
+        customer=_text(raw, "customer", f("customer"), source), customer_address=_text(raw, "customer_address",
+        f("customer_address"), source), record_fields=record_fields(raw, source=source, prefix=prefix),
+        meter_type=mtype.id if mtype else "", optical_protocol=mtype.optical_protocol if mtype else "",
+        register_resolution_kwh=mtype.register_resolution_kwh if mtype else None,
+        corrections=_corrections(given, mtype),
     )  # fmt: skip
 
 
-def load_manifest(path: str | Path, text: str | None = None) -> list[LoadedMeter]:
+def _corrections(given: dict, mtype) -> tuple[tuple[str, str, str], ...]:
+    """Fields a row sets differently from its meter type's nameplate: (field, type's value, row's value)."""
+    if mtype is None:
+        return ()
+    plate, out = mtype.nameplate(), []
+    for key in TYPE_FIELDS:
+        mine, theirs = given.get(key), plate.get(key)
+        if mine in (None, "") or theirs in (None, ""):
+            continue
+        try:
+            same = math.isclose(float(mine), float(theirs), rel_tol=1e-9)
+        except (TypeError, ValueError):
+            same = str(mine).strip().casefold() == str(theirs).strip().casefold()
+        if not same:
+            out.append((key, f"{theirs:g}" if isinstance(theirs, float) else str(theirs), str(mine).strip()))
+    return tuple(out)
+
+
+def _text(raw: dict, key: str, field: str, source: str | None, limit: int = RECORD_VALUE_MAX) -> str:
+    value = raw.get(key)
+    text = " ".join(str(value).split()) if value not in (None, "") else ""
+    if len(text) > limit:
+        raise InputError(field, f"is longer than {limit} characters", source=source, found=text[:40] + "...")
+    return text
+
+
+def record_fields(raw: dict, *, source: str | None = None, prefix: str = "") -> tuple[tuple[str, str], ...]:
+    """The shop-defined record fields of a manifest row or meter table: keys ``record.<name>`` (or a
+    ``record`` table), names lower-case letters, digits and _, values text up to 200 characters."""
+    items = [(k[len(RECORD_PREFIX) :], v) for k, v in raw.items() if str(k).startswith(RECORD_PREFIX)]
+    table = raw.get("record")
+    if isinstance(table, dict):
+        items += list(table.items())
+    elif isinstance(table, list | tuple):
+        items += [tuple(kv) for kv in table]
+    out = []
+    for name, value in items:
+        where = f"{prefix}{RECORD_PREFIX}{name}"
+        if not RECORD_NAME_RE.match(str(name)):
+            raise InputError(where, "is not a record field name", source=source, found=name,
+                             allowed="record.<name>: lower-case letters, digits and _, e.g. record.work_order")  # fmt: skip
+        if isinstance(value, bool | dict | list):
+            raise InputError(where, "must be text or a number", source=source, found=value)
+        text = _text({"v": value}, "v", where, source)
+        if text:
+            out.append((str(name), text))
+    return tuple(out)
+
+
+def load_manifest(path: str | Path, text: str | None = None, *, types=None) -> list[LoadedMeter]:
     """Meters from a manifest CSV (header row with MANIFEST_FIELDS names; position and serial required).
 
     All rows are checked before any is accepted, so a bad manifest loads nothing.
@@ -181,15 +302,15 @@ def load_manifest(path: str | Path, text: str | None = None) -> list[LoadedMeter
             source=src,
             found=reader.fieldnames,
         )
-    unknown = [h for h in reader.fieldnames if h.strip() not in MANIFEST_FIELDS]
+    unknown = [h for h in reader.fieldnames if h.strip() not in MANIFEST_FIELDS
+               and not h.strip().startswith(RECORD_PREFIX)]  # fmt: skip
     if unknown:
-        raise InputError(
-            "header", "has unknown columns", allowed=", ".join(MANIFEST_FIELDS), source=src, found=unknown
-        )
+        raise InputError("header", "has unknown columns", source=src, found=unknown,
+                         allowed=", ".join(MANIFEST_FIELDS) + f", or {RECORD_PREFIX}<name> for a shop record field")  # fmt: skip
     meters: list[LoadedMeter] = []
     for line, row in enumerate(reader, start=2):
         clean = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-        meters.append(make_meter(clean, source=f"{src} line {line}"))
+        meters.append(make_meter(clean, source=f"{src} line {line}", types=types))
     check_board(meters, src)
     return meters
 

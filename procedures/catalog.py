@@ -11,6 +11,7 @@ Sign convention of every ``percent`` limit: symmetric +- on the percent error, w
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -53,6 +54,55 @@ class Provenance:
         if self.clause:
             parts.append(f"cl. {self.clause}")
         return " ".join(parts) + f" [{self.status}]"
+
+    def certificate_text(self) -> str:
+        """How a certificate states where this figure comes from (see :func:`citation`)."""
+        return citation(self.standard, self.edition, self.clause, self.status, self.note)
+
+
+#: What a status letter or word means for a citation (records written by tests use the letters).
+_STATUS_WORDS = {"c": "confirmed", "d": "derived", "u": "unconfirmed"}
+# A reference to a working file of the project ("standards.md §2.3", "(see notes.md)"): a reader of a
+# certificate does not have it, so it is never printed.
+_INTERNAL_FILE = re.compile(
+    r"(?:see\s+)?[\w./-]+\.(?:md|txt|rst)\b(?:\s*§\s*[\d.]+(?:\s*[-–/]\s*§?\s*[\d.]+)?)?"
+)
+
+
+def public_note(note: str) -> str:
+    """A provenance note without references to the project's working files, tidied."""
+    text = _INTERNAL_FILE.sub("", note or "")
+    text = re.sub(r"([(\[])\s*[,;]\s*", r"\1", text)
+    text = re.sub(r"[(\[]\s*[)\]]", "", text)
+    text = re.sub(r"\s+([,;.])", r"\1", text)
+    text = re.sub(r"^[\s,;:]+|[\s,;:]+$", "", text)
+    return re.sub(r"\s{2,}", " ", text).strip()
+
+
+def citation(standard: str, edition: str = "", clause: str = "", status: str = "unconfirmed",
+             note: str = "") -> str:  # fmt: skip
+    """Where a limit comes from, as a certificate says it to a reader who has the standard but not our files.
+
+    A confirmed (or derived) figure cites the standard, its edition and its clause ("clause not identified"
+    where the source quoting it gave none; a source that is not a standard, such as an instrument maker's
+    criterion, by its name); an unconfirmed one says it is shop practice, not confirmed against the
+    standard; a shop setting says so. The note follows, without references to internal working files.
+    """
+    status = _STATUS_WORDS.get(str(status).strip().lower(), str(status).strip().lower())
+    name = " ".join(p for p in (standard.strip(), f"({edition.strip()})" if edition.strip() else "") if p)
+    designation = bool(re.search(r"\d", standard))  # "ANSI C12.20", not "instrument maker's criterion"
+    if standard.strip().lower().startswith("shop"):
+        text = "shop practice, not a figure from a standard"
+    elif status in ("confirmed", "derived"):
+        text = name
+        if designation:
+            text += f", clause {clause.strip()}" if clause.strip() else ", clause not identified"
+        if status == "derived":
+            text = f"derived from {text}"
+    else:
+        text = f"shop practice, not confirmed against {name or 'the standard'}"
+    note = public_note(note)
+    return f"{text}; {note}" if note else text
 
 
 @dataclass(frozen=True)

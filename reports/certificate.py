@@ -409,7 +409,7 @@ def _identity_section(data: CertificateData, st, width: float) -> list:
         ("Manufacturer", m.manufacturer),
         ("Model", m.model),
         ("Serial number", m.serial),
-        ("Utility asset no.", m.asset_id),
+        *((("Utility asset no.", m.asset_id),) if m.asset_id else ()),
         ("Form", m.form),
         ("Accuracy class", m.accuracy_class),
         ("Current class", m.current_class),
@@ -418,13 +418,21 @@ def _identity_section(data: CertificateData, st, width: float) -> list:
         ("Kh", f"{m.kh:g} Wh/rev"),
         ("Kt (test output)", f"{m.kt:g} Wh/pulse" if m.kt else "-"),
         ("Firmware", m.firmware),
+        *data.record_fields,
     ]
+    if len(nameplate) % 2:
+        nameplate.append(("", ""))
     q = (width - 2 * lw) / 2
     rows = []
     for k in range(0, len(nameplate), 2):
         (a, av), (b, bv) = nameplate[k], nameplate[k + 1]
         rows.append(
-            [_p(a, st["cellb"]), _p(av or "-", st["cell"]), _p(b, st["cellb"]), _p(bv or "-", st["cell"])]
+            [
+                _p(a, st["cellb"]),
+                _p(av or "-", st["cell"]),
+                _p(b, st["cellb"]),
+                _p(bv or ("-" if b else ""), st["cell"]),
+            ]
         )
     rows.append(
         [_p("Condition as received", st["cellb"]), _p(m.condition_as_received or "-", st["cell"]), "", ""]
@@ -814,10 +822,10 @@ def _statements_section(
     qd.add(qr)
     signed = [
         _p("Tested by", st["cellb"]),
-        _p(f"{data.tested_by.name}, {data.tested_by.role}", st["cell"]),
+        _p(data.tested_by.printed, st["cell"]),
         Spacer(1, 3),
         _p("Approved (authorised) by", st["cellb"]),
-        _p(f"{data.approved_by.name}, {data.approved_by.role}", st["cell"]),
+        _p(data.approved_by.printed, st["cell"]),
         Spacer(1, 3),
         _p(
             "This certificate is issued electronically. Its authenticity and integrity are protected by a "
@@ -956,7 +964,7 @@ def render_batch_summary(
                 ("Laboratory", f"{summary.laboratory.name}, {summary.laboratory.city}"),
                 ("Run", f"{summary.run_id} on {summary.bench_name}, plan {summary.plan_id}"),
                 ("Test date", summary.test_date.isoformat()),
-                ("Tested by", f"{summary.tested_by.name}, {summary.tested_by.role}"),
+                ("Tested by", summary.tested_by.printed),
                 (
                     "Meters",
                     f"{len(summary.rows)} tested: {counts['pass']} PASS, {counts['fail']} FAIL, "

@@ -10,6 +10,7 @@ Built with lxml; validated offline against the schema in the tests.
 from __future__ import annotations
 
 import base64
+import re
 
 from lxml import etree
 
@@ -21,6 +22,16 @@ SCHEMA_VERSION = "3.3.0"
 #: ~95 % coverage is what k = 2 (normal distribution) means on our certificates
 COVERAGE_PROBABILITY = "0.95"
 _CONFORMITY = {"pass": "pass", "fail": "fail", "indeterminate": "noPass", "not tested": "noPass"}
+
+
+def ref_type(name: str) -> str:
+    """A DCC refType token for a result named in words: ``No-load (creep)`` -> ``meterbench_noLoadCreep``.
+
+    A refType attribute is a space-separated list of tokens, so a name with spaces would become several.
+    """
+    words = re.findall(r"[A-Za-z0-9]+", name)
+    camel = "".join(w.lower() if i == 0 else w[:1].upper() + w[1:].lower() for i, w in enumerate(words))
+    return f"meterbench_{camel or 'result'}"
 
 
 def _d(tag: str) -> str:
@@ -204,12 +215,13 @@ def build_dcc(
     if m.condition_as_received:
         _sub(desc, _d("content"), f"Condition as received: {m.condition_as_received}", lang="en")
     manu = _sub(item, _d("manufacturer"))
-    _text(manu, "name", m.manufacturer)
-    _sub(item, _d("model"), m.model)
+    _text(manu, "name", m.manufacturer or "not stated")  # an empty name is invalid in the DCC schema
+    _sub(item, _d("model"), m.model or "not stated")
     ids = _sub(item, _d("identifications"))
     for issuer, value, name in (
         ("manufacturer", m.serial, "Serial number"),
         ("owner", m.asset_id, "Asset number"),
+        *(("customer", value, title) for title, value in data.record_fields),
     ):
         if value:
             ident = _sub(ids, _d("identification"))
@@ -323,7 +335,7 @@ def build_dcc(
             k=w.k,
         )
     for f in data.functional_tests:
-        res = _sub(results, _d("result"), refType=f"meterbench_{f.name}")
+        res = _sub(results, _d("result"), refType=ref_type(f.name))
         _text(res, "name", f"{f.name} ({f.stage})")
         _sub(
             _sub(_sub(res, _d("data")), _d("text")),

@@ -56,10 +56,16 @@ def _check_finite(where: str, value: float | None) -> None:
 
 @dataclass(frozen=True)
 class Person:
-    """Someone named on the certificate (technician, approver, signatory)."""
+    """Someone named on the certificate (technician, approver, signatory): the name and, if known, the
+    person's role or title ("Meter shop supervisor"), never the heading it is printed under."""
 
     name: str
     role: str = ""
+
+    @property
+    def printed(self) -> str:
+        """ "Name, role", or the name alone when no role is known."""
+        return f"{self.name}, {self.role}" if self.role.strip() else self.name
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ class Laboratory:
 
 @dataclass(frozen=True)
 class Customer:
-    """The customer or owner of the meter."""
+    """The customer (ISO/IEC 17025 §7.8.2.1 b): who the meter was tested for, or its owner."""
 
     name: str
     address: tuple[str, ...] = ()
@@ -425,6 +431,8 @@ class CertificateData:
     # Omitted from the canonical form while empty, so certificates issued before the register test existed
     # keep their content hash.
     register_tests: tuple[RegisterTest, ...] = field(default=(), metadata={"canonical": "omit-empty"})
+    # Shop-defined record fields (title, value), e.g. ("Work order", "WO-1182"); omitted while empty, as above.
+    record_fields: tuple[tuple[str, str], ...] = field(default=(), metadata={"canonical": "omit-empty"})
     sign_convention: str = SIGN_CONVENTION
     title: str = "Certificate of Calibration and Accuracy Test"
 

@@ -23,6 +23,23 @@ def test_the_four_example_benches_are_there():
                                           "12s-network.toml"}  # fmt: skip
 
 
+REAL = sorted(Path(__file__).resolve().parents[1].joinpath("examples", "real").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", REAL, ids=[p.stem for p in REAL])
+def test_real_bench_examples_load_and_name_only_real_instruments(path):
+    """The 'connect a real bench' files: no [simulation] table, only drivers a real product speaks, and
+    their placeholders say REPLACE so nobody certifies with them unread."""
+    from instruments.registry import get_driver
+
+    cfg = load_bench_config(path)
+    assert cfg.simulation is None
+    for configs in cfg.instruments.values():
+        for c in configs:
+            assert not get_driver(c.driver).simulation_only, c.driver
+    assert "REPLACE" in cfg.calibration.certificate
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_examples_load_and_check_clean(path, capsys):
     cfg = load_bench_config(path)

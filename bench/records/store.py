@@ -14,6 +14,7 @@ skipping :meth:`RecordStore.completed_points`.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import threading
@@ -293,8 +294,11 @@ def _point_columns() -> list:
     ]
 
 
+#: Columns taken from the run's snapshot of the meter (what the manifest said): the customer and the shop's
+#: record fields (a JSON object, e.g. {"work_order": "WO-1182"}; empty when none).
+SNAPSHOT_COLUMNS = ("customer", "record_fields")
 #: The keys of every :meth:`RecordStore.point_rows` row, in export column order.
-POINT_ROW_COLUMNS: tuple[str, ...] = tuple(c.key for c in _point_columns())
+POINT_ROW_COLUMNS: tuple[str, ...] = tuple(c.key for c in _point_columns()) + SNAPSHOT_COLUMNS
 
 
 class RecordStore:
@@ -1298,7 +1302,17 @@ class RecordStore:
             stmt = stmt.where(r.id == run_id)
         stmt = stmt.order_by(r.started_at, r.id, p.position, p.id)
         with self._read() as conn:
-            return [dict(row) for row in conn.execute(stmt).mappings()]
+            rows = [dict(row) for row in conn.execute(stmt).mappings()]
+            ids = sorted({row["run_id"] for row in rows})
+            settings = (
+                dict(conn.execute(sa.select(r.id, r.settings).where(r.id.in_(ids))).all()) if ids else {}
+            )
+        for row in rows:
+            snap = ((settings.get(row["run_id"]) or {}).get("meters") or {}).get(str(row["position"])) or {}
+            row["customer"] = snap.get("customer") or snap.get("owner") or ""
+            fields = dict(snap.get("record_fields") or ())
+            row["record_fields"] = json.dumps(fields, ensure_ascii=False) if fields else ""
+        return rows
 
     def meter_history(self, serial: str) -> list[dict]:
         """Every run of one meter, oldest first: run, position, outcome, and each point's result."""

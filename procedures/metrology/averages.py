@@ -23,8 +23,8 @@ PF1_POINTS = ("FL", "LL")
 PF05_POINTS = ("PF",)
 
 _PROVENANCE = (
-    "standards.md §2.3, weighted average by jurisdiction [C]; ANSI C12.1 in-service practice as adopted "
-    "by state commissions. Check your commission's current rule before relying on it."
+    "Weighted average by jurisdiction [C]: ANSI C12.1 in-service practice as adopted by state commissions. "
+    "Check your commission's current rule before relying on it."
 )
 # Comparisons at the 98–102 % boundary are made with this slack so (4·102 + 102)/5 = 102.00000000000001
 # still counts as inside.

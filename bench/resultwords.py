@@ -1,0 +1,112 @@
+"""A recorded run's results in words: what was measured at a point, and what made a position fail.
+
+Shared by ``meterbench runs show`` and anything else that names a position's failure (the run summary, the
+GUI's position headline): "starting-load test STARTING (as-found, 240 V 0.05 A): 0 pulse(s) in 600 s -
+FAIL", rather than "a result is outside its limit". Works on :meth:`RecordStore.run_record` dicts.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def load_text(pt: dict) -> str:
+    text = f"{pt['voltage_v']:g} V {pt['current_a']:g} A"
+    if pt["current_a"] and pt["lag_deg"]:
+        text += f" {pt['lag_deg']:g}° lag"
+    if pt.get("element") and pt["element"] != "series":
+        text += f" element {pt['element']}"
+    return text
+
+
+def point_text(pt: dict) -> str:
+    from reports.model import point_name
+
+    return point_name(pt["point_id"], pt["label"])
+
+
+def limit_text(pt: dict) -> str:
+    lo, hi = pt.get("limit_lo"), pt.get("limit_hi")
+    if hi is None:
+        return "-"
+    if lo is not None and math.isclose(-lo, hi):
+        return f"±{hi:g}"
+    return f"{lo:+g} … {hi:+g}"
+
+
+def _functional(record: dict, pt: dict) -> dict | None:
+    """The creep or starting observation recorded for this point's position and pass, if any."""
+    rows = [c for c in record.get(pt["kind"], []) if c["position"] == pt["position"]]
+    return rows[-1] if rows else None
+
+
+def observed(record: dict, pt: dict) -> str:
+    """What was measured at a point, in words: error ± U, pulses in a window, or why it was not measured."""
+    res = pt.get("result") or {}
+    if pt["status"] in ("running", "interrupted"):
+        return pt["status"]
+    if res.get("error_percent") is not None:
+        text = f"{res['error_percent']:+.3f}"
+        if res.get("expanded_percent") is not None:
+            text += f" ± {res['expanded_percent']:.3f}"
+        return text
+    if pt["status"] in ("failed", "skipped"):
+        return f"not measured: {pt.get('message') or res.get('message') or pt['status']}"
+    if pt["kind"] in ("creep", "starting"):
+        obs = _functional(record, pt)
+        if obs:
+            return f"{obs['pulses']} pulse(s) in {obs['seconds']:g} s"
+    return pt.get("message") or pt["status"]
+
+
+def verdict_word(pt: dict) -> str:
+    res = pt.get("result") or {}
+    if res.get("verdict") and (res.get("error_percent") is not None or pt["status"] == "done"):
+        return res["verdict"].upper()
+    return {"failed": "NOT MEASURED", "skipped": "NOT TESTED"}.get(pt["status"], pt["status"])
+
+
+def final_points(record: dict, position: int) -> list[dict]:
+    """A position's points in run order; a point repeated after a resume counts by its finished attempt."""
+    out: dict[tuple[str, str], dict] = {}
+    for pt in record["points"]:
+        if pt["position"] != position:
+            continue
+        key = (pt["test_pass"], pt["point_id"])
+        old = out.get(key)
+        if old is None or old["status"] in ("running", "interrupted"):
+            out[key] = pt
+    return list(out.values())
+
+
+def failures(record: dict, position: int) -> list[str]:
+    """What made a position fail, naming the test and the point: one line each, in run order."""
+    lines = []
+    for pt in final_points(record, position):
+        verdict = ((pt.get("result") or {}).get("verdict") or "").lower()
+        if verdict in ("fail", "indeterminate") or pt["status"] in ("failed", "interrupted"):
+            what = {"creep": "no-load (creep) test", "starting": "starting-load test",
+                    "register": "register test"}.get(pt["kind"], "accuracy point")  # fmt: skip
+            result = observed(record, pt)
+            if pt["kind"] not in ("creep", "starting") and pt.get("limit_hi") is not None and verdict:
+                result += f" % against {limit_text(pt)} %"
+            lines.append(f"{what} {point_text(pt)} ({pt['test_pass']}, {load_text(pt)}): {result} "
+                         f"- {verdict_word(pt)}")  # fmt: skip
+    for a in record.get("averages", []):
+        if a["position"] == position and a["verdict"] in ("fail", "indeterminate"):
+            lines.append(f"weighted average {a['rule']} ({a['test_pass']}): {a['value_percent']:+.3f} % - "
+                         f"{a['verdict'].upper()}")  # fmt: skip
+    outcome = next((p["outcome"] for p in record["positions"] if p["position"] == position), None)
+    for w in record.get("wiring_checks", []):
+        if (
+            outcome != "passed"
+            and w["position"] in (position, None)
+            and w["findings"]
+            and not w.get("override_reason")
+        ):
+            lines.append("wiring check: " + findings_text(w))
+    return lines
+
+
+def findings_text(check: dict) -> str:
+    return "; ".join(str(f.get("message") or f.get("code") or f) for f in check["findings"])
