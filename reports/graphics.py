@@ -1,4 +1,4 @@
-"""Vector drawings for certificates: the phasor diagram and the error-versus-current chart.
+"""Vector drawings for certificates: the phasor diagram, the error-versus-current chart and the QR code.
 
 Both are reportlab ``Drawing`` objects (so they stay vector and use the embedded font). Colours help the
 eye but every item is also labelled in words or by marker shape, so a black-and-white copy reads the same.
@@ -6,10 +6,16 @@ eye but every item is also labelled in words or by marker shape, so a black-and-
 
 from __future__ import annotations
 
+import itertools
 import math
 
+from reports import fonts  # noqa: F401 - first: its reportlab settings must precede reportlab.graphics
+
+# isort: split
+from reportlab.graphics.barcode import qrencoder
 from reportlab.graphics.shapes import Circle, Drawing, Group, Line, Polygon, Rect, String
 from reportlab.lib import colors
+from reportlab.platypus import Flowable
 
 from reports.fonts import BOLD, FONT, register_fonts
 from reports.model import PhaseReading, PointResult
@@ -241,3 +247,47 @@ def error_chart(points: tuple[PointResult, ...], width: float = 480.0, height: f
         )
     )
     return d
+
+
+class QrCode(Flowable):
+    """A QR code encoded once (at construction) and drawn as one filled path of its dark runs.
+
+    reportlab's ``QrCodeWidget`` encodes its data again on every ``draw()`` (and ``getBounds()`` draws), and
+    emits one shape per run; this draws the same modules, with the same quiet zone of ``border`` modules,
+    scaled to a ``side`` x ``side`` square.
+    """
+
+    def __init__(self, payload: str, side: float, *, level: str = "M", border: int = 4):
+        super().__init__()
+        qr = qrencoder.QRCode(None, getattr(qrencoder.QRErrorCorrectLevel, level))
+        qr.addData(payload)
+        qr.make()
+        self.modules: list[list[bool]] = [[bool(m) for m in row] for row in qr.modules]
+        self.border = border
+        self.width = self.height = side
+
+    def dark_runs(self) -> list[tuple[int, int, int]]:
+        """(row, first column, length) of every horizontal run of dark modules, top row first."""
+        runs = []
+        for r, row in enumerate(self.modules):
+            c = 0
+            for dark, group in itertools.groupby(row):
+                n = len(list(group))
+                if dark:
+                    runs.append((r, c, n))
+                c += n
+        return runs
+
+    def wrap(self, avail_width, avail_height):
+        return self.width, self.height
+
+    def draw(self):
+        box = self.width / (len(self.modules) + 2 * self.border)
+        canv = self.canv
+        canv.saveState()
+        canv.setFillColor(colors.black)
+        path = canv.beginPath()
+        for r, c, n in self.dark_runs():
+            path.rect((c + self.border) * box, self.height - (r + self.border + 1) * box, n * box, box)
+        canv.drawPath(path, stroke=0, fill=1)
+        canv.restoreState()
