@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
+
 from reports import fonts  # noqa: F401 - first: its reportlab settings must precede reportlab.graphics
 
 # isort: split
@@ -261,7 +263,8 @@ class QrCode(Flowable):
         super().__init__()
         qr = qrencoder.QRCode(None, getattr(qrencoder.QRErrorCorrectLevel, level))
         qr.addData(payload)
-        qr.make()
+        qr.version = qr.calculate_version()
+        qr.makeImpl(False, _best_mask(qr))  # what qr.make() does, with the mask chosen in numpy
         self.modules: list[list[bool]] = [[bool(m) for m in row] for row in qr.modules]
         self.border = border
         self.width = self.height = side
@@ -291,3 +294,55 @@ class QrCode(Flowable):
             path.rect((c + self.border) * box, self.height - (r + self.border + 1) * box, n * box, box)
         canv.drawPath(path, stroke=0, fill=1)
         canv.restoreState()
+
+
+_FINDER_LIKE = np.array([1, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0], dtype=bool)
+
+
+def _best_mask(qr) -> int:
+    """The mask pattern reportlab's ``QRCode.getBestMaskPattern`` picks, found in numpy.
+
+    reportlab lays out the whole symbol in Python for each of the eight masks and scores each with Python
+    loops (a tenth of a certificate's CPU). Only the data modules depend on the mask (in the trial layout
+    the format bits are all light), so one trial layout is re-masked with arrays and scored by the same
+    four penalty rules, computed as reportlab computes them; the first lowest score wins, as there.
+    """
+    qr.makeImpl(True, 0)
+    base = np.array(qr.modules, dtype=bool)
+    cols, rows = (np.array(a) for a in zip(*qr.dataPosIterator(), strict=True))
+    mask = qrencoder.QRUtil.getMask
+    unmasked = base[rows, cols] ^ mask(0)(rows, cols)
+    scores = []
+    for pattern in range(8):
+        m = base.copy()
+        m[rows, cols] = unmasked ^ mask(pattern)(rows, cols)
+        scores.append(_lost_point(m))
+    return int(np.argmin(scores))
+
+
+def _runs_score(m: np.ndarray) -> int:
+    """Penalty 1 along the rows of ``m``: each run of five or more same-coloured modules scores length - 2."""
+    bounds = np.ones((m.shape[0], m.shape[1] + 1), dtype=bool)  # a run starts after each True
+    bounds[:, 1:-1] = m[:, 1:] != m[:, :-1]
+    lengths = np.diff(np.flatnonzero(bounds))  # across a row's end: a length of 1, never scored
+    return int((lengths[lengths >= 5] - 2).sum())
+
+
+def _finder_score(m: np.ndarray) -> int:
+    """Penalty 3 along the rows: 40 per 1:1:3:1:1 pattern followed by four light modules, at the start
+    positions reportlab scans (it stops one short of the last)."""
+    n = m.shape[1] - len(_FINDER_LIKE)
+    windows = np.lib.stride_tricks.sliding_window_view(m, len(_FINDER_LIKE), axis=1)[:, :n]
+    return 40 * int((windows == _FINDER_LIKE).all(axis=2).sum())
+
+
+def _lost_point(m: np.ndarray) -> int:
+    same = (m[1:, 1:] == m[1:, :-1]) & (m[1:, 1:] == m[:-1, 1:]) & (m[1:, 1:] == m[:-1, :-1])
+    dark = int(m.sum())
+    return (
+        _runs_score(m)
+        + _runs_score(m.T)
+        + 3 * int(same.sum())
+        + _finder_score(m)  # rows only: reportlab's column scan compares tuples to a list, and scores 0
+        + 10 * (abs(100 * dark // m.size - 50) // 5)
+    )

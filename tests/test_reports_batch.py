@@ -125,12 +125,26 @@ def test_the_pdfa_check_refuses_a_file_that_does_not_conform(tmp_path):
 # --- QR code, encoded once ---------------------------------------------------------------------------
 
 
-def test_qr_code_draws_the_modules_reportlab_encodes():
-    payload = qr_payload("MB-20260101-00001-ABCD-P01", "ab" * 32)
-    qr = QrCode(payload, 30 * mm, level="M")
-    widget = QrCodeWidget(payload, barLevel="M")
+PAYLOADS = [
+    qr_payload("MB-20260101-00001-ABCD-P01", "ab" * 32),
+    qr_payload("MB-20261231-99999-FFFF-P48-R12", "0123456789abcdef" * 4),
+    "x",
+    "MBCERT:1;" + "Z" * 150,
+]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+@pytest.mark.parametrize("level", ["L", "M", "H"])
+def test_qr_code_is_the_symbol_reportlab_encodes(payload, level):
+    """Same modules, so the same mask chosen by the same penalty score, as reportlab's own encoder."""
+    qr = QrCode(payload, 30 * mm, level=level)
+    widget = QrCodeWidget(payload, barLevel=level)
     widget.qr.make()
     assert qr.modules == [[bool(m) for m in row] for row in widget.qr.modules]
+
+
+def test_qr_code_draws_every_dark_module_once():
+    qr = QrCode(PAYLOADS[0], 30 * mm, level="M")
     drawn = [[False] * len(qr.modules) for _ in qr.modules]
     for r, c, n in qr.dark_runs():
         for k in range(c, c + n):
