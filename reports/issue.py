@@ -389,8 +389,6 @@ class _Progress:
 
     def __enter__(self):
         if self.how is True:
-            import sys
-
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -400,7 +398,6 @@ class _Progress:
                                      TimeRemainingColumn(), console=console, transient=True)  # fmt: skip
                 self._bar.start()
                 self._task = self._bar.add_task("issue", total=self.total)
-            del sys
         return self
 
     def advance(self, n: int) -> None:

@@ -252,3 +252,12 @@ def test_batch_validates_each_dcc(tmp_path, monkeypatch):
     assert "notInTheSchema" in result.refused[0].reason
     assert not (tmp_path / "B-001.pdf").exists() and not (tmp_path / "B-001.xml").exists()
     assert len(result.issued) == 2
+
+
+def test_batch_shows_a_progress_bar_on_a_terminal(tmp_path, monkeypatch, capsys):
+    from rich.console import Console
+
+    monkeypatch.setattr(Console, "is_terminal", property(lambda self: True))
+    result = issue_batch(_batch(2), tmp_path, pdfa=False, dcc=False, workers=1, chunk=1)
+    assert len(result.issued) == 2
+    assert "Issuing certificates" in capsys.readouterr().err
