@@ -271,7 +271,12 @@ def _issue_chunk(chunk: Sequence[tuple[int, CertificateData]]) -> list[tuple[int
     return out
 
 
-def _pool(workers: int, opts: _Options):
+#: a spawned worker imports reportlab, pikepdf and pyHanko first (about as much CPU as 15 certificates), so
+#: smaller batches are issued in this process when workers cannot be forked
+SPAWN_MIN_BATCH = 50
+
+
+def _pool(workers: int, opts: _Options, size: int):
     """A process pool whose workers hold the batch options, or (None, why not)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -280,6 +285,8 @@ def _pool(workers: int, opts: _Options):
     # fork shares the parsed key and the imported modules with the workers at no cost; it is unsafe in a
     # process with other threads running (the GUI), where spawn starts clean interpreters instead
     method = "fork" if "fork" in methods and threading.active_count() == 1 else "spawn"
+    if method == "spawn" and size < SPAWN_MIN_BATCH:
+        return None, f"{size} certificates are too few to be worth starting interpreters for"
     try:
         if mp.current_process().daemon:
             return None, "this process is itself a pool worker"
@@ -341,7 +348,7 @@ def issue_batch(
                     on_issued(outcome)
             bar.advance(len(pairs))
 
-        pool, how = _pool(workers, opts) if workers > 1 else (None, "one process asked for")
+        pool, how = _pool(workers, opts, len(batch)) if workers > 1 else (None, "one process asked for")
         if pool is None:
             result.how = f"1 process ({how})" if workers > 1 else "1 process"
             saved = (_BATCH, set(_CHECKED))

@@ -232,6 +232,9 @@ def test_batch_in_spawned_workers_signs_with_the_given_identity(identity, tmp_pa
     monkeypatch.setattr(threading, "active_count", lambda: 3)
     signer = load_signer(identity.p12_path, passphrase=PASS)
     signer.private_key()  # parsed here; the parsed key itself is not sent to the workers
+    few = issue_batch(_batch(2, "FEW"), tmp_path, pdfa=False, dcc=False, workers=2, chunk=1, progress=False)
+    assert few.how == "1 process (2 certificates are too few to be worth starting interpreters for)"
+    monkeypatch.setattr(issue, "SPAWN_MIN_BATCH", 2)
     result = issue_batch(_batch(2), tmp_path, signer=signer, workers=2, chunk=1, progress=False)
     assert result.how == "2 processes (spawn)", result.how
     rep = verify_pdf(result.issued[1].pdf_path, trust_roots=[identity.cert_path])
