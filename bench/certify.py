@@ -395,15 +395,19 @@ def configured_laboratory(path: str | None = None):
 
 def issue_for_run(store, run_id: int, out_dir: str | Path | None = None, *, sign: bool = False,
                   positions=None, signer=None, lab=None):  # fmt: skip
-    """Issue (and record) a certificate per meter of a run; positions without results are skipped."""
-    from reports.issue import issue_certificate
+    """Issue (and record) a certificate per meter of a run; positions without results are skipped.
+
+    The certificates are issued as one batch on every core (:func:`reports.issue.issue_batch`, with a
+    progress bar on a terminal); each is recorded as it is issued, and any that could not be (a DCC that
+    fails its schema, ...) are named with the reason in one InputError once the others are recorded."""
+    from reports.issue import issue_batch
 
     out = Path(out_dir) if out_dir else Path.cwd() / "certificates"
     out.mkdir(parents=True, exist_ok=True)
     record = store.run_record(run_id)
     if sign and signer is None:
         signer = configured_signer()
-    issued = []
+    batch, position_of = [], {}
     wanted = set(positions) if positions else None
     for pos in sorted(p["position"] for p in record["positions"]):
         if wanted and pos not in wanted:
@@ -412,11 +416,19 @@ def issue_for_run(store, run_id: int, out_dir: str | Path | None = None, *, sign
             data = build_certificate_data(record, pos, lab=lab)
         except InputError:
             continue
-        cert = issue_certificate(data, out, signer=signer, audit_head=store.audit_head())
-        store.record_certificate(run_id, pos, number=cert.certificate_number, content_hash=cert.content_hash,
+        batch.append(data)
+        position_of[data.certificate_number] = pos
+
+    def record_it(cert) -> None:
+        store.record_certificate(run_id, position_of[cert.certificate_number], number=cert.certificate_number, content_hash=cert.content_hash,
                                  pdf_path=str(cert.pdf_path), dcc_path=str(cert.dcc_path) if cert.dcc_path else None)  # fmt: skip
-        issued.append(cert)
-    return issued
+
+    # every certificate carries the records' audit chain head as it stood before this batch was issued
+    result = issue_batch(batch, out, signer=signer, on_issued=record_it, audit_head=store.audit_head())
+    if result.refused:
+        raise InputError("certificates", f"{len(result.refused)} of {len(batch)} not issued: "
+                         + "; ".join(r.reason for r in result.refused), source=f"run {run_id}")  # fmt: skip
+    return result.issued
 
 
 def configured_signer():

@@ -19,8 +19,6 @@ import math
 from collections.abc import Callable
 from xml.sax.saxutils import escape
 
-from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4, LETTER
@@ -42,7 +40,7 @@ from reportlab.platypus import (
 
 from procedures.errors import InputError
 from reports.fonts import BOLD, FONT, ITALIC, register_fonts
-from reports.graphics import error_chart, phasor_diagram
+from reports.graphics import QrCode, error_chart, phasor_diagram
 from reports.labconfig import DEMO_ACCREDITATION
 from reports.model import BatchSummary, CertificateData, PointResult, RegisterTest, content_hash, point_name
 
@@ -815,11 +813,7 @@ def _statements_section(
         Spacer(1, 4),
         _p(RELATE_ONLY, st["cellb"]),
     ]
-    qr = QrCodeWidget(qr_payload(data.certificate_number, sha), barLevel="M")
-    x0, y0, x1, y1 = qr.getBounds()
-    side = 30 * mm
-    qd = Drawing(side, side, transform=[side / (x1 - x0), 0, 0, side / (y1 - y0), 0, 0])
-    qd.add(qr)
+    qd = QrCode(qr_payload(data.certificate_number, sha), 30 * mm, level="M")  # encoded once, one path
     signed = [
         _p("Tested by", st["cellb"]),
         _p(data.tested_by.printed, st["cell"]),

@@ -1,4 +1,4 @@
-"""Vector drawings for certificates: the phasor diagram and the error-versus-current chart.
+"""Vector drawings for certificates: the phasor diagram, the error-versus-current chart and the QR code.
 
 Both are reportlab ``Drawing`` objects (so they stay vector and use the embedded font). Colours help the
 eye but every item is also labelled in words or by marker shape, so a black-and-white copy reads the same.
@@ -6,10 +6,18 @@ eye but every item is also labelled in words or by marker shape, so a black-and-
 
 from __future__ import annotations
 
+import itertools
 import math
 
+import numpy as np
+
+from reports import fonts  # noqa: F401 - first: its reportlab settings must precede reportlab.graphics
+
+# isort: split
+from reportlab.graphics.barcode import qrencoder
 from reportlab.graphics.shapes import Circle, Drawing, Group, Line, Polygon, Rect, String
 from reportlab.lib import colors
+from reportlab.platypus import Flowable
 
 from reports.fonts import BOLD, FONT, register_fonts
 from reports.model import PhaseReading, PointResult
@@ -241,3 +249,100 @@ def error_chart(points: tuple[PointResult, ...], width: float = 480.0, height: f
         )
     )
     return d
+
+
+class QrCode(Flowable):
+    """A QR code encoded once (at construction) and drawn as one filled path of its dark runs.
+
+    reportlab's ``QrCodeWidget`` encodes its data again on every ``draw()`` (and ``getBounds()`` draws), and
+    emits one shape per run; this draws the same modules, with the same quiet zone of ``border`` modules,
+    scaled to a ``side`` x ``side`` square.
+    """
+
+    def __init__(self, payload: str, side: float, *, level: str = "M", border: int = 4):
+        super().__init__()
+        qr = qrencoder.QRCode(None, getattr(qrencoder.QRErrorCorrectLevel, level))
+        qr.addData(payload)
+        qr.version = qr.calculate_version()
+        qr.makeImpl(False, _best_mask(qr))  # what qr.make() does, with the mask chosen in numpy
+        self.modules: list[list[bool]] = [[bool(m) for m in row] for row in qr.modules]
+        self.border = border
+        self.width = self.height = side
+
+    def dark_runs(self) -> list[tuple[int, int, int]]:
+        """(row, first column, length) of every horizontal run of dark modules, top row first."""
+        runs = []
+        for r, row in enumerate(self.modules):
+            c = 0
+            for dark, group in itertools.groupby(row):
+                n = len(list(group))
+                if dark:
+                    runs.append((r, c, n))
+                c += n
+        return runs
+
+    def wrap(self, avail_width, avail_height):
+        return self.width, self.height
+
+    def draw(self):
+        box = self.width / (len(self.modules) + 2 * self.border)
+        canv = self.canv
+        canv.saveState()
+        canv.setFillColor(colors.black)
+        path = canv.beginPath()
+        for r, c, n in self.dark_runs():
+            path.rect((c + self.border) * box, self.height - (r + self.border + 1) * box, n * box, box)
+        canv.drawPath(path, stroke=0, fill=1)
+        canv.restoreState()
+
+
+_FINDER_LIKE = np.array([1, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0], dtype=bool)
+
+
+def _best_mask(qr) -> int:
+    """The mask pattern reportlab's ``QRCode.getBestMaskPattern`` picks, found in numpy.
+
+    reportlab lays out the whole symbol in Python for each of the eight masks and scores each with Python
+    loops (a tenth of a certificate's CPU). Only the data modules depend on the mask (in the trial layout
+    the format bits are all light), so one trial layout is re-masked with arrays and scored by the same
+    four penalty rules, computed as reportlab computes them; the first lowest score wins, as there.
+    """
+    qr.makeImpl(True, 0)
+    base = np.array(qr.modules, dtype=bool)
+    cols, rows = (np.array(a) for a in zip(*qr.dataPosIterator(), strict=True))
+    mask = qrencoder.QRUtil.getMask
+    unmasked = base[rows, cols] ^ mask(0)(rows, cols)
+    scores = []
+    for pattern in range(8):
+        m = base.copy()
+        m[rows, cols] = unmasked ^ mask(pattern)(rows, cols)
+        scores.append(_lost_point(m))
+    return int(np.argmin(scores))
+
+
+def _runs_score(m: np.ndarray) -> int:
+    """Penalty 1 along the rows of ``m``: each run of five or more same-coloured modules scores length - 2."""
+    bounds = np.ones((m.shape[0], m.shape[1] + 1), dtype=bool)  # a run starts after each True
+    bounds[:, 1:-1] = m[:, 1:] != m[:, :-1]
+    lengths = np.diff(np.flatnonzero(bounds))  # across a row's end: a length of 1, never scored
+    return int((lengths[lengths >= 5] - 2).sum())
+
+
+def _finder_score(m: np.ndarray) -> int:
+    """Penalty 3 along the rows: 40 per 1:1:3:1:1 pattern followed by four light modules, at the start
+    positions reportlab scans (it stops one short of the last)."""
+    n = m.shape[1] - len(_FINDER_LIKE)
+    windows = np.lib.stride_tricks.sliding_window_view(m, len(_FINDER_LIKE), axis=1)[:, :n]
+    return 40 * int((windows == _FINDER_LIKE).all(axis=2).sum())
+
+
+def _lost_point(m: np.ndarray) -> int:
+    same = (m[1:, 1:] == m[1:, :-1]) & (m[1:, 1:] == m[:-1, 1:]) & (m[1:, 1:] == m[:-1, :-1])
+    dark = int(m.sum())
+    return (
+        _runs_score(m)
+        + _runs_score(m.T)
+        + 3 * int(same.sum())
+        + _finder_score(m)  # rows only: reportlab's column scan compares tuples to a list, and scores 0
+        + 10 * (abs(100 * dark // m.size - 50) // 5)
+    )

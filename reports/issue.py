@@ -4,19 +4,27 @@
 update) when given a signer, and writes the DCC XML beside it with the final PDF embedded. Files are named
 ``<certificate_number>.pdf`` / ``.xml``. Each file appears only when complete (written to a temporary
 name in the same folder and renamed), an existing certificate is never overwritten, and a failure leaves
-nothing half-written behind.
+nothing half-written behind. Every DCC is validated against the DCC 3.3.0 schema before it is written; one
+that fails is not issued (nor is its PDF) and the error says why.
+
+:func:`issue_batch` issues many certificates with one signer (its key parsed once) on all cores, with a
+progress bar, and falls back to this process where a process pool cannot be had.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, replace
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from procedures.errors import InputError
 from reports.certificate import render_batch_summary, render_certificate
 from reports.dcc import build_dcc, dcc_data_hash
+from reports.dccschema import check_dcc
 from reports.model import BatchSummary, CertificateData, Laboratory, content_hash
 from reports.pdfa import tag_plain, to_pdfa
 from reports.signing import sign_pdf
@@ -58,6 +66,7 @@ def _write_pdf(
     location: str,
     audit_head: str | None = None,
     dcc_sha256: str | None = None,
+    check_pdfa: bool = False,
 ) -> None:
     out_dir = final.parent
     temps: list[Path] = []
@@ -66,7 +75,7 @@ def _write_pdf(
         temps.append(stage)
         if pdfa:
             to_pdfa(plain, stage, title=title, number=number, sha256=sha, author=author, subject=subject,
-                    audit_head=audit_head, dcc_sha256=dcc_sha256)  # fmt: skip
+                    audit_head=audit_head, dcc_sha256=dcc_sha256, check=check_pdfa)  # fmt: skip
         else:
             stage.write_bytes(tag_plain(plain, title=title, number=number, sha256=sha, author=author,
                                         subject=subject, audit_head=audit_head, dcc_sha256=dcc_sha256))  # fmt: skip
@@ -108,13 +117,17 @@ def issue_certificate(
     page_size: str = "letter",
     embed_pdf_in_dcc: bool = True,
     audit_head: str | None = None,
+    check_pdfa: bool = False,
 ) -> IssuedCertificate:
     """Write ``<number>.pdf`` (PDF/A-2b, signed when ``signer`` is given) and ``<number>.xml`` (DCC).
 
     ``lab`` replaces ``data.laboratory`` (before hashing, so the hash covers what is printed). ``signer``
-    is a pyHanko signer from :func:`reports.signing.load_signer`. ``audit_head`` (``"<seq>:<hash>"``,
-    from ``RecordStore.audit_head()``) is printed, embedded in the PDF's metadata and in the DCC, so a
-    signed certificate anchors the records' audit chain: ``meterbench verify`` checks it is still there.
+    is a pyHanko signer from :func:`reports.signing.load_signer`. A DCC that does not validate against
+    the schema raises :class:`InputError` saying why, and neither file is left behind. ``check_pdfa``
+    checks the PDF/A-2b conformance of this certificate before writing it (see :func:`reports.pdfa.to_pdfa`).
+    ``audit_head`` (``"<seq>:<hash>"``, from ``RecordStore.audit_head()``) is printed, embedded in the
+    PDF's metadata and in the DCC, so a signed certificate anchors the records' audit chain:
+    ``meterbench verify`` checks it is still there.
     """
     if lab is not None:
         data = replace(data, laboratory=lab)
@@ -150,12 +163,15 @@ def issue_certificate(
         location=data.laboratory.place_of_test,
         audit_head=audit_head,
         dcc_sha256=dcc_sha,
+        check_pdfa=check_pdfa,
     )
     written_dcc = None
     if dcc:
         try:
             pdf_bytes = pdf_path.read_bytes() if embed_pdf_in_dcc else None
-            _write_atomic(build_dcc(data, sha, pdf_bytes=pdf_bytes, audit_head=audit_head), dcc_path)
+            xml = build_dcc(data, sha, pdf_bytes=pdf_bytes, audit_head=audit_head)
+            check_dcc(xml, number)
+            _write_atomic(xml, dcc_path)
             written_dcc = dcc_path
         except BaseException:
             pdf_path.unlink(missing_ok=True)  # a certificate is the pair, or nothing
@@ -196,3 +212,223 @@ def issue_batch_summary(
         location=summary.laboratory.place_of_test,
     )
     return IssuedCertificate(pdf_path, None, sha, number, pdfa, signer is not None)
+
+
+# --- batches ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A certificate of a batch that was not issued, and why (the one-line error)."""
+
+    certificate_number: str
+    reason: str
+
+
+@dataclass
+class BatchResult:
+    """What a batch issued (in the order given), what it refused and why, and how it ran."""
+
+    issued: list[IssuedCertificate] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    #: "3 processes", or "1 process (<why no pool>)"
+    how: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Options:
+    out_dir: Path
+    signer: object
+    lab: Laboratory | None
+    pdfa: bool
+    dcc: bool
+    page_size: str
+    audit_head: str | None = None
+
+
+#: the options of the batch a worker process is issuing (set once per worker, or in this process)
+_BATCH: _Options | None = None
+#: page sizes whose PDF/A conformance this process has checked in the current batch (the first certificate)
+_CHECKED: set[str] = set()
+
+
+def _start_worker(opts: _Options) -> None:
+    global _BATCH
+    _BATCH = opts
+    _CHECKED.clear()
+
+
+def _issue_chunk(chunk: Sequence[tuple[int, CertificateData]]) -> list[tuple[int, object]]:
+    """Issue a slice of a batch with the worker's options: (index, IssuedCertificate or Refusal)."""
+    import pikepdf.pdfa
+
+    opts = _BATCH
+    assert opts is not None, "_start_worker was not called"
+    out = []
+    for index, data in chunk:
+        check = opts.pdfa and opts.page_size not in _CHECKED
+        try:
+            cert = issue_certificate(data, opts.out_dir, signer=opts.signer, lab=opts.lab, pdfa=opts.pdfa,
+                                     dcc=opts.dcc, page_size=opts.page_size, check_pdfa=check,
+                                     audit_head=opts.audit_head)  # fmt: skip
+        except InputError as e:
+            out.append((index, Refusal(data.certificate_number, str(e))))
+            continue
+        except pikepdf.pdfa.PdfaError as e:
+            out.append((index, Refusal(data.certificate_number, f"not PDF/A-2b, so not issued: {e}")))
+            continue
+        if check:
+            _CHECKED.add(opts.page_size)
+        out.append((index, cert))
+    return out
+
+
+#: a spawned worker imports reportlab, pikepdf and pyHanko first (about as much CPU as 15 certificates), so
+#: smaller batches are issued in this process when workers cannot be forked
+SPAWN_MIN_BATCH = 50
+
+
+def _pool(workers: int, opts: _Options, size: int):
+    """A process pool whose workers hold the batch options, or (None, why not)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = mp.get_all_start_methods()
+    # fork shares the parsed key and the imported modules with the workers at no cost; it is unsafe in a
+    # process with other threads running (the GUI), where spawn starts clean interpreters instead
+    method = "fork" if "fork" in methods and threading.active_count() == 1 else "spawn"
+    if method == "spawn" and size < SPAWN_MIN_BATCH:
+        return None, f"{size} certificates are too few to be worth starting interpreters for"
+    try:
+        if mp.current_process().daemon:
+            return None, "this process is itself a pool worker"
+        ctx = mp.get_context(method)
+        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker, initargs=(opts,))
+        pool.submit(int).result()  # a pool that cannot start its workers fails here, not mid-batch
+    except (OSError, NotImplementedError, ImportError, RuntimeError) as e:
+        return None, f"no process pool here: {type(e).__name__}: {e}"
+    return pool, method
+
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def issue_batch(
+    items: Iterable[CertificateData],
+    out_dir: str | Path,
+    *,
+    signer=None,
+    lab: Laboratory | None = None,
+    pdfa: bool = True,
+    dcc: bool = True,
+    page_size: str = "letter",
+    workers: int | None = None,
+    progress: bool | Callable[[int, int], None] = True,
+    on_issued: Callable[[IssuedCertificate], None] | None = None,
+    chunk: int = 4,
+    audit_head: str | None = None,
+) -> BatchResult:
+    """Issue every certificate of ``items`` as :func:`issue_certificate` would, on ``workers`` processes.
+
+    ``workers`` defaults to every core this process may use; 1, a batch too small to share, or a place
+    where no process pool can be started (say, inside a pool worker) issues in this process, and
+    ``BatchResult.how`` says which. The signer is the one given (its key parsed once per process). A
+    certificate that cannot be issued (its number already exists, its DCC fails the schema, ...) is
+    listed in ``refused`` with the reason and the others go on; an unexpected error stops the batch.
+    ``progress`` shows a progress bar on the terminal (True), nothing (False), or calls
+    ``progress(done, total)``; ``on_issued`` is called in this process for each certificate as it is
+    issued (to record it). ``audit_head`` is the records' chain head every certificate of the batch carries.
+    """
+    batch = list(enumerate(items))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    opts = _Options(out, signer, lab, pdfa, dcc, page_size, audit_head)
+    workers = max(1, min(workers or default_workers(), (len(batch) + chunk - 1) // chunk or 1))
+    result = BatchResult()
+    done: dict[int, object] = {}
+    start = time.perf_counter()
+    with _Progress(progress, len(batch)) as bar:
+
+        def take(pairs) -> None:
+            for index, outcome in pairs:
+                done[index] = outcome
+                if isinstance(outcome, IssuedCertificate) and on_issued is not None:
+                    on_issued(outcome)
+            bar.advance(len(pairs))
+
+        pool, how = _pool(workers, opts, len(batch)) if workers > 1 else (None, "one process asked for")
+        if pool is None:
+            result.how = f"1 process ({how})" if workers > 1 else "1 process"
+            saved = (_BATCH, set(_CHECKED))
+            _start_worker(opts)
+            try:
+                for k in range(0, len(batch), chunk):
+                    take(_issue_chunk(batch[k : k + chunk]))
+            finally:
+                _restore(*saved)
+        else:
+            from concurrent.futures import as_completed
+
+            result.how = f"{workers} processes ({how})"
+            with pool:
+                futures = [
+                    pool.submit(_issue_chunk, batch[k : k + chunk]) for k in range(0, len(batch), chunk)
+                ]
+                try:
+                    for fut in as_completed(futures):
+                        take(fut.result())
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
+    for index in sorted(done):
+        outcome = done[index]
+        (result.issued if isinstance(outcome, IssuedCertificate) else result.refused).append(outcome)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _restore(batch: _Options | None, checked: set[str]) -> None:
+    global _BATCH
+    _BATCH = batch
+    _CHECKED.clear()
+    _CHECKED.update(checked)
+
+
+class _Progress:
+    """A rich progress bar on stderr (only on a terminal), a callback, or nothing."""
+
+    def __init__(self, how: bool | Callable[[int, int], None], total: int):
+        self.how, self.total, self.done = how, total, 0
+        self._bar = self._task = None
+
+    def __enter__(self):
+        if self.how is True:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            console = Console(stderr=True)
+            if console.is_terminal:
+                self._bar = Progress("Issuing certificates", BarColumn(), MofNCompleteColumn(),
+                                     TimeRemainingColumn(), console=console, transient=True)  # fmt: skip
+                self._bar.start()
+                self._task = self._bar.add_task("issue", total=self.total)
+        return self
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done)
+        elif callable(self.how):
+            self.how(self.done, self.total)
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.stop()
+        return False

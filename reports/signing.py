@@ -5,6 +5,10 @@ passphrase comes from the ``MB_SIGNING_PASSPHRASE`` environment variable or an i
 never written anywhere. RSA only: an ECDSA P-256 key makes pyHanko raise the PDF version to 2.0, which
 breaks PDF/A-2b. Signing is an incremental update appended after the PDF/A conversion, so the signed
 revision is the validated PDF/A file byte for byte.
+
+:func:`load_signer` returns a :class:`KeyOnceSigner`: pyHanko's ``SimpleSigner`` re-parses (and re-checks)
+the private key from DER on every signature, which for an RSA-3072 key costs more than the rest of the
+signature; this signer parses it once and keeps the parsed key for every certificate it signs.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_params
 
 from procedures.errors import InputError
 
@@ -150,9 +156,83 @@ def _write_private(path: Path, data: bytes) -> None:
         f.write(data)
 
 
+class KeyOnceSigner(signers.SimpleSigner):
+    """A pyHanko ``SimpleSigner`` that parses its RSA private key once and reuses it for every signature.
+
+    The signatures are the same bytes pyHanko's own signer makes (RSA PKCS#1 v1.5 and PSS are
+    deterministic in the key, respectively the same call); other key types are left to pyHanko.
+    """
+
+    _parsed_key: rsa.RSAPrivateKey | None = None
+
+    @classmethod
+    def of(cls, signer: signers.SimpleSigner) -> KeyOnceSigner:
+        return cls(
+            signing_cert=signer.signing_cert,
+            signing_key=signer.signing_key,
+            cert_registry=signer.cert_registry,
+            signature_mechanism=signer.signature_mechanism,
+            prefer_pss=signer.prefer_pss,
+            embed_roots=signer.embed_roots,
+        )
+
+    def private_key(self) -> rsa.RSAPrivateKey:
+        if self._parsed_key is None:
+            key = serialization.load_der_private_key(self.signing_key.dump(), password=None)
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise TypeError("KeyOnceSigner signs with RSA keys only")
+            self._parsed_key = key
+        return self._parsed_key
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
+        try:
+            algo = mechanism.signature_algo
+        except ValueError:
+            algo = mechanism["algorithm"].native
+        if algo == "rsassa_pkcs1v15":
+            return self.private_key().sign(data, PKCS1v15(), get_pyca_cryptography_hash(digest_algorithm))
+        if algo == "rsassa_pss":
+            padding, hash_algo = process_pss_params(mechanism["parameters"])
+            return self.private_key().sign(data, padding, hash_algo)
+        return super().sign_raw(data, digest_algorithm)
+
+    def __reduce__(self):
+        """Pickled as DER (asn1crypto objects do not unpickle in a fresh process), for spawned batch
+        workers; the key travels in memory through the pool's pipe, is never written, and each worker
+        parses it once."""
+        mech = self.signature_mechanism
+        return (
+            _rebuild_signer,
+            (
+                self.signing_cert.dump(),
+                self.signing_key.dump(),
+                [c.dump() for c in self.cert_registry],
+                mech.dump() if mech is not None else None,
+                self.prefer_pss,
+                self.embed_roots,
+            ),
+        )
+
+
+def _rebuild_signer(cert, key, registry, mech, prefer_pss, embed_roots) -> KeyOnceSigner:
+    from asn1crypto import algos, keys
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    return KeyOnceSigner(
+        signing_cert=asn1_x509.Certificate.load(cert),
+        signing_key=keys.PrivateKeyInfo.load(key),
+        cert_registry=SimpleCertificateStore.from_certs([asn1_x509.Certificate.load(c) for c in registry]),
+        signature_mechanism=algos.SignedDigestAlgorithm.load(mech) if mech is not None else None,
+        prefer_pss=prefer_pss,
+        embed_roots=embed_roots,
+    )
+
+
 def load_signer(
     identity: str | Path, *, cert_path: str | Path | None = None, passphrase: bytes | None = None
-) -> signers.SimpleSigner:
+) -> KeyOnceSigner:
     """A pyHanko signer from a PKCS#12 file, or a PEM/DER key plus ``cert_path``; RSA keys only."""
     identity = Path(identity)
     src = str(identity)
@@ -193,10 +273,10 @@ def load_signer(
             found=algo,
             allowed="rsa",
         )
-    return signer
+    return KeyOnceSigner.of(signer)
 
 
-def signer_subject(signer: signers.SimpleSigner) -> str:
+def signer_subject(signer: signers.Signer) -> str:
     return signer.signing_cert.subject.human_friendly
 
 

@@ -112,3 +112,34 @@ def test_run_names_the_shops_laboratory_and_a_bad_lab_file_stops_before_the_run(
     )
     text = " ".join(PdfReader(next((tmp_path / "c").glob("*-P01.pdf"))).pages[0].extract_text().split())
     assert "Example Electric Co-op Meter Shop" in text and "DEMONSTRATION" not in text.upper()
+
+
+def test_a_certificate_whose_dcc_fails_is_named_and_the_others_are_recorded(issued, tmp_path, monkeypatch):
+    """One meter's DCC fails the schema: the run's other certificates are issued and recorded, and the
+    error names the one that was not and why."""
+    from lxml import etree
+
+    from procedures.errors import InputError
+    from reports import issue
+
+    db, _cert, _certs, _record = issued
+    real = issue.build_dcc
+
+    def broken_for_p02(data, *a, **k):
+        xml = real(data, *a, **k)
+        if not data.certificate_number.endswith("P02-R1"):
+            return xml
+        root = etree.fromstring(xml)
+        root.append(etree.Element("{https://ptb.de/dcc}notInTheSchema"))
+        return etree.tostring(root)
+
+    monkeypatch.setattr(issue, "build_dcc", broken_for_p02)
+    store = RecordStore.open(db)
+    try:
+        with pytest.raises(InputError, match=r"1 of 3 not issued: certificate MB-\S+-P02-R1: DCC: does not"):
+            issue_for_run(store, 1, tmp_path)
+        numbers = [c["number"] for c in store.run_record(1)["certificates"]]
+    finally:
+        store.close()
+    assert sum(n.endswith("-R1") for n in numbers) == 2 and not any(n.endswith("P02-R1") for n in numbers)
+    assert not list(tmp_path.glob("*P02-R1*"))

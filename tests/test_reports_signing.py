@@ -169,3 +169,26 @@ def test_hex_case_flip_in_signature_blob_fails(signed, tmp_path):
     bad = tmp_path / "case.pdf"
     bad.write_bytes(bytes(data))
     assert not verify_pdf(bad, trust_roots=[ident.cert_path]).ok
+
+
+def test_the_key_is_parsed_once_for_many_signatures(signed, tmp_path, monkeypatch):
+    """One signer for a batch: its RSA key is parsed (and checked) once, and every signature verifies."""
+    from cryptography.hazmat.primitives import serialization
+
+    _data, _cert, ident = signed
+    calls = []
+    real = serialization.load_der_private_key
+    monkeypatch.setattr(
+        serialization, "load_der_private_key", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    signer = load_signer(ident.p12_path, passphrase=PASS)
+    certs = [
+        issue_certificate(
+            sample_certificate_data(form, certificate_number=f"ONCE-{form}"), tmp_path, signer=signer
+        )
+        for form in ("2S", "9S")
+    ]
+    assert len(calls) == 1
+    for cert in certs:
+        rep = verify_pdf(cert.pdf_path, trust_roots=[ident.cert_path])
+        assert rep.ok, rep.problems
