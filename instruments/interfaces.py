@@ -239,6 +239,16 @@ class Bench:
                 errors.append(exc)
         return errors
 
+    def unconfirmed_used(self) -> list[str]:
+        """Commands found in no public source ([U]) that this bench's drivers sent, per instrument, as
+        ``"<instrument>: <command>"`` — what a run records and its certificate states."""
+        out = []
+        for inst in self.instruments() + list(self.meter_ports.values()):
+            link = getattr(inst, "link", None) or getattr(getattr(inst, "c", None), "link", None)
+            for command in sorted(getattr(link, "unconfirmed_sent", ()) or ()):
+                out.append(f"{getattr(inst, 'name', type(inst).__name__)}: {command}")
+        return sorted(set(out))
+
     def confirm_safe(self) -> list[str]:
         """Ask every instrument whether its safe state took, after the source's own ramp-down time.
 

@@ -153,3 +153,20 @@ def test_a_whole_c1220_run_over_real_sockets(tmp_path, example, plan, expected):
     accuracy = [p for p in doc["points"] if p["error_percent"] is not None]
     assert accuracy and all(p["expanded_uncertainty_percent"] > 0 for p in accuracy)
     assert doc["creep"] and doc["starting"]  # the whole plan ran, creep and starting included
+
+
+def test_the_unconfirmed_commands_a_bench_sent_are_known_to_the_run():
+    """A run that used [U] commands can record and state them: the bench says which were sent."""
+    from instruments.bench import open_bench
+
+    with open_bench(EXAMPLES / "2s-fluke-mad.toml") as bench:
+        assert bench.unconfirmed_used() == []
+        from instruments.interfaces import PhaseSetting
+
+        bench.source.apply({"A": PhaseSetting(240.0, 0.0, 0.05, 0.0)}, 60.0)
+        bench.source.output_on()
+        bench.calculators[1].count_start()  # the MAD pulse count is [U], opted in by this example
+        bench.calculators[1].stop()
+        bench.source.output_off()
+        used = bench.unconfirmed_used()
+    assert len(used) == 1 and "pulse count" in used[0] and "zera_mad" in used[0]

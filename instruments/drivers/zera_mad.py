@@ -524,6 +524,7 @@ class MADPosition:
                 "a MAD server has no documented pulse count (creep and starting tests need one); counting "
                 "through a long gate is [U]: set allow_unconfirmed = true for this calculator to use it",
             )  # fmt: skip
+        self.rack.link.unconfirmed_sent.add("runErrorMeasureReq as a pulse count (creep/starting)")
         kr = self.rack.kr_wh
         self._planned = (COUNT_GATE_PULSES, max(1, reference_counts(COUNT_GATE_PULSES, 1.0, kr)))
         self._run("oneShot")
