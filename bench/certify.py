@@ -15,6 +15,7 @@ import datetime as dt
 import math
 from pathlib import Path
 
+from bench.readmodel import RunRecord, laboratory_to_dict
 from bench.retests import describe, retests
 from procedures.errors import InputError
 
@@ -96,7 +97,10 @@ def build_certificate_data(
                          found=position)  # fmt: skip
     m = meters[position]
     env = run.get("environment") or {}
-    lab = lab or default_laboratory()
+    read = RunRecord(record)
+    revision = next_revision(record, position) if revision is None else revision
+    # the laboratory it was issued under (a revision: the run's), not whatever the lab file says today
+    lab = lab or read.laboratory(position, revision) or default_laboratory()
     pts = [p for p in record["points"] if p["position"] == position]
     acc = [
         p for p in pts if p["kind"] == "accuracy" and (p.get("result") or {}).get("error_percent") is not None
@@ -148,7 +152,7 @@ def build_certificate_data(
             / total
             * next(
                 (
-                    p["expanded_u_pct"]
+                    p.expanded_u_pct
                     for p in points
                     if p.label == lbl and p.element == "series" and p.stage == a.get("test_pass", p.stage)
                 ),
@@ -156,9 +160,10 @@ def build_certificate_data(
             )
             for lbl, w in weights.items()
         )
+        limit = (read.plan.average_rule or {}).get("limit_percent", 2.0)
         averages.append(rm.WeightedAverage(
             rule=a["rule"], formula=formula, registration_pct=a["value_percent"], expanded_u_pct=u, k=2.0,
-            low_pct=98.0, high_pct=102.0, verdict=a["verdict"], stage=a.get("test_pass") or "as-found",
+            low_pct=100.0 - limit, high_pct=100.0 + limit, verdict=a["verdict"], stage=a.get("test_pass") or "as-found",
         ))  # fmt: skip
     wiring = None
     mine = [w for w in record["wiring_checks"] if w["position"] == position] or [
@@ -207,15 +212,8 @@ def build_certificate_data(
     if wiring:
         final.append(wiring.verdict)
     overall = "fail" if "fail" in final else ("indeterminate" if "indeterminate" in final else "pass")
-    plan_title = settings.get("plan_title") or run["plan_id"]
-    standard = settings.get("plan_standard") or ""
-    try:
-        from procedures.plans import load_plan
-
-        plan = load_plan(run["plan_id"])
-        plan_title, standard = plan.title, plan.standard
-    except InputError:
-        pass
+    # what the run recorded of its plan, never today's plan file (a shop's own plan has no shipped twin)
+    plan_title, standard = read.plan.title or run["plan_id"], read.plan.standard
     conformity = (
         f"The meter {'CONFORMS' if overall == 'pass' else 'DOES NOT CONFORM'} to the limits of {standard or 'the plan'} "
         f"(plan {run['plan_id']} version {run.get('plan_version')}) under the decision rule '{rule.name}'."
@@ -223,6 +221,9 @@ def build_certificate_data(
         f"Conformity to {standard or 'the plan'} cannot be stated: at least one result lies within the "
         f"expanded uncertainty of its limit (decision rule '{rule.name}')."
     )  # fmt: skip
+    for v in read.in_service(position):
+        conformity += (f" In-service verdict ({v.test_pass}, {standard or 'the plan'}): {v.verdict.upper()} - "
+                       + "; ".join(v.reasons) + ".")  # fmt: skip
     simulated = bool(env.get("simulated"))
     temp = env.get("temperature_c")
     hum = env.get("humidity_pct")
@@ -244,13 +245,14 @@ def build_certificate_data(
             for p in pts if p.get("status") == "failed"))  # fmt: skip
     deviations += register_notes
     deviations += [describe(r) for r in retests(record, position)]
+    earlier = read.certificates(position)[:revision]
+    if earlier:  # ISO/IEC 17025 §7.8.8: an amended certificate identifies the one it replaces
+        deviations.append(f"This certificate replaces certificate {earlier[-1]['number']}, which is withdrawn.")
     started = _date(run.get("started_at"))
     finished = _date(run.get("finished_at") or run.get("started_at"))
     approver = approved_by or (lab.signatories[0].name if lab.signatories else run.get("operator") or "")
     return rm.CertificateData(
-        certificate_number=certificate_number(
-            run, position, next_revision(record, position) if revision is None else revision
-        ),
+        certificate_number=certificate_number(run, position, revision),
         laboratory=lab,
         customer=rm.Customer(name=m.get("owner") or "Meter owner not recorded"),
         meter=rm.MeterIdentity(
@@ -305,7 +307,7 @@ def build_certificate_data(
 
 def _register_tests(record: dict, position: int):
     """This position's measured register tests, and a deviation line for each one not performed."""
-    from bench.registertest import recorded_results
+    from bench.readmodel import recorded_results
     from reports import model as rm
 
     tests, notes = [], []
@@ -388,7 +390,8 @@ def issue_for_run(store, run_id: int, out_dir: str | Path | None = None, *, sign
             continue
         cert = issue_certificate(data, out, signer=signer)
         store.record_certificate(run_id, pos, number=cert.certificate_number, content_hash=cert.content_hash,
-                                 pdf_path=str(cert.pdf_path), dcc_path=str(cert.dcc_path) if cert.dcc_path else None)  # fmt: skip
+                                 pdf_path=str(cert.pdf_path), dcc_path=str(cert.dcc_path) if cert.dcc_path else None,
+                                 laboratory=laboratory_to_dict(data.laboratory))  # fmt: skip
         issued.append(cert)
     return issued
 

@@ -47,10 +47,23 @@ class Watchdog:
     time would never see. A gate longer than the timeout is not a stall: the engine kicks while polling.
     """
 
-    def __init__(self, bench, timeout_s: float = 30.0, on_trip: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        bench,
+        timeout_s: float = 30.0,
+        on_trip: Callable[[], None] | None = None,
+        *,
+        heartbeat: Callable[[], None] | None = None,
+        heartbeat_s: float = 30.0,
+    ) -> None:
         self.bench = bench
         self.timeout_s = timeout_s
         self.on_trip = on_trip
+        # "This run is alive", every ``heartbeat_s`` while the run makes progress or waits for a person:
+        # another host then does not take a long gate or a long question for a dead process.
+        self.heartbeat = heartbeat
+        self.heartbeat_s = heartbeat_s
+        self._beat = 0.0
         self.tripped = threading.Event()
         self._last = time.monotonic()
         self._stop = threading.Event()
@@ -85,9 +98,17 @@ class Watchdog:
         self._thread = None
 
     def _watch(self) -> None:
-        interval = min(1.0, self.timeout_s / 4)
+        interval = min(1.0, self.timeout_s / 4, self.heartbeat_s if self.heartbeat else 1.0)
         while not self._stop.wait(interval):
-            if not self._held and time.monotonic() - self._last > self.timeout_s:
+            now = time.monotonic()
+            alive = self._held or now - self._last <= self.timeout_s
+            if alive and self.heartbeat is not None and now - self._beat >= self.heartbeat_s:
+                self._beat = now
+                try:
+                    self.heartbeat()
+                except Exception as exc:  # noqa: BLE001 - liveness is best effort; the run's records are not
+                    log.warning("heartbeat: %s", exc)
+            if not alive:
                 log.error("watchdog: engine stalled for %.1f s; de-energising", self.timeout_s)
                 de_energise(self.bench)
                 self.tripped.set()

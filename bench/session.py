@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.engine import Engine, EngineSettings, Listener, RunOutcome
+from bench.kernel import KernelSettings, Listener, RunKernel, RunOutcome
 from bench.meters import LoadedMeter, check_board, load_manifest, make_meter
 from procedures.errors import InputError
 from procedures.plans import Plan, load_plan
@@ -48,7 +48,7 @@ class RunRequest:
     db_url: str | None = None
     json_out: str | None = None
     certificates_dir: str | None = None
-    settings: EngineSettings = field(default_factory=EngineSettings)
+    settings: KernelSettings = field(default_factory=KernelSettings)
     speed: float | None = None
     positions: Iterable[int] | None = None  # only these positions (default: every loaded meter)
     meters: list[LoadedMeter] | None = None  # already validated (a resumed run's recorded meters)
@@ -100,19 +100,19 @@ def execute(
     listeners: Iterable[Listener] = (),
     *,
     store=None,
-    on_engine: Callable[[Engine], None] | None = None,
+    on_engine: Callable[[RunKernel], None] | None = None,
     resume_run: int | None = None,
     retest: dict | None = None,
 ) -> tuple[RunOutcome, object]:
     """Run (or resume, or retest a point of) a run on the bench; returns the outcome and the open store
-    (caller closes it). ``retest`` holds :meth:`Engine.retest`'s arguments."""
+    (caller closes it). ``retest`` holds :meth:`RunKernel.retest`'s arguments."""
     from instruments.bench import open_bench
 
     prep = prepare(req)
     store = store or open_store(req.db_url)
     bench = open_bench(prep.config, speed=req.speed)
     try:
-        engine = Engine(bench, store, prep.plan, prep.meters, operator=req.operator or _whoami(),
+        engine = RunKernel(bench, store, prep.plan, prep.meters, operator=req.operator or _whoami(),
                         settings=req.settings, listeners=listeners, environment=req.environment)  # fmt: skip
         if on_engine:
             on_engine(engine)

@@ -18,7 +18,7 @@ ORDER = 1
 def run(args) -> int:
     from bench.certify import ephemeral_demo_signer, issue_for_run
     from bench.cli import EXIT_INSTRUMENT, EXIT_OK
-    from bench.engine import EngineSettings
+    from bench.kernel import KernelSettings
     from bench.progress import ProgressView
     from bench.safety import sigterm_as_interrupt
     from bench.session import RunRequest, execute
@@ -30,7 +30,7 @@ def run(args) -> int:
         # the demo's simulated runs go to a database of their own, never into the shop's records
         db = args.db or demo_url()
         req = RunRequest(bench_file=str(path), plan="ansi-c12.20-2s", operator=args.operator or "demo technician",
-                         db_url=db, json_out=args.json_out, settings=EngineSettings())  # fmt: skip
+                         db_url=db, json_out=args.json_out, settings=KernelSettings())  # fmt: skip
         with sigterm_as_interrupt(), ProgressView(title="MeterBench demo: 2S board", plain=True) as view:
             outcome, store = execute(req, [view] if args.verbose else [])
     try:

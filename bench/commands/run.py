@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.engine import EngineSettings
+from bench.kernel import KernelSettings
 from procedures.errors import InputError
 
 ORDER = 10
@@ -72,7 +72,7 @@ def environment_from(args) -> dict:
     return env
 
 
-def settings_from(args) -> EngineSettings:
+def settings_from(args) -> KernelSettings:
     if args.speed is not None and args.speed < 0:
         raise InputError("--speed", "must be >= 0", allowed="0 (virtual time) or a positive factor",
                          found=args.speed)  # fmt: skip
@@ -83,7 +83,7 @@ def settings_from(args) -> EngineSettings:
     configured_laboratory(
         getattr(args, "lab", None)
     )  # a bad laboratory file stops us before the run, not after
-    s = EngineSettings(
+    s = KernelSettings(
         warmup_s=args.warmup,
         passes=("as-found", "as-left") if args.as_left else ("as-found",),
         allow_overdue=args.allow_overdue,

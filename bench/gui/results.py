@@ -2,7 +2,7 @@
 
 Cells are filled live from the engine's events, or from a recorded run (History → Show in Results). A
 cell that holds an accuracy or register result knows its point and pass, so the technician can select it
-and retest that point on that position (``bench.engine.Engine.retest``: the earlier result stays on the
+and retest that point on that position (``bench.kernel.RunKernel.retest``: the earlier result stays on the
 record as superseded).
 """
 

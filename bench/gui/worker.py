@@ -325,7 +325,7 @@ class BenchWorker(QObject):
     # ---- questions to the technician (engine thread) ----------------------------------------------
     def _ask(self, engine, q: Question):
         """Ask in the window and block this thread (not the window) for the answer; an abort ends the wait."""
-        from bench.engine import AbortRequested
+        from bench.kernel import AbortRequested
 
         with self._lock:
             if self._abort_reason:
@@ -345,11 +345,11 @@ class BenchWorker(QObject):
     @Slot(object)
     def run(self, job: RunJob) -> None:
         """Run a plan (blocking this thread, not the window); every path out leaves the source off."""
-        from bench.engine import Engine, EngineSettings
+        from bench.kernel import KernelSettings, RunKernel
         from bench.session import RunRequest, prepare
 
         engine_box: list = []
-        settings = EngineSettings(
+        settings = KernelSettings(
             wiring_overrides=dict(job.wiring_overrides), allow_overdue=job.allow_overdue, passes=tuple(job.passes),
             warmup_s=job.warmup_s,
             adjust=lambda: bool(self._ask(engine_box[0], Question("as-left"))),
@@ -369,7 +369,7 @@ class BenchWorker(QObject):
             prep = prepare(RunRequest(bench_file=job.bench_file, plan=job.plan, meters=job.meters))
             bench = self._open_for_run(job, prep.config)
             bench.source = WatchedSource(bench.source, self.source_state.emit)
-            engine = Engine(bench, self.store, prep.plan, prep.meters, operator=job.operator or _whoami(),
+            engine = RunKernel(bench, self.store, prep.plan, prep.meters, operator=job.operator or _whoami(),
                             settings=settings, listeners=[listener, *self.listeners],
                             environment=job.environment)  # fmt: skip
             engine_box.append(engine)

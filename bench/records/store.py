@@ -937,7 +937,9 @@ class RecordStore:
         content_hash: str,
         pdf_path: str,
         dcc_path: str | None,
+        laboratory: dict | None = None,
     ) -> None:
+        """Record an issued certificate; ``laboratory`` is the laboratory it was issued under, as data."""
         with self._write() as tx:
             self._require_position(tx.conn, run_id, position)
             c = m.certificates.c
@@ -948,7 +950,7 @@ class RecordStore:
                     found=number,
                     source="records store",
                 )
-            tx.insert(
+            cert_id = tx.insert(
                 m.certificates,
                 {
                     "run_id": run_id,
@@ -960,6 +962,11 @@ class RecordStore:
                     "issued_at": tx.at,
                 },
             )
+            if laboratory is not None:
+                tx.insert(
+                    m.certificate_snapshots,
+                    {"certificate_id": cert_id, "laboratory": laboratory, "created_at": tx.at},
+                )
 
     def find_certificate(self, number: str) -> dict | None:
         """The certificate row plus its run's plan, meter serial and position outcome, or None."""
@@ -1027,6 +1034,17 @@ class RecordStore:
             averages, old_averages = _current(
                 rows(m.averages, m.averages.c.run_id == run_id), ("position", "test_pass", "rule")
             )
+            certs = rows(m.certificates, m.certificates.c.run_id == run_id)
+            if certs:
+                snaps = {
+                    sn["certificate_id"]: sn["laboratory"]
+                    for sn in rows(
+                        m.certificate_snapshots,
+                        m.certificate_snapshots.c.certificate_id.in_([c["id"] for c in certs]),
+                    )
+                }
+                for c in certs:
+                    c["laboratory"] = snaps.get(c["id"])
             return {
                 "run": _jsonable(run, drop=("heartbeat_at",))
                 | {"heartbeat_at": audit.iso(run["heartbeat_at"])},
@@ -1043,7 +1061,7 @@ class RecordStore:
                 "superseded": {"points": old_points, "averages": old_averages},
                 "creep": rows(m.creep, m.creep.c.run_id == run_id),
                 "starting": rows(m.starting, m.starting.c.run_id == run_id),
-                "certificates": rows(m.certificates, m.certificates.c.run_id == run_id),
+                "certificates": certs,
             }
 
     @staticmethod
