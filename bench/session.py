@@ -9,11 +9,11 @@ certificates.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.kernel import KernelSettings, Listener, RunKernel, RunOutcome
+from bench.kernel import KernelSettings
 from bench.meters import LoadedMeter, check_board, load_manifest, make_meter
 from procedures.errors import InputError
 from procedures.plans import Plan, load_plan
@@ -95,43 +95,7 @@ def open_store(url: str | None, *, create: bool = True):
     return store
 
 
-def execute(
-    req: RunRequest,
-    listeners: Iterable[Listener] = (),
-    *,
-    store=None,
-    on_engine: Callable[[RunKernel], None] | None = None,
-    resume_run: int | None = None,
-    retest: dict | None = None,
-) -> tuple[RunOutcome, object]:
-    """Run (or resume, or retest a point of) a run on the bench; returns the outcome and the open store
-    (caller closes it). ``retest`` holds :meth:`RunKernel.retest`'s arguments."""
-    from instruments.bench import open_bench
-
-    prep = prepare(req)
-    store = store or open_store(req.db_url)
-    bench = open_bench(prep.config, speed=req.speed)
-    try:
-        engine = RunKernel(bench, store, prep.plan, prep.meters, operator=req.operator or _whoami(),
-                        settings=req.settings, listeners=listeners, environment=req.environment)  # fmt: skip
-        if on_engine:
-            on_engine(engine)
-        if retest is not None:
-            outcome = engine.retest(**retest)
-        elif resume_run is not None:
-            outcome = engine.resume(resume_run)
-        else:
-            outcome = engine.run()
-    finally:
-        bench.close()  # safe state first, then the connections
-    if req.json_out:
-        from bench.runjson import write_run_json
-
-        write_run_json(store.run_record(outcome.run_id), req.json_out)
-    return outcome, store
-
-
-def _whoami() -> str:
+def whoami() -> str:
     try:
         return os.getlogin()
     except OSError:

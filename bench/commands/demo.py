@@ -21,7 +21,8 @@ def run(args) -> int:
     from bench.kernel import KernelSettings
     from bench.progress import ProgressView
     from bench.safety import sigterm_as_interrupt
-    from bench.session import RunRequest, execute
+    from bench.service import RunService
+    from bench.session import RunRequest
     from bench.summary import print_summary
 
     bench_file = resources.files("bench.data").joinpath("demo-bench.toml")
@@ -32,7 +33,8 @@ def run(args) -> int:
         req = RunRequest(bench_file=str(path), plan="ansi-c12.20-2s", operator=args.operator or "demo technician",
                          db_url=db, json_out=args.json_out, settings=KernelSettings())  # fmt: skip
         with sigterm_as_interrupt(), ProgressView(title="MeterBench demo: 2S board", plain=True) as view:
-            outcome, store = execute(req, [view] if args.verbose else [])
+            service = RunService(db_url=db)
+            outcome, store = service.run(req, [view] if args.verbose else []), service.store
     try:
         issued = []
         if outcome.outcome in ("passed", "failed"):

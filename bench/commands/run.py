@@ -150,14 +150,16 @@ def _identity_ready() -> bool:
 def run(args) -> int:
     from bench.progress import ProgressView
     from bench.safety import sigterm_as_interrupt
-    from bench.session import RunRequest, execute
+    from bench.service import RunService
+    from bench.session import RunRequest
 
     req = RunRequest(bench_file=args.bench, plan=args.plan, manifest=args.meters, operator=args.operator,
                      db_url=args.db, json_out=args.json_out, certificates_dir=args.certificates,
                      settings=settings_from(args), speed=args.speed, environment=environment_from(args))  # fmt: skip
     with sigterm_as_interrupt(), ProgressView(title=f"{args.plan} on {args.bench}") as view:
-        outcome, store = execute(req, [view])
-    return finish(outcome, store, args, certificates=not args.no_certificates)
+        service = RunService(db_url=args.db)
+        outcome = service.run(req, [view])
+    return finish(outcome, service.store, args, certificates=not args.no_certificates)
 
 
 def register(sub) -> argparse.ArgumentParser:

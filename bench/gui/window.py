@@ -398,6 +398,10 @@ class MainWindow(QMainWindow):
         rb = QPushButton("Show in Results (re&test a point there)")
         rb.clicked.connect(self.show_history_results)
         cl.addWidget(rb)
+        self.h_resume = QPushButton("Resume this interrupted r&un")
+        self.h_resume.setEnabled(False)
+        self.h_resume.clicked.connect(lambda: self.resume_interrupted())
+        cl.addWidget(self.h_resume)
         dl.addLayout(cl)
         split.addWidget(det)
         lay.addWidget(split, 1)
@@ -872,7 +876,8 @@ class MainWindow(QMainWindow):
         self.pump.start()
         self.request_run.emit(RunJob(self.settings.bench_file, self.plan_id(), meters, self.settings.operator,
                                      self.settings.speed, dict(self.wiring_overrides), self.settings.allow_overdue,
-                                     passes=passes, warmup_s=warmup, environment=environment))  # fmt: skip
+                                     passes=passes, warmup_s=warmup, environment=environment,
+                                     json_out=self.settings.run_json_path()))  # fmt: skip
         return True
 
     def pause_run(self) -> None:
@@ -910,7 +915,6 @@ class MainWindow(QMainWindow):
 
     def retest(self, point: ResultPoint) -> bool:
         """Test one point of a recorded run again on one position: reason first, then energise, then run."""
-        from bench.meters import LoadedMeter
 
         problem = None
         if self.running:
@@ -919,14 +923,7 @@ class MainWindow(QMainWindow):
             problem = "No bench file: choose one in Settings (tab 7)."
         if problem is None:
             record = self.store.run_record(point.run_id)
-            meters = [
-                LoadedMeter(**m) for m in ((record["run"].get("settings") or {}).get("meters") or {}).values()
-            ]
-            if record["bench"]["name"] != self.config.name:
-                problem = (f"Run {point.run_id} was tested on bench {record['bench']['name']!r}; this window has "
-                           f"{self.config.name!r} open. Retest on the same bench.")  # fmt: skip
-            elif not meters:
-                problem = f"Run {point.run_id} has no recorded meters to retest."
+            meters, problem = self._recorded_board(record, "retest")
         if problem:
             self.results_panel.msg.setText(problem)
             return False
@@ -960,7 +957,66 @@ class MainWindow(QMainWindow):
                   "positions": [point.position], "test_pass": point.test_pass}  # fmt: skip
         self.request_run.emit(RunJob(self.settings.bench_file, record["run"]["plan_id"], meters,
                                      self.settings.operator or record["run"]["operator"], self.settings.speed,
-                                     retest=retest))  # fmt: skip
+                                     retest=retest, json_out=self.settings.run_json_path()))  # fmt: skip
+        return True
+
+    def _recorded_board(self, record: dict, doing: str) -> tuple[list, str | None]:
+        """A recorded run's meters, and why it cannot be done again on this window's bench (or None)."""
+        from bench.meters import LoadedMeter
+
+        run = record["run"]
+        meters = [LoadedMeter(**m) for m in ((run.get("settings") or {}).get("meters") or {}).values()]
+        if record["bench"]["name"] != self.config.name:
+            return meters, (f"Run {run['id']} was tested on bench {record['bench']['name']!r}; this window has "
+                            f"{self.config.name!r} open. {doing.capitalize()} on the same bench.")  # fmt: skip
+        if not meters:
+            return meters, f"Run {run['id']} has no recorded meters to {doing}."
+        return meters, None
+
+    def resume_interrupted(self, run_id: int | None = None) -> bool:
+        """Finish an interrupted run (the History tab's selected one): its recorded points are kept and not
+        repeated, on the bench it was started on."""
+
+        run_id = run_id or getattr(self, "h_run_id", None)
+        problem = None
+        if self.running:
+            problem = "Not while a run is going."
+        elif self.config is None:
+            problem = "No bench file: choose one in Settings (tab 7)."
+        elif not run_id:
+            problem = "Choose an interrupted run in History first."
+        if problem is None:
+            record = self.store.run_record(run_id)
+            run = record["run"]
+            meters, problem = self._recorded_board(record, "resume")
+            if run["status"] != "interrupted":
+                problem = f"Run {run_id} is {run['status']}: only an interrupted run can be resumed."
+        if problem:
+            self.banner.setText(problem)
+            self.banner.setStyleSheet("color:#b00000;")
+            return False
+        settings = run.get("settings") or {}
+        text = (f"The source will ENERGISE the board to finish run {run_id} ({run['plan_id']}) on positions "
+                f"{', '.join(str(m.position) for m in meters)}; points already recorded are not repeated.\n\n"
+                f"Same meters in the same sockets, covers closed, hands clear of the board?")  # fmt: skip
+        if not self.confirm("Energise the board?", text):
+            self.banner.setText("Resume cancelled: nothing was energised.")
+            return False
+        self.running, self.paused = True, False
+        self.results_panel.busy = True
+        self.tabs.setCurrentIndex(0)
+        self.banner.setStyleSheet("")
+        self.banner.setText(f"Resuming run {run_id} …")
+        self.status.run.setText("Resuming…")
+        self._update_controls()
+        self.worker.arm()
+        self.pump.start()
+        overrides = {None if k in ("None", "") else int(k): v for k, v in (settings.get("wiring_overrides") or {}).items()}
+        self.request_run.emit(RunJob(self.settings.bench_file, run["plan_id"], meters, run["operator"],
+                                     self.settings.speed, overrides, self.settings.allow_overdue,
+                                     passes=tuple(settings.get("passes") or ("as-found",)),
+                                     warmup_s=float(settings.get("warmup_s") or 0.0), resume_run=run_id,
+                                     json_out=self.settings.run_json_path()))  # fmt: skip
         return True
 
     def _retest_dialog(self, point: ResultPoint) -> str | None:
@@ -1230,6 +1286,7 @@ class MainWindow(QMainWindow):
         if not record["certificates"]:
             self.h_certs.addItem("none issued yet", "")
         self.h_run_id = run_id
+        self.h_resume.setEnabled(record["run"]["status"] == "interrupted")
 
     def open_history_certificate(self) -> None:
         path = self.h_certs.currentData()

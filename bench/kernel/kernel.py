@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from bench.kernel import bookkeeping
+from bench.kernel import bookkeeping, registry
 from bench.kernel import records as r
 from bench.kernel.context import RunContext
 from bench.kernel.gates import GateRunner
@@ -151,6 +151,7 @@ class RunKernel:
         self.io = threading.RLock()  # one caller on the instruments at a time (watchdog, GUI abort)
         self.done: set[tuple[int, str, str]] = set()
         self.gate_runner = GateRunner(self)
+        registry.kinds()  # load the kind plug-ins now, not in the middle of the run
         self.context = RunContext(self)
         self.writer = None
         self.only: set[int] | None = None  # a retest works on these positions only

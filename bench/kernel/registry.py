@@ -45,7 +45,7 @@ class TestKind:
 _REGISTRY: dict[str, TestKind] = {}
 
 
-def register(kind: TestKind) -> TestKind:
+def register_kind(kind: TestKind) -> TestKind:
     _REGISTRY[kind.name] = kind
     return kind
 

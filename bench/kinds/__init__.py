@@ -10,6 +10,6 @@ Adding a kind: one module here (its ``TestKind``: plan fields, passes, needs, ru
 section in ``reports/``.
 """
 
-from bench.kernel.registry import TestKind, capability, check_capabilities, get_kind, kinds, register
+from bench.kernel.registry import TestKind, capability, check_capabilities, get_kind, kinds, register_kind
 
-__all__ = ["TestKind", "capability", "check_capabilities", "get_kind", "kinds", "register"]
+__all__ = ["TestKind", "capability", "check_capabilities", "get_kind", "kinds", "register_kind"]

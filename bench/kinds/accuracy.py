@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 
 from bench.kernel import records as r
-from bench.kinds import TestKind, capability, register
+from bench.kinds import TestKind, capability, register_kind
 from procedures.metrology import error_budget, get_decision_rule, plan_gate, registration_pulse_gating
 
 
@@ -142,7 +142,7 @@ def results(record: dict, position: int | None = None) -> list[dict]:
     return accuracy_results(record, position)
 
 
-KIND = register(TestKind(
+KIND = register_kind(TestKind(
     name="accuracy", title="Accuracy (pulse-gated error)", run=run, retestable=True, needs=_needs,
     plan_fields=("element", "current", "lag_deg", "voltage", "readings", "settle_s", "limit", "limit_role"),
     results=results,

@@ -4,7 +4,7 @@ starting current within the time): pulses counted without a gate."""
 from __future__ import annotations
 
 from bench.kernel import records as r
-from bench.kinds import TestKind, capability, register
+from bench.kinds import TestKind, capability, register_kind
 
 
 def _needs(bench, point) -> list[str]:
@@ -57,8 +57,8 @@ def results(record: dict, position: int | None = None, *, kind: str = "creep") -
 
 
 FIELDS = ("voltage", "current", "duration_s", "settle_s", "limit")
-CREEP = register(TestKind(name="creep", title="No-load (creep)", run=run_creep, needs=_needs, plan_fields=FIELDS,
+CREEP = register_kind(TestKind(name="creep", title="No-load (creep)", run=run_creep, needs=_needs, plan_fields=FIELDS,
                           results=lambda record, position=None: results(record, position, kind="creep")))  # fmt: skip
-STARTING = register(TestKind(name="starting", title="Starting load", run=run_starting, needs=_needs,
+STARTING = register_kind(TestKind(name="starting", title="Starting load", run=run_starting, needs=_needs,
                              plan_fields=FIELDS,
                              results=lambda record, position=None: results(record, position, kind="starting")))  # fmt: skip

@@ -24,7 +24,7 @@ import dataclasses
 import math
 
 from bench.kernel import records as r
-from bench.kinds import TestKind, register
+from bench.kinds import TestKind, register_kind
 from bench.kinds.accuracy import element_needs
 from instruments.errors import InstrumentError
 from procedures.catalog import Limit, limit_for
@@ -220,7 +220,7 @@ def results(record: dict, position: int | None = None) -> list[dict]:
     return register_results(record, position)
 
 
-KIND = register(TestKind(
+KIND = register_kind(TestKind(
     name="register", title="Register test (meter port)", run=run, retestable=True, needs=_needs,
     plan_fields=("element", "current", "lag_deg", "voltage", "settle_s", "limit"), results=results,
 ))  # fmt: skip

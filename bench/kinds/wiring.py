@@ -5,7 +5,7 @@ unless the operator overrides it. As-found only: a wiring fault is corrected, no
 from __future__ import annotations
 
 from bench.kernel import records as r
-from bench.kinds import TestKind, register
+from bench.kinds import TestKind, register_kind
 from bench.kinds.accuracy import phasor_dict
 
 SUPPLY_FINDINGS = ("rotation_cba", "voltage_missing", "voltage_out_of_tolerance", "no_load")
@@ -97,5 +97,5 @@ def results(record: dict, position: int | None = None) -> list[dict]:
             for w in record["wiring_checks"] if position is None or w["position"] in (position, None)]  # fmt: skip
 
 
-KIND = register(TestKind(name="wiring", title="Wiring check", run=run, passes=("as-found",),
+KIND = register_kind(TestKind(name="wiring", title="Wiring check", run=run, passes=("as-found",),
                          plan_fields=("voltage", "current", "lag_deg"), results=results))  # fmt: skip
