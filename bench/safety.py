@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 
 log = logging.getLogger(__name__)
+UNCONFIRMED = "the source did not confirm its output is off: use the bench's emergency stop and check it"
 
 
 def de_energise(bench) -> list[Exception]:
@@ -26,15 +27,25 @@ def de_energise(bench) -> list[Exception]:
         errors = [exc]
         with contextlib.suppress(BaseException):
             bench.source.output_off()
-    # A mute or broken source can accept "off" and stay on: ask it, and say so loudly if it will not confirm.
-    try:
-        still_on = bench.source.output_is_on()
-    except BaseException as exc:  # noqa: BLE001
-        still_on = None
-        errors.append(exc)
-    if still_on is not False:
-        errors.append(RuntimeError(
-            "the source did not confirm its output is off: use the bench's emergency stop and check it"))  # fmt: skip
+    # A mute or broken source can accept "off" and stay on: ask, and say so loudly if it will not confirm.
+    # A bench (or a source driver) that can confirm its safe state itself says what is wrong in words
+    # (``confirm_safe() -> list[str]``, empty = confirmed); otherwise the source's output state is read back.
+    confirm = getattr(bench, "confirm_safe", None) or getattr(bench.source, "confirm_safe", None)
+    if callable(confirm):
+        try:
+            problems = [str(p) for p in confirm()]
+        except BaseException as exc:  # noqa: BLE001
+            problems = [f"could not confirm the safe state: {exc}"]
+        errors += [RuntimeError(p) for p in problems]
+        unconfirmed = bool(problems)
+    else:
+        try:
+            unconfirmed = bench.source.output_is_on() is not False
+        except BaseException as exc:  # noqa: BLE001
+            unconfirmed = True
+            errors.append(exc)
+    if unconfirmed:
+        errors.append(RuntimeError(UNCONFIRMED))
     for err in errors:
         log.error("safe state: %s", err)
     return errors

@@ -121,3 +121,58 @@ def test_a_second_host_opening_the_database_mid_run_leaves_the_run_running(tmp_p
     assert out.outcome in ("passed", "failed")
     assert store.run_record(out.run_id)["run"]["status"] == "finished"
     store.close()
+
+
+class _Source:
+    def __init__(self, on_after_off: bool) -> None:
+        self.on, self.stays_on = True, on_after_off
+
+    def output_off(self) -> None:
+        self.on = self.stays_on
+
+    def output_is_on(self) -> bool:
+        return self.on
+
+
+class _Bench:
+    def __init__(self, problems=None, stays_on=False) -> None:
+        self.source = _Source(stays_on)
+        self.calls: list[str] = []
+        if problems is not None:
+            self.confirm_safe = lambda: (self.calls.append("confirm"), problems)[1]
+
+    def safe_state(self):
+        self.calls.append("safe")
+        self.source.output_off()
+        return []
+
+
+def test_de_energise_asks_the_bench_to_confirm_its_safe_state_after_switching_off():
+    from bench.safety import de_energise
+
+    ok = _Bench(problems=[])
+    assert de_energise(ok) == [] and ok.calls == ["safe", "confirm"]  # off FIRST, then confirmed
+    bad = _Bench(problems=["Fluke 6105A: the output still reads ON (OUTP:STAT? = 1) after switching off"])
+    words = [str(e) for e in de_energise(bad)]
+    assert any("still reads ON" in w for w in words) and any("emergency stop" in w for w in words)
+    # a bench that cannot confirm itself: the source's output state is read back
+    assert de_energise(_Bench()) == []
+    assert any("emergency stop" in str(e) for e in de_energise(_Bench(stays_on=True)))
+
+
+def test_a_source_that_will_not_confirm_off_ends_the_run_in_e_stop(tmp_path):
+    store = RecordStore.open(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    bench = open_bench(EXAMPLES / "2s-board.toml", speed=0)
+    try:
+        bench.confirm_safe = lambda: ["6105A: the output still reads ON after switching off"]
+        kernel = RunKernel(bench, store, load_plan("ansi-c12.20-2s"), meters_from_bench(bench.config))
+        out = kernel.run()
+        assert kernel.state is RunState.E_STOP
+        assert out.outcome == "error" and out.message.startswith("E-STOP") and "emergency stop" in out.message
+        record = store.run_record(out.run_id)
+        assert record["run"]["outcome"] == "error"
+        assert record["points"] == []  # a source that cannot confirm off at the start is never energised
+    finally:
+        del bench.confirm_safe
+        bench.close()
+        store.close()

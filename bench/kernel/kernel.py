@@ -41,7 +41,7 @@ from bench.kernel.states import (
     StateMachine,
 )
 from bench.meters import LoadedMeter
-from bench.safety import Watchdog, de_energise
+from bench.safety import UNCONFIRMED, Watchdog, de_energise
 from instruments.errors import InstrumentError, InstrumentTimeout
 from instruments.interfaces import Bench, ReferenceReading
 from procedures.errors import InputError
@@ -245,7 +245,10 @@ class RunKernel:
                                   heartbeat=self._heartbeat, heartbeat_s=self.settings.heartbeat_s).start()  # fmt: skip
         outcome, message, end, reraise = "error", "", RunState.ERROR, None
         try:
-            de_energise(self.bench)  # start from the safe state, whatever the last run left
+            # start from the safe state, whatever the last run left; a source that cannot confirm it is
+            # not energised at all
+            if any(str(e).startswith(UNCONFIRMED) for e in de_energise(self.bench)):
+                raise InstrumentError(self.bench.source.name, "output_off", None, UNCONFIRMED)
             self.publish([r.RunStarted(plan=self.resolved.plan_id, positions=tuple(sorted(self.positions)))])
             self.machine.to(RunState.PRE_CHECK)
             bookkeeping.precheck(self)
@@ -262,9 +265,12 @@ class RunKernel:
         except BaseException as exc:
             outcome, message, reraise = "error", f"{type(exc).__name__}: {exc}", exc
         finally:
-            de_energise(self.bench)  # FIRST, on every path out: nothing is recorded before it
+            safety = de_energise(self.bench)  # FIRST, on every path out: nothing is recorded before it
             if self._watchdog:
                 self._watchdog.stop()
+        if any(str(e).startswith(UNCONFIRMED) for e in safety) and end is not RunState.INTERRUPTED:
+            outcome, end = "error", RunState.E_STOP
+            message = f"E-STOP: {UNCONFIRMED}" + (f" ({message})" if message else "")
         self.machine.to(end)
         result = self._finish(outcome, message, t0_wall)
         if reraise is not None:

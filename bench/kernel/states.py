@@ -2,7 +2,9 @@
 
 A run moves through PREPARING -> PRE_CHECK -> (WARM_UP) -> RUNNING, may pause or wait for a person, and
 ends in exactly one of FINISHED (its positions passed or failed), ABORTED (the operator, a safety trip),
-INTERRUPTED (Ctrl-C, a signal: a resume may finish it) or ERROR (an instrument or input fault). Anything
+INTERRUPTED (Ctrl-C, a signal: a resume may finish it), ERROR (an instrument or input fault) or E_STOP
+(whatever else happened, the source did not confirm its output off at the end: recorded as an error
+that tells the technician to use the bench's emergency stop). Anything
 else is a bug in the kernel: :meth:`StateMachine.to` raises :class:`IllegalTransition` instead of
 recording a run that went somewhere it cannot go.
 
@@ -33,13 +35,16 @@ class RunState(enum.Enum):
     ABORTED = "aborted"
     INTERRUPTED = "interrupted"
     ERROR = "error"
+    E_STOP = "e-stop"  # the source did not confirm its output off: a person must use the emergency stop
 
     @property
     def ended(self) -> bool:
         return self in RUN_ENDS
 
 
-RUN_ENDS = frozenset({RunState.FINISHED, RunState.ABORTED, RunState.INTERRUPTED, RunState.ERROR})
+RUN_ENDS = frozenset(
+    {RunState.FINISHED, RunState.ABORTED, RunState.INTERRUPTED, RunState.ERROR, RunState.E_STOP}
+)
 _STOPS = RUN_ENDS - {RunState.FINISHED}  # every live state may end early
 _S = RunState
 RUN_TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {
@@ -49,6 +54,7 @@ RUN_TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {
     _S.RUNNING: frozenset({_S.PAUSED, _S.WAITING_FOR_PERSON, _S.FINISHED}) | _STOPS,
     _S.PAUSED: frozenset({_S.RUNNING, _S.WARM_UP}) | _STOPS,
     _S.WAITING_FOR_PERSON: frozenset({_S.RUNNING}) | _STOPS,
+    _S.E_STOP: frozenset(),
     _S.FINISHED: frozenset(),
     _S.ABORTED: frozenset(),
     _S.INTERRUPTED: frozenset(),
