@@ -20,9 +20,24 @@ from procedures.forms import MeterForm, get_form
 # Serials printed on meter nameplates and barcodes: letters, digits and - . / _, 3 to 32 long.
 SERIAL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-./_]{2,31}$")
 MANIFEST_FIELDS = (
-    "position", "serial", "form", "accuracy_class", "current_class", "voltage", "ta", "kh", "kt",
-    "manufacturer", "model", "firmware", "ib", "in", "imax", "owner", "condition",
-)  # fmt: skip
+    "position",
+    "serial",
+    "form",
+    "accuracy_class",
+    "current_class",
+    "voltage",
+    "ta",
+    "kh",
+    "kt",
+    "manufacturer",
+    "model",
+    "firmware",
+    "ib",
+    "in",
+    "imax",
+    "owner",
+    "condition",
+)
 
 
 @dataclass(frozen=True)
@@ -153,12 +168,24 @@ def make_meter(raw: dict, *, source: str | None = None, prefix: str = "") -> Loa
             source=source,
         )
     return LoadedMeter(
-        position=position, serial=serial, form=form.name, accuracy_class=acc, kh=kh, kt=kt,  # type: ignore[arg-type]
-        voltage_v=voltage, current_class=current_class, ta_a=ta, ib_a=ib, in_a=in_, imax_a=imax,  # type: ignore[arg-type]
-        manufacturer=str(raw.get("manufacturer", "") or ""), model=str(raw.get("model", "") or ""),
-        firmware=str(raw.get("firmware", "") or ""), owner=str(raw.get("owner", "") or ""),
+        position=position,
+        serial=serial,
+        form=form.name,
+        accuracy_class=acc,
+        kh=kh,
+        kt=kt,  # type: ignore[arg-type]
+        voltage_v=voltage,
+        current_class=current_class,
+        ta_a=ta,
+        ib_a=ib,
+        in_a=in_,
+        imax_a=imax,  # type: ignore[arg-type]
+        manufacturer=str(raw.get("manufacturer", "") or ""),
+        model=str(raw.get("model", "") or ""),
+        firmware=str(raw.get("firmware", "") or ""),
+        owner=str(raw.get("owner", "") or ""),
         condition=str(raw.get("condition", "") or "as received, no visible damage"),
-    )  # fmt: skip
+    )
 
 
 def load_manifest(path: str | Path, text: str | None = None) -> list[LoadedMeter]:

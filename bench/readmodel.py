@@ -37,9 +37,17 @@ class PlanSnapshot:
         snap = settings.get("plan")
         if snap:
             rule = snap.get("decision_rule") or {}
-            return cls(snap["plan_id"], str(snap.get("version") or ""), snap.get("sha256") or "", snap.get("title") or "",
-                       snap.get("standard") or "", rule.get("name") or "simple", rule.get("statement") or "",
-                       snap.get("average_rule"), snap.get("in_service"))  # fmt: skip
+            return cls(
+                snap["plan_id"],
+                str(snap.get("version") or ""),
+                snap.get("sha256") or "",
+                snap.get("title") or "",
+                snap.get("standard") or "",
+                rule.get("name") or "simple",
+                rule.get("statement") or "",
+                snap.get("average_rule"),
+                snap.get("in_service"),
+            )
         title, standard = settings.get("plan_title") or run["plan_id"], settings.get("plan_standard") or ""
         try:  # recorded before the snapshot: the shipped plan of that id is the best account there is
             from procedures.plans import load_plan
@@ -53,10 +61,16 @@ class PlanSnapshot:
         )
 
     def as_dict(self) -> dict:
-        return {"plan_id": self.plan_id, "version": self.version, "sha256": self.sha256, "title": self.title,
-                "standard": self.standard, "decision_rule": {"name": self.decision_rule,
-                                                             "statement": self.decision_statement},
-                "average_rule": self.average_rule, "in_service": self.in_service}  # fmt: skip
+        return {
+            "plan_id": self.plan_id,
+            "version": self.version,
+            "sha256": self.sha256,
+            "title": self.title,
+            "standard": self.standard,
+            "decision_rule": {"name": self.decision_rule, "statement": self.decision_statement},
+            "average_rule": self.average_rule,
+            "in_service": self.in_service,
+        }
 
 
 @dataclass(frozen=True)
@@ -70,8 +84,13 @@ class InService:
     reasons: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
-        return {"position": self.position, "test_pass": self.test_pass, "average_percent": self.average_percent,
-                "verdict": self.verdict, "reasons": list(self.reasons)}  # fmt: skip
+        return {
+            "position": self.position,
+            "test_pass": self.test_pass,
+            "average_percent": self.average_percent,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+        }
 
 
 @dataclass(frozen=True)
@@ -155,14 +174,27 @@ def accuracy_results(record: dict, position: int | None = None) -> list[dict]:
             continue
         res = p.get("result") or {}
         readings = p.get("readings") or []
-        out.append({
-            "position": p["position"], "point_id": p["point_id"], "label": p["label"], "element": p["element"],
-            "test_pass": p["test_pass"], "voltage_v": p["voltage_v"], "current_a": p["current_a"],
-            "lag_deg": p["lag_deg"], "power_factor": round(math.cos(math.radians(p["lag_deg"])), 4),
-            "readings": len(readings), "pulses": readings[0]["meter_pulses"] if readings else None,
-            "gate_seconds": (sum(r["gate_seconds"] for r in readings) / len(readings)) if readings else None,
-            **_result(p), "status": p.get("status"), "message": (res.get("message") or p.get("message") or ""),
-        })  # fmt: skip
+        out.append(
+            {
+                "position": p["position"],
+                "point_id": p["point_id"],
+                "label": p["label"],
+                "element": p["element"],
+                "test_pass": p["test_pass"],
+                "voltage_v": p["voltage_v"],
+                "current_a": p["current_a"],
+                "lag_deg": p["lag_deg"],
+                "power_factor": round(math.cos(math.radians(p["lag_deg"])), 4),
+                "readings": len(readings),
+                "pulses": readings[0]["meter_pulses"] if readings else None,
+                "gate_seconds": (sum(r["gate_seconds"] for r in readings) / len(readings))
+                if readings
+                else None,
+                **_result(p),
+                "status": p.get("status"),
+                "message": (res.get("message") or p.get("message") or ""),
+            }
+        )
     return out
 
 
@@ -186,20 +218,30 @@ def recorded_results(record: dict, position: int | None = None) -> list[dict]:
             continue
         raw = (p["readings"][0]["reference"] or {}).get("register", {}) if p.get("readings") else {}
         twin = twins.get((p["position"], p["test_pass"], f"{p['point_id']}-constant"))
-        out.append({
-            "position": p["position"], "point_id": p["point_id"], "label": p["label"], "element": p["element"],
-            "test_pass": p["test_pass"], "voltage_v": p["voltage_v"], "current_a": p["current_a"],
-            "lag_deg": p["lag_deg"], "status": p["status"],
-            "message": (p.get("result") or {}).get("message") or p.get("message") or "",
-            "start_kwh": raw.get("start_kwh"), "end_kwh": raw.get("end_kwh"),
-            "resolution_kwh": raw.get("resolution_kwh", (p.get("planned") or {}).get("resolution_kwh")),
-            "advance_kwh": _kwh(raw.get("advance_wh")), "reference_kwh": _kwh(raw.get("reference_wh")),
-            "test_output_kwh": _kwh(raw.get("test_output_wh")),
-            "meter_pulses": p["readings"][0]["meter_pulses"] if p.get("readings") else None,
-            "kt": p["readings"][0]["kt_wh"] if p.get("readings") else None,
-            **_result(p),
-            "meter_constant": _result(twin) if twin else None,
-        })  # fmt: skip
+        out.append(
+            {
+                "position": p["position"],
+                "point_id": p["point_id"],
+                "label": p["label"],
+                "element": p["element"],
+                "test_pass": p["test_pass"],
+                "voltage_v": p["voltage_v"],
+                "current_a": p["current_a"],
+                "lag_deg": p["lag_deg"],
+                "status": p["status"],
+                "message": (p.get("result") or {}).get("message") or p.get("message") or "",
+                "start_kwh": raw.get("start_kwh"),
+                "end_kwh": raw.get("end_kwh"),
+                "resolution_kwh": raw.get("resolution_kwh", (p.get("planned") or {}).get("resolution_kwh")),
+                "advance_kwh": _kwh(raw.get("advance_wh")),
+                "reference_kwh": _kwh(raw.get("reference_wh")),
+                "test_output_kwh": _kwh(raw.get("test_output_wh")),
+                "meter_pulses": p["readings"][0]["meter_pulses"] if p.get("readings") else None,
+                "kt": p["readings"][0]["kt_wh"] if p.get("readings") else None,
+                **_result(p),
+                "meter_constant": _result(twin) if twin else None,
+            }
+        )
     return out
 
 
@@ -211,10 +253,12 @@ def _result(p: dict) -> dict:
     res = p.get("result") or {}
     lo, hi = p.get("limit_lo"), p.get("limit_hi")
     return {
-        "error_percent": res.get("error_percent"), "expanded_uncertainty_percent": res.get("expanded_percent"),
+        "error_percent": res.get("error_percent"),
+        "expanded_uncertainty_percent": res.get("expanded_percent"),
         "coverage_factor": res.get("coverage_factor"),
-        "limit_percent": hi if lo is not None and hi is not None and abs(lo + hi) < 1e-12 else (
-            [lo, hi] if lo is not None else None),
+        "limit_percent": hi
+        if lo is not None and hi is not None and abs(lo + hi) < 1e-12
+        else ([lo, hi] if lo is not None else None),
         "verdict": res.get("verdict") or ("fail" if p.get("status") == "failed" else None),
         "decision_rule": res.get("decision_rule"),
-    }  # fmt: skip
+    }

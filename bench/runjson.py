@@ -81,7 +81,7 @@ def build_run_json(record: dict) -> dict:
                 "verdict": a["verdict"],
             }
             for a in record["averages"]
-        ],  # fmt: skip
+        ],
         "wiring": wiring,
         "creep": [
             {
@@ -91,7 +91,7 @@ def build_run_json(record: dict) -> dict:
                 "verdict": c["verdict"],
             }
             for c in record["creep"]
-        ],  # fmt: skip
+        ],
         "starting": [
             {
                 "position": c["position"],
@@ -100,7 +100,7 @@ def build_run_json(record: dict) -> dict:
                 "verdict": c["verdict"],
             }
             for c in record["starting"]
-        ],  # fmt: skip
+        ],
         "register": recorded_results(record),
         "retests": retests(record),
         "in_service": [v.as_dict() for v in read.in_service()],

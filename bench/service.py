@@ -59,19 +59,33 @@ class RunService:
         return out, healthy
 
     # ---- requests from a recorded run ----------------------------------------------------------------
-    def resume_request(self, run_id: int, base: RunRequest | None = None, *, bench_file: str | None = None,
-                       manifest: str | None = None) -> RunRequest:  # fmt: skip
+    def resume_request(
+        self,
+        run_id: int,
+        base: RunRequest | None = None,
+        *,
+        bench_file: str | None = None,
+        manifest: str | None = None,
+    ) -> RunRequest:
         """What resuming an interrupted run needs, from its record (bench file, plan, meters, operator)."""
         record = self.store.run_record(run_id)
         run = record["run"]
         if run["status"] != "interrupted":
-            raise InputError("RUN_ID", f"run {run_id} is {run['status']}; only an interrupted run can be resumed",
-                             allowed="an interrupted run (see `meterbench runs --outcome interrupted`)")  # fmt: skip
+            raise InputError(
+                "RUN_ID",
+                f"run {run_id} is {run['status']}; only an interrupted run can be resumed",
+                allowed="an interrupted run (see `meterbench runs --outcome interrupted`)",
+            )
         meters = (run.get("settings") or {}).get("meters") or {}
         base = base or RunRequest(bench_file="", plan="")
-        return replace(base, bench_file=bench_file or base.bench_file or record["bench"]["config"].get("path"),
-                       plan=run["plan_id"], manifest=manifest, operator=run["operator"],
-                       meters=None if manifest else [LoadedMeter(**m) for m in meters.values()] or None)  # fmt: skip
+        return replace(
+            base,
+            bench_file=bench_file or base.bench_file or record["bench"]["config"].get("path"),
+            plan=run["plan_id"],
+            manifest=manifest,
+            operator=run["operator"],
+            meters=None if manifest else [LoadedMeter(**m) for m in meters.values()] or None,
+        )
 
     def retest_request(
         self, run_id: int, base: RunRequest | None = None, *, bench_file: str | None = None
@@ -81,12 +95,19 @@ class RunService:
         run = record["run"]
         meters = (run.get("settings") or {}).get("meters") or {}
         if not meters:
-            raise InputError("RUN_ID", f"run {run_id} has no recorded meters to retest",
-                             allowed="a run recorded by `meterbench run`")  # fmt: skip
+            raise InputError(
+                "RUN_ID",
+                f"run {run_id} has no recorded meters to retest",
+                allowed="a run recorded by `meterbench run`",
+            )
         base = base or RunRequest(bench_file="", plan="")
-        return replace(base, bench_file=bench_file or base.bench_file or record["bench"]["config"].get("path"),
-                       plan=run["plan_id"], operator=base.operator or run["operator"],
-                       meters=[LoadedMeter(**m) for m in meters.values()])  # fmt: skip
+        return replace(
+            base,
+            bench_file=bench_file or base.bench_file or record["bench"]["config"].get("path"),
+            plan=run["plan_id"],
+            operator=base.operator or run["operator"],
+            meters=[LoadedMeter(**m) for m in meters.values()],
+        )
 
     # ---- running -------------------------------------------------------------------------------------
     def execute(
@@ -112,8 +133,16 @@ class RunService:
         store = self.store
         bench = bench or open_bench(prep.config, speed=req.speed)
         try:
-            kernel = RunKernel(bench, store, prep.plan, prep.meters, operator=req.operator or whoami(),
-                               settings=req.settings, listeners=listeners, environment=req.environment)  # fmt: skip
+            kernel = RunKernel(
+                bench,
+                store,
+                prep.plan,
+                prep.meters,
+                operator=req.operator or whoami(),
+                settings=req.settings,
+                listeners=listeners,
+                environment=req.environment,
+            )
             if on_kernel:
                 on_kernel(kernel)
             if retest is not None:
@@ -134,10 +163,25 @@ class RunService:
     def resume(self, run_id: int, req: RunRequest, listeners: Iterable[Listener] = (), **kw) -> RunOutcome:
         return self.execute(req, listeners, resume_run=run_id, **kw)
 
-    def retest(self, req: RunRequest, listeners: Iterable[Listener] = (), *, run_id: int, point_id: str, reason: str,
-               positions=None, test_pass: str | None = None, **kw) -> RunOutcome:  # fmt: skip
-        retest = {"run_id": run_id, "point_id": point_id, "reason": reason, "positions": positions,
-                  "test_pass": test_pass}  # fmt: skip
+    def retest(
+        self,
+        req: RunRequest,
+        listeners: Iterable[Listener] = (),
+        *,
+        run_id: int,
+        point_id: str,
+        reason: str,
+        positions=None,
+        test_pass: str | None = None,
+        **kw,
+    ) -> RunOutcome:
+        retest = {
+            "run_id": run_id,
+            "point_id": point_id,
+            "reason": reason,
+            "positions": positions,
+            "test_pass": test_pass,
+        }
         return self.execute(req, listeners, retest=retest, **kw)
 
     # ---- outputs -------------------------------------------------------------------------------------
@@ -164,10 +208,15 @@ class RunService:
             self.store.run_record(run_id), position, lab=lab, approved_by=approved_by
         )
         cert = issue_certificate(data, out_dir, signer=signer)
-        self.store.record_certificate(run_id, position, number=cert.certificate_number,
-                                      content_hash=cert.content_hash, pdf_path=str(cert.pdf_path),
-                                      dcc_path=str(cert.dcc_path) if cert.dcc_path else None,
-                                      laboratory=laboratory_to_dict(data.laboratory))  # fmt: skip
+        self.store.record_certificate(
+            run_id,
+            position,
+            number=cert.certificate_number,
+            content_hash=cert.content_hash,
+            pdf_path=str(cert.pdf_path),
+            dcc_path=str(cert.dcc_path) if cert.dcc_path else None,
+            laboratory=laboratory_to_dict(data.laboratory),
+        )
         return cert
 
 

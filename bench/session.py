@@ -23,17 +23,31 @@ def meters_from_bench(config) -> list[LoadedMeter]:
     """The simulated meters of a bench file, as if the technician had scanned them in."""
     sim = getattr(config, "simulation", None)
     if sim is None or not sim.meters:
-        raise InputError("--meters", "this bench file has no [[simulation.meter]] entries",
-                         allowed="a manifest CSV (--meters FILE) naming the meters on the board",
-                         source=config.path)  # fmt: skip
+        raise InputError(
+            "--meters",
+            "this bench file has no [[simulation.meter]] entries",
+            allowed="a manifest CSV (--meters FILE) naming the meters on the board",
+            source=config.path,
+        )
     meters = []
     for k, sm in enumerate(sim.meters):
         raw = {
-            "position": sm.position, "serial": sm.serial, "form": sm.form, "accuracy_class": sm.accuracy_class,
-            "current_class": sm.current_class or "", "voltage": sm.voltage, "ta": sm.ta, "kh": sm.kh,
-            "kt": sm.kt, "ib": sm.ib, "in": sm.in_, "imax": sm.imax, "manufacturer": sm.manufacturer,
-            "model": sm.model, "firmware": sm.firmware,
-        }  # fmt: skip
+            "position": sm.position,
+            "serial": sm.serial,
+            "form": sm.form,
+            "accuracy_class": sm.accuracy_class,
+            "current_class": sm.current_class or "",
+            "voltage": sm.voltage,
+            "ta": sm.ta,
+            "kh": sm.kh,
+            "kt": sm.kt,
+            "ib": sm.ib,
+            "in": sm.in_,
+            "imax": sm.imax,
+            "manufacturer": sm.manufacturer,
+            "model": sm.model,
+            "firmware": sm.firmware,
+        }
         meters.append(make_meter(raw, source=config.path, prefix=f"simulation.meter[{k}]."))
     check_board(meters, config.path)
     return meters
@@ -80,8 +94,12 @@ def prepare(req: RunRequest) -> Prepared:
         check_board(meters, "--positions")
     too_far = [m.position for m in meters if m.position > config.positions]
     if too_far:
-        raise InputError("position", f"bench {config.name!r} has {config.positions} positions",
-                         allowed=f"1..{config.positions}", found=too_far)  # fmt: skip
+        raise InputError(
+            "position",
+            f"bench {config.name!r} has {config.positions} positions",
+            allowed=f"1..{config.positions}",
+            found=too_far,
+        )
     return Prepared(config, plan, meters)
 
 

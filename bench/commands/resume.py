@@ -15,8 +15,14 @@ def run(args) -> int:
     from bench.session import RunRequest, open_store
 
     service = RunService(open_store(args.db, create=False))
-    base = RunRequest(bench_file=args.bench or "", plan="", db_url=args.db, json_out=args.json_out,
-                      settings=settings_from(args), speed=args.speed)  # fmt: skip
+    base = RunRequest(
+        bench_file=args.bench or "",
+        plan="",
+        db_url=args.db,
+        json_out=args.json_out,
+        settings=settings_from(args),
+        speed=args.speed,
+    )
     req = service.resume_request(args.run_id, base, manifest=args.meters)
     with sigterm_as_interrupt(), ProgressView(title=f"resume run {args.run_id}") as view:
         outcome = service.resume(args.run_id, req, [view])

@@ -179,8 +179,17 @@ class MainWindow(
         outer.addWidget(self.status)
         self.setCentralWidget(central)
         self.tabs.currentChanged.connect(lambda _i: self._redraw_plots())
-        for k, build in enumerate((self._run_tab, self._results_tab, self._meters_tab, self._plan_tab,
-                                   self._history_tab, self._cert_tab, self._settings_tab)):  # fmt: skip
+        for k, build in enumerate(
+            (
+                self._run_tab,
+                self._results_tab,
+                self._meters_tab,
+                self._plan_tab,
+                self._history_tab,
+                self._cert_tab,
+                self._settings_tab,
+            )
+        ):
             self.tabs.addTab(build(), TABS[k])
             QShortcut(QKeySequence(f"Ctrl+{k + 1}"), self, activated=lambda k=k: self.tabs.setCurrentIndex(k))
 
@@ -201,8 +210,13 @@ class MainWindow(
         self.store.close()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if self.running and QMessageBox.question(self, "Abort the run?", "A run is going. Abort it (source off) "
-                                                 "and close?") != QMessageBox.StandardButton.Yes:  # fmt: skip
+        if (
+            self.running
+            and QMessageBox.question(
+                self, "Abort the run?", "A run is going. Abort it (source off) and close?"
+            )
+            != QMessageBox.StandardButton.Yes
+        ):
             event.ignore()
             return
         self.shutdown()

@@ -338,11 +338,15 @@ class BenchWorker(QObject):
 
         engine_box: list = []
         settings = KernelSettings(
-            wiring_overrides=dict(job.wiring_overrides), allow_overdue=job.allow_overdue, passes=tuple(job.passes),
+            wiring_overrides=dict(job.wiring_overrides),
+            allow_overdue=job.allow_overdue,
+            passes=tuple(job.passes),
             warmup_s=job.warmup_s,
             adjust=lambda: bool(self._ask(engine_box[0], Question("as-left"))),
-            wiring_decision=lambda pos, findings: self._ask(engine_box[0], Question("wiring", pos, list(findings))),
-        )  # fmt: skip
+            wiring_decision=lambda pos, findings: self._ask(
+                engine_box[0], Question("wiring", pos, list(findings))
+            ),
+        )
 
         def listener(ev) -> None:
             if ev.kind == "run_started":
@@ -354,9 +358,16 @@ class BenchWorker(QObject):
 
         bench = None
         try:
-            req = RunRequest(bench_file=job.bench_file, plan=job.plan, meters=job.meters,
-                             operator=job.operator or _whoami(), json_out=job.json_out, settings=settings,
-                             speed=job.speed, environment=job.environment)  # fmt: skip
+            req = RunRequest(
+                bench_file=job.bench_file,
+                plan=job.plan,
+                meters=job.meters,
+                operator=job.operator or _whoami(),
+                json_out=job.json_out,
+                settings=settings,
+                speed=job.speed,
+                environment=job.environment,
+            )
             prep = prepare(req)
             bench = opened = self._open_for_run(job, prep.config)
             bench.source = WatchedSource(bench.source, self.source_state.emit)
@@ -372,8 +383,14 @@ class BenchWorker(QObject):
                     hook(engine)
 
             bench = None  # the service closes it (safe state first), on every path
-            outcome = RunService(self.store).execute(req, [listener, *self.listeners], bench=opened, on_kernel=on_kernel,
-                                                     resume_run=job.resume_run, retest=job.retest)  # fmt: skip
+            outcome = RunService(self.store).execute(
+                req,
+                [listener, *self.listeners],
+                bench=opened,
+                on_kernel=on_kernel,
+                resume_run=job.resume_run,
+                retest=job.retest,
+            )
         except InputError as exc:
             self.run_failed.emit(str(exc))
         except Exception as exc:  # noqa: BLE001 - the engine already de-energised; tell the technician
@@ -428,8 +445,14 @@ class BenchWorker(QObject):
 
                 signer = load_signer(job.identity, passphrase=job.passphrase.encode("utf-8"))
             lab = load_laboratory(job.lab_file) if job.lab_file else None
-            cert = RunService(self.store).issue_one(job.run_id, job.position, job.out_dir, signer=signer, lab=lab,
-                                                    approved_by=job.approver or None)  # fmt: skip
+            cert = RunService(self.store).issue_one(
+                job.run_id,
+                job.position,
+                job.out_dir,
+                signer=signer,
+                lab=lab,
+                approved_by=job.approver or None,
+            )
             self.issued.emit(job, str(cert.pdf_path))
         except Exception as exc:  # noqa: BLE001
             self.cert_failed.emit(job, str(exc))
@@ -449,6 +472,7 @@ def render_pages(pdf: Path, out_dir: Path, dpi: int = 60) -> list[str]:
     if exe is None:
         return []
     stem = out_dir / f"{pdf.stem}-{time.monotonic_ns()}"
-    subprocess.run([exe, "-png", "-r", str(dpi), str(pdf), str(stem)], check=True, capture_output=True,
-                   timeout=60)  # fmt: skip
+    subprocess.run(
+        [exe, "-png", "-r", str(dpi), str(pdf), str(stem)], check=True, capture_output=True, timeout=60
+    )
     return sorted(str(p) for p in out_dir.glob(f"{stem.name}*.png"))

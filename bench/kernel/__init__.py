@@ -5,5 +5,15 @@ from bench.kernel.kernel import AbortRequested, KernelSettings, Listener, RunKer
 from bench.kernel.records import Record
 from bench.kernel.states import IllegalTransition, PositionState, RunState
 
-__all__ = ["AbortRequested", "IllegalTransition", "KernelSettings", "Listener", "PositionState", "Record",
-           "RunKernel", "RunOutcome", "RunState", "no_pulses"]  # fmt: skip
+__all__ = [
+    "AbortRequested",
+    "IllegalTransition",
+    "KernelSettings",
+    "Listener",
+    "PositionState",
+    "Record",
+    "RunKernel",
+    "RunOutcome",
+    "RunState",
+    "no_pulses",
+]

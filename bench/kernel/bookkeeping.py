@@ -12,10 +12,8 @@ from datetime import date
 from bench.kernel import records as r
 from bench.kernel.store_writer import plain
 from bench.meters import check_board
-from instruments.interfaces import PhaseSetting
 from procedures.errors import InputError
-from procedures.forms import MeterForm, correct_service, get_form
-from procedures.phasors import lag_deg
+from procedures.forms import get_form
 
 PASSES = ("as-found", "as-left")
 
@@ -30,8 +28,11 @@ def prepare(k) -> None:
     check_board(k.meters)
     bad = [m.position for m in k.meters if m.position not in k.bench.calculators]
     if bad:
-        raise InputError("position", f"bench {k.bench.name!r} has no error calculator at {bad}",
-                         allowed=f"1..{k.bench.positions}")  # fmt: skip
+        raise InputError(
+            "position",
+            f"bench {k.bench.name!r} has no error calculator at {bad}",
+            allowed=f"1..{k.bench.positions}",
+        )
     resolved = {m.position: _resolve(k.plan, m) for m in k.meters}
     first = resolved[k.meters[0].position]
 
@@ -44,8 +45,9 @@ def prepare(k) -> None:
                 f"position {m.position}",
                 "meters on one board must share form, class, TA/Ib and voltage (the source is shared)",
                 allowed=f"form {first.form.name}, class {first.accuracy_class}, {first.ta_a:g} A, "
-                        f"{first.voltage_v:g} V", found=f"{m.form} {m.accuracy_class}",
-            )  # fmt: skip
+                f"{first.voltage_v:g} V",
+                found=f"{m.form} {m.accuracy_class}",
+            )
     k.resolved = first
     check_capabilities(k.bench, first)
     k.positions = {m.position: Position(m) for m in k.meters}
@@ -53,8 +55,16 @@ def prepare(k) -> None:
 
 def _resolve(plan, m):
     try:
-        return plan.resolve(get_form(m.form), m.accuracy_class, ta=m.ta_a, ib=m.ib_a, in_=m.in_a,
-                            imax=m.imax_a, voltage=m.voltage_v, current_class=m.current_class)  # fmt: skip
+        return plan.resolve(
+            get_form(m.form),
+            m.accuracy_class,
+            ta=m.ta_a,
+            ib=m.ib_a,
+            in_=m.in_a,
+            imax=m.imax_a,
+            voltage=m.voltage_v,
+            current_class=m.current_class,
+        )
     except InputError as exc:
         raise exc.within(f"meter {m.serial} (position {m.position})") from None
 
@@ -70,14 +80,25 @@ def plan_snapshot(rp) -> dict:
     average = None
     if ra is not None:
         mr = ra.metrology_rule()
-        average = {"name": ra.name, "title": mr.title, "formula": mr.formula, "weights": dict(mr.weights),
-                   "limit_percent": ra.limit_percent, "provenance": mr.provenance}  # fmt: skip
+        average = {
+            "name": ra.name,
+            "title": mr.title,
+            "formula": mr.formula,
+            "weights": dict(mr.weights),
+            "limit_percent": ra.limit_percent,
+            "provenance": mr.provenance,
+        }
     in_service = in_service_limits(rp)
     return {
-        "plan_id": rp.plan_id, "version": rp.version, "sha256": rp.sha256, "title": rp.title,
-        "standard": rp.standard, "decision_rule": {"name": rule.name, "statement": rule.statement},
-        "average_rule": average, "in_service": in_service,
-    }  # fmt: skip
+        "plan_id": rp.plan_id,
+        "version": rp.version,
+        "sha256": rp.sha256,
+        "title": rp.title,
+        "standard": rp.standard,
+        "decision_rule": {"name": rule.name, "statement": rule.statement},
+        "average_rule": average,
+        "in_service": in_service,
+    }
 
 
 def in_service_limits(rp) -> dict | None:
@@ -94,30 +115,61 @@ def open_run(k) -> int:
     bench_id = k.store.upsert_bench(k.bench.name, k.bench.location, plain(cfg))
     with k.io:
         ref_id, src_id = k.bench.reference.identify(), k.bench.source.identify()
-    k.store.upsert_instrument(bench_id, "reference", type(k.bench.reference).__name__, cfg.reference.resource,
-                              ref_id, plain(k.bench.reference.calibration))  # fmt: skip
+    k.store.upsert_instrument(
+        bench_id,
+        "reference",
+        type(k.bench.reference).__name__,
+        cfg.reference.resource,
+        ref_id,
+        plain(k.bench.reference.calibration),
+    )
     k.store.upsert_instrument(
         bench_id, "source", type(k.bench.source).__name__, cfg.source.resource, src_id, None
     )
-    meter_ids = {m.position: k.store.upsert_meter(
-        m.serial, manufacturer=m.manufacturer, model=m.model, form=m.form,
-        accuracy_class=m.accuracy_class, current_class=m.current_class, voltage_v=m.voltage_v,
-        ta_a=m.ta_a, ib_a=m.ib_a, in_a=m.in_a, imax_a=m.imax_a, kh=m.kh, kt=m.kt, firmware=m.firmware,
-    ) for m in k.meters}  # fmt: skip
+    meter_ids = {
+        m.position: k.store.upsert_meter(
+            m.serial,
+            manufacturer=m.manufacturer,
+            model=m.model,
+            form=m.form,
+            accuracy_class=m.accuracy_class,
+            current_class=m.current_class,
+            voltage_v=m.voltage_v,
+            ta_a=m.ta_a,
+            ib_a=m.ib_a,
+            in_a=m.in_a,
+            imax_a=m.imax_a,
+            kh=m.kh,
+            kt=m.kt,
+            firmware=m.firmware,
+        )
+        for m in k.meters
+    }
     rp = k.resolved
     env = {"host": platform.node(), "pid": os.getpid(), "simulated": k.bench.simulator is not None}
     env.update(k.environment)
     s = k.settings
     settings = {
-        "frequency_hz": s.frequency_hz, "warmup_s": s.warmup_s, "passes": list(s.passes),
+        "frequency_hz": s.frequency_hz,
+        "warmup_s": s.warmup_s,
+        "passes": list(s.passes),
         "stability_tolerance_percent": s.stability_tolerance_percent,
         "meters": {m.position: m.to_dict() for m in k.meters},
         "wiring_overrides": {str(p): v for p, v in s.wiring_overrides.items()},
-        "plan_title": rp.title, "plan_standard": rp.standard, "plan": plan_snapshot(rp),
-    }  # fmt: skip
-    return k.store.start_run(plan_id=rp.plan_id, plan_version=rp.version, plan_sha256=rp.sha256,
-                             bench_id=bench_id, operator=k.operator, environment=env, settings=settings,
-                             positions=meter_ids)  # fmt: skip
+        "plan_title": rp.title,
+        "plan_standard": rp.standard,
+        "plan": plan_snapshot(rp),
+    }
+    return k.store.start_run(
+        plan_id=rp.plan_id,
+        plan_version=rp.version,
+        plan_sha256=rp.sha256,
+        bench_id=bench_id,
+        operator=k.operator,
+        environment=env,
+        settings=settings,
+        positions=meter_ids,
+    )
 
 
 def precheck(k) -> None:
@@ -127,9 +179,12 @@ def precheck(k) -> None:
     cal = k.bench.reference.calibration
     today = k.settings.today or date.today()
     if cal.overdue(today) and not k.settings.allow_overdue:
-        raise InputError("reference calibration", f"is overdue since {cal.due.isoformat()}",
-                         allowed="a reference standard within its calibration interval",
-                         source=k.bench.name)  # fmt: skip
+        raise InputError(
+            "reference calibration",
+            f"is overdue since {cal.due.isoformat()}",
+            allowed="a reference standard within its calibration interval",
+            source=k.bench.name,
+        )
     for m in k.meters:
         if not (m.kt > 0 and m.kh > 0 and m.kt < float("inf")):
             raise InputError(f"position {m.position}.kt", "must be > 0", found=m.kt)
@@ -143,32 +198,53 @@ def prepare_retest(k, run_id: int, point_id: str, reason: str, positions, test_p
     from bench.kernel.registry import get_kind
 
     if not reason or not reason.strip():
-        raise InputError("reason", "a retest needs a reason: it goes on the record and the certificate",
-                         allowed="text, e.g. \"board knocked during the FL gate\"")  # fmt: skip
+        raise InputError(
+            "reason",
+            "a retest needs a reason: it goes on the record and the certificate",
+            allowed='text, e.g. "board knocked during the FL gate"',
+        )
     record = k.store.run_record(run_id)
     run = record["run"]
     if run["status"] != "finished" or run["outcome"] not in ("passed", "failed"):
-        raise InputError("RUN_ID", f"run {run_id} is {run['status']} ({run['outcome'] or 'no outcome'})",
-                         allowed="a finished run that passed or failed (resume an interrupted run first)")  # fmt: skip
+        raise InputError(
+            "RUN_ID",
+            f"run {run_id} is {run['status']} ({run['outcome'] or 'no outcome'})",
+            allowed="a finished run that passed or failed (resume an interrupted run first)",
+        )
     prepare(k)
     rp = k.resolved
     if run["plan_sha256"] != rp.sha256:
-        raise InputError("plan", "the plan file changed since this run; a retest must use the same plan",
-                         allowed=f"{run['plan_id']} with sha256 {run['plan_sha256'][:12]}…", found=rp.sha256[:12])  # fmt: skip
+        raise InputError(
+            "plan",
+            "the plan file changed since this run; a retest must use the same plan",
+            allowed=f"{run['plan_id']} with sha256 {run['plan_sha256'][:12]}…",
+            found=rp.sha256[:12],
+        )
     point = next((p for p in rp.points if p.id == point_id), None)
     if point is None:
-        raise InputError("--point", "no such point in the run's plan", found=point_id,
-                         allowed=", ".join(p.id for p in rp.points))  # fmt: skip
+        raise InputError(
+            "--point",
+            "no such point in the run's plan",
+            found=point_id,
+            allowed=", ".join(p.id for p in rp.points),
+        )
     if not get_kind(point.kind).retestable:
         retestable = ", ".join(p.id for p in rp.points if get_kind(p.kind).retestable)
-        raise InputError("--point", f"a {point.kind} point is not retested alone; run the plan again",
-                         allowed=retestable, found=point_id)  # fmt: skip
+        raise InputError(
+            "--point",
+            f"a {point.kind} point is not retested alone; run the plan again",
+            allowed=retestable,
+            found=point_id,
+        )
     passes = tuple(tp for tp in PASSES if any(p["test_pass"] == tp for p in record["points"]))
     test_pass = test_pass or passes[-1]
     if test_pass not in passes:
         raise InputError("--pass", "this run has no such pass", allowed=", ".join(passes), found=test_pass)
-    earlier = {p["position"]: p for p in record["points"]
-               if p["point_id"] == point_id and p["test_pass"] == test_pass}  # fmt: skip
+    earlier = {
+        p["position"]: p
+        for p in record["points"]
+        if p["point_id"] == point_id and p["test_pass"] == test_pass
+    }
     outcomes = {p["position"]: p["outcome"] for p in record["positions"]}
     # by default every position that has the point, except those a wiring fault stopped
     chosen = (
@@ -178,14 +254,23 @@ def prepare_retest(k, run_id: int, point_id: str, reason: str, positions, test_p
     )
     bad = [p for p in chosen if p not in k.positions]
     if bad or not chosen:
-        raise InputError("--position", f"run {run_id} has no meter at {bad or 'any position'}",
-                         allowed=", ".join(str(p) for p in sorted(k.positions)))  # fmt: skip
-    wired_wrong = [p["position"] for p in record["positions"]
-                   if p["position"] in chosen and p["outcome"] == "wiring fault"]  # fmt: skip
+        raise InputError(
+            "--position",
+            f"run {run_id} has no meter at {bad or 'any position'}",
+            allowed=", ".join(str(p) for p in sorted(k.positions)),
+        )
+    wired_wrong = [
+        p["position"]
+        for p in record["positions"]
+        if p["position"] in chosen and p["outcome"] == "wiring fault"
+    ]
     if wired_wrong:
-        raise InputError("--position", f"position {wired_wrong} failed its wiring check; a retest measures "
-                         "one point and does not check wiring again: correct it and run the plan again",
-                         allowed=", ".join(str(p) for p in chosen if p not in wired_wrong) or "none")  # fmt: skip
+        raise InputError(
+            "--position",
+            f"position {wired_wrong} failed its wiring check; a retest measures "
+            "one point and does not check wiring again: correct it and run the plan again",
+            allowed=", ".join(str(p) for p in chosen if p not in wired_wrong) or "none",
+        )
     for p in record["positions"]:  # untouched positions keep what the run recorded
         st = k.positions.get(p["position"])
         if st is not None:
@@ -209,11 +294,21 @@ def judge_from_record(k) -> None:
     adjust_only = {p.id for p in k.resolved.points if p.limit_role == "adjust"}
     for pos in sorted(k.only or ()):
         mine = [p for p in record["points"] if p["position"] == pos]
-        bad = [p for p in mine if p["status"] in ("failed", "interrupted", "running")
-               or (p["test_pass"] == final and p["point_id"] not in adjust_only
-                   and (p.get("result") or {}).get("verdict") in ("fail", "indeterminate"))]  # fmt: skip
-        bad += [a for a in record["averages"]
-                if a["position"] == pos and a["test_pass"] == final and a["verdict"] == "fail"]  # fmt: skip
+        bad = [
+            p
+            for p in mine
+            if p["status"] in ("failed", "interrupted", "running")
+            or (
+                p["test_pass"] == final
+                and p["point_id"] not in adjust_only
+                and (p.get("result") or {}).get("verdict") in ("fail", "indeterminate")
+            )
+        ]
+        bad += [
+            a
+            for a in record["averages"]
+            if a["position"] == pos and a["test_pass"] == final and a["verdict"] == "fail"
+        ]
         missing = [p.id for p in k.resolved.points if not any(q["point_id"] == p.id for q in mine)]
         st = k.positions[pos]
         dead = [p for p in bad if p["status"] == "failed" and p["message"].startswith("no pulses")]
@@ -238,8 +333,14 @@ def registrations(record: dict, position: int, test_pass: str) -> dict[str, floa
     out = {}
     for p in record["points"]:
         err = (p.get("result") or {}).get("error_percent")
-        if (p["position"] == position and p["test_pass"] == test_pass and p["kind"] == "accuracy"
-                and p["element"] == "series" and p["status"] == "done" and err is not None):  # fmt: skip
+        if (
+            p["position"] == position
+            and p["test_pass"] == test_pass
+            and p["kind"] == "accuracy"
+            and p["element"] == "series"
+            and p["status"] == "done"
+            and err is not None
+        ):
             out[p["label"]] = 100.0 + err
     return out
 
@@ -282,8 +383,17 @@ def averages(k) -> None:
             verdict = "pass" if abs(value - 100.0) <= ra.limit_percent + 1e-9 else "fail"
             judged = in_service(regs, creep_ok, snapshot)
             word, reasons = (judged[0], judged[2]) if judged else (None, ())
-            out.append(r.Average(position=pos, test_pass=test_pass, rule=ra.name, value_percent=value,
-                                 verdict=verdict, in_service=word, reasons=tuple(reasons)))  # fmt: skip
+            out.append(
+                r.Average(
+                    position=pos,
+                    test_pass=test_pass,
+                    rule=ra.name,
+                    value_percent=value,
+                    verdict=verdict,
+                    in_service=word,
+                    reasons=tuple(reasons),
+                )
+            )
             final = test_pass == k.settings.passes[-1]
             if verdict == "fail" or (final and word == "reject"):
                 k.fail_verdict(pos)
@@ -293,20 +403,3 @@ def averages(k) -> None:
                 )
     if out:
         k.publish(out)
-
-
-# ---- the source settings of a point ----------------------------------------------------------------
-def phases(k, voltage: float, current: float, lag: float, element: str) -> dict[str, PhaseSetting]:
-    form: MeterForm = k.resolved.form
-    if not k.bench.three_phase_source:
-        # Series-parallel: one voltage across every potential coil, one current through the coils.
-        return {"A": PhaseSetting(voltage, 0.0, current, lag)}
-    volts, amps = correct_service(form, voltage, current, lag, "ABC")
-    if element != "series":
-        fed = set(form.element(element).current_phases)
-        amps = {p: (a if p in fed else 0j) for p, a in amps.items()}
-    return {
-        p: PhaseSetting(abs(volts.get(p, 0j)), lag_deg(volts.get(p, 0j)), abs(amps.get(p, 0j)),
-                        lag_deg(amps[p]) if abs(amps.get(p, 0j)) > 0 else 0.0)
-        for p in sorted(set(volts) | set(amps))
-    }  # fmt: skip

@@ -76,11 +76,16 @@ class RunContext:
         return plain(obj)
 
     # ---- the source (the kernel switches it) -----------------------------------------------------
-    def energise(self, point, *, current: float | None = None, lag: float | None = None,
-                 element: str | None = None) -> None:  # fmt: skip
+    def energise(
+        self, point, *, current: float | None = None, lag: float | None = None, element: str | None = None
+    ) -> None:
         """Source to the point's load (or the given current, angle, element) and on."""
-        self._k.energise(point.voltage_v, point.current_a if current is None else current,
-                         point.lag_deg if lag is None else lag, point.element if element is None else element)  # fmt: skip
+        self._k.energise(
+            point.voltage_v,
+            point.current_a if current is None else current,
+            point.lag_deg if lag is None else lag,
+            point.element if element is None else element,
+        )
 
     def stabilise(self, expected_current: float):
         """Wait until successive reference readings agree; returns the last ReferenceReading."""

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 def no_pulses(gate_plan, waited_s: float, reading: int | None = None, readings: int | None = None) -> str:
     """What a position whose gate never finished is told (the text starts "no pulses", its state's name)."""
     which = f"reading {reading} of {readings}: " if reading is not None else ""
-    return (f"no pulses: {which}a gate of {gate_plan.meter_pulses} meter pulse(s) did not finish within "
-            f"{waited_s:.0f} s (planned {gate_plan.gate_seconds:.1f} s); check the pickup, the meter's test "
-            "output and Kt")  # fmt: skip
+    return (
+        f"no pulses: {which}a gate of {gate_plan.meter_pulses} meter pulse(s) did not finish within "
+        f"{waited_s:.0f} s (planned {gate_plan.gate_seconds:.1f} s); check the pickup, the meter's test "
+        "output and Kt"
+    )
 
 
 @dataclass(frozen=True)

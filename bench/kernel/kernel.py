@@ -26,13 +26,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 
 from bench.kernel import bookkeeping, registry
 from bench.kernel import records as r
 from bench.kernel.context import RunContext
 from bench.kernel.gates import GateRunner
+from bench.kernel.settings import KernelSettings
+from bench.kernel.source import phases as source_phases
+from bench.kernel.source import stabilise
 from bench.kernel.states import (
     POSITION_TRANSITIONS,
     RUN_TRANSITIONS,
@@ -42,7 +44,7 @@ from bench.kernel.states import (
 )
 from bench.meters import LoadedMeter
 from bench.safety import UNCONFIRMED, Watchdog, de_energise
-from instruments.errors import InstrumentError, InstrumentTimeout
+from instruments.errors import InstrumentError
 from instruments.interfaces import Bench, ReferenceReading
 from procedures.errors import InputError
 from procedures.plans import Plan, ResolvedPlan
@@ -56,40 +58,6 @@ Listener = Callable[[r.Record], None]
 
 class AbortRequested(Exception):
     """The operator (or a safety trip) asked the run to stop."""
-
-
-@dataclass
-class KernelSettings:
-    """How the kernel runs; defaults suit a shop bench. Bench time throughout except ``watchdog_s`` and
-    ``heartbeat_s``."""
-
-    frequency_hz: float = 60.0
-    warmup_s: float = 0.0
-    passes: tuple[str, ...] = ("as-found",)
-    stability_tolerance_percent: float = 0.05  # successive reference readings agree within this
-    stability_poll_s: float = 0.2
-    stability_timeout_s: float = 30.0
-    regulation_tolerance_percent: float = 2.0  # applied current within this of what was asked
-    gate_timeout_factor: float = 3.0  # a gate may take this many times its planned length ...
-    gate_timeout_margin_s: float = 10.0  # ... plus this, before the meter counts as "no pulses"
-    gate_poll_s: float = 0.05
-    max_gate_s: float = 300.0
-    min_meter_pulses: int = 1
-    allow_overdue: bool = False
-    wiring_overrides: dict[int | None, str] = field(default_factory=dict)  # position (None=board) -> reason
-    watchdog_s: float = 60.0
-    heartbeat_s: float = 30.0  # wall seconds between "this run is alive" marks in the store
-    ref_drift_percent: float = 0.0
-    ref_phase_error_urad: float = 0.0
-    repeatability_prior_percent: float = 0.02
-    today: date | None = None
-    # Called between the as-found and the as-left pass (the technician adjusts the meters); returns
-    # False to skip the as-left pass.
-    adjust: Callable[[], bool] | None = None
-    # Called with the source OFF when a wiring finding would stop a position (None = the board), with
-    # the findings as in `meterbench diagnose`; returns the operator's reason to carry on, or None to
-    # let the finding stop it. ``wiring_overrides`` given up front are used without asking.
-    wiring_decision: Callable[[int | None, list[dict]], str | None] | None = None
 
 
 class Position:
@@ -210,8 +178,15 @@ class RunKernel:
         self.store.mark_resumed(run_id)
         return self._execute()
 
-    def retest(self, run_id: int, point_id: str, *, reason: str, positions: Iterable[int] | None = None,
-               test_pass: str | None = None) -> RunOutcome:  # fmt: skip
+    def retest(
+        self,
+        run_id: int,
+        point_id: str,
+        *,
+        reason: str,
+        positions: Iterable[int] | None = None,
+        test_pass: str | None = None,
+    ) -> RunOutcome:
         """Test one point of a finished run again, on some or all of its positions.
 
         The earlier result stays in the records (``run_record(...)["superseded"]``) and on the
@@ -224,8 +199,13 @@ class RunKernel:
 
         def body() -> None:
             self.machine.to(RunState.RUNNING)
-            self.publish([r.RetestStarted(point_id=point.id, positions=tuple(chosen), test_pass=test_pass,
-                                          reason=reason.strip())])  # fmt: skip
+            self.publish(
+                [
+                    r.RetestStarted(
+                        point_id=point.id, positions=tuple(chosen), test_pass=test_pass, reason=reason.strip()
+                    )
+                ]
+            )
             self.safe_point()
             self._run_point(point, test_pass)
             bookkeeping.averages(self)
@@ -241,8 +221,13 @@ class RunKernel:
         self.writer = StoreWriter(self.store, self.run_id)
         t0_wall = time.monotonic()
         self._t0_bench = self.bench.clock.now()
-        self._watchdog = Watchdog(self.bench, self.settings.watchdog_s, on_trip=self._watchdog_trip,
-                                  heartbeat=self._heartbeat, heartbeat_s=self.settings.heartbeat_s).start()  # fmt: skip
+        self._watchdog = Watchdog(
+            self.bench,
+            self.settings.watchdog_s,
+            on_trip=self._watchdog_trip,
+            heartbeat=self._heartbeat,
+            heartbeat_s=self.settings.heartbeat_s,
+        ).start()
         outcome, message, end, reraise = "error", "", RunState.ERROR, None
         try:
             # start from the safe state, whatever the last run left; a source that cannot confirm it is
@@ -318,8 +303,9 @@ class RunKernel:
             log.exception("recording the positions' outcomes")
         if outcome != "interrupted":
             self.store.finish_run(self.run_id, outcome, bench_seconds=bench_s, wall_seconds=wall_s)
-        result = RunOutcome(self.run_id, outcome, {p: s.state for p, s in self.positions.items()}, bench_s,
-                            wall_s, message)  # fmt: skip
+        result = RunOutcome(
+            self.run_id, outcome, {p: s.state for p, s in self.positions.items()}, bench_s, wall_s, message
+        )
         self.publish(
             [r.RunFinished(outcome=outcome, message=message, bench_seconds=bench_s, wall_seconds=wall_s)]
         )
@@ -363,10 +349,14 @@ class RunKernel:
 
     def opened(self, position: int, point, test_pass: str, planned: dict) -> r.PointOpened:
         if position in self.retest_reasons:
-            planned = {**planned, "retest_of": self.earlier.get((position, point.id, test_pass)),
-                       "retest_reason": self.retest_reasons[position]}  # fmt: skip
-        return r.PointOpened(position=position, point_id=point.id, point=point, test_pass=test_pass,
-                             planned=planned)  # fmt: skip
+            planned = {
+                **planned,
+                "retest_of": self.earlier.get((position, point.id, test_pass)),
+                "retest_reason": self.retest_reasons[position],
+            }
+        return r.PointOpened(
+            position=position, point_id=point.id, point=point, test_pass=test_pass, planned=planned
+        )
 
     def stop_position(self, pos: int, state: str, message: str) -> None:
         st = self.positions[pos]
@@ -424,9 +414,12 @@ class RunKernel:
         self.source_off()
         with self.io:
             if self.bench.source.output_is_on():
-                raise InstrumentError(self.bench.source.name, "output_off", None,
-                                      "the source did not confirm its output is off: not asking anyone to "
-                                      "touch the board")  # fmt: skip
+                raise InstrumentError(
+                    self.bench.source.name,
+                    "output_off",
+                    None,
+                    "the source did not confirm its output is off: not asking anyone to touch the board",
+                )
         was = self.machine.state
         self.machine.to(RunState.WAITING_FOR_PERSON)
         try:
@@ -453,8 +446,12 @@ class RunKernel:
         """True unless every position has every point of these passes recorded (resume)."""
         if not self.done:
             return True
-        return any((pos, p.id, tp) not in self.done for pos in self.active() for tp in passes
-                   for p in self.resolved.points)  # fmt: skip
+        return any(
+            (pos, p.id, tp) not in self.done
+            for pos in self.active()
+            for tp in passes
+            for p in self.resolved.points
+        )
 
     def _before_as_left(self) -> bool:
         if not self.pending(("as-left",)):
@@ -464,7 +461,7 @@ class RunKernel:
 
     # ---- the source: only the kernel switches it ---------------------------------------------------
     def energise(self, voltage: float, current: float, lag: float, element: str) -> None:
-        phases = bookkeeping.phases(self, voltage, current, lag, element)
+        phases = source_phases(self, voltage, current, lag, element)
         with self.io:
             self.bench.source.apply(phases, self.settings.frequency_hz)
             if not self.bench.source.output_is_on():
@@ -476,31 +473,7 @@ class RunKernel:
 
     def stabilise(self, expected_current: float) -> ReferenceReading:
         """Wait until successive reference readings agree (measured, not a blind sleep)."""
-        s = self.settings
-        clock = self.bench.clock
-        deadline = clock.now() + s.stability_timeout_s
-        last: ReferenceReading | None = None
-        while True:
-            self.safe_point()
-            with self.io:
-                reading = self.bench.reference.read()
-            if last is not None:
-                scale = max(abs(reading.va), 1e-9)
-                steady = abs(reading.watts - last.watts) <= s.stability_tolerance_percent / 100 * scale
-                amps = max((ph.current_a for ph in reading.phases.values()), default=0.0)
-                regulated = expected_current <= 0 or (
-                    abs(amps - expected_current) <= s.regulation_tolerance_percent / 100 * expected_current
-                )
-                if steady and regulated:
-                    return reading
-            if clock.now() >= deadline:
-                raise InstrumentTimeout(
-                    self.bench.reference.name, "read", None,
-                    f"readings did not settle within {s.stability_timeout_s:g} s "
-                    f"(asked {expected_current:g} A; the source may not be able to regulate the load)",
-                )  # fmt: skip
-            last = reading
-            clock.sleep(s.stability_poll_s)
+        return stabilise(self, expected_current)
 
 
 def _stamp(rec: r.Record, run_id: int, bench_time: float) -> r.Record:

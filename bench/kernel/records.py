@@ -107,9 +107,16 @@ class PointStarted(Record):
 
     @property
     def data(self) -> dict[str, Any]:
-        return {"label": self.label, "kind": self.test_kind, "element": self.element, "pass": self.test_pass,
-                "voltage_v": self.voltage_v, "current_a": self.current_a, "lag_deg": self.lag_deg,
-                "positions": list(self.positions)}  # fmt: skip
+        return {
+            "label": self.label,
+            "kind": self.test_kind,
+            "element": self.element,
+            "pass": self.test_pass,
+            "voltage_v": self.voltage_v,
+            "current_a": self.current_a,
+            "lag_deg": self.lag_deg,
+            "positions": list(self.positions),
+        }
 
 
 @_addressed
@@ -134,8 +141,16 @@ class PointOpened(Record):
 @_addressed
 class Reading(Record):
     kind: ClassVar[str] = "reading"
-    _NOT_SHOWN: ClassVar[tuple[str, ...]] = ("test_pass", "kr_wh", "kt_wh", "instrument_error_percent",
-                                             "reference", "quantity", "direction", "stored")  # fmt: skip
+    _NOT_SHOWN: ClassVar[tuple[str, ...]] = (
+        "test_pass",
+        "kr_wh",
+        "kt_wh",
+        "instrument_error_percent",
+        "reference",
+        "quantity",
+        "direction",
+        "stored",
+    )
     position: int | None = None
     point_id: str | None = None
     test_pass: str = "as-found"
@@ -182,9 +197,17 @@ class PointResult(Record):
 
     @property
     def data(self) -> dict[str, Any]:
-        return {"label": self.label, "element": self.element, "pass": self.test_pass,
-                "error_percent": self.error_percent, "expanded_percent": self.expanded_percent, "k": self.k,
-                "limit_lo": self.limit_lo, "limit_hi": self.limit_hi, "verdict": self.verdict}  # fmt: skip
+        return {
+            "label": self.label,
+            "element": self.element,
+            "pass": self.test_pass,
+            "error_percent": self.error_percent,
+            "expanded_percent": self.expanded_percent,
+            "k": self.k,
+            "limit_lo": self.limit_lo,
+            "limit_hi": self.limit_hi,
+            "verdict": self.verdict,
+        }
 
 
 @_addressed
@@ -224,8 +247,13 @@ class CountResult(Record):
 
     @property
     def data(self) -> dict[str, Any]:
-        return {"pulses": self.pulses, "seconds": self.seconds, "verdict": self.verdict, "label": self.label,
-                "message": self.message}  # fmt: skip
+        return {
+            "pulses": self.pulses,
+            "seconds": self.seconds,
+            "verdict": self.verdict,
+            "label": self.label,
+            "message": self.message,
+        }
 
 
 @_addressed
@@ -243,8 +271,13 @@ class WiringFound(Record):
 
     @property
     def data(self) -> dict[str, Any]:
-        return {"rotation": self.rotation, "findings": list(self.findings), "phases": self.phases,
-                "registration_percent": self.registration_percent, "override": self.override}  # fmt: skip
+        return {
+            "rotation": self.rotation,
+            "findings": list(self.findings),
+            "phases": self.phases,
+            "registration_percent": self.registration_percent,
+            "override": self.override,
+        }
 
 
 @_addressed
@@ -273,14 +306,29 @@ class RegisterResult(Record):
     @property
     def data(self) -> dict[str, Any]:
         reg, const = self.register, self.constant
-        worst = next((v for v in ("fail", "indeterminate", "info", "pass") if v in (reg.verdict, const.verdict)),
-                     reg.verdict)  # fmt: skip
-        return {"label": reg.label, "element": reg.element, "pass": self.test_pass, "kind": "register",
-                "error_percent": reg.error_percent, "expanded_percent": reg.expanded_percent, "k": reg.k,
-                "limit_lo": reg.limit_lo, "limit_hi": reg.limit_hi, "verdict": worst,
-                "register_verdict": reg.verdict, "constant_error_percent": const.error_percent,
-                "constant_expanded_percent": const.expanded_percent, "constant_limit": const.limit_hi,
-                "constant_verdict": const.verdict, "start_kwh": self.start_kwh, "end_kwh": self.end_kwh}  # fmt: skip
+        worst = next(
+            (v for v in ("fail", "indeterminate", "info", "pass") if v in (reg.verdict, const.verdict)),
+            reg.verdict,
+        )
+        return {
+            "label": reg.label,
+            "element": reg.element,
+            "pass": self.test_pass,
+            "kind": "register",
+            "error_percent": reg.error_percent,
+            "expanded_percent": reg.expanded_percent,
+            "k": reg.k,
+            "limit_lo": reg.limit_lo,
+            "limit_hi": reg.limit_hi,
+            "verdict": worst,
+            "register_verdict": reg.verdict,
+            "constant_error_percent": const.error_percent,
+            "constant_expanded_percent": const.expanded_percent,
+            "constant_limit": const.limit_hi,
+            "constant_verdict": const.verdict,
+            "start_kwh": self.start_kwh,
+            "end_kwh": self.end_kwh,
+        }
 
 
 @_addressed
@@ -299,8 +347,14 @@ class Average(Record):
 
     @property
     def data(self) -> dict[str, Any]:
-        return {"rule": self.rule, "value_percent": self.value_percent, "verdict": self.verdict,
-                "pass": self.test_pass, "in_service": self.in_service, "reasons": list(self.reasons)}  # fmt: skip
+        return {
+            "rule": self.rule,
+            "value_percent": self.value_percent,
+            "verdict": self.verdict,
+            "pass": self.test_pass,
+            "in_service": self.in_service,
+            "reasons": list(self.reasons),
+        }
 
 
 @_addressed

@@ -80,8 +80,12 @@ class Abilities:
 
     @classmethod
     def of(cls, bench) -> Abilities:
-        return cls(bench.name, bool(bench.three_phase_source), dict(getattr(bench, "capabilities", None) or {}),
-                   bool(getattr(bench, "meter_ports", None)))  # fmt: skip
+        return cls(
+            bench.name,
+            bool(bench.three_phase_source),
+            dict(getattr(bench, "capabilities", None) or {}),
+            bool(getattr(bench, "meter_ports", None)),
+        )
 
 
 def capability(abilities: Abilities, role: str):
@@ -97,5 +101,8 @@ def check_capabilities(bench, resolved) -> None:
         kind = get_kind(point.kind, where=f"points.{point.id}.kind")
         missing = kind.needs(abilities, point)
         if missing:
-            raise InputError(f"points.{point.id}", f"bench {abilities.name!r} cannot run this {point.kind} point: "
-                             + "; ".join(missing), allowed="a bench that can, or a plan without the point")  # fmt: skip
+            raise InputError(
+                f"points.{point.id}",
+                f"bench {abilities.name!r} cannot run this {point.kind} point: " + "; ".join(missing),
+                allowed="a bench that can, or a plan without the point",
+            )

@@ -76,11 +76,21 @@ class StoreWriter:
         lo, hi = limits(p)
         prov = p.limit_provenance
         self.rows[(rec.position, p.id, rec.test_pass)] = self.store.add_point(
-            self.run_id, position=rec.position, point_id=p.id, label=p.label, element=p.element,
-            test_pass=rec.test_pass, kind=p.kind, voltage_v=p.voltage_v, current_a=p.current_a,
-            lag_deg=p.lag_deg, limit_lo=lo, limit_hi=hi, limit_provenance=plain(prov) if prov else {},
+            self.run_id,
+            position=rec.position,
+            point_id=p.id,
+            label=p.label,
+            element=p.element,
+            test_pass=rec.test_pass,
+            kind=p.kind,
+            voltage_v=p.voltage_v,
+            current_a=p.current_a,
+            lag_deg=p.lag_deg,
+            limit_lo=lo,
+            limit_hi=hi,
+            limit_provenance=plain(prov) if prov else {},
             planned=rec.planned,
-        )  # fmt: skip
+        )
 
     def _row(self, position: int, point_id: str, test_pass: str) -> int:
         return self.rows[(position, point_id, test_pass)]
@@ -89,32 +99,59 @@ class StoreWriter:
         if not rec.stored:
             return
         self.store.add_reading(
-            self._row(rec.position, rec.point_id, rec.test_pass), index=rec.index, meter_pulses=rec.meter_pulses,
-            ref_pulses=rec.ref_pulses, kr_wh=rec.kr_wh, kt_wh=rec.kt_wh, gate_seconds=rec.gate_seconds,
-            error_percent=rec.error_percent, instrument_error_percent=rec.instrument_error_percent,
+            self._row(rec.position, rec.point_id, rec.test_pass),
+            index=rec.index,
+            meter_pulses=rec.meter_pulses,
+            ref_pulses=rec.ref_pulses,
+            kr_wh=rec.kr_wh,
+            kt_wh=rec.kt_wh,
+            gate_seconds=rec.gate_seconds,
+            error_percent=rec.error_percent,
+            instrument_error_percent=rec.instrument_error_percent,
             reference=rec.reference,
-        )  # fmt: skip
+        )
 
     def _result(self, rec: r.PointResult) -> None:
         dof = rec.dof if rec.dof is not None and math.isfinite(rec.dof) else None
         self.store.finish_point(
-            self._row(rec.position, rec.point_id, rec.test_pass), status=rec.status,
-            error_percent=rec.error_percent, expanded_percent=rec.expanded_percent, coverage_factor=rec.k,
-            dof=dof, budget=[plain(c) for c in rec.budget], verdict=rec.verdict,
-            decision_rule=rec.decision_rule, message=rec.message,
-        )  # fmt: skip
+            self._row(rec.position, rec.point_id, rec.test_pass),
+            status=rec.status,
+            error_percent=rec.error_percent,
+            expanded_percent=rec.expanded_percent,
+            coverage_factor=rec.k,
+            dof=dof,
+            budget=[plain(c) for c in rec.budget],
+            verdict=rec.verdict,
+            decision_rule=rec.decision_rule,
+            message=rec.message,
+        )
 
     def _count(self, rec: r.CountResult) -> None:
-        self.store.finish_point(self._row(rec.position, rec.point_id, rec.test_pass), status="done",
-                                error_percent=None, expanded_percent=None, coverage_factor=None, dof=None,
-                                budget=[], verdict=rec.verdict, decision_rule="count", message=rec.message)  # fmt: skip
+        self.store.finish_point(
+            self._row(rec.position, rec.point_id, rec.test_pass),
+            status="done",
+            error_percent=None,
+            expanded_percent=None,
+            coverage_factor=None,
+            dof=None,
+            budget=[],
+            verdict=rec.verdict,
+            decision_rule="count",
+            message=rec.message,
+        )
         add = self.store.add_creep if rec.test_kind == "creep" else self.store.add_starting
         add(self.run_id, position=rec.position, pulses=rec.pulses, seconds=rec.seconds, verdict=rec.verdict)
 
     def _wiring(self, rec: r.WiringResult) -> None:
-        self.store.add_wiring_check(self.run_id, position=rec.position, rotation=rec.rotation,
-                                    findings=list(rec.findings), phasors=rec.phases,
-                                    registration_percent=rec.registration_percent, override_reason=rec.override)  # fmt: skip
+        self.store.add_wiring_check(
+            self.run_id,
+            position=rec.position,
+            rotation=rec.rotation,
+            findings=list(rec.findings),
+            phasors=rec.phases,
+            registration_percent=rec.registration_percent,
+            override_reason=rec.override,
+        )
 
     def _register(self, rec: r.RegisterResult) -> None:
         # the constant row first: a recorded register row means the whole point is recorded (resume)
@@ -123,8 +160,14 @@ class StoreWriter:
             self._result(result)
 
     def _average(self, rec: r.Average) -> None:
-        self.store.add_average(self.run_id, position=rec.position, test_pass=rec.test_pass, rule=rec.rule,
-                               value_percent=rec.value_percent, verdict=rec.verdict)  # fmt: skip
+        self.store.add_average(
+            self.run_id,
+            position=rec.position,
+            test_pass=rec.test_pass,
+            rule=rec.rule,
+            value_percent=rec.value_percent,
+            verdict=rec.verdict,
+        )
 
     def _outcome(self, rec: r.PositionStopped | r.PositionOutcome) -> None:
         self.store.set_position_outcome(self.run_id, rec.position, rec.state, rec.message)

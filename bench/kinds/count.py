@@ -16,9 +16,19 @@ def _needs(bench, point) -> list[str]:
 
 def _run(ctx, point, test_pass: str, todo: list[int], *, creep: bool) -> None:
     kind = "creep" if creep else "starting"
-    ctx.publish(r.PointStarted(point_id=point.id, label=point.label, test_kind=kind, element=point.element,
-                               test_pass=test_pass, voltage_v=point.voltage_v, current_a=point.current_a,
-                               lag_deg=point.lag_deg, positions=tuple(todo)))  # fmt: skip
+    ctx.publish(
+        r.PointStarted(
+            point_id=point.id,
+            label=point.label,
+            test_kind=kind,
+            element=point.element,
+            test_pass=test_pass,
+            voltage_v=point.voltage_v,
+            current_a=point.current_a,
+            lag_deg=point.lag_deg,
+            positions=tuple(todo),
+        )
+    )
     duration = point.duration_s or 600.0
     ctx.publish(*(ctx.open_point(pos, point, test_pass, {"duration_s": duration}) for pos in todo))
     current = 0.0 if creep else point.current_a
@@ -33,11 +43,24 @@ def _run(ctx, point, test_pass: str, todo: list[int], *, creep: bool) -> None:
         pulses, seconds = counts[pos]
         ok = pulses <= 1 if creep else pulses >= 1
         verdict = "pass" if ok else "fail"
-        message = (f"{pulses} pulse(s) in {seconds:.0f} s at {point.voltage_v:g} V with no current"
-                   if creep else f"{pulses} pulse(s) in {seconds:.0f} s at {point.current_a:g} A")  # fmt: skip
-        out.append(r.CountResult(position=pos, point_id=point.id, test_pass=test_pass, test_kind=kind,
-                                 pulses=pulses, seconds=seconds, verdict=verdict, label=point.label,
-                                 message=message))  # fmt: skip
+        message = (
+            f"{pulses} pulse(s) in {seconds:.0f} s at {point.voltage_v:g} V with no current"
+            if creep
+            else f"{pulses} pulse(s) in {seconds:.0f} s at {point.current_a:g} A"
+        )
+        out.append(
+            r.CountResult(
+                position=pos,
+                point_id=point.id,
+                test_pass=test_pass,
+                test_kind=kind,
+                pulses=pulses,
+                seconds=seconds,
+                verdict=verdict,
+                label=point.label,
+                message=message,
+            )
+        )
         if not ok:
             ctx.fail_verdict(pos)
     ctx.publish(*out)
@@ -52,13 +75,31 @@ def run_starting(ctx, point, test_pass: str, todo: list[int]) -> None:
 
 
 def results(record: dict, position: int | None = None, *, kind: str = "creep") -> list[dict]:
-    return [{"position": c["position"], "pulses": c["pulses"], "seconds": c["seconds"], "verdict": c["verdict"]}
-            for c in record[kind] if position is None or c["position"] == position]  # fmt: skip
+    return [
+        {"position": c["position"], "pulses": c["pulses"], "seconds": c["seconds"], "verdict": c["verdict"]}
+        for c in record[kind]
+        if position is None or c["position"] == position
+    ]
 
 
 FIELDS = ("voltage", "current", "duration_s", "settle_s", "limit")
-CREEP = register_kind(TestKind(name="creep", title="No-load (creep)", run=run_creep, needs=_needs, plan_fields=FIELDS,
-                          results=lambda record, position=None: results(record, position, kind="creep")))  # fmt: skip
-STARTING = register_kind(TestKind(name="starting", title="Starting load", run=run_starting, needs=_needs,
-                             plan_fields=FIELDS,
-                             results=lambda record, position=None: results(record, position, kind="starting")))  # fmt: skip
+CREEP = register_kind(
+    TestKind(
+        name="creep",
+        title="No-load (creep)",
+        run=run_creep,
+        needs=_needs,
+        plan_fields=FIELDS,
+        results=lambda record, position=None: results(record, position, kind="creep"),
+    )
+)
+STARTING = register_kind(
+    TestKind(
+        name="starting",
+        title="Starting load",
+        run=run_starting,
+        needs=_needs,
+        plan_fields=FIELDS,
+        results=lambda record, position=None: results(record, position, kind="starting"),
+    )
+)

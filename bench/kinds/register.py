@@ -47,22 +47,39 @@ def register_limits(ctx, point) -> tuple[Limit, Limit]:
     """The register's resolution (kWh) and the meter-constant limit (%), from the register point's table."""
     where = f"points.{point.id}.limit"
     if point.limit is None:
-        raise InputError(where, "a register point needs a limit entry",
-                         allowed=f"a percent entry in a table that also has {CONSTANT_KIND!r} and "
-                                 f"{RESOLUTION_ENTRY!r}, e.g. ansi-c12.20-shop:register")  # fmt: skip
+        raise InputError(
+            where,
+            "a register point needs a limit entry",
+            allowed=f"a percent entry in a table that also has {CONSTANT_KIND!r} and "
+            f"{RESOLUTION_ENTRY!r}, e.g. ansi-c12.20-shop:register",
+        )
     rp = ctx.plan
     tables = {t.id: t for t in ctx.source_plan.extra_tables}
     found = []
     for entry, unit in ((RESOLUTION_ENTRY, "kWh"), (CONSTANT_KIND, "percent")):
         try:
-            lim = limit_for(point.limit.table, entry, accuracy_class=rp.accuracy_class,
-                            current_class=rp.current_class, extra_tables=tables)  # fmt: skip
+            lim = limit_for(
+                point.limit.table,
+                entry,
+                accuracy_class=rp.accuracy_class,
+                current_class=rp.current_class,
+                extra_tables=tables,
+            )
         except InputError as exc:
-            raise InputError(where, f"limit table {point.limit.table}: {entry} {exc.problem}",
-                             allowed=exc.allowed, found=exc.found, source=exc.source) from None  # fmt: skip
+            raise InputError(
+                where,
+                f"limit table {point.limit.table}: {entry} {exc.problem}",
+                allowed=exc.allowed,
+                found=exc.found,
+                source=exc.source,
+            ) from None
         if lim.unit != unit or lim.value <= 0:
-            raise InputError(f"{point.limit.table}.{entry}", f"must be a {unit} value > 0", found=lim.value,
-                             source=f"limit table {lim.table}")  # fmt: skip
+            raise InputError(
+                f"{point.limit.table}.{entry}",
+                f"must be a {unit} value > 0",
+                found=lim.value,
+                source=f"limit table {lim.table}",
+            )
         found.append(lim)
     return found[0], found[1]
 
@@ -70,9 +87,19 @@ def register_limits(ctx, point) -> tuple[Limit, Limit]:
 def run(ctx, point, test_pass: str, todo: list[int]) -> None:
     """Run one register point on the positions in ``todo``."""
     resolution, const_limit = register_limits(ctx, point)
-    ctx.publish(r.PointStarted(point_id=point.id, label=point.label, test_kind="register", element=point.element,
-                               test_pass=test_pass, voltage_v=point.voltage_v, current_a=point.current_a,
-                               lag_deg=point.lag_deg, positions=tuple(todo)))  # fmt: skip
+    ctx.publish(
+        r.PointStarted(
+            point_id=point.id,
+            label=point.label,
+            test_kind="register",
+            element=point.element,
+            test_pass=test_pass,
+            voltage_v=point.voltage_v,
+            current_a=point.current_a,
+            lag_deg=point.lag_deg,
+            positions=tuple(todo),
+        )
+    )
     ports = []
     for pos in todo:
         if ctx.meter_port(pos) is None:
@@ -94,31 +121,51 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
     lo, hi = ctx.limits(point)
     tightest = min(abs(lo), abs(hi), const_limit.value) if lo is not None else const_limit.value
     const_point = dataclasses.replace(
-        point, id=f"{point.id}-constant", label=f"{point.label} constant", kind=CONSTANT_KIND,
-        limit=const_limit, limit_percent=const_limit.value, limit_provenance=const_limit.provenance,
-    )  # fmt: skip
+        point,
+        id=f"{point.id}-constant",
+        label=f"{point.label} constant",
+        kind=CONSTANT_KIND,
+        limit=const_limit,
+        limit_percent=const_limit.value,
+        limit_provenance=const_limit.provenance,
+    )
 
     ctx.sleep(point.settle_s)  # source off: let the register catch up before reading it
     plans, starts = {}, {}
     for pos in ports:
         kt = ctx.meter(pos).kt
-        plans[pos] = plan_register(abs(ref.watts) * c, kt, kr, resolution.value, tightest,
-                                   target_share=ctx.plan.target_share, elements_in_series=c,
-                                   min_pulses=ctx.settings.min_meter_pulses)  # fmt: skip
+        plans[pos] = plan_register(
+            abs(ref.watts) * c,
+            kt,
+            kr,
+            resolution.value,
+            tightest,
+            target_share=ctx.plan.target_share,
+            elements_in_series=c,
+            min_pulses=ctx.settings.min_meter_pulses,
+        )
         state, value = _read(ctx, pos)
         if state == "skip":
             _skip(ctx, pos, point, test_pass, value)
             continue
         planned = {
-            "energy_wh": plans[pos].energy_wh, "meter_pulses": plans[pos].meter_pulses,
-            "gate_seconds": plans[pos].gate_seconds, "expected_u_percent": plans[pos].expected_u_percent,
-            "resolution_kwh": resolution.value, "resolution_provenance": dataclasses.asdict(resolution.provenance),
-            "start_kwh": value if state == "ok" else None, "kt_wh": kt, "kr_wh": kr, "elements_in_series": c,
+            "energy_wh": plans[pos].energy_wh,
+            "meter_pulses": plans[pos].meter_pulses,
+            "gate_seconds": plans[pos].gate_seconds,
+            "expected_u_percent": plans[pos].expected_u_percent,
+            "resolution_kwh": resolution.value,
+            "resolution_provenance": dataclasses.asdict(resolution.provenance),
+            "start_kwh": value if state == "ok" else None,
+            "kt_wh": kt,
+            "kr_wh": kr,
+            "elements_in_series": c,
             "reference_watts": ref.watts,
-        }  # fmt: skip
+        }
         # Both rows exist before the run (the start reading is committed when taken).
-        ctx.publish(ctx.open_point(pos, point, test_pass, planned),
-                    ctx.open_point(pos, const_point, test_pass, {"register_point": point.id}))  # fmt: skip
+        ctx.publish(
+            ctx.open_point(pos, point, test_pass, planned),
+            ctx.open_point(pos, const_point, test_pass, {"register_point": point.id}),
+        )
         if state == "fail":
             _fail(ctx, pos, point, const_point, test_pass, value)
             continue
@@ -142,42 +189,95 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
         kt = ctx.meter(pos).kt
         try:
             res = register_result(
-                start_kwh=starts[pos], end_kwh=end, resolution_kwh=resolution.value, meter_pulses=gate.meter_pulses,
-                kt_wh=kt, ref_pulses=gate.ref_pulses, kr_wh=gate.kr_wh, gate_seconds=gate.gate_seconds,
-                tail_seconds=dosed.tails[pos], elements_in_series=c, ref_cal_u_percent=cal.uncertainty_percent,
-                ref_cal_k=cal.coverage_factor, ref_drift_percent=s.ref_drift_percent, lag_deg=point.lag_deg,
-                ref_phase_error_urad=s.ref_phase_error_urad, repeatability_prior_percent=s.repeatability_prior_percent,
-            )  # fmt: skip
+                start_kwh=starts[pos],
+                end_kwh=end,
+                resolution_kwh=resolution.value,
+                meter_pulses=gate.meter_pulses,
+                kt_wh=kt,
+                ref_pulses=gate.ref_pulses,
+                kr_wh=gate.kr_wh,
+                gate_seconds=gate.gate_seconds,
+                tail_seconds=dosed.tails[pos],
+                elements_in_series=c,
+                ref_cal_u_percent=cal.uncertainty_percent,
+                ref_cal_k=cal.coverage_factor,
+                ref_drift_percent=s.ref_drift_percent,
+                lag_deg=point.lag_deg,
+                ref_phase_error_urad=s.ref_phase_error_urad,
+                repeatability_prior_percent=s.repeatability_prior_percent,
+            )
         except InputError as exc:  # e.g. the register went backwards: this meter's fault, not the board's
             _fail(ctx, pos, point, const_point, test_pass, f"register {starts[pos]:g} -> {end:g} kWh: {exc}")
             continue
-        raw = {"start_kwh": starts[pos], "end_kwh": end, "resolution_kwh": resolution.value,
-               "advance_wh": res.advance_wh, "test_output_wh": res.test_output_wh, "reference_wh": res.reference_wh,
-               "outside_gate_wh": res.outside_gate_wh, "tail_seconds": list(dosed.tails[pos])}  # fmt: skip
+        raw = {
+            "start_kwh": starts[pos],
+            "end_kwh": end,
+            "resolution_kwh": resolution.value,
+            "advance_wh": res.advance_wh,
+            "test_output_wh": res.test_output_wh,
+            "reference_wh": res.reference_wh,
+            "outside_gate_wh": res.outside_gate_wh,
+            "tail_seconds": list(dosed.tails[pos]),
+        }
         rows = {}
-        for pt, m, (r_lo, r_hi) in ((const_point, res.constant, (-const_limit.value, const_limit.value)),
-                                    (point, res.register, (lo, hi))):  # fmt: skip
+        for pt, m, (r_lo, r_hi) in (
+            (const_point, res.constant, (-const_limit.value, const_limit.value)),
+            (point, res.register, (lo, hi)),
+        ):
             verdict = (
                 rule.decide(m.error_percent, m.expanded_percent, r_lo, r_hi) if r_lo is not None else None
             )
-            reading = r.Reading(position=pos, point_id=pt.id, test_pass=test_pass, index=0,
-                                meter_pulses=gate.meter_pulses, ref_pulses=gate.ref_pulses, kr_wh=gate.kr_wh, kt_wh=kt,
-                                gate_seconds=gate.gate_seconds, error_percent=m.error_percent,
-                                instrument_error_percent=gate.instrument_error_percent,
-                                reference={"watts": ref.watts, "register": raw}, label=point.label)  # fmt: skip
-            result = r.PointResult(position=pos, point_id=pt.id, test_pass=test_pass, label=pt.label,
-                                   element=point.element, error_percent=m.error_percent,
-                                   expanded_percent=m.expanded_percent, k=m.k, dof=m.dof, budget=tuple(m.components),
-                                   verdict=verdict.outcome if verdict else "info", decision_rule=rule.name,
-                                   message=verdict.reason if verdict else "", limit_lo=r_lo, limit_hi=r_hi)  # fmt: skip
+            reading = r.Reading(
+                position=pos,
+                point_id=pt.id,
+                test_pass=test_pass,
+                index=0,
+                meter_pulses=gate.meter_pulses,
+                ref_pulses=gate.ref_pulses,
+                kr_wh=gate.kr_wh,
+                kt_wh=kt,
+                gate_seconds=gate.gate_seconds,
+                error_percent=m.error_percent,
+                instrument_error_percent=gate.instrument_error_percent,
+                reference={"watts": ref.watts, "register": raw},
+                label=point.label,
+            )
+            result = r.PointResult(
+                position=pos,
+                point_id=pt.id,
+                test_pass=test_pass,
+                label=pt.label,
+                element=point.element,
+                error_percent=m.error_percent,
+                expanded_percent=m.expanded_percent,
+                k=m.k,
+                dof=m.dof,
+                budget=tuple(m.components),
+                verdict=verdict.outcome if verdict else "info",
+                decision_rule=rule.name,
+                message=verdict.reason if verdict else "",
+                limit_lo=r_lo,
+                limit_hi=r_hi,
+            )
             rows[pt.kind] = (reading, result)
         (c_reading, c_result), (reading, result) = rows[CONSTANT_KIND], rows["register"]
         if ctx.final_pass(test_pass) and {result.verdict, c_result.verdict} & {"fail", "indeterminate"}:
             ctx.fail_verdict(pos)
         shown = dataclasses.replace(reading, stored=False)
-        ctx.publish(shown, r.RegisterResult(position=pos, point_id=point.id, test_pass=test_pass, register=result,
-                                            constant=c_result, register_reading=reading, constant_reading=c_reading,
-                                            start_kwh=starts[pos], end_kwh=end))  # fmt: skip
+        ctx.publish(
+            shown,
+            r.RegisterResult(
+                position=pos,
+                point_id=point.id,
+                test_pass=test_pass,
+                register=result,
+                constant=c_result,
+                register_reading=reading,
+                constant_reading=c_reading,
+                start_kwh=starts[pos],
+                end_kwh=end,
+            ),
+        )
 
 
 def _read(ctx, pos: int) -> tuple[str, float | str]:
@@ -198,19 +298,48 @@ def _read(ctx, pos: int) -> tuple[str, float | str]:
 
 
 def _skip(ctx, pos: int, point, test_pass: str, reason: str) -> None:
-    ctx.publish(ctx.open_point(pos, point, test_pass, {"reason": reason}),
-                r.PointResult(position=pos, point_id=point.id, test_pass=test_pass, status="skipped",
-                              label=point.label, message=reason, shown=False),
-                r.PointSkipped(position=pos, point_id=point.id, test_pass=test_pass, label=point.label,
-                               test_kind="register", message=reason))  # fmt: skip
+    ctx.publish(
+        ctx.open_point(pos, point, test_pass, {"reason": reason}),
+        r.PointResult(
+            position=pos,
+            point_id=point.id,
+            test_pass=test_pass,
+            status="skipped",
+            label=point.label,
+            message=reason,
+            shown=False,
+        ),
+        r.PointSkipped(
+            position=pos,
+            point_id=point.id,
+            test_pass=test_pass,
+            label=point.label,
+            test_kind="register",
+            message=reason,
+        ),
+    )
 
 
 def _fail(ctx, pos: int, point, const_point, test_pass: str, message: str, state: str = "failed") -> None:
     """This position's failure (a dead port, no pulses): both rows failed, the position stops."""
     rule = ctx.plan.decision_rule
-    ctx.publish(*(r.PointResult(position=pos, point_id=pt.id, test_pass=test_pass, status="failed", label=pt.label,
-                                element=point.element, verdict="fail", decision_rule=rule, message=message,
-                                shown=False) for pt in (const_point, point)))  # fmt: skip
+    ctx.publish(
+        *(
+            r.PointResult(
+                position=pos,
+                point_id=pt.id,
+                test_pass=test_pass,
+                status="failed",
+                label=pt.label,
+                element=point.element,
+                verdict="fail",
+                decision_rule=rule,
+                message=message,
+                shown=False,
+            )
+            for pt in (const_point, point)
+        )
+    )
     ctx.stop_position(pos, state, message)
 
 
@@ -220,7 +349,14 @@ def results(record: dict, position: int | None = None) -> list[dict]:
     return register_results(record, position)
 
 
-KIND = register_kind(TestKind(
-    name="register", title="Register test (meter port)", run=run, retestable=True, needs=_needs,
-    plan_fields=("element", "current", "lag_deg", "voltage", "settle_s", "limit"), results=results,
-))  # fmt: skip
+KIND = register_kind(
+    TestKind(
+        name="register",
+        title="Register test (meter port)",
+        run=run,
+        retestable=True,
+        needs=_needs,
+        plan_fields=("element", "current", "lag_deg", "voltage", "settle_s", "limit"),
+        results=results,
+    )
+)

@@ -14,20 +14,36 @@ SUPPLY_FINDINGS = ("rotation_cba", "voltage_missing", "voltage_out_of_tolerance"
 def _phasor_json(reading, form) -> dict:
     """The reference's phasors in the `meterbench diagnose` JSON shape, for the phases the form uses."""
     return {
-        "voltages": {p: [reading.phases[p].voltage_v, reading.phases[p].voltage_lag_deg]
-                     for p in form.voltage_phases if p in reading.phases},
-        "currents": {p: [reading.phases[p].current_a, reading.phases[p].current_lag_deg]
-                     for p in form.current_phases if p in reading.phases},
-    }  # fmt: skip
+        "voltages": {
+            p: [reading.phases[p].voltage_v, reading.phases[p].voltage_lag_deg]
+            for p in form.voltage_phases
+            if p in reading.phases
+        },
+        "currents": {
+            p: [reading.phases[p].current_a, reading.phases[p].current_lag_deg]
+            for p in form.current_phases
+            if p in reading.phases
+        },
+    }
 
 
 def run(ctx, point, test_pass: str, todo: list[int]) -> None:
     from procedures.wiring import Phasors, analyse
 
     form = ctx.plan.form
-    ctx.publish(r.PointStarted(point_id=point.id, label=point.label, test_kind="wiring", element="series",
-                               test_pass=test_pass, voltage_v=point.voltage_v, current_a=point.current_a,
-                               lag_deg=point.lag_deg, positions=tuple(todo)))  # fmt: skip
+    ctx.publish(
+        r.PointStarted(
+            point_id=point.id,
+            label=point.label,
+            test_kind="wiring",
+            element="series",
+            test_pass=test_pass,
+            voltage_v=point.voltage_v,
+            current_a=point.current_a,
+            lag_deg=point.lag_deg,
+            positions=tuple(todo),
+        )
+    )
     ctx.energise(point, element="series")
     ctx.stabilise(point.current_a)
     per_position = ctx.position_phasors()
@@ -57,8 +73,14 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
             f for f in findings if pos is not None or per_position is None or f["code"] in SUPPLY_FINDINGS
         ]
         override = ctx.wiring_override(pos)
-        shown = {"position": pos, "point_id": point.id, "rotation": report.rotation, "findings": findings,
-                 "phases": phasor_dict(reading), "registration_percent": report.registration_percent}  # fmt: skip
+        shown = {
+            "position": pos,
+            "point_id": point.id,
+            "rotation": report.rotation,
+            "findings": findings,
+            "phases": phasor_dict(reading),
+            "registration_percent": report.registration_percent,
+        }
         if stopping and not override and ctx.settings.wiring_decision is not None:
             # shown before anyone is asked, so the phasor diagram is this position's when the question comes
             ctx.publish(r.WiringFound(**shown, override=None))
@@ -74,9 +96,18 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
         message = "; ".join(f["message"] for f in findings) or "wiring correct"
         if findings and override:
             message += f" (overridden by the operator: {override})"
-        ctx.publish(r.PointResult(position=pos, point_id=point.id, test_pass=test_pass, label=point.label,
-                                  verdict="pass" if ok else "fail", decision_rule="wiring analysis",
-                                  message=message, shown=False))  # fmt: skip
+        ctx.publish(
+            r.PointResult(
+                position=pos,
+                point_id=point.id,
+                test_pass=test_pass,
+                label=point.label,
+                verdict="pass" if ok else "fail",
+                decision_rule="wiring analysis",
+                message=message,
+                shown=False,
+            )
+        )
         if not ok:
             ctx.stop_position(
                 pos, "wiring fault", "; ".join(f["code"] + ":" + "".join(f["phases"]) for f in findings)
@@ -84,18 +115,43 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
     if board_fault is not None:
         msg = "; ".join(f["message"] for f in board_fault)
         for pos in todo:
-            ctx.publish(r.PointResult(position=pos, point_id=point.id, test_pass=test_pass, status="failed",
-                                      label=point.label, verdict="fail", decision_rule="wiring analysis",
-                                      message=f"board: {msg}", shown=False))  # fmt: skip
+            ctx.publish(
+                r.PointResult(
+                    position=pos,
+                    point_id=point.id,
+                    test_pass=test_pass,
+                    status="failed",
+                    label=point.label,
+                    verdict="fail",
+                    decision_rule="wiring analysis",
+                    message=f"board: {msg}",
+                    shown=False,
+                )
+            )
             ctx.stop_position(pos, "wiring fault", f"board wiring: {msg}")
 
 
 def results(record: dict, position: int | None = None) -> list[dict]:
-    return [{"position": w["position"] if w["position"] is not None else "bench", "rotation": w["rotation"],
-             "registration_percent": w.get("registration_percent"), "findings": w["findings"],
-             "override_reason": w.get("override_reason")}
-            for w in record["wiring_checks"] if position is None or w["position"] in (position, None)]  # fmt: skip
+    return [
+        {
+            "position": w["position"] if w["position"] is not None else "bench",
+            "rotation": w["rotation"],
+            "registration_percent": w.get("registration_percent"),
+            "findings": w["findings"],
+            "override_reason": w.get("override_reason"),
+        }
+        for w in record["wiring_checks"]
+        if position is None or w["position"] in (position, None)
+    ]
 
 
-KIND = register_kind(TestKind(name="wiring", title="Wiring check", run=run, passes=("as-found",),
-                         plan_fields=("voltage", "current", "lag_deg"), results=results))  # fmt: skip
+KIND = register_kind(
+    TestKind(
+        name="wiring",
+        title="Wiring check",
+        run=run,
+        passes=("as-found",),
+        plan_fields=("voltage", "current", "lag_deg"),
+        results=results,
+    )
+)

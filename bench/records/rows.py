@@ -100,7 +100,7 @@ def point_columns() -> list:
             later.c.point_id == p.point_id,
             later.c.test_pass == p.test_pass,
             later.c.id > p.id,
-        )  # fmt: skip
+        )
         .correlate(m.points)
         .scalar_subquery()
     )

@@ -258,8 +258,19 @@ class RunReads:
                 (row["run_id"], row["position"]): {**jsonable(row), "points": []}
                 for row in conn.execute(stmt).mappings()
             }
-        keys = ("test_pass", "point_id", "label", "status", "error_percent", "expanded_percent",
-                "coverage_factor", "limit_lo", "limit_hi", "verdict", "readings")  # fmt: skip
+        keys = (
+            "test_pass",
+            "point_id",
+            "label",
+            "status",
+            "error_percent",
+            "expanded_percent",
+            "coverage_factor",
+            "limit_lo",
+            "limit_hi",
+            "verdict",
+            "readings",
+        )
         for row in self.point_rows(serial=serial):
             entry = history.get((row["run_id"], row["position"]))
             if entry is not None:  # a run started between the two queries is left for next time

@@ -50,8 +50,11 @@ class CertificatesTab:
         fl.addRow("&Approved by", self.c_approver)
         fl.addRow("Signing identity", self.c_identity)
         fl.addRow("Pass&phrase", self.c_pass)
-        for text, slot in (("Pre&view draft", self.preview_certificate), ("&Issue and sign", self.issue_certificate),
-                           ("Open PDF e&xternally", self.open_pdf_externally)):  # fmt: skip
+        for text, slot in (
+            ("Pre&view draft", self.preview_certificate),
+            ("&Issue and sign", self.issue_certificate),
+            ("Open PDF e&xternally", self.open_pdf_externally),
+        ):
             b = QPushButton(text)
             b.clicked.connect(slot)
             fl.addRow(b)
@@ -72,9 +75,15 @@ class CertificatesTab:
 
     # ================================================================ certificates
     def _cert_job(self) -> CertJob:
-        return CertJob(self.c_run.value(), self.c_pos.value(), approver=self.c_approver.text().strip(),
-                       out_dir=self.settings.certificates_dir, identity=self.settings.signing_identity,
-                       passphrase=self.c_pass.text(), lab_file=self.settings.lab_file)  # fmt: skip
+        return CertJob(
+            self.c_run.value(),
+            self.c_pos.value(),
+            approver=self.c_approver.text().strip(),
+            out_dir=self.settings.certificates_dir,
+            identity=self.settings.signing_identity,
+            passphrase=self.c_pass.text(),
+            lab_file=self.settings.lab_file,
+        )
 
     def preview_certificate(self) -> None:
         self.c_msg.setText("Rendering a draft (not issued)…")

@@ -52,8 +52,19 @@ class HistoryTab:
             d.setDisplayFormat("yyyy-MM-dd")
         search = QPushButton("&Search")
         search.clicked.connect(self.search_history)
-        for x in (QLabel("Serial"), self.h_serial, QLabel("Bench"), self.h_bench, QLabel("Outcome"),
-                  self.h_outcome, self.h_use_dates, self.h_since, QLabel("to"), self.h_until, search):  # fmt: skip
+        for x in (
+            QLabel("Serial"),
+            self.h_serial,
+            QLabel("Bench"),
+            self.h_bench,
+            QLabel("Outcome"),
+            self.h_outcome,
+            self.h_use_dates,
+            self.h_since,
+            QLabel("to"),
+            self.h_until,
+            search,
+        ):
             f.addWidget(x)
         for e in (self.h_serial, self.h_bench):
             e.returnPressed.connect(self.search_history)
@@ -97,9 +108,13 @@ class HistoryTab:
             until = datetime.combine(self.h_until.date().toPython(), dtime.max)
         outcome = self.h_outcome.currentText()
         try:
-            runs = self.store.list_runs(serial=self.h_serial.text().strip() or None,
-                                        bench=self.h_bench.text().strip() or None,
-                                        outcome=None if outcome == "any" else outcome, since=since, until=until)  # fmt: skip
+            runs = self.store.list_runs(
+                serial=self.h_serial.text().strip() or None,
+                bench=self.h_bench.text().strip() or None,
+                outcome=None if outcome == "any" else outcome,
+                since=since,
+                until=until,
+            )
         except Exception as exc:  # noqa: BLE001 - shown, not raised
             self.h_runs.setRowCount(0)
             self.status.run.setText(f"History: {exc}")
@@ -107,8 +122,15 @@ class HistoryTab:
         self.h_runs.setRowCount(len(runs))
         for r, run in enumerate(runs):
             serials = ", ".join(p["serial"] for p in run.get("positions", []))
-            vals = [run["id"], str(run.get("started_at", ""))[:19], run.get("bench", ""), run.get("plan_id", ""),
-                    run.get("operator", ""), run.get("outcome") or run.get("status", ""), serials]  # fmt: skip
+            vals = [
+                run["id"],
+                str(run.get("started_at", ""))[:19],
+                run.get("bench", ""),
+                run.get("plan_id", ""),
+                run.get("operator", ""),
+                run.get("outcome") or run.get("status", ""),
+                serials,
+            ]
             for c, v in enumerate(vals):
                 self.h_runs.setItem(r, c, item(v))
         self.history_runs = runs
@@ -127,10 +149,16 @@ class HistoryTab:
         for r, p in enumerate(pts):
             res = p.get("result") or {}
             err, u = res.get("error_percent"), res.get("expanded_percent")
-            vals = [p["position"], p["label"], p["test_pass"], "" if err is None else f"{err:+.4f}",
-                    "" if u is None else f"{u:.4f}", "" if p.get("limit_hi") is None else f"{p['limit_hi']:g}",
-                    VERDICT_WORDS.get(res.get("verdict"), res.get("verdict") or p.get("status")),
-                    res.get("message") or p.get("message") or ""]  # fmt: skip
+            vals = [
+                p["position"],
+                p["label"],
+                p["test_pass"],
+                "" if err is None else f"{err:+.4f}",
+                "" if u is None else f"{u:.4f}",
+                "" if p.get("limit_hi") is None else f"{p['limit_hi']:g}",
+                VERDICT_WORDS.get(res.get("verdict"), res.get("verdict") or p.get("status")),
+                res.get("message") or p.get("message") or "",
+            ]
             for c, v in enumerate(vals):
                 self.h_points.setItem(r, c, item(v))
         self.h_certs.clear()

@@ -51,19 +51,28 @@ class MetersTab:
         tmpl = QGroupBox("Nameplate for scanned meters (when the bench file does not know the serial)")
         tl = QFormLayout(tmpl)
         self.template: dict[str, QLineEdit] = {}
-        for key, label, default in (("form", "Form", "2S"), ("accuracy_class", "Class", "0.5"),
-                                    ("current_class", "Current class", "CL200"), ("voltage", "Voltage (V)", "240"),
-                                    ("kh", "Kh", "7.2"), ("kt", "Kt", "0.6")):  # fmt: skip
+        for key, label, default in (
+            ("form", "Form", "2S"),
+            ("accuracy_class", "Class", "0.5"),
+            ("current_class", "Current class", "CL200"),
+            ("voltage", "Voltage (V)", "240"),
+            ("kh", "Kh", "7.2"),
+            ("kt", "Kt", "0.6"),
+        ):
             e = QLineEdit(default)
             self.template[key] = e
             tl.addRow(label, e)
         left.addWidget(tmpl)
         buttons = QGridLayout()
-        for k, (text, slot) in enumerate((
-            ("&Edit position…", lambda: self.edit_position(self._selected_position() or 1)),
-            ("C&lear position", self.clear_position), ("Clear &all", self.clear_all),
-            ("&Import manifest CSV…", self.import_manifest), ("Load &bench file's simulated meters", self.load_sim_meters),
-        )):  # fmt: skip
+        for k, (text, slot) in enumerate(
+            (
+                ("&Edit position…", lambda: self.edit_position(self._selected_position() or 1)),
+                ("C&lear position", self.clear_position),
+                ("Clear &all", self.clear_all),
+                ("&Import manifest CSV…", self.import_manifest),
+                ("Load &bench file's simulated meters", self.load_sim_meters),
+            )
+        ):
             b = QPushButton(text)
             b.clicked.connect(slot)
             buttons.addWidget(b, k // 2, k % 2)
@@ -163,8 +172,9 @@ class MetersTab:
             n = self.config.positions if self.config else 48
             bad = [m.position for m in meters if m.position > n]
             if bad:
-                raise InputError("position", f"the bench has {n} positions", allowed=f"1..{n}", found=bad,
-                                 source=path)  # fmt: skip
+                raise InputError(
+                    "position", f"the bench has {n} positions", allowed=f"1..{n}", found=bad, source=path
+                )
         except InputError as exc:
             self._say(f"Manifest refused (nothing loaded): {exc}", False)
             return
@@ -190,19 +200,48 @@ class MetersTab:
         self.meter_table.setRowCount(n)
         for p in range(1, n + 1):
             m = self.meters.get(p)
-            vals = [p, m.serial, m.form, m.accuracy_class, m.current_class or f"TA {m.ta_a:g} A", f"{m.voltage_v:g}",
-                    f"{m.kh:g}", f"{m.kt:g}"] if m else [p, "— empty —", "", "", "", "", "", ""]  # fmt: skip
+            vals = (
+                [
+                    p,
+                    m.serial,
+                    m.form,
+                    m.accuracy_class,
+                    m.current_class or f"TA {m.ta_a:g} A",
+                    f"{m.voltage_v:g}",
+                    f"{m.kh:g}",
+                    f"{m.kt:g}",
+                ]
+                if m
+                else [p, "— empty —", "", "", "", "", "", ""]
+            )
             for c, v in enumerate(vals):
                 self.meter_table.setItem(p - 1, c, item(v))
             tile = self.grid.tiles.get(p)
             if tile is not None and not self.running:
                 if m:
-                    tile.set(serial=m.serial, form=m.form, accuracy_class=m.accuracy_class,
-                             current_class=m.current_class or "", state="loaded", point="", last_error="",
-                             last_verdict="", message="")  # fmt: skip
+                    tile.set(
+                        serial=m.serial,
+                        form=m.form,
+                        accuracy_class=m.accuracy_class,
+                        current_class=m.current_class or "",
+                        state="loaded",
+                        point="",
+                        last_error="",
+                        last_verdict="",
+                        message="",
+                    )
                 else:
-                    tile.set(serial="", form="", accuracy_class="", current_class="", state="empty", point="",
-                             last_error="", last_verdict="", message="")  # fmt: skip
+                    tile.set(
+                        serial="",
+                        form="",
+                        accuracy_class="",
+                        current_class="",
+                        state="empty",
+                        point="",
+                        last_error="",
+                        last_verdict="",
+                        message="",
+                    )
         if self.meters and not self.running:
             self._pick_plan_for(self.meters[min(self.meters)].form)
         self.refresh_plan()

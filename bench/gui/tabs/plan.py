@@ -59,8 +59,10 @@ class PlanTab:
         self.warmup_spin.setSuffix(" s")
         self.warmup_spin.setSpecialValueText("none")
         self.warmup_spin.setValue(self.settings.warmup_s)
-        self.warmup_spin.setToolTip("Bench seconds at the plan's voltage and test amperes before the first point "
-                                    "(the source is ON during the warm-up)")  # fmt: skip
+        self.warmup_spin.setToolTip(
+            "Bench seconds at the plan's voltage and test amperes before the first point "
+            "(the source is ON during the warm-up)"
+        )
         warm.setBuddy(self.warmup_spin)
         for x, stretch in ((passes, 0), (self.passes_combo, 2), (warm, 0), (self.warmup_spin, 0)):
             row.addWidget(x, stretch)
@@ -70,8 +72,10 @@ class PlanTab:
         lay.addLayout(row)
         row = QHBoxLayout()
         self.temp_edit, self.hum_edit = QLineEdit(), QLineEdit()
-        for edit, label, hint in ((self.temp_edit, "Bench &temperature (°C):", "e.g. 23.0"),
-                                  (self.hum_edit, "&Humidity (% RH):", "e.g. 45")):  # fmt: skip
+        for edit, label, hint in (
+            (self.temp_edit, "Bench &temperature (°C):", "e.g. 23.0"),
+            (self.hum_edit, "&Humidity (% RH):", "e.g. 45"),
+        ):
             lbl = QLabel(label)
             lbl.setBuddy(edit)
             edit.setFont(big_font(12))
@@ -85,8 +89,20 @@ class PlanTab:
         self.plan_msg.setWordWrap(True)
         self.plan_msg.setFont(big_font(11, True))
         lay.addWidget(self.plan_msg)
-        self.plan_table = table(["#", "Point", "Kind", "Element", "Volts", "Amperes", "PF (lag°)", "Limit ±%",
-                                  "Readings", "Limit source [C/D/U]"])  # fmt: skip
+        self.plan_table = table(
+            [
+                "#",
+                "Point",
+                "Kind",
+                "Element",
+                "Volts",
+                "Amperes",
+                "PF (lag°)",
+                "Limit ±%",
+                "Readings",
+                "Limit source [C/D/U]",
+            ]
+        )
         self.plan_table.setFont(big_font(11))
         lay.addWidget(self.plan_table, 1)
         lay.addWidget(QLabel("[C] confirmed, [D] derived, [U] unconfirmed figure (editable plan data)."))
@@ -105,8 +121,11 @@ class PlanTab:
             return
         self._picked_form = form
         plans = {p.id: p for p in list_plans()}
-        fits = [(p.shop_option, "c12.20" not in p.id, k) for k in range(self.plan_combo.count())
-                if (p := plans.get(self.plan_combo.itemData(k))) is not None and form in p.forms]  # fmt: skip
+        fits = [
+            (p.shop_option, "c12.20" not in p.id, k)
+            for k in range(self.plan_combo.count())
+            if (p := plans.get(self.plan_combo.itemData(k))) is not None and form in p.forms
+        ]
         if fits:
             self.plan_combo.setCurrentIndex(min(fits)[2])
 
@@ -123,8 +142,12 @@ class PlanTab:
             except ValueError:
                 raise InputError(name, "must be a number", found=text) from None
 
-        return environment_from(SimpleNamespace(temperature=number(self.temp_edit, "bench temperature"),
-                                                humidity=number(self.hum_edit, "humidity")))  # fmt: skip
+        return environment_from(
+            SimpleNamespace(
+                temperature=number(self.temp_edit, "bench temperature"),
+                humidity=number(self.hum_edit, "humidity"),
+            )
+        )
 
     def passes(self) -> tuple[str, ...]:
         return tuple(self.passes_combo.currentData() or ("as-found",))
@@ -153,15 +176,25 @@ class PlanTab:
                 self.plan_msg.setText(f"{plan.title}. Load meters to see the points in amperes for them.")
                 return
             m = self.meters[min(self.meters)]
-            rp = plan.resolve(m.form, m.accuracy_class, ta=m.ta_a, ib=m.ib_a, in_=m.in_a, imax=m.imax_a,
-                              voltage=m.voltage_v, current_class=m.current_class)  # fmt: skip
+            rp = plan.resolve(
+                m.form,
+                m.accuracy_class,
+                ta=m.ta_a,
+                ib=m.ib_a,
+                in_=m.in_a,
+                imax=m.imax_a,
+                voltage=m.voltage_v,
+                current_class=m.current_class,
+            )
         except InputError as exc:
             self.plan_msg.setText(f"This plan does not fit the loaded meters: {exc}")
             self.plan_msg.setStyleSheet("color:#b00000;")
             return
         self.plan_msg.setStyleSheet("")
-        self.plan_msg.setText(f"{rp.title} — {rp.standard}; form {rp.form.name}, class {rp.accuracy_class}, "
-                              f"TA {rp.ta_a:g} A, {rp.voltage_v:g} V; decision rule: {rp.decision_rule}")  # fmt: skip
+        self.plan_msg.setText(
+            f"{rp.title} — {rp.standard}; form {rp.form.name}, class {rp.accuracy_class}, "
+            f"TA {rp.ta_a:g} A, {rp.voltage_v:g} V; decision rule: {rp.decision_rule}"
+        )
         self.plan_table.setRowCount(len(rp.points))
         for r, p in enumerate(rp.points):
             prov = p.limit_provenance
@@ -170,7 +203,17 @@ class PlanTab:
             lim_text = (
                 "" if lim is None else (f"{lim[0]:g}..{lim[1]:g}" if isinstance(lim, tuple) else f"{lim:g}")
             )
-            vals = [r + 1, p.label, p.kind, p.element, f"{p.voltage_v:g}", f"{p.current_a:g}",
-                    f"{p.power_factor:.2f} ({p.lag_deg:g}°)", lim_text, p.readings, src]  # fmt: skip
+            vals = [
+                r + 1,
+                p.label,
+                p.kind,
+                p.element,
+                f"{p.voltage_v:g}",
+                f"{p.current_a:g}",
+                f"{p.power_factor:.2f} ({p.lag_deg:g}°)",
+                lim_text,
+                p.readings,
+                src,
+            ]
             for c, v in enumerate(vals):
                 self.plan_table.setItem(r, c, item(v))

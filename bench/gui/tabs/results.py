@@ -47,9 +47,11 @@ class ResultsTab:
         p = next(
             x for x in record["points"] if x["point_id"] == point.point_id and x["position"] == point.position
         )
-        text = (f"The source will ENERGISE the board to retest {point.label} ({point.test_pass}) at position "
-                f"{point.position}:\n{p['voltage_v']:g} V and {p['current_a']:g} A.\n\nCovers closed, test switches "
-                f"set, hands clear of the board?")  # fmt: skip
+        text = (
+            f"The source will ENERGISE the board to retest {point.label} ({point.test_pass}) at position "
+            f"{point.position}:\n{p['voltage_v']:g} V and {p['current_a']:g} A.\n\nCovers closed, test switches "
+            f"set, hands clear of the board?"
+        )
         if not self.confirm("Energise the board?", text):
             self.results_panel.msg.setText("Retest cancelled: nothing was energised.")
             return False
@@ -66,11 +68,24 @@ class ResultsTab:
         self._update_controls()
         self.worker.arm()
         self.pump.start()
-        retest = {"run_id": point.run_id, "point_id": point.point_id, "reason": reason,
-                  "positions": [point.position], "test_pass": point.test_pass}  # fmt: skip
-        self.request_run.emit(RunJob(self.settings.bench_file, record["run"]["plan_id"], meters,
-                                     self.settings.operator or record["run"]["operator"], self.settings.speed,
-                                     retest=retest, json_out=self.settings.run_json_path()))  # fmt: skip
+        retest = {
+            "run_id": point.run_id,
+            "point_id": point.point_id,
+            "reason": reason,
+            "positions": [point.position],
+            "test_pass": point.test_pass,
+        }
+        self.request_run.emit(
+            RunJob(
+                self.settings.bench_file,
+                record["run"]["plan_id"],
+                meters,
+                self.settings.operator or record["run"]["operator"],
+                self.settings.speed,
+                retest=retest,
+                json_out=self.settings.run_json_path(),
+            )
+        )
         return True
 
     def _recorded_board(self, record: dict, doing: str) -> tuple[list, str | None]:
@@ -80,8 +95,10 @@ class ResultsTab:
         run = record["run"]
         meters = [LoadedMeter(**m) for m in ((run.get("settings") or {}).get("meters") or {}).values()]
         if record["bench"]["name"] != self.config.name:
-            return meters, (f"Run {run['id']} was tested on bench {record['bench']['name']!r}; this window has "
-                            f"{self.config.name!r} open. {doing.capitalize()} on the same bench.")  # fmt: skip
+            return meters, (
+                f"Run {run['id']} was tested on bench {record['bench']['name']!r}; this window has "
+                f"{self.config.name!r} open. {doing.capitalize()} on the same bench."
+            )
         if not meters:
             return meters, f"Run {run['id']} has no recorded meters to {doing}."
         return meters, None
@@ -109,9 +126,11 @@ class ResultsTab:
             self.banner.setStyleSheet("color:#b00000;")
             return False
         settings = run.get("settings") or {}
-        text = (f"The source will ENERGISE the board to finish run {run_id} ({run['plan_id']}) on positions "
-                f"{', '.join(str(m.position) for m in meters)}; points already recorded are not repeated.\n\n"
-                f"Same meters in the same sockets, covers closed, hands clear of the board?")  # fmt: skip
+        text = (
+            f"The source will ENERGISE the board to finish run {run_id} ({run['plan_id']}) on positions "
+            f"{', '.join(str(m.position) for m in meters)}; points already recorded are not repeated.\n\n"
+            f"Same meters in the same sockets, covers closed, hands clear of the board?"
+        )
         if not self.confirm("Energise the board?", text):
             self.banner.setText("Resume cancelled: nothing was energised.")
             return False
@@ -128,11 +147,21 @@ class ResultsTab:
             None if k in ("None", "") else int(k): v
             for k, v in (settings.get("wiring_overrides") or {}).items()
         }
-        self.request_run.emit(RunJob(self.settings.bench_file, run["plan_id"], meters, run["operator"],
-                                     self.settings.speed, overrides, self.settings.allow_overdue,
-                                     passes=tuple(settings.get("passes") or ("as-found",)),
-                                     warmup_s=float(settings.get("warmup_s") or 0.0), resume_run=run_id,
-                                     json_out=self.settings.run_json_path()))  # fmt: skip
+        self.request_run.emit(
+            RunJob(
+                self.settings.bench_file,
+                run["plan_id"],
+                meters,
+                run["operator"],
+                self.settings.speed,
+                overrides,
+                self.settings.allow_overdue,
+                passes=tuple(settings.get("passes") or ("as-found",)),
+                warmup_s=float(settings.get("warmup_s") or 0.0),
+                resume_run=run_id,
+                json_out=self.settings.run_json_path(),
+            )
+        )
         return True
 
     def _retest_dialog(self, point: ResultPoint) -> str | None:

@@ -79,8 +79,13 @@ class RunTab:
         self.act_abort.setEnabled(True)  # always: with nothing running it says so
 
     def _confirm_dialog(self, title: str, text: str) -> bool:
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text,
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)  # fmt: skip
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            title,
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self,
+        )
         box.setDefaultButton(QMessageBox.StandardButton.No)
         box.button(QMessageBox.StandardButton.Yes).setText("&Energise and start")
         box.button(QMessageBox.StandardButton.No).setText("&Cancel")
@@ -109,8 +114,16 @@ class RunTab:
                 )
                 environment = self.environment()
                 m = prep.meters[0]
-                rp = prep.plan.resolve(m.form, m.accuracy_class, ta=m.ta_a, ib=m.ib_a, in_=m.in_a, imax=m.imax_a,
-                                       voltage=m.voltage_v, current_class=m.current_class)  # fmt: skip
+                rp = prep.plan.resolve(
+                    m.form,
+                    m.accuracy_class,
+                    ta=m.ta_a,
+                    ib=m.ib_a,
+                    in_=m.in_a,
+                    imax=m.imax_a,
+                    voltage=m.voltage_v,
+                    current_class=m.current_class,
+                )
             except InputError as exc:
                 problem = f"Cannot start: {exc}"
         if problem:
@@ -119,8 +132,10 @@ class RunTab:
             return False
         vmax = max(p.voltage_v for p in rp.points)
         amax = max(p.current_a for p in rp.points)
-        overrides = "".join(f"\nWiring override ({'board' if k is None else f'position {k}'}): {v}"
-                            for k, v in self.wiring_overrides.items())  # fmt: skip
+        overrides = "".join(
+            f"\nWiring override ({'board' if k is None else f'position {k}'}): {v}"
+            for k, v in self.wiring_overrides.items()
+        )
         passes, warmup = self.passes(), float(self.warmup_spin.value())
         how = (
             "as-found, then as-left after you adjust the meters"
@@ -131,9 +146,11 @@ class RunTab:
             how += f"; {warmup:g} s warm-up first (energised)"
         if not environment:
             how += ".\nBench temperature and humidity not entered: the certificates will say they were not measured"
-        text = (f"The source will ENERGISE the board:\nup to {vmax:g} V and {amax:g} A on positions "
-                f"{', '.join(str(p) for p in sorted(self.meters))}.\nPasses: {how}.\n\nCovers closed, test "
-                f"switches set, hands clear of the board?{overrides}")  # fmt: skip
+        text = (
+            f"The source will ENERGISE the board:\nup to {vmax:g} V and {amax:g} A on positions "
+            f"{', '.join(str(p) for p in sorted(self.meters))}.\nPasses: {how}.\n\nCovers closed, test "
+            f"switches set, hands clear of the board?{overrides}"
+        )
         if not self.confirm("Energise the board?", text):
             self.banner.setText("Start cancelled: nothing was energised.")
             return False
@@ -152,10 +169,21 @@ class RunTab:
         self._update_controls()
         self.worker.arm()
         self.pump.start()
-        self.request_run.emit(RunJob(self.settings.bench_file, self.plan_id(), meters, self.settings.operator,
-                                     self.settings.speed, dict(self.wiring_overrides), self.settings.allow_overdue,
-                                     passes=passes, warmup_s=warmup, environment=environment,
-                                     json_out=self.settings.run_json_path()))  # fmt: skip
+        self.request_run.emit(
+            RunJob(
+                self.settings.bench_file,
+                self.plan_id(),
+                meters,
+                self.settings.operator,
+                self.settings.speed,
+                dict(self.wiring_overrides),
+                self.settings.allow_overdue,
+                passes=passes,
+                warmup_s=warmup,
+                environment=environment,
+                json_out=self.settings.run_json_path(),
+            )
+        )
         return True
 
     def pause_run(self) -> None:
@@ -188,8 +216,10 @@ class RunTab:
             return
         where, reason = res
         self.wiring_overrides[where] = reason
-        self.wiring_text.appendPlainText(f"\nOVERRIDE for the next run ({'whole board' if where is None else f'position {where}'}):"
-                                         f" {reason}")  # fmt: skip
+        self.wiring_text.appendPlainText(
+            f"\nOVERRIDE for the next run ({'whole board' if where is None else f'position {where}'}):"
+            f" {reason}"
+        )
 
     def _override_dialog(self, positions: list[int], findings: str):
         dlg = WiringOverrideDialog(positions, findings, self)
@@ -310,13 +340,17 @@ class RunTab:
             self.status.run.setText(
                 f"Run {ev.run_id}: RETEST {ev.point_id} ({d.get('pass')}) at position {where}"
             )
-            self.banner.setText(f"Run {ev.run_id} RETEST of {ev.point_id} ({d.get('pass')}) at position {where}: "
-                                f"{d.get('reason', '')} — Esc aborts (source off first)")  # fmt: skip
+            self.banner.setText(
+                f"Run {ev.run_id} RETEST of {ev.point_id} ({d.get('pass')}) at position {where}: "
+                f"{d.get('reason', '')} — Esc aborts (source off first)"
+            )
         elif ev.kind == "warmup":
             secs = d.get("seconds", 0)
             self.status.run.setText(f"WARM-UP {secs:g} s — source ENERGISED")
-            self.banner.setText(f"Run {ev.run_id} WARMING UP: {secs:g} s (bench time) at the plan's voltage and "
-                                "test amperes before the first point — Esc aborts (source off first)")  # fmt: skip
+            self.banner.setText(
+                f"Run {ev.run_id} WARMING UP: {secs:g} s (bench time) at the plan's voltage and "
+                "test amperes before the first point — Esc aborts (source off first)"
+            )
             for tile in tiles.values():
                 if tile.view.state in ("loaded", "testing"):
                     tile.set(point=f"warm-up {secs:g} s")
@@ -370,8 +404,10 @@ class RunTab:
             if pos in tiles:
                 if findings:  # the plain-language finding, not the engine's code
                     tiles[pos].set(message=findings[0]["message"][:160])
-                tiles[pos].set(last_error="wiring " + ("OK" if not findings else "FINDING"),
-                               last_verdict="pass" if not findings or d.get("override") else "fail")  # fmt: skip
+                tiles[pos].set(
+                    last_error="wiring " + ("OK" if not findings else "FINDING"),
+                    last_verdict="pass" if not findings or d.get("override") else "fail",
+                )
         elif ev.kind == "position_failed" and pos in tiles:
             msg = d.get("message", "")
             keep = (

@@ -46,10 +46,14 @@ class SettingsTab:
         self.s_speed.setRange(-1, 10000)
         self.s_speed.setSpecialValueText("bench file's setting")
         self.s_speed.setValue(-1 if s.speed is None else s.speed)
-        for label, edit, pick in (("&Bench file", self.s_bench, "Bench files (*.toml)"), ("&Database URL", self.s_db, None),
-                                  ("&Laboratory identity", self.s_lab, "Laboratory (*.toml)"),
-                                  ("Si&gning identity", self.s_ident, "PKCS#12 (*.p12 *.pfx)"),
-                                  ("Certificates &folder", self.s_certs, None), ("&Operator", self.s_operator, None)):  # fmt: skip
+        for label, edit, pick in (
+            ("&Bench file", self.s_bench, "Bench files (*.toml)"),
+            ("&Database URL", self.s_db, None),
+            ("&Laboratory identity", self.s_lab, "Laboratory (*.toml)"),
+            ("Si&gning identity", self.s_ident, "PKCS#12 (*.p12 *.pfx)"),
+            ("Certificates &folder", self.s_certs, None),
+            ("&Operator", self.s_operator, None),
+        ):
             row = QHBoxLayout()
             row.addWidget(edit, 1)
             if pick:
@@ -140,17 +144,30 @@ class SettingsTab:
         self.sim_meters = {}
         for sm in config.simulation.meters if config.simulation else ():
             self.sim_meters[sm.serial] = {
-                "position": sm.position, "serial": sm.serial, "form": sm.form, "accuracy_class": sm.accuracy_class,
-                "current_class": sm.current_class or "", "voltage": sm.voltage, "ta": sm.ta, "kh": sm.kh,
-                "kt": sm.kt, "ib": sm.ib, "in": sm.in_, "imax": sm.imax, "manufacturer": sm.manufacturer,
-                "model": sm.model, "firmware": sm.firmware,
-            }  # fmt: skip
+                "position": sm.position,
+                "serial": sm.serial,
+                "form": sm.form,
+                "accuracy_class": sm.accuracy_class,
+                "current_class": sm.current_class or "",
+                "voltage": sm.voltage,
+                "ta": sm.ta,
+                "kh": sm.kh,
+                "kt": sm.kt,
+                "ib": sm.ib,
+                "in": sm.in_,
+                "imax": sm.imax,
+                "manufacturer": sm.manufacturer,
+                "model": sm.model,
+                "firmware": sm.firmware,
+            }
         ref = config.instruments.get("reference", ())
         self.status.set_calibration(ref[0].calibration if ref else None)
         self.status.set_instruments({})
         self._refresh_meters()
-        self.banner.setText(f"{config.name} — {config.location}: {config.positions} positions"
-                            f"{' (SIMULATED)' if config.simulation else ''}")  # fmt: skip
+        self.banner.setText(
+            f"{config.name} — {config.location}: {config.positions} positions"
+            f"{' (SIMULATED)' if config.simulation else ''}"
+        )
         self.check_instruments()
         self._update_controls()
 
