@@ -164,6 +164,12 @@ def laboratory_from_dict(data: dict):
     return Laboratory(**fields)
 
 
+def point_fields(p: dict) -> dict:
+    """Where and at what load a recorded point was measured, as the run JSON names it."""
+    keys = ("position", "point_id", "label", "element", "test_pass", "voltage_v", "current_a", "lag_deg")
+    return {k: p[k] for k in keys}
+
+
 def accuracy_results(record: dict, position: int | None = None) -> list[dict]:
     """The accuracy points of a recorded run as the run JSON states them."""
     import math
@@ -176,14 +182,7 @@ def accuracy_results(record: dict, position: int | None = None) -> list[dict]:
         readings = p.get("readings") or []
         out.append(
             {
-                "position": p["position"],
-                "point_id": p["point_id"],
-                "label": p["label"],
-                "element": p["element"],
-                "test_pass": p["test_pass"],
-                "voltage_v": p["voltage_v"],
-                "current_a": p["current_a"],
-                "lag_deg": p["lag_deg"],
+                **point_fields(p),
                 "power_factor": round(math.cos(math.radians(p["lag_deg"])), 4),
                 "readings": len(readings),
                 "pulses": readings[0]["meter_pulses"] if readings else None,
@@ -220,14 +219,7 @@ def recorded_results(record: dict, position: int | None = None) -> list[dict]:
         twin = twins.get((p["position"], p["test_pass"], f"{p['point_id']}-constant"))
         out.append(
             {
-                "position": p["position"],
-                "point_id": p["point_id"],
-                "label": p["label"],
-                "element": p["element"],
-                "test_pass": p["test_pass"],
-                "voltage_v": p["voltage_v"],
-                "current_a": p["current_a"],
-                "lag_deg": p["lag_deg"],
+                **point_fields(p),
                 "status": p["status"],
                 "message": (p.get("result") or {}).get("message") or p.get("message") or "",
                 "start_kwh": raw.get("start_kwh"),

@@ -19,6 +19,27 @@ from procedures.errors import InputError
 from procedures.plans import Plan, load_plan
 
 
+def sim_meter_raw(sm) -> dict:
+    """A bench file's [[simulation.meter]] entry as the fields a manifest row has."""
+    return {
+        "position": sm.position,
+        "serial": sm.serial,
+        "form": sm.form,
+        "accuracy_class": sm.accuracy_class,
+        "current_class": sm.current_class or "",
+        "voltage": sm.voltage,
+        "ta": sm.ta,
+        "kh": sm.kh,
+        "kt": sm.kt,
+        "ib": sm.ib,
+        "in": sm.in_,
+        "imax": sm.imax,
+        "manufacturer": sm.manufacturer,
+        "model": sm.model,
+        "firmware": sm.firmware,
+    }
+
+
 def meters_from_bench(config) -> list[LoadedMeter]:
     """The simulated meters of a bench file, as if the technician had scanned them in."""
     sim = getattr(config, "simulation", None)
@@ -31,23 +52,7 @@ def meters_from_bench(config) -> list[LoadedMeter]:
         )
     meters = []
     for k, sm in enumerate(sim.meters):
-        raw = {
-            "position": sm.position,
-            "serial": sm.serial,
-            "form": sm.form,
-            "accuracy_class": sm.accuracy_class,
-            "current_class": sm.current_class or "",
-            "voltage": sm.voltage,
-            "ta": sm.ta,
-            "kh": sm.kh,
-            "kt": sm.kt,
-            "ib": sm.ib,
-            "in": sm.in_,
-            "imax": sm.imax,
-            "manufacturer": sm.manufacturer,
-            "model": sm.model,
-            "firmware": sm.firmware,
-        }
+        raw = sim_meter_raw(sm)
         meters.append(make_meter(raw, source=config.path, prefix=f"simulation.meter[{k}]."))
     check_board(meters, config.path)
     return meters

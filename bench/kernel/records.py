@@ -105,6 +105,23 @@ class PointStarted(Record):
     lag_deg: float = 0.0
     positions: tuple[int, ...] = ()
 
+    @classmethod
+    def of(
+        cls, point, test_kind: str, test_pass: str, positions, *, element: str | None = None
+    ) -> PointStarted:
+        """The start of a plan point (a procedures.plans.ResolvedPoint) on these positions."""
+        return cls(
+            point_id=point.id,
+            label=point.label,
+            test_kind=test_kind,
+            element=point.element if element is None else element,
+            test_pass=test_pass,
+            voltage_v=point.voltage_v,
+            current_a=point.current_a,
+            lag_deg=point.lag_deg,
+            positions=tuple(positions),
+        )
+
     @property
     def data(self) -> dict[str, Any]:
         return {

@@ -47,19 +47,7 @@ def _needs(bench, point) -> list[str]:
 
 
 def run(ctx, point, test_pass: str, todo: list[int]) -> None:
-    ctx.publish(
-        r.PointStarted(
-            point_id=point.id,
-            label=point.label,
-            test_kind="accuracy",
-            element=point.element,
-            test_pass=test_pass,
-            voltage_v=point.voltage_v,
-            current_a=point.current_a,
-            lag_deg=point.lag_deg,
-            positions=tuple(todo),
-        )
-    )
+    ctx.publish(r.PointStarted.of(point, "accuracy", test_pass, todo))
     ctx.energise(point)
     ref = ctx.stabilise(point.current_a)
     if point.settle_s > 0:  # the plan's declared pulse-pickup settling, after measured stability

@@ -16,19 +16,7 @@ def _needs(bench, point) -> list[str]:
 
 def _run(ctx, point, test_pass: str, todo: list[int], *, creep: bool) -> None:
     kind = "creep" if creep else "starting"
-    ctx.publish(
-        r.PointStarted(
-            point_id=point.id,
-            label=point.label,
-            test_kind=kind,
-            element=point.element,
-            test_pass=test_pass,
-            voltage_v=point.voltage_v,
-            current_a=point.current_a,
-            lag_deg=point.lag_deg,
-            positions=tuple(todo),
-        )
-    )
+    ctx.publish(r.PointStarted.of(point, kind, test_pass, todo))
     duration = point.duration_s or 600.0
     ctx.publish(*(ctx.open_point(pos, point, test_pass, {"duration_s": duration}) for pos in todo))
     current = 0.0 if creep else point.current_a

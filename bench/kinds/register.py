@@ -87,19 +87,7 @@ def register_limits(ctx, point) -> tuple[Limit, Limit]:
 def run(ctx, point, test_pass: str, todo: list[int]) -> None:
     """Run one register point on the positions in ``todo``."""
     resolution, const_limit = register_limits(ctx, point)
-    ctx.publish(
-        r.PointStarted(
-            point_id=point.id,
-            label=point.label,
-            test_kind="register",
-            element=point.element,
-            test_pass=test_pass,
-            voltage_v=point.voltage_v,
-            current_a=point.current_a,
-            lag_deg=point.lag_deg,
-            positions=tuple(todo),
-        )
-    )
+    ctx.publish(r.PointStarted.of(point, "register", test_pass, todo))
     ports = []
     for pos in todo:
         if ctx.meter_port(pos) is None:

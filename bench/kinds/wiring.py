@@ -31,19 +31,7 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
     from procedures.wiring import Phasors, analyse
 
     form = ctx.plan.form
-    ctx.publish(
-        r.PointStarted(
-            point_id=point.id,
-            label=point.label,
-            test_kind="wiring",
-            element="series",
-            test_pass=test_pass,
-            voltage_v=point.voltage_v,
-            current_a=point.current_a,
-            lag_deg=point.lag_deg,
-            positions=tuple(todo),
-        )
-    )
+    ctx.publish(r.PointStarted.of(point, "wiring", test_pass, todo, element="series"))
     ctx.energise(point, element="series")
     ctx.stabilise(point.current_a)
     per_position = ctx.position_phasors()

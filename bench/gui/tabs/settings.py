@@ -129,6 +129,7 @@ class SettingsTab:
 
     def load_bench(self, path: str) -> None:
         """Read the bench file (no instrument I/O here), lay out its positions, then check the instruments."""
+        from bench.session import sim_meter_raw
         from instruments.benchfile import load_bench_config
 
         try:
@@ -143,23 +144,7 @@ class SettingsTab:
         self.meters = {p: m for p, m in self.meters.items() if p <= config.positions}
         self.sim_meters = {}
         for sm in config.simulation.meters if config.simulation else ():
-            self.sim_meters[sm.serial] = {
-                "position": sm.position,
-                "serial": sm.serial,
-                "form": sm.form,
-                "accuracy_class": sm.accuracy_class,
-                "current_class": sm.current_class or "",
-                "voltage": sm.voltage,
-                "ta": sm.ta,
-                "kh": sm.kh,
-                "kt": sm.kt,
-                "ib": sm.ib,
-                "in": sm.in_,
-                "imax": sm.imax,
-                "manufacturer": sm.manufacturer,
-                "model": sm.model,
-                "firmware": sm.firmware,
-            }
+            self.sim_meters[sm.serial] = sim_meter_raw(sm)
         ref = config.instruments.get("reference", ())
         self.status.set_calibration(ref[0].calibration if ref else None)
         self.status.set_instruments({})
