@@ -57,6 +57,13 @@ def print_summary(record: dict, issued=(), console: Console | None = None) -> No
             f"Position {a['position']}: weighted average ({a['rule']}) {a['value_percent']:.3f} %R "
             f"-> {WORD.get(a['verdict'], a['verdict'])}"
         )
+    from bench.readmodel import RunRecord
+
+    for v in RunRecord(record).in_service():
+        console.print(
+            f"Position {v.position}: in-service verdict ({v.test_pass}) {v.verdict.upper()}: "
+            + "; ".join(v.reasons)
+        )
     for w in record["wiring_checks"]:
         where = f"position {w['position']}" if w["position"] is not None else "board"
         found = "; ".join(f["message"] for f in w["findings"]) or "correct"

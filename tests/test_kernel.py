@@ -42,6 +42,12 @@ def test_every_end_is_terminal_and_every_live_state_can_stop():
             assert {RunState.ABORTED, RunState.INTERRUPTED, RunState.ERROR} <= nxt
 
 
+def test_every_kind_a_plan_may_name_has_a_plug_in_and_every_plug_in_a_plan_kind():
+    from procedures.plans import KINDS
+
+    assert set(KINDS) == set(kinds())  # a new kind: its plan rules in procedures, its module in bench/kinds
+
+
 def test_the_kinds_are_registered_and_an_unknown_kind_names_them():
     assert set(kinds()) == {"accuracy", "creep", "starting", "wiring", "register"}
     assert get_kind("accuracy").retestable and not get_kind("creep").retestable

@@ -89,11 +89,12 @@ def test_a_shop_plan_file_puts_its_standard_on_the_certificate(tmp_path):
     assert data.method.plan_id == "coop-2s-shop"
 
 
-def test_an_in_service_run_reports_the_weighted_average_and_the_verdict(tmp_path):
+def test_an_in_service_run_reports_the_weighted_average_and_the_verdict(tmp_path, capsys):
     db = f"sqlite:///{tmp_path / 'r.sqlite'}"
     out = tmp_path / "run.json"
     main(["run", "--bench", BENCH, "--plan", "ansi-c12.1-inservice", "--db", db, "--no-certificates",
           "--json", str(out)])  # fmt: skip
+    assert "in-service verdict (as-found)" in capsys.readouterr().out  # the CLI's summary says it too
     doc = json.loads(out.read_text())
     positions = {m["position"] for m in doc["meters"]}
     averaged = {a["position"] for a in doc["averages"] if a["rule"] == "method-1"}
