@@ -115,6 +115,7 @@ class RecordStore(RunWrites, RunReads):
         self._pg = engine.dialect.name == "postgresql"
         self.url = url
         self._local = threading.local()  # the open batch of this thread, if any (see batch())
+        self._known_positions: set[tuple[int, int | None]] = set()
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -383,8 +384,11 @@ class RecordStore(RunWrites, RunReads):
                 field_name, f"no {table.name} row with this id", found=row_id, source="records store"
             )
 
-    @staticmethod
-    def _require_position(conn: sa.Connection, run_id: int, position: int | None) -> None:
+    def _require_position(self, conn: sa.Connection, run_id: int, position: int | None) -> None:
+        # A run's positions are written when it starts and never removed: one found stays found, so a
+        # run's thousands of writes ask the database once per position, not once per write.
+        if (run_id, position) in self._known_positions:
+            return
         rp = m.run_positions.c
         if position is None:
             RecordStore._require(conn, m.runs, run_id, "run_id")
@@ -394,6 +398,7 @@ class RecordStore(RunWrites, RunReads):
             raise InputError(
                 "position", f"run {run_id} has no such position", found=position, source="records store"
             )
+        self._known_positions.add((run_id, position))
 
     def recover_interrupted(self, *, stale_after_s: float = 300.0) -> list[int]:
         """Runs left "running" whose process is gone -> "interrupted" (and their unfinished points).
