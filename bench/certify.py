@@ -15,12 +15,18 @@ import datetime as dt
 import math
 from pathlib import Path
 
+from bench.certificate_sections import (
+    instrument_identity,
+    limit_provenance,
+    register_tests,
+    resolution_provenance,
+)
+from bench.readmodel import RunRecord, laboratory_to_dict
 from bench.retests import describe, retests
 from procedures.errors import InputError
 
 #: Record fields that are the utility's asset number: printed as the certificate's "Utility asset no."
 ASSET_FIELDS = ("utility_asset_no", "asset_id", "asset_no", "utility_asset")
-STATUS_LETTER = {"confirmed": "C", "derived": "D", "unconfirmed": "U"}
 SIMULATED_CONDITIONS = (23.0, 45.0)
 
 
@@ -39,50 +45,10 @@ def next_revision(record: dict, position: int) -> int:
     return sum(1 for c in record.get("certificates", []) if c["position"] == position)
 
 
-def _instrument_identity(inst: dict) -> tuple[str, str]:
-    """(make and model, serial) of an instrument: a SCPI ``*IDN?`` reply is maker,model,serial,firmware;
-    other replies are shown whole, and the serial then says it was not reported."""
-    ident = (inst.get("identity") or "").strip()
-    parts = [p.strip() for p in ident.split(",")]
-    if len(parts) == 4 and all(parts[:3]):
-        return f"{parts[0]} {parts[1]} (firmware {parts[3]})" if parts[
-            3
-        ] else f"{parts[0]} {parts[1]}", parts[2]
-    return ident or inst.get("driver", ""), "not reported by the instrument"
-
-
 def _date(text: str | None) -> dt.date:
     if not text:
         return dt.date.today()
     return dt.datetime.fromisoformat(str(text)).date()
-
-
-def _cite(prov: dict) -> tuple[str, str]:
-    """A recorded provenance as the certificate's source text and status letter: the standard and clause, or
-    "shop practice, not confirmed against the standard" - never a working file the reader does not have."""
-    from procedures.catalog import citation
-
-    status = str(prov.get("status", "unconfirmed")).lower()
-    status = {"c": "confirmed", "d": "derived", "u": "unconfirmed"}.get(status, status)
-    source = citation(*(str(prov.get(k) or "") for k in ("standard", "edition", "clause")), status,
-                      str(prov.get("note") or ""))  # fmt: skip
-    return source, STATUS_LETTER.get(status, "U")
-
-
-def _limit_provenance(points: list[dict]):
-    from reports.model import LimitProvenance
-
-    seen: dict[str, LimitProvenance] = {}
-    for p in points:
-        prov = p.get("limit_provenance") or {}
-        if not prov or p.get("limit_hi") is None:
-            continue
-        name = f"{p['label']} ({p['element']})" if p["element"] != "series" else p["label"]
-        source, status = _cite(prov)
-        key = f"{name}|{p['limit_hi']}"
-        seen.setdefault(key, LimitProvenance(name=name, value=f"±{p['limit_hi']:g} %", source=source or "plan data",
-                                             status=status))  # fmt: skip
-    return tuple(seen.values())
 
 
 def build_certificate_data(
@@ -98,11 +64,18 @@ def build_certificate_data(
     settings = run.get("settings") or {}
     meters = {int(k): v for k, v in (settings.get("meters") or {}).items()}
     if position not in meters:
-        raise InputError("--position", f"run {run['id']} has no meter at that position", allowed=sorted(meters),
-                         found=position)  # fmt: skip
+        raise InputError(
+            "--position",
+            f"run {run['id']} has no meter at that position",
+            allowed=sorted(meters),
+            found=position,
+        )
     m = meters[position]
     env = run.get("environment") or {}
-    lab = lab or default_laboratory()
+    read = RunRecord(record)
+    revision = next_revision(record, position) if revision is None else revision
+    # the laboratory it was issued under (a revision: the run's), not whatever the lab file says today
+    lab = lab or read.laboratory(position, revision) or default_laboratory()
     pts = [p for p in record["points"] if p["position"] == position]
     acc = [
         p for p in pts if p["kind"] == "accuracy" and (p.get("result") or {}).get("error_percent") is not None
@@ -111,30 +84,55 @@ def build_certificate_data(
     for p in acc:
         r = p["result"]
         lim = p.get("limit_hi")
-        points.append(rm.PointResult(
-            point_id=p["point_id"], label=p["label"], element=p["element"], voltage_v=p["voltage_v"],
-            current_a=p["current_a"], pf=round(math.cos(math.radians(p["lag_deg"])), 4), angle_deg=p["lag_deg"],
-            error_pct=r["error_percent"], expanded_u_pct=r["expanded_percent"], k=r["coverage_factor"],
-            limit_pct=lim if lim else float("nan"), verdict=r["verdict"] if r["verdict"] in rm.VERDICTS else "fail",
-            stage=p["test_pass"],
-        ))  # fmt: skip
+        points.append(
+            rm.PointResult(
+                point_id=p["point_id"],
+                label=p["label"],
+                element=p["element"],
+                voltage_v=p["voltage_v"],
+                current_a=p["current_a"],
+                pf=round(math.cos(math.radians(p["lag_deg"])), 4),
+                angle_deg=p["lag_deg"],
+                error_pct=r["error_percent"],
+                expanded_u_pct=r["expanded_percent"],
+                k=r["coverage_factor"],
+                limit_pct=lim if lim else float("nan"),
+                verdict=r["verdict"] if r["verdict"] in rm.VERDICTS else "fail",
+                stage=p["test_pass"],
+            )
+        )
     if not points:
-        raise InputError("run", f"position {position} of run {run['id']} has no accuracy result to certify",
-                         allowed="a run whose accuracy points were measured")  # fmt: skip
+        raise InputError(
+            "run",
+            f"position {position} of run {run['id']} has no accuracy result to certify",
+            allowed="a run whose accuracy points were measured",
+        )
     functional = []
     for kind, rows in (("creep", record["creep"]), ("starting", record["starting"])):
         for c in rows:
             if c["position"] != position:
                 continue
             pt = next((p for p in pts if p["kind"] == kind), None)
-            cond = (f"{pt['voltage_v']:g} V, no current" if kind == "creep" else
-                    f"{pt['voltage_v']:g} V, {pt['current_a']:g} A") if pt else ""  # fmt: skip
+            cond = (
+                (
+                    f"{pt['voltage_v']:g} V, no current"
+                    if kind == "creep"
+                    else f"{pt['voltage_v']:g} V, {pt['current_a']:g} A"
+                )
+                if pt
+                else ""
+            )
             req = "at most 1 test pulse in the window" if kind == "creep" else "meter starts and registers"
-            functional.append(rm.FunctionalTest(
-                name="No-load (creep)" if kind == "creep" else "Starting load", condition=cond,
-                observed=f"{c['pulses']} pulse(s) in {c['seconds']:.0f} s", requirement=req, verdict=c["verdict"],
-                stage=(pt or {}).get("test_pass", "as-found"),
-            ))  # fmt: skip
+            functional.append(
+                rm.FunctionalTest(
+                    name="No-load (creep)" if kind == "creep" else "Starting load",
+                    condition=cond,
+                    observed=f"{c['pulses']} pulse(s) in {c['seconds']:.0f} s",
+                    requirement=req,
+                    verdict=c["verdict"],
+                    stage=(pt or {}).get("test_pass", "as-found"),
+                )
+            )
     averages = []
     for a in record["averages"]:
         if a["position"] != position:
@@ -154,7 +152,7 @@ def build_certificate_data(
             / total
             * next(
                 (
-                    p["expanded_u_pct"]
+                    p.expanded_u_pct
                     for p in points
                     if p.label == lbl and p.element == "series" and p.stage == a.get("test_pass", p.stage)
                 ),
@@ -162,40 +160,63 @@ def build_certificate_data(
             )
             for lbl, w in weights.items()
         )
-        averages.append(rm.WeightedAverage(
-            rule=a["rule"], formula=formula, registration_pct=a["value_percent"], expanded_u_pct=u, k=2.0,
-            low_pct=98.0, high_pct=102.0, verdict=a["verdict"], stage=a.get("test_pass") or "as-found",
-        ))  # fmt: skip
+        limit = (read.plan.average_rule or {}).get("limit_percent", 2.0)
+        averages.append(
+            rm.WeightedAverage(
+                rule=a["rule"],
+                formula=formula,
+                registration_pct=a["value_percent"],
+                expanded_u_pct=u,
+                k=2.0,
+                low_pct=100.0 - limit,
+                high_pct=100.0 + limit,
+                verdict=a["verdict"],
+                stage=a.get("test_pass") or "as-found",
+            )
+        )
     wiring = None
     mine = [w for w in record["wiring_checks"] if w["position"] == position] or [
-        w for w in record["wiring_checks"] if w["position"] is None]  # fmt: skip
+        w for w in record["wiring_checks"] if w["position"] is None
+    ]
     if mine:
         w = mine[-1]
         phases = tuple(
-            rm.PhaseReading(phase=ph, voltage_v=v["voltage_v"], voltage_deg=v["voltage_lag_deg"],
-                            current_a=v["current_a"], current_deg=v["current_lag_deg"])
+            rm.PhaseReading(
+                phase=ph,
+                voltage_v=v["voltage_v"],
+                voltage_deg=v["voltage_lag_deg"],
+                current_a=v["current_a"],
+                current_deg=v["current_lag_deg"],
+            )
             for ph, v in sorted((w.get("phasors") or {}).items())
-        )  # fmt: skip
+        )
         findings = tuple(f["message"] for f in w["findings"])
         if w.get("override_reason"):
             findings += (f"Operator override: {w['override_reason']}",)
-        wiring = rm.WiringCheck(rotation=w["rotation"] if w["rotation"] in ("ABC", "CBA") else "n/a",
-                                findings=findings, phases=phases,
-                                verdict="pass" if not w["findings"] or w.get("override_reason") else "fail")  # fmt: skip
+        wiring = rm.WiringCheck(
+            rotation=w["rotation"] if w["rotation"] in ("ABC", "CBA") else "n/a",
+            findings=findings,
+            phases=phases,
+            verdict="pass" if not w["findings"] or w.get("override_reason") else "fail",
+        )
     refs = []
     for inst in record["instruments"]:
         cal = inst.get("calibration")
         if inst["role"] != "reference" or not cal:
             continue
         data = cal.get("data") or cal
-        identity, serial = _instrument_identity(inst)
-        refs.append(rm.ReferenceStandard(
-            identity=identity, serial=serial,
-            calibration_certificate=str(data.get("certificate", "")),
-            calibration_laboratory=str(data.get("laboratory", "")), due_date=_date(data.get("due")),
-            uncertainty=f"±{data.get('uncertainty_percent')} % (k = {data.get('coverage_factor')})",
-            traceability=str(data.get("traceability", "")),
-        ))  # fmt: skip
+        identity, serial = instrument_identity(inst)
+        refs.append(
+            rm.ReferenceStandard(
+                identity=identity,
+                serial=serial,
+                calibration_certificate=str(data.get("certificate", "")),
+                calibration_laboratory=str(data.get("laboratory", "")),
+                due_date=_date(data.get("due")),
+                uncertainty=f"±{data.get('uncertainty_percent')} % (k = {data.get('coverage_factor')})",
+                traceability=str(data.get("traceability", "")),
+            )
+        )
     rule_name = next((p["result"]["decision_rule"] for p in acc), "simple")
     rule = get_decision_rule(rule_name)
     verdicts = [p.verdict for p in points] + [f.verdict for f in functional] + [a.verdict for a in averages]
@@ -203,7 +224,7 @@ def build_certificate_data(
         verdicts.append(wiring.verdict)
     final_stage = "as-left" if any(q.stage == "as-left" for q in points) else "as-found"
     final_stage_points = [p for p in points if p.stage == final_stage]
-    registers, register_notes = _register_tests(record, position)
+    registers, register_notes = register_tests(record, position)
     final = (
         [p.verdict for p in final_stage_points]
         + [f.verdict for f in functional]
@@ -213,29 +234,30 @@ def build_certificate_data(
     if wiring:
         final.append(wiring.verdict)
     overall = "fail" if "fail" in final else ("indeterminate" if "indeterminate" in final else "pass")
-    plan_title = settings.get("plan_title") or run["plan_id"]
-    standard = settings.get("plan_standard") or ""
-    try:
-        from procedures.plans import load_plan
-
-        plan = load_plan(run["plan_id"])
-        plan_title, standard = plan.title, plan.standard
-    except InputError:
-        pass
+    # what the run recorded of its plan, never today's plan file (a shop's own plan has no shipped twin)
+    plan_title, standard = read.plan.title or run["plan_id"], read.plan.standard
     conformity = (
         f"The meter {'CONFORMS' if overall == 'pass' else 'DOES NOT CONFORM'} to the limits of {standard or 'the plan'} "
         f"(plan {run['plan_id']} version {run.get('plan_version')}) under the decision rule '{rule.name}'."
-        if overall != "indeterminate" else
-        f"Conformity to {standard or 'the plan'} cannot be stated: at least one result lies within the "
+        if overall != "indeterminate"
+        else f"Conformity to {standard or 'the plan'} cannot be stated: at least one result lies within the "
         f"expanded uncertainty of its limit (decision rule '{rule.name}')."
-    )  # fmt: skip
+    )
+    for v in read.in_service(position):
+        conformity += (
+            f" In-service verdict ({v.test_pass}, {standard or 'the plan'}): {v.verdict.upper()} - "
+            + "; ".join(v.reasons)
+            + "."
+        )
     simulated = bool(env.get("simulated"))
     temp = env.get("temperature_c")
     hum = env.get("humidity_pct")
     deviations = []
     if simulated:
-        deviations.append("Simulated bench: instruments and meter are simulated; this certificate demonstrates "
-                          "the software and is not a calibration of a physical meter.")  # fmt: skip
+        deviations.append(
+            "Simulated bench: instruments and meter are simulated; this certificate demonstrates "
+            "the software and is not a calibration of a physical meter."
+        )
     if temp is None or hum is None:
         temp, hum = SIMULATED_CONDITIONS if simulated else (float("nan"), float("nan"))
         deviations.append(
@@ -245,11 +267,21 @@ def build_certificate_data(
         if w["position"] in (position, None) and w.get("override_reason"):
             deviations.append(f"Wiring finding overridden by the operator: {w['override_reason']}")
     if any(p.get("status") == "failed" for p in pts):
-        deviations.append("Some points could not be measured: " + "; ".join(
-            f"{p['label']}: {p.get('message') or (p.get('result') or {}).get('message', '')}"
-            for p in pts if p.get("status") == "failed"))  # fmt: skip
+        deviations.append(
+            "Some points could not be measured: "
+            + "; ".join(
+                f"{p['label']}: {p.get('message') or (p.get('result') or {}).get('message', '')}"
+                for p in pts
+                if p.get("status") == "failed"
+            )
+        )
     deviations += register_notes
     deviations += [describe(r) for r in retests(record, position)]
+    earlier = read.certificates(position)[:revision]
+    if earlier:  # ISO/IEC 17025 §7.8.8: an amended certificate identifies the one it replaces
+        deviations.append(
+            f"This certificate replaces certificate {earlier[-1]['number']}, which is withdrawn."
+        )
     started = _date(run.get("started_at"))
     finished = _date(run.get("finished_at") or run.get("started_at"))
     from bench.people import recorded_name
@@ -267,9 +299,7 @@ def build_certificate_data(
     fields = [tuple(kv) for kv in m.get("record_fields") or ()]
 
     return rm.CertificateData(
-        certificate_number=certificate_number(
-            run, position, next_revision(record, position) if revision is None else revision
-        ),
+        certificate_number=certificate_number(run, position, revision),
         laboratory=lab,
         customer=rm.Customer(
             name=m.get("customer") or m.get("owner") or "Meter owner not recorded",
@@ -301,15 +331,15 @@ def build_certificate_data(
             plan_sha256=str(run.get("plan_sha256") or ""),
             standard=standard,
             title=plan_title,
-            limits=_limit_provenance(pts) + _resolution_provenance(pts),
-        ),  # fmt: skip
+            limits=limit_provenance(pts) + resolution_provenance(pts),
+        ),
         conditions=rm.TestConditions(
             temperature_c=temp,
             humidity_pct=hum,
             voltage_v=m["voltage_v"],
             frequency_hz=float(settings.get("frequency_hz", 60.0)),
             warmup_min=float(settings.get("warmup_s", 0.0)) / 60.0,
-        ),  # fmt: skip
+        ),
         reference_standards=tuple(refs),
         points=tuple(points),
         decision_rule=rm.DecisionRule(name=rule.name, statement=rule.statement),
@@ -329,59 +359,6 @@ def build_certificate_data(
     )
 
 
-def _register_tests(record: dict, position: int):
-    """This position's measured register tests, and a deviation line for each one not performed."""
-    from bench.registertest import recorded_results
-    from reports import model as rm
-
-    tests, notes = [], []
-    for r in recorded_results(record, position):
-        c = r["meter_constant"] or {}
-        if r["status"] == "skipped":
-            notes.append(f"Register test {r['label']} not performed: {r['message']}")
-            continue
-        if r["status"] != "done" or c.get("error_percent") is None or r.get("end_kwh") is None:
-            continue  # a failed point is already listed among the points that could not be measured
-        tests.append(rm.RegisterTest(
-            point_id=r["point_id"], label=r["label"], voltage_v=r["voltage_v"], current_a=r["current_a"],
-            pf=round(math.cos(math.radians(r["lag_deg"])), 4), start_kwh=r["start_kwh"], end_kwh=r["end_kwh"],
-            resolution_kwh=r["resolution_kwh"], reference_kwh=r["reference_kwh"], test_pulses=r["meter_pulses"],
-            kt=r["kt"], error_pct=r["error_percent"], expanded_u_pct=r["expanded_uncertainty_percent"],
-            k=r["coverage_factor"], limit_pct=_symmetric(r["limit_percent"]), verdict=_verdict(r["verdict"]),
-            constant_error_pct=c["error_percent"], constant_u_pct=c["expanded_uncertainty_percent"],
-            constant_k=c["coverage_factor"], constant_limit_pct=_symmetric(c["limit_percent"]),
-            constant_verdict=_verdict(c["verdict"]), stage=r["test_pass"], test_output_kwh=r.get("test_output_kwh"),
-        ))  # fmt: skip
-    return tuple(tests), notes
-
-
-def _resolution_provenance(points: list[dict]):
-    """The register digit a register test's uncertainty rests on: a figure with provenance like a limit."""
-    from reports.model import LimitProvenance
-
-    seen = {}
-    for p in points:
-        planned = p.get("planned") or {}
-        prov = planned.get("resolution_provenance")
-        if p["kind"] != "register" or not prov or planned.get("resolution_kwh") is None:
-            continue
-        source, status = _cite(prov)
-        seen.setdefault(planned["resolution_kwh"], LimitProvenance(
-            name=f"{p['label']} register digit", value=f"{planned['resolution_kwh']:g} kWh", source=source,
-            status=status))  # fmt: skip
-    return tuple(seen.values())
-
-
-def _symmetric(limit) -> float:
-    return float(limit) if isinstance(limit, int | float) else max(abs(x) for x in limit)
-
-
-def _verdict(v: str | None) -> str:
-    from reports.model import VERDICTS
-
-    return v if v in VERDICTS else "fail"
-
-
 def configured_laboratory(path: str | None = None):
     """The laboratory for certificates: ``path``, else ``$MB_LABORATORY``, else None (the built-in
     demonstration laboratory, which says so on every page)."""
@@ -393,8 +370,16 @@ def configured_laboratory(path: str | None = None):
     return load_laboratory(path) if path else None
 
 
-def issue_for_run(store, run_id: int, out_dir: str | Path | None = None, *, sign: bool = False,
-                  positions=None, signer=None, lab=None):  # fmt: skip
+def issue_for_run(
+    store,
+    run_id: int,
+    out_dir: str | Path | None = None,
+    *,
+    sign: bool = False,
+    positions=None,
+    signer=None,
+    lab=None,
+):
     """Issue (and record) a certificate per meter of a run; positions without results are skipped.
 
     The certificates are issued as one batch on every core (:func:`reports.issue.issue_batch`, with a
@@ -417,17 +402,29 @@ def issue_for_run(store, run_id: int, out_dir: str | Path | None = None, *, sign
         except InputError:
             continue
         batch.append(data)
-        position_of[data.certificate_number] = pos
+        position_of[data.certificate_number] = (pos, data.laboratory)
 
     def record_it(cert) -> None:
-        store.record_certificate(run_id, position_of[cert.certificate_number], number=cert.certificate_number, content_hash=cert.content_hash,
-                                 pdf_path=str(cert.pdf_path), dcc_path=str(cert.dcc_path) if cert.dcc_path else None)  # fmt: skip
+        pos, laboratory = position_of[cert.certificate_number]
+        store.record_certificate(
+            run_id,
+            pos,
+            number=cert.certificate_number,
+            content_hash=cert.content_hash,
+            pdf_path=str(cert.pdf_path),
+            dcc_path=str(cert.dcc_path) if cert.dcc_path else None,
+            laboratory=laboratory_to_dict(laboratory),
+        )
 
     # every certificate carries the records' audit chain head as it stood before this batch was issued
     result = issue_batch(batch, out, signer=signer, on_issued=record_it, audit_head=store.audit_head())
     if result.refused:
-        raise InputError("certificates", f"{len(result.refused)} of {len(batch)} not issued: "
-                         + "; ".join(r.reason for r in result.refused), source=f"run {run_id}")  # fmt: skip
+        raise InputError(
+            "certificates",
+            f"{len(result.refused)} of {len(batch)} not issued: "
+            + "; ".join(r.reason for r in result.refused),
+            source=f"run {run_id}",
+        )
     return result.issued
 
 
@@ -444,8 +441,11 @@ def configured_signer():
         return load_signer(identity, cert_path=os.environ.get("MB_SIGNING_CERT"))
     found = sorted(default_signing_dir().glob("*.p12"))
     if not found:
-        raise InputError("--sign", "no signing identity is configured",
-                         allowed="set MB_SIGNING_IDENTITY to a PKCS#12 file, or run `meterbench keys init`")  # fmt: skip
+        raise InputError(
+            "--sign",
+            "no signing identity is configured",
+            allowed="set MB_SIGNING_IDENTITY to a PKCS#12 file, or run `meterbench keys init`",
+        )
     return load_signer(found[0])
 
 
@@ -457,8 +457,9 @@ def ephemeral_demo_signer(directory: Path):
     from reports.signing import load_signer, make_demo_identity
 
     passphrase = secrets.token_urlsafe(24).encode()
-    ident = make_demo_identity(directory, "MeterBench Demonstration Signer (not a real identity)",
-                               passphrase=passphrase)  # fmt: skip
+    ident = make_demo_identity(
+        directory, "MeterBench Demonstration Signer (not a real identity)", passphrase=passphrase
+    )
     signer = load_signer(ident.p12_path, passphrase=passphrase)
     ident.p12_path.unlink(missing_ok=True)  # useless without the passphrase; do not leave key material
     return signer, ident.cert_path

@@ -20,13 +20,42 @@ from procedures.forms import MeterForm, get_form
 # Serials printed on meter nameplates and barcodes: letters, digits and - . / _, 3 to 32 long.
 SERIAL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-./_]{2,31}$")
 MANIFEST_FIELDS = (
-    "position", "serial", "form", "accuracy_class", "current_class", "voltage", "ta", "kh", "kt",
-    "manufacturer", "model", "firmware", "ib", "in", "imax", "owner", "condition",
-    "customer", "customer_address", "meter_type",
-)  # fmt: skip
+    "position",
+    "serial",
+    "form",
+    "accuracy_class",
+    "current_class",
+    "voltage",
+    "ta",
+    "kh",
+    "kt",
+    "manufacturer",
+    "model",
+    "firmware",
+    "ib",
+    "in",
+    "imax",
+    "owner",
+    "condition",
+    "customer",
+    "customer_address",
+    "meter_type",
+)
 #: Nameplate fields a meter type supplies (a manifest row's own value wins, and is kept as a correction).
-TYPE_FIELDS = ("manufacturer", "model", "form", "accuracy_class", "current_class", "voltage", "ta", "ib", "in",
-               "imax", "kh", "kt")  # fmt: skip
+TYPE_FIELDS = (
+    "manufacturer",
+    "model",
+    "form",
+    "accuracy_class",
+    "current_class",
+    "voltage",
+    "ta",
+    "ib",
+    "in",
+    "imax",
+    "kh",
+    "kt",
+)
 #: A manifest column ``record.<name>`` is a shop-defined record field (work order, utility asset number):
 #: kept with the meter's record and printed on its certificate and in exports as "<Name>".
 RECORD_PREFIX = "record."
@@ -133,8 +162,9 @@ def with_meter_type(
         try:
             mt = type_for_serial(serial, library) if serial else None
         except InputError as exc:
-            raise InputError(f"{prefix}meter_type", exc.problem, source=source, found=serial,
-                             allowed=exc.allowed) from None  # fmt: skip
+            raise InputError(
+                f"{prefix}meter_type", exc.problem, source=source, found=serial, allowed=exc.allowed
+            ) from None
         if mt is None:
             return raw, None
     merged = {**raw, "meter_type": mt.id}
@@ -220,17 +250,31 @@ def make_meter(raw: dict, *, source: str | None = None, prefix: str = "", types=
             source=source,
         )
     return LoadedMeter(
-        position=position, serial=serial, form=form.name, accuracy_class=acc, kh=kh, kt=kt,  # type: ignore[arg-type]
-        voltage_v=voltage, current_class=current_class, ta_a=ta, ib_a=ib, in_a=in_, imax_a=imax,  # type: ignore[arg-type]
-        manufacturer=str(raw.get("manufacturer", "") or ""), model=str(raw.get("model", "") or ""),
-        firmware=str(raw.get("firmware", "") or ""), owner=str(raw.get("owner", "") or ""),
+        position=position,
+        serial=serial,
+        form=form.name,
+        accuracy_class=acc,
+        kh=kh,
+        kt=kt,  # type: ignore[arg-type]
+        voltage_v=voltage,
+        current_class=current_class,
+        ta_a=ta,
+        ib_a=ib,
+        in_a=in_,
+        imax_a=imax,  # type: ignore[arg-type]
+        manufacturer=str(raw.get("manufacturer", "") or ""),
+        model=str(raw.get("model", "") or ""),
+        firmware=str(raw.get("firmware", "") or ""),
+        owner=str(raw.get("owner", "") or ""),
         condition=str(raw.get("condition", "") or "as received, no visible damage"),
-        customer=_text(raw, "customer", f("customer"), source), customer_address=_text(raw, "customer_address",
-        f("customer_address"), source), record_fields=record_fields(raw, source=source, prefix=prefix),
-        meter_type=mtype.id if mtype else "", optical_protocol=mtype.optical_protocol if mtype else "",
+        customer=_text(raw, "customer", f("customer"), source),
+        customer_address=_text(raw, "customer_address", f("customer_address"), source),
+        record_fields=record_fields(raw, source=source, prefix=prefix),
+        meter_type=mtype.id if mtype else "",
+        optical_protocol=mtype.optical_protocol if mtype else "",
         register_resolution_kwh=mtype.register_resolution_kwh if mtype else None,
         corrections=_corrections(given, mtype),
-    )  # fmt: skip
+    )
 
 
 def _corrections(given: dict, mtype) -> tuple[tuple[str, str, str], ...]:
@@ -272,8 +316,13 @@ def record_fields(raw: dict, *, source: str | None = None, prefix: str = "") -> 
     for name, value in items:
         where = f"{prefix}{RECORD_PREFIX}{name}"
         if not RECORD_NAME_RE.match(str(name)):
-            raise InputError(where, "is not a record field name", source=source, found=name,
-                             allowed="record.<name>: lower-case letters, digits and _, e.g. record.work_order")  # fmt: skip
+            raise InputError(
+                where,
+                "is not a record field name",
+                source=source,
+                found=name,
+                allowed="record.<name>: lower-case letters, digits and _, e.g. record.work_order",
+            )
         if isinstance(value, bool | dict | list):
             raise InputError(where, "must be text or a number", source=source, found=value)
         text = _text({"v": value}, "v", where, source)
@@ -302,11 +351,19 @@ def load_manifest(path: str | Path, text: str | None = None, *, types=None) -> l
             source=src,
             found=reader.fieldnames,
         )
-    unknown = [h for h in reader.fieldnames if h.strip() not in MANIFEST_FIELDS
-               and not h.strip().startswith(RECORD_PREFIX)]  # fmt: skip
+    unknown = [
+        h
+        for h in reader.fieldnames
+        if h.strip() not in MANIFEST_FIELDS and not h.strip().startswith(RECORD_PREFIX)
+    ]
     if unknown:
-        raise InputError("header", "has unknown columns", source=src, found=unknown,
-                         allowed=", ".join(MANIFEST_FIELDS) + f", or {RECORD_PREFIX}<name> for a shop record field")  # fmt: skip
+        raise InputError(
+            "header",
+            "has unknown columns",
+            source=src,
+            found=unknown,
+            allowed=", ".join(MANIFEST_FIELDS) + f", or {RECORD_PREFIX}<name> for a shop record field",
+        )
     meters: list[LoadedMeter] = []
     for line, row in enumerate(reader, start=2):
         clean = {k.strip(): (v or "").strip() for k, v in row.items() if k}

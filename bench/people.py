@@ -16,10 +16,32 @@ from procedures.errors import InputError
 
 NOT_RECORDED = "not recorded"
 #: Account names that name a role or a machine, not a person (compared case-insensitively).
-GENERIC_ACCOUNTS = frozenset({
-    "operator", "root", "admin", "administrator", "user", "users", "guest", "pi", "ubuntu", "debian", "ec2-user",
-    "tech", "technician", "bench", "test", "tester", "meterbench", "shop", "lab", "default", "nobody", "unknown",
-})  # fmt: skip
+GENERIC_ACCOUNTS = frozenset(
+    {
+        "operator",
+        "root",
+        "admin",
+        "administrator",
+        "user",
+        "users",
+        "guest",
+        "pi",
+        "ubuntu",
+        "debian",
+        "ec2-user",
+        "tech",
+        "technician",
+        "bench",
+        "test",
+        "tester",
+        "meterbench",
+        "shop",
+        "lab",
+        "default",
+        "nobody",
+        "unknown",
+    }
+)
 
 
 def is_person_name(name: object) -> bool:
@@ -56,8 +78,12 @@ def operator_name(given: str | None, *, field: str = "--operator", login: str | 
     text = " ".join((given or "").split())
     if text:
         if not is_person_name(text):
-            raise InputError(field, "is not a person's name", found=given,
-                             allowed="the technician's name as the certificate should print it, e.g. 'J. Rivera'")  # fmt: skip
+            raise InputError(
+                field,
+                "is not a person's name",
+                found=given,
+                allowed="the technician's name as the certificate should print it, e.g. 'J. Rivera'",
+            )
         return text
     full = account_full_name(login)
     if full:
@@ -66,5 +92,8 @@ def operator_name(given: str | None, *, field: str = "--operator", login: str | 
         account = login or getpass.getuser()
     except (KeyError, OSError):
         account = "unknown"
-    raise InputError(field, f"is required: the login account {account!r} records no person's name",
-                     allowed="the technician's name, e.g. --operator 'J. Rivera'")  # fmt: skip
+    raise InputError(
+        field,
+        f"is required: the login account {account!r} records no person's name",
+        allowed="the technician's name, e.g. --operator 'J. Rivera'",
+    )

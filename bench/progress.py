@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from bench.engine import Event
+from bench.kernel.records import Event
 from reports.model import point_name
 
 VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "indeterminate": "INDET", "info": "info"}
@@ -96,8 +96,11 @@ class ProgressView:
             )
         elif ev.kind == "wiring" and ev.position is not None:
             f = ev.data["findings"]
-            text = "OK" if not f else ("OVERRIDDEN " if ev.data.get("override") else "") + ",".join(
-                x["code"] for x in f)  # fmt: skip
+            text = (
+                "OK"
+                if not f
+                else ("OVERRIDDEN " if ev.data.get("override") else "") + ",".join(x["code"] for x in f)
+            )
             self._cells[(ev.position, self._running)] = _Cell(text, "green" if not f else "bold red")
         elif ev.kind == "position_failed" and ev.position is not None:
             self._states[ev.position] = ev.data["state"].upper()
@@ -136,8 +139,10 @@ class ProgressView:
             load = (
                 f" {d['voltage_v']:g} V {d['current_a']:g} A" if "voltage_v" in d and "current_a" in d else ""
             )
-            msg = (f"point {point_name(ev.point_id, d.get('label') or ev.point_id)} ({kind}"
-                   f"{', ' + test_pass if test_pass else ''}){load}")  # fmt: skip
+            msg = (
+                f"point {point_name(ev.point_id, d.get('label') or ev.point_id)} ({kind}"
+                f"{', ' + test_pass if test_pass else ''}){load}"
+            )
         elif ev.kind == "reading":
             msg = f"{pos} {d['label']} reading {d['index'] + 1}: {d['error_percent']:+.4f} %"
         elif ev.kind == "point_done":
@@ -149,7 +154,8 @@ class ProgressView:
             msg = f"{pos} {ev.kind}: {d['message']} -> {VERDICT_WORD.get(d['verdict'])}"
         elif ev.kind == "wiring":
             msg = f"{pos} wiring: rotation {d['rotation']}, " + (
-                "; ".join(f["message"] for f in d["findings"]) or "correct")  # fmt: skip
+                "; ".join(f["message"] for f in d["findings"]) or "correct"
+            )
         elif ev.kind == "position_failed":
             msg = f"{pos} FAILED ({d['state']}): {d['message']}"
         elif ev.kind == "run_finished":

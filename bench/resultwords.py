@@ -85,17 +85,23 @@ def failures(record: dict, position: int) -> list[str]:
     for pt in final_points(record, position):
         verdict = ((pt.get("result") or {}).get("verdict") or "").lower()
         if verdict in ("fail", "indeterminate") or pt["status"] in ("failed", "interrupted"):
-            what = {"creep": "no-load (creep) test", "starting": "starting-load test",
-                    "register": "register test"}.get(pt["kind"], "accuracy point")  # fmt: skip
+            what = {
+                "creep": "no-load (creep) test",
+                "starting": "starting-load test",
+                "register": "register test",
+            }.get(pt["kind"], "accuracy point")
             result = observed(record, pt)
             if pt["kind"] not in ("creep", "starting") and pt.get("limit_hi") is not None and verdict:
                 result += f" % against {limit_text(pt)} %"
-            lines.append(f"{what} {point_text(pt)} ({pt['test_pass']}, {load_text(pt)}): {result} "
-                         f"- {verdict_word(pt)}")  # fmt: skip
+            lines.append(
+                f"{what} {point_text(pt)} ({pt['test_pass']}, {load_text(pt)}): {result} - {verdict_word(pt)}"
+            )
     for a in record.get("averages", []):
         if a["position"] == position and a["verdict"] in ("fail", "indeterminate"):
-            lines.append(f"weighted average {a['rule']} ({a['test_pass']}): {a['value_percent']:+.3f} % - "
-                         f"{a['verdict'].upper()}")  # fmt: skip
+            lines.append(
+                f"weighted average {a['rule']} ({a['test_pass']}): {a['value_percent']:+.3f} % - "
+                f"{a['verdict'].upper()}"
+            )
     outcome = next((p["outcome"] for p in record["positions"] if p["position"] == position), None)
     for w in record.get("wiring_checks", []):
         if (

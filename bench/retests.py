@@ -15,22 +15,32 @@ def retests(record: dict, position: int | None = None) -> list[dict]:
         reason = ((new or {}).get("planned") or {}).get("retest_reason")
         if not reason or (position is not None and old["position"] != position):
             continue
-        out.append({
-            "position": old["position"], "point_id": old["point_id"], "label": old["label"],
-            "test_pass": old["test_pass"], "reason": reason,
-            "superseded": _result(old), "current": _result(new),
-        })  # fmt: skip
+        out.append(
+            {
+                "position": old["position"],
+                "point_id": old["point_id"],
+                "label": old["label"],
+                "test_pass": old["test_pass"],
+                "reason": reason,
+                "superseded": _result(old),
+                "current": _result(new),
+            }
+        )
     return out
 
 
 def _result(p: dict) -> dict:
     res = p.get("result") or {}
     return {
-        "point_row": p["id"], "status": p["status"], "error_percent": res.get("error_percent"),
-        "expanded_uncertainty_percent": res.get("expanded_percent"), "coverage_factor": res.get("coverage_factor"),
-        "verdict": res.get("verdict"), "message": res.get("message") or p.get("message") or "",
+        "point_row": p["id"],
+        "status": p["status"],
+        "error_percent": res.get("error_percent"),
+        "expanded_uncertainty_percent": res.get("expanded_percent"),
+        "coverage_factor": res.get("coverage_factor"),
+        "verdict": res.get("verdict"),
+        "message": res.get("message") or p.get("message") or "",
         "measured": p.get("finished_at"),
-    }  # fmt: skip
+    }
 
 
 def describe(entry: dict) -> str:
@@ -41,5 +51,7 @@ def describe(entry: dict) -> str:
     else:
         was = r["message"] or r["status"]
     verdict = (r["verdict"] or r["status"]).upper()
-    return (f"Point {entry['label']} ({entry['test_pass']}) was measured again: {entry['reason']}. The earlier "
-            f"result, {was}, {verdict}, is superseded by the result stated.")  # fmt: skip
+    return (
+        f"Point {entry['label']} ({entry['test_pass']}) was measured again: {entry['reason']}. The earlier "
+        f"result, {was}, {verdict}, is superseded by the result stated."
+    )

@@ -4,7 +4,7 @@ Built from the records store's ``run_record`` (never from the engine's memory), 
 re-exported run produces the same file as the original. Keys (see README "JSON contract"):
 ``run`` {id, plan, bench, started, finished, outcome, bench_seconds, wall_seconds}; ``meters``;
 ``points``; ``averages``; ``wiring``; ``creep``; ``starting``; ``register`` (register tests, see
-:func:`bench.registertest.recorded_results`).
+:func:`bench.readmodel.register_results`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.registertest import recorded_results
+from bench.readmodel import RunRecord, accuracy_results, recorded_results
 from bench.retests import retests
 
 
@@ -38,45 +38,10 @@ def _meters(record: dict) -> list[dict]:
     return out
 
 
-def _pf(lag: float) -> float:
-    import math
-
-    return round(math.cos(math.radians(lag)), 4)
-
-
 def build_run_json(record: dict) -> dict:
     run = record["run"]
-    points = []
-    for p in record["points"]:
-        if p["kind"] != "accuracy":
-            continue
-        res = p.get("result") or {}
-        lo, hi = p.get("limit_lo"), p.get("limit_hi")
-        limit = hi if lo is not None and hi is not None and abs(-lo - hi) < 1e-12 else (
-            [lo, hi] if lo is not None else None)  # fmt: skip
-        readings = p.get("readings") or []
-        points.append({
-            "position": p["position"],
-            "point_id": p["point_id"],
-            "label": p["label"],
-            "element": p["element"],
-            "test_pass": p["test_pass"],
-            "voltage_v": p["voltage_v"],
-            "current_a": p["current_a"],
-            "lag_deg": p["lag_deg"],
-            "power_factor": _pf(p["lag_deg"]),
-            "readings": len(readings),
-            "pulses": readings[0]["meter_pulses"] if readings else None,
-            "gate_seconds": (sum(r["gate_seconds"] for r in readings) / len(readings)) if readings else None,
-            "error_percent": res.get("error_percent"),
-            "expanded_uncertainty_percent": res.get("expanded_percent"),
-            "coverage_factor": res.get("coverage_factor"),
-            "limit_percent": limit,
-            "verdict": res.get("verdict") or ("fail" if p.get("status") == "failed" else None),
-            "decision_rule": res.get("decision_rule"),
-            "status": p.get("status"),
-            "message": (res.get("message") or p.get("message") or ""),
-        })  # fmt: skip
+    read = RunRecord(record)
+    points = accuracy_results(record)
     wiring = [
         {
             "position": w["position"] if w["position"] is not None else "bench",
@@ -116,7 +81,7 @@ def build_run_json(record: dict) -> dict:
                 "verdict": a["verdict"],
             }
             for a in record["averages"]
-        ],  # fmt: skip
+        ],
         "wiring": wiring,
         "creep": [
             {
@@ -126,7 +91,7 @@ def build_run_json(record: dict) -> dict:
                 "verdict": c["verdict"],
             }
             for c in record["creep"]
-        ],  # fmt: skip
+        ],
         "starting": [
             {
                 "position": c["position"],
@@ -135,9 +100,11 @@ def build_run_json(record: dict) -> dict:
                 "verdict": c["verdict"],
             }
             for c in record["starting"]
-        ],  # fmt: skip
+        ],
         "register": recorded_results(record),
         "retests": retests(record),
+        "in_service": [v.as_dict() for v in read.in_service()],
+        "method": read.plan.as_dict(),
         "sign_convention": "error % = 100 x (meter energy / reference energy) - 100; positive = meter fast",
     }
 

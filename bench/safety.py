@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 
 log = logging.getLogger(__name__)
+UNCONFIRMED = "the source did not confirm its output is off: use the bench's emergency stop and check it"
 
 
 def de_energise(bench) -> list[Exception]:
@@ -26,15 +27,25 @@ def de_energise(bench) -> list[Exception]:
         errors = [exc]
         with contextlib.suppress(BaseException):
             bench.source.output_off()
-    # A mute or broken source can accept "off" and stay on: ask it, and say so loudly if it will not confirm.
-    try:
-        still_on = bench.source.output_is_on()
-    except BaseException as exc:  # noqa: BLE001
-        still_on = None
-        errors.append(exc)
-    if still_on is not False:
-        errors.append(RuntimeError(
-            "the source did not confirm its output is off: use the bench's emergency stop and check it"))  # fmt: skip
+    # A mute or broken source can accept "off" and stay on: ask, and say so loudly if it will not confirm.
+    # A bench (or a source driver) that can confirm its safe state itself says what is wrong in words
+    # (``confirm_safe() -> list[str]``, empty = confirmed); otherwise the source's output state is read back.
+    confirm = getattr(bench, "confirm_safe", None) or getattr(bench.source, "confirm_safe", None)
+    if callable(confirm):
+        try:
+            problems = [str(p) for p in confirm()]
+        except BaseException as exc:  # noqa: BLE001
+            problems = [f"could not confirm the safe state: {exc}"]
+        errors += [RuntimeError(p) for p in problems]
+        unconfirmed = bool(problems)
+    else:
+        try:
+            unconfirmed = bench.source.output_is_on() is not False
+        except BaseException as exc:  # noqa: BLE001
+            unconfirmed = True
+            errors.append(exc)
+    if unconfirmed:
+        errors.append(RuntimeError(UNCONFIRMED))
     for err in errors:
         log.error("safe state: %s", err)
     return errors
@@ -47,10 +58,23 @@ class Watchdog:
     time would never see. A gate longer than the timeout is not a stall: the engine kicks while polling.
     """
 
-    def __init__(self, bench, timeout_s: float = 30.0, on_trip: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        bench,
+        timeout_s: float = 30.0,
+        on_trip: Callable[[], None] | None = None,
+        *,
+        heartbeat: Callable[[], None] | None = None,
+        heartbeat_s: float = 30.0,
+    ) -> None:
         self.bench = bench
         self.timeout_s = timeout_s
         self.on_trip = on_trip
+        # "This run is alive", every ``heartbeat_s`` while the run makes progress or waits for a person:
+        # another host then does not take a long gate or a long question for a dead process.
+        self.heartbeat = heartbeat
+        self.heartbeat_s = heartbeat_s
+        self._beat = 0.0
         self.tripped = threading.Event()
         self._last = time.monotonic()
         self._stop = threading.Event()
@@ -85,9 +109,17 @@ class Watchdog:
         self._thread = None
 
     def _watch(self) -> None:
-        interval = min(1.0, self.timeout_s / 4)
+        interval = min(1.0, self.timeout_s / 4, self.heartbeat_s if self.heartbeat else 1.0)
         while not self._stop.wait(interval):
-            if not self._held and time.monotonic() - self._last > self.timeout_s:
+            now = time.monotonic()
+            alive = self._held or now - self._last <= self.timeout_s
+            if alive and self.heartbeat is not None and now - self._beat >= self.heartbeat_s:
+                self._beat = now
+                try:
+                    self.heartbeat()
+                except Exception as exc:  # noqa: BLE001 - liveness is best effort; the run's records are not
+                    log.warning("heartbeat: %s", exc)
+            if not alive:
                 log.error("watchdog: engine stalled for %.1f s; de-energising", self.timeout_s)
                 de_energise(self.bench)
                 self.tripped.set()

@@ -9,31 +9,50 @@ certificates.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.engine import Engine, EngineSettings, Listener, RunOutcome
+from bench.kernel import KernelSettings
 from bench.meters import LoadedMeter, check_board, load_manifest, make_meter
 from procedures.errors import InputError
 from procedures.plans import Plan, load_plan
+
+
+def sim_meter_raw(sm) -> dict:
+    """A bench file's [[simulation.meter]] entry as the fields a manifest row has."""
+    return {
+        "position": sm.position,
+        "serial": sm.serial,
+        "form": sm.form,
+        "accuracy_class": sm.accuracy_class,
+        "current_class": sm.current_class or "",
+        "voltage": sm.voltage,
+        "ta": sm.ta,
+        "kh": sm.kh,
+        "kt": sm.kt,
+        "ib": sm.ib,
+        "in": sm.in_,
+        "imax": sm.imax,
+        "manufacturer": sm.manufacturer,
+        "model": sm.model,
+        "firmware": sm.firmware,
+    }
 
 
 def meters_from_bench(config) -> list[LoadedMeter]:
     """The simulated meters of a bench file, as if the technician had scanned them in."""
     sim = getattr(config, "simulation", None)
     if sim is None or not sim.meters:
-        raise InputError("--meters", "this bench file has no [[simulation.meter]] entries",
-                         allowed="a manifest CSV (--meters FILE) naming the meters on the board",
-                         source=config.path)  # fmt: skip
+        raise InputError(
+            "--meters",
+            "this bench file has no [[simulation.meter]] entries",
+            allowed="a manifest CSV (--meters FILE) naming the meters on the board",
+            source=config.path,
+        )
     meters = []
     for k, sm in enumerate(sim.meters):
-        raw = {
-            "position": sm.position, "serial": sm.serial, "form": sm.form, "accuracy_class": sm.accuracy_class,
-            "current_class": sm.current_class or "", "voltage": sm.voltage, "ta": sm.ta, "kh": sm.kh,
-            "kt": sm.kt, "ib": sm.ib, "in": sm.in_, "imax": sm.imax, "manufacturer": sm.manufacturer,
-            "model": sm.model, "firmware": sm.firmware,
-        }  # fmt: skip
+        raw = sim_meter_raw(sm)
         meters.append(make_meter(raw, source=config.path, prefix=f"simulation.meter[{k}]."))
     check_board(meters, config.path)
     return meters
@@ -48,7 +67,7 @@ class RunRequest:
     db_url: str | None = None
     json_out: str | None = None
     certificates_dir: str | None = None
-    settings: EngineSettings = field(default_factory=EngineSettings)
+    settings: KernelSettings = field(default_factory=KernelSettings)
     speed: float | None = None
     positions: Iterable[int] | None = None  # only these positions (default: every loaded meter)
     meters: list[LoadedMeter] | None = None  # already validated (a resumed run's recorded meters)
@@ -80,8 +99,12 @@ def prepare(req: RunRequest) -> Prepared:
         check_board(meters, "--positions")
     too_far = [m.position for m in meters if m.position > config.positions]
     if too_far:
-        raise InputError("position", f"bench {config.name!r} has {config.positions} positions",
-                         allowed=f"1..{config.positions}", found=too_far)  # fmt: skip
+        raise InputError(
+            "position",
+            f"bench {config.name!r} has {config.positions} positions",
+            allowed=f"1..{config.positions}",
+            found=too_far,
+        )
     return Prepared(config, plan, meters)
 
 
@@ -95,43 +118,7 @@ def open_store(url: str | None, *, create: bool = True):
     return store
 
 
-def execute(
-    req: RunRequest,
-    listeners: Iterable[Listener] = (),
-    *,
-    store=None,
-    on_engine: Callable[[Engine], None] | None = None,
-    resume_run: int | None = None,
-    retest: dict | None = None,
-) -> tuple[RunOutcome, object]:
-    """Run (or resume, or retest a point of) a run on the bench; returns the outcome and the open store
-    (caller closes it). ``retest`` holds :meth:`Engine.retest`'s arguments."""
-    from instruments.bench import open_bench
-
-    prep = prepare(req)
-    store = store or open_store(req.db_url)
-    bench = open_bench(prep.config, speed=req.speed)
-    try:
-        engine = Engine(bench, store, prep.plan, prep.meters, operator=req.operator or _whoami(),
-                        settings=req.settings, listeners=listeners, environment=req.environment)  # fmt: skip
-        if on_engine:
-            on_engine(engine)
-        if retest is not None:
-            outcome = engine.retest(**retest)
-        elif resume_run is not None:
-            outcome = engine.resume(resume_run)
-        else:
-            outcome = engine.run()
-    finally:
-        bench.close()  # safe state first, then the connections
-    if req.json_out:
-        from bench.runjson import write_run_json
-
-        write_run_json(store.run_record(outcome.run_id), req.json_out)
-    return outcome, store
-
-
-def _whoami() -> str:
+def whoami() -> str:
     try:
         return os.getlogin()
     except OSError:

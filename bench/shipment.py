@@ -67,8 +67,11 @@ def _check_field(f: Fields, key: str) -> None:
     if not _field_ok(key):
         known = [k for k in MANIFEST_FIELDS if k != "position"]
         near = difflib.get_close_matches(key, known, 1, 0.6)
-        raise f.error(key, "is not a manifest field" + (f" (did you mean {near[0]!r}?)" if near else ""),
-                      allowed=", ".join(known) + f", or {RECORD_PREFIX}<name>")  # fmt: skip
+        raise f.error(
+            key,
+            "is not a manifest field" + (f" (did you mean {near[0]!r}?)" if near else ""),
+            allowed=", ".join(known) + f", or {RECORD_PREFIX}<name>",
+        )
 
 
 def load_map(path: str | Path) -> ShipmentMap:
@@ -78,8 +81,11 @@ def load_map(path: str | Path) -> ShipmentMap:
     for key in f.raw:
         if key not in MAP_KEYS:
             near = difflib.get_close_matches(str(key), MAP_KEYS, 1, 0.6)
-            raise f.error(str(key), "is not a shipment-map key" + (f" (did you mean {near[0]!r}?)" if near else ""),
-                          allowed=", ".join(MAP_KEYS))  # fmt: skip
+            raise f.error(
+                str(key),
+                "is not a shipment-map key" + (f" (did you mean {near[0]!r}?)" if near else ""),
+                allowed=", ".join(MAP_KEYS),
+            )
     cols = Fields(f.get("columns", dict, what="a [columns] table"), "columns", src)
     for key, header in cols.raw.items():
         _check_field(cols, key)
@@ -98,11 +104,15 @@ def load_map(path: str | Path) -> ShipmentMap:
     if header_row < 1:
         raise f.error("header_row", "must be at least 1", found=header_row)
     return ShipmentMap(
-        vendor=f.text("vendor", ""), columns={k: v.strip() for k, v in cols.raw.items()},
+        vendor=f.text("vendor", ""),
+        columns={k: v.strip() for k, v in cols.raw.items()},
         meter_types={str(k): str(v) for k, v in types.items()},
-        defaults={k: str(v) for k, v in defaults.raw.items()}, header_row=header_row, delimiter=delimiter,
-        encoding=f.text("encoding", "utf-8-sig"), source=src,
-    )  # fmt: skip
+        defaults={k: str(v) for k, v in defaults.raw.items()},
+        header_row=header_row,
+        delimiter=delimiter,
+        encoding=f.text("encoding", "utf-8-sig"),
+        source=src,
+    )
 
 
 @dataclass(frozen=True)
@@ -126,8 +136,9 @@ def read_shipment(path: str | Path, mapping: ShipmentMap, *, types=None, text: s
             ) from exc
     lines = text.splitlines(keepends=True)
     if len(lines) < mapping.header_row:
-        raise InputError("header_row", f"is line {mapping.header_row}, but the file has {len(lines)} line(s)",
-                         source=src)  # fmt: skip
+        raise InputError(
+            "header_row", f"is line {mapping.header_row}, but the file has {len(lines)} line(s)", source=src
+        )
     reader = csv.reader(io.StringIO("".join(lines[mapping.header_row - 1 :])), delimiter=mapping.delimiter)
     try:
         header = [h.strip() for h in next(reader)]
@@ -135,8 +146,13 @@ def read_shipment(path: str | Path, mapping: ShipmentMap, *, types=None, text: s
         header = []
     missing = [h for h in mapping.columns.values() if h not in header]
     if missing:
-        raise InputError(f"line {mapping.header_row}", "lacks columns the shipment map names", source=src,
-                         found=missing, allowed=", ".join(h for h in header if h) or "no columns found")  # fmt: skip
+        raise InputError(
+            f"line {mapping.header_row}",
+            "lacks columns the shipment map names",
+            source=src,
+            found=missing,
+            allowed=", ".join(h for h in header if h) or "no columns found",
+        )
     column_of = {fld: header.index(h) for fld, h in mapping.columns.items()}
     header_of = dict(mapping.columns)
     rows, errors, serials = [], [], {}
@@ -154,8 +170,12 @@ def read_shipment(path: str | Path, mapping: ShipmentMap, *, types=None, text: s
         try:
             raw["serial"] = check_serial(raw.get("serial"), f"column {header_of['serial']!r}", where)
             if raw["serial"] in serials:
-                raise InputError(f"column {header_of['serial']!r}", f"repeats the serial of row {serials[raw['serial']]}",
-                                 source=where, found=raw["serial"])  # fmt: skip
+                raise InputError(
+                    f"column {header_of['serial']!r}",
+                    f"repeats the serial of row {serials[raw['serial']]}",
+                    source=where,
+                    found=raw["serial"],
+                )
             serials[raw["serial"]] = n
             make_meter({**raw, "position": 1}, source=where, types=types)
         except InputError as exc:
@@ -196,8 +216,11 @@ def manifests(rows: list[dict], positions: int, *, types=None) -> list[str]:
             "--positions", "is out of range", allowed="1..48 (the board's positions)", found=positions
         )
     present = {k for r in rows for k in r}
-    fields = ["position", *(k for k in MANIFEST_FIELDS if k != "position" and k in present),
-              *sorted(k for k in present if k.startswith(RECORD_PREFIX))]  # fmt: skip
+    fields = [
+        "position",
+        *(k for k in MANIFEST_FIELDS if k != "position" and k in present),
+        *sorted(k for k in present if k.startswith(RECORD_PREFIX)),
+    ]
     by_form: dict[str, list[dict]] = {}
     for r in rows:
         by_form.setdefault(make_meter({**r, "position": 1}, types=types).form, []).append(r)
@@ -219,8 +242,13 @@ def write_manifests(texts: list[str], out: str | Path) -> list[Path]:
     out = Path(out)
     if not out.parent.is_dir():
         raise InputError("--out", "the folder does not exist", found=str(out))
-    paths = [out] if len(texts) == 1 else [out.with_name(f"{out.stem}-board{i:02d}{out.suffix or '.csv'}")
-                                            for i in range(1, len(texts) + 1)]  # fmt: skip
+    paths = (
+        [out]
+        if len(texts) == 1
+        else [
+            out.with_name(f"{out.stem}-board{i:02d}{out.suffix or '.csv'}") for i in range(1, len(texts) + 1)
+        ]
+    )
     taken = [str(p) for p in paths if p.exists()]
     if taken:
         raise InputError("--out", "would overwrite an existing file", found=taken, allowed="a new file name")

@@ -17,9 +17,17 @@ def print_summary(record: dict, issued=(), console: Console | None = None) -> No
     settings = run.get("settings") or {}
     meters = {int(k): v for k, v in (settings.get("meters") or {}).items()}
     t = Table(title=f"Run {run['id']} - plan {run['plan_id']} - bench {record['bench']['name']}")
-    for col, just in [("Pos", "right"), ("Serial", "left"), ("Point", "left"), ("Elem", "left"),
-                      ("Pass", "left"), ("Error %", "right"), ("U % (k)", "right"), ("Limit %", "right"),
-                      ("Verdict", "left")]:  # fmt: skip
+    for col, just in [
+        ("Pos", "right"),
+        ("Serial", "left"),
+        ("Point", "left"),
+        ("Elem", "left"),
+        ("Pass", "left"),
+        ("Error %", "right"),
+        ("U % (k)", "right"),
+        ("Limit %", "right"),
+        ("Verdict", "left"),
+    ]:
         t.add_column(col, justify=just)
     for p in record["points"]:
         res = p.get("result") or {}
@@ -31,18 +39,31 @@ def print_summary(record: dict, issued=(), console: Console | None = None) -> No
         verdict = res.get("verdict") or ("fail" if p.get("status") == "failed" else None)
         style = {"pass": "green", "fail": "bold red", "indeterminate": "yellow"}.get(verdict, "")
         t.add_row(
-            str(p["position"]), serial, p["label"], p["element"], p["test_pass"],
+            str(p["position"]),
+            serial,
+            p["label"],
+            p["element"],
+            p["test_pass"],
             f"{err:+.4f}" if err is not None else (res.get("message") or p.get("message") or "")[:60],
             f"{u:.4f} ({k:.2f})" if u is not None and k is not None else "",
             f"±{lim:g}" if lim is not None else "",
             f"[{style}]{WORD.get(verdict, verdict)}[/]" if style else WORD.get(verdict, str(verdict)),
-        )  # fmt: skip
+        )
     console.print(t)
     for line in retest_lines(record):
         console.print(line)
     for a in record["averages"]:
-        console.print(f"Position {a['position']}: weighted average ({a['rule']}) {a['value_percent']:.3f} %R "
-                      f"-> {WORD.get(a['verdict'], a['verdict'])}")  # fmt: skip
+        console.print(
+            f"Position {a['position']}: weighted average ({a['rule']}) {a['value_percent']:.3f} %R "
+            f"-> {WORD.get(a['verdict'], a['verdict'])}"
+        )
+    from bench.readmodel import RunRecord
+
+    for v in RunRecord(record).in_service():
+        console.print(
+            f"Position {v.position}: in-service verdict ({v.test_pass}) {v.verdict.upper()}: "
+            + "; ".join(v.reasons)
+        )
     for w in record["wiring_checks"]:
         where = f"position {w['position']}" if w["position"] is not None else "board"
         found = "; ".join(f["message"] for f in w["findings"]) or "correct"
@@ -52,8 +73,10 @@ def print_summary(record: dict, issued=(), console: Console | None = None) -> No
             f"Position {p['position']}: {str(p.get('outcome') or '').upper()} {p.get('message') or ''}"
         )
     outcome = run.get("outcome") or run.get("status")
-    console.print(f"Run outcome: [bold]{str(outcome).upper()}[/]   bench time {run.get('bench_seconds') or 0:.1f} s, "
-                  f"wall time {run.get('wall_seconds') or 0:.2f} s")  # fmt: skip
+    console.print(
+        f"Run outcome: [bold]{str(outcome).upper()}[/]   bench time {run.get('bench_seconds') or 0:.1f} s, "
+        f"wall time {run.get('wall_seconds') or 0:.2f} s"
+    )
     console.print(
         "Sign convention: error % = 100 x meter energy / reference energy - 100 (positive = meter fast)."
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.engine import Engine, EngineSettings  # noqa: E402
+from bench.kernel import KernelSettings, RunKernel  # noqa: E402
 from bench.records import RecordStore  # noqa: E402
 from bench.session import meters_from_bench  # noqa: E402
 from instruments.bench import open_bench  # noqa: E402
@@ -81,7 +81,7 @@ def efficiency() -> None:
             store = RecordStore.open(f"sqlite:///{tmp / (form + '.sqlite')}")
             try:
                 plan = load_plan(plan_id)
-                eng = Engine(bench, store, plan, meters_from_bench(bench.config), settings=EngineSettings())
+                eng = RunKernel(bench, store, plan, meters_from_bench(bench.config), settings=KernelSettings())
                 out = eng.run()
                 record = store.run_record(out.run_id)
                 # the engine settles before pulse counting (accuracy, creep, starting), not for wiring
@@ -113,7 +113,7 @@ def overhead(positions: int = 24) -> None:
         bench = open_bench(path, speed=0)
         store = RecordStore.open(f"sqlite:///{tmp / 'o.sqlite'}")
         try:
-            eng = Engine(bench, store, load_plan("ansi-c12.20-2s"), meters_from_bench(bench.config))
+            eng = RunKernel(bench, store, load_plan("ansi-c12.20-2s"), meters_from_bench(bench.config))
             cpu0, wall0 = time.process_time(), time.perf_counter()
             out = eng.run()
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0

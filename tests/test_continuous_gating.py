@@ -10,7 +10,7 @@ import pytest
 from test_sim_accuracy import meter
 from test_sim_faults import open_fast, running
 
-from bench.engine import Engine, EngineSettings
+from bench.kernel import KernelSettings, RunKernel
 from bench.records import RecordStore
 from bench.session import meters_from_bench
 from instruments.bench import open_bench
@@ -60,8 +60,8 @@ def test_a_one_pulse_point_costs_one_edge_wait_not_one_per_reading(tmp_path):
     store = RecordStore.open(f"sqlite:///{tmp_path / 'r.sqlite'}")
     events = []
     try:
-        eng = Engine(bench, store, load_plan("ansi-c12.20-9s"), meters_from_bench(bench.config),
-                     settings=EngineSettings(), listeners=[events.append])  # fmt: skip
+        eng = RunKernel(bench, store, load_plan("ansi-c12.20-9s"), meters_from_bench(bench.config),
+                     settings=KernelSettings(), listeners=[events.append])  # fmt: skip
         eng.run()
         started = next(e.bench_time for e in events if e.kind == "stabilised" and e.point_id == "LL-A")
         done = max(e.bench_time for e in events if e.kind == "point_done" and e.point_id == "LL-A")

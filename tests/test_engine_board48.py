@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bench.engine import Engine
+from bench.kernel import RunKernel
 from bench.records import RecordStore
 from bench.session import meters_from_bench
 from instruments.bench import open_bench
@@ -35,7 +35,7 @@ def test_48_positions_in_parallel_each_fails_alone(tmp_path):
     bench = open_bench(_board(tmp_path), speed=0)
     store = RecordStore.open(f"sqlite:///{tmp_path / 'r.sqlite'}")
     try:
-        out = Engine(bench, store, load_plan("ansi-c12.20-2s"), meters_from_bench(bench.config)).run()
+        out = RunKernel(bench, store, load_plan("ansi-c12.20-2s"), meters_from_bench(bench.config)).run()
         record = store.run_record(out.run_id)
         assert not bench.simulator.physics.output_on
     finally:

@@ -317,7 +317,8 @@ EXAMPLE_16S = Path(__file__).resolve().parents[1] / "examples" / "16s-fluke6105a
 
 
 def _run_16s(tmp_path, bench_text: str):
-    from bench.engine import Engine, EngineSettings
+    from bench.kernel import KernelSettings as EngineSettings
+    from bench.kernel import RunKernel as Engine
     from bench.records import RecordStore
     from bench.session import meters_from_bench
     from procedures.plans import load_plan
@@ -341,8 +342,11 @@ def test_the_simulated_16s_example_runs_a_c12_20_plan_through_the_opted_in_energ
     assert not on and {"ENER:TEST:STAR", "ENER:TEST:RES?"} <= unconfirmed
 
 
-def test_the_16s_example_without_the_opt_in_stops_at_the_first_gate_with_the_source_off(tmp_path):
+def test_the_16s_example_without_the_opt_in_is_refused_before_anything_is_energised(tmp_path):
+    """The kernel checks the bench's declared capabilities when the run is prepared: a 6105A without the
+    opt-in cannot gate, so the plan is refused naming the point and what is missing, nothing sent."""
+    from procedures.errors import InputError
+
     text = EXAMPLE_16S.read_text().replace("allow_unconfirmed = true", "allow_unconfirmed = false")
-    out, on, unconfirmed = _run_16s(tmp_path, text)
-    assert out.outcome == "error" and "allow_unconfirmed" in out.message
-    assert not on and unconfirmed == set()
+    with pytest.raises(InputError, match="cannot run this .* point"):
+        _run_16s(tmp_path, text)

@@ -97,7 +97,7 @@ def test_simulate_refuses_a_bench_without_simulation(tmp_path, capsys):
 def run_over_sockets(tmp_path, example: Path, plan: str):
     """A whole plan on a served simulated bench, through a bench file without [simulation] and pyvisa-py
     TCP sockets; the served physics and the engine share one virtual clock so it takes seconds."""
-    from bench.engine import Engine
+    from bench.kernel import RunKernel as Engine
     from bench.meters import load_manifest
     from bench.records import RecordStore
     from instruments.bench import open_bench

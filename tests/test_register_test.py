@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.engine import Engine, EngineSettings
+from bench.kernel import KernelSettings, RunKernel
 from bench.records import RecordStore
 from bench.runjson import build_run_json
 from bench.session import meters_from_bench
@@ -40,8 +40,8 @@ def run_board(tmp_path):
         opened.append((bench, store))
         if drop_port is not None:
             del bench.meter_ports[drop_port]
-        engine = Engine(bench, store, load_plan(PLAN), meters_from_bench(bench.config), operator="test",
-                        settings=EngineSettings(), listeners=listeners)  # fmt: skip
+        engine = RunKernel(bench, store, load_plan(PLAN), meters_from_bench(bench.config), operator="test",
+                        settings=KernelSettings(), listeners=listeners)  # fmt: skip
         out = engine.run()
         record = store.run_record(out.run_id)
         return out, record, bench.simulator.physics
@@ -227,8 +227,8 @@ def test_abort_during_the_register_run_leaves_the_source_off(tmp_path):
             engine.abort("operator pressed Esc mid-run")
 
     try:
-        engine = Engine(bench, store, load_plan(PLAN), meters_from_bench(bench.config),
-                        settings=EngineSettings(), listeners=[listener])  # fmt: skip
+        engine = RunKernel(bench, store, load_plan(PLAN), meters_from_bench(bench.config),
+                        settings=KernelSettings(), listeners=[listener])  # fmt: skip
         # the listener only runs on events: poll the source from the physics' clock instead
         real_sleep = bench.clock.sleep
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.engine import Engine, EngineSettings
+from bench.kernel import KernelSettings, RunKernel
 from bench.records import RecordStore
 from bench.session import meters_from_bench
 from instruments.bench import open_bench
@@ -34,14 +34,14 @@ def board(tmp_path):
     path.write_text(text)
     bench = open_bench(path, speed=0)
     store = RecordStore.open(f"sqlite:///{tmp_path / 'r.sqlite'}")
-    first = Engine(bench, store, load_plan(PLAN), meters_from_bench(bench.config)).run()
+    first = RunKernel(bench, store, load_plan(PLAN), meters_from_bench(bench.config)).run()
     yield bench, store, first
     bench.close()
     store.close()
 
 
 def _engine(bench, store, events=None):
-    return Engine(bench, store, load_plan(PLAN), meters_from_bench(bench.config), settings=EngineSettings(),
+    return RunKernel(bench, store, load_plan(PLAN), meters_from_bench(bench.config), settings=KernelSettings(),
                   listeners=[events.append] if events is not None else [])  # fmt: skip
 
 
@@ -171,14 +171,14 @@ def test_a_wiring_fault_is_not_retested_away(tmp_path):
     store = RecordStore.open(f"sqlite:///{tmp_path / 'r.sqlite'}")
     try:
         plan = load_plan("ansi-c12.20-9s")
-        first = Engine(bench, store, plan, meters_from_bench(bench.config)).run()
+        first = RunKernel(bench, store, plan, meters_from_bench(bench.config)).run()
         assert first.positions[2] == "wiring fault" and first.positions[3] == "no pulses"
         with pytest.raises(InputError, match="wiring check") as err:
-            Engine(bench, store, plan, meters_from_bench(bench.config)).retest(
+            RunKernel(bench, store, plan, meters_from_bench(bench.config)).retest(
                 first.run_id, "FL", positions=[2], reason="fixed the CT"
             )
         assert err.value.field == "--position"
-        out = Engine(bench, store, plan, meters_from_bench(bench.config)).retest(
+        out = RunKernel(bench, store, plan, meters_from_bench(bench.config)).retest(
             first.run_id, "FL", reason="again"
         )
         assert out.positions[2] == "wiring fault"  # not chosen by default

@@ -130,7 +130,7 @@ def test_the_emulator_stops_by_itself_after_its_lifetime(com_bench):
 def test_engine_run_on_the_serial_mt_survives_a_drop_mid_gate_with_the_output_off(tmp_path):
     """The whole engine on the real serial path: the link dies at the first gate-status query; the run
     ends in error, and the MT (source on that very link) is off before the run's end is recorded."""
-    from bench.engine import Engine, EngineSettings
+    from bench.kernel import KernelSettings, RunKernel
     from bench.records import RecordStore
     from bench.session import meters_from_bench
     from procedures.plans import load_plan
@@ -153,8 +153,8 @@ def test_engine_run_on_the_serial_mt_survives_a_drop_mid_gate_with_the_output_of
                 assert physics.output_on
                 server.drop_on = "AES1"
 
-        engine = Engine(bench, store, load_plan("ansi-c12.20-16s"), meters_from_bench(bench.config),
-                        operator="test", settings=EngineSettings(), listeners=[listener])  # fmt: skip
+        engine = RunKernel(bench, store, load_plan("ansi-c12.20-16s"), meters_from_bench(bench.config),
+                        operator="test", settings=KernelSettings(), listeners=[listener])  # fmt: skip
         t0 = time.monotonic()
         out = engine.run()
         assert time.monotonic() - t0 < 10

@@ -501,7 +501,8 @@ def test_an_injected_refusal_is_reported_as_the_unit_does_it_naming_the_setting(
 def test_a_whole_9s_plan_runs_on_the_com5003_bench_and_measures_the_injected_errors(tmp_path):
     """The engine through the driver and the simulated unit; any command the unit would refuse fails the
     test (conftest). Position 1's meter: +0.02 % at FL unity, -0.04 % at PF 0.5 lag (error curve)."""
-    from bench.engine import Engine, EngineSettings
+    from bench.kernel import KernelSettings as EngineSettings
+    from bench.kernel import RunKernel as Engine
     from bench.records import RecordStore
     from bench.session import meters_from_bench
     from procedures.plans import load_plan

@@ -486,7 +486,8 @@ def test_simulated_mt_bench_measures_the_meter_error_through_the_driver():
 
 
 def test_a_16s_plan_runs_on_the_simulated_mt(tmp_path):
-    from bench.engine import Engine, EngineSettings
+    from bench.kernel import KernelSettings as EngineSettings
+    from bench.kernel import RunKernel as Engine
     from bench.records import RecordStore
     from bench.session import meters_from_bench
     from procedures.plans import load_plan

@@ -104,8 +104,15 @@ def run(args: argparse.Namespace) -> int:
                     row["state"] = f"NOT CONFIRMED SAFE: {problem}"
                     break
             else:
-                rows.append({"roles": ["safe state"], "driver": "", "resource": "", "identity": None,
-                             "state": f"NOT CONFIRMED SAFE: {problem}"})  # fmt: skip
+                rows.append(
+                    {
+                        "roles": ["safe state"],
+                        "driver": "",
+                        "resource": "",
+                        "identity": None,
+                        "state": f"NOT CONFIRMED SAFE: {problem}",
+                    }
+                )
     except BaseException:
         leftover = bench.safe_state()
         raise

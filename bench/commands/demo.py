@@ -18,10 +18,11 @@ ORDER = 1
 def run(args) -> int:
     from bench.certify import ephemeral_demo_signer, issue_for_run
     from bench.cli import EXIT_INSTRUMENT, EXIT_OK
-    from bench.engine import EngineSettings
+    from bench.kernel import KernelSettings
     from bench.progress import ProgressView
     from bench.safety import sigterm_as_interrupt
-    from bench.session import RunRequest, execute
+    from bench.service import RunService
+    from bench.session import RunRequest
     from bench.summary import print_summary
 
     bench_file = resources.files("bench.data").joinpath("demo-bench.toml")
@@ -29,10 +30,17 @@ def run(args) -> int:
     with resources.as_file(bench_file) as path:
         # the demo's simulated runs go to a database of their own, never into the shop's records
         db = args.db or demo_url()
-        req = RunRequest(bench_file=str(path), plan="ansi-c12.20-2s", operator=args.operator or "demo technician",
-                         db_url=db, json_out=args.json_out, settings=EngineSettings())  # fmt: skip
+        req = RunRequest(
+            bench_file=str(path),
+            plan="ansi-c12.20-2s",
+            operator=args.operator or "demo technician",
+            db_url=db,
+            json_out=args.json_out,
+            settings=KernelSettings(),
+        )
         with sigterm_as_interrupt(), ProgressView(title="MeterBench demo: 2S board", plain=True) as view:
-            outcome, store = execute(req, [view] if args.verbose else [])
+            service = RunService(db_url=db)
+            outcome, store = service.run(req, [view] if args.verbose else []), service.store
     try:
         issued = []
         if outcome.outcome in ("passed", "failed"):
@@ -40,8 +48,10 @@ def run(args) -> int:
             signer, cert_path = ephemeral_demo_signer(out / "demo-signer")
             issued = issue_for_run(store, outcome.run_id, out, signer=signer)
         print_summary(store.run_record(outcome.run_id), issued)
-        print("Demo board: socket 3 holds a meter that does not start at its starting current; its FAIL is the "
-              "expected result, so the run as a whole is FAILED.")  # fmt: skip
+        print(
+            "Demo board: socket 3 holds a meter that does not start at its starting current; its FAIL is the "
+            "expected result, so the run as a whole is FAILED."
+        )
         from bench.records.store import mask_url
 
         print(f"Records: {mask_url(store.url)}")
@@ -63,11 +73,18 @@ def demo_url() -> str:
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("demo", help="run a simulated 2S bench end to end and issue certificates",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = sub.add_parser(
+        "demo",
+        help="run a simulated 2S bench end to end and issue certificates",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", metavar="DIR", help="certificate folder (default: ./certificates)")
-    p.add_argument("--db", metavar="URL",
-                   help="records database URL (default: demo.sqlite in the user data dir, apart from real records)")  # fmt: skip
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="records database URL (default: demo.sqlite in the user data dir, apart from real records)",
+    )
     p.add_argument("--json", metavar="OUT", dest="json_out", help="also write the run as JSON")
     p.add_argument("--operator", default="", help="technician's name on the certificates")
     p.add_argument("-v", "--verbose", action="store_true", help="print every reading as it arrives")

@@ -28,8 +28,14 @@ _DEBIAN_EXCEPTIONS = {
     "libgobject-2.0.so.0": "libglib2.0-0",
 }
 #: Qt's platform plugin file per QT_QPA_PLATFORM value (unset on Linux means xcb, the X11 plugin).
-_PLUGINS = {"xcb": "libqxcb.so", "offscreen": "libqoffscreen.so", "wayland": "libqwayland.so",
-            "minimal": "libqminimal.so", "vnc": "libqvnc.so", "eglfs": "libqeglfs.so"}  # fmt: skip
+_PLUGINS = {
+    "xcb": "libqxcb.so",
+    "offscreen": "libqoffscreen.so",
+    "wayland": "libqwayland.so",
+    "minimal": "libqminimal.so",
+    "vnc": "libqvnc.so",
+    "eglfs": "libqeglfs.so",
+}
 
 
 def debian_package(soname: str) -> str:
@@ -69,8 +75,12 @@ def qt_files(platform: str | None) -> list[Path]:
     return files + [plugin]
 
 
-def qt_problem(env: dict | None = None, *, missing_for: Callable[[Path], list[str]] = _ldd_missing,
-               files: Callable[[str | None], list[Path]] = qt_files) -> str | None:  # fmt: skip
+def qt_problem(
+    env: dict | None = None,
+    *,
+    missing_for: Callable[[Path], list[str]] = _ldd_missing,
+    files: Callable[[str | None], list[Path]] = qt_files,
+) -> str | None:
     """One line saying what stops Qt from starting and the command that fixes it, or None when nothing does.
 
     ``QT_QPA_PLATFORM`` picks the display plugin checked (``offscreen`` needs no X11 libraries). Unset, Qt
@@ -83,21 +93,27 @@ def qt_problem(env: dict | None = None, *, missing_for: Callable[[Path], list[st
     platform = env.get("QT_QPA_PLATFORM") or None
     wayland = bool(env.get("WAYLAND_DISPLAY"))
     if platform is None and not env.get("DISPLAY") and not wayland:
-        return ("there is no display to open the window on (DISPLAY is not set): start it from the desktop, "
-                "or with QT_QPA_PLATFORM=offscreen for a window nobody sees")  # fmt: skip
+        return (
+            "there is no display to open the window on (DISPLAY is not set): start it from the desktop, "
+            "or with QT_QPA_PLATFORM=offscreen for a window nobody sees"
+        )
     candidates = [platform] if platform else (["wayland", "xcb"] if wayland else ["xcb"])
     missing: list[str] = []
     for name in candidates:
         paths = files(name)
         if not paths:
-            return ("the bench application's Qt package (PySide6) is not installed; install MeterBench with its "
-                    "dependencies: pip install -e .")  # fmt: skip
+            return (
+                "the bench application's Qt package (PySide6) is not installed; install MeterBench with its "
+                "dependencies: pip install -e ."
+            )
         missing = list(dict.fromkeys(lib for path in paths for lib in missing_for(path)))
         if not missing:
             return None
     packages = list(dict.fromkeys(debian_package(lib) for lib in missing))
-    return (f"Qt ({candidates[-1]} display) cannot load {', '.join(missing)}; install them with: "
-            f"sudo apt-get install {' '.join(packages)}")  # fmt: skip
+    return (
+        f"Qt ({candidates[-1]} display) cannot load {', '.join(missing)}; install them with: "
+        f"sudo apt-get install {' '.join(packages)}"
+    )
 
 
 def run(args) -> int:
@@ -109,10 +125,17 @@ def run(args) -> int:
     from bench.gui.settings import GuiSettings
 
     if args.speed is not None and args.speed < 0:
-        raise InputError("--speed", "must be >= 0", allowed="0 (virtual time) or a positive factor",
-                         found=args.speed)  # fmt: skip
-    settings = GuiSettings(bench_file=args.bench or "", db_url=args.db, lab_file=args.lab or "",
-                           signing_identity=args.identity or "", speed=args.speed, operator=args.operator)  # fmt: skip
+        raise InputError(
+            "--speed", "must be >= 0", allowed="0 (virtual time) or a positive factor", found=args.speed
+        )
+    settings = GuiSettings(
+        bench_file=args.bench or "",
+        db_url=args.db,
+        lab_file=args.lab or "",
+        signing_identity=args.identity or "",
+        speed=args.speed,
+        operator=args.operator,
+    )
     if args.warmup is not None and args.warmup < 0:
         raise InputError("--warmup", "must be >= 0", allowed="bench seconds, e.g. 60", found=args.warmup)
     settings.as_left, settings.warmup_s = args.as_left, args.warmup or 0.0
@@ -133,10 +156,17 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--identity", metavar="P12", help="signing identity for certificates (.p12)")
     p.add_argument("--certificates", metavar="DIR", help="certificate folder (default: ./certificates)")
     p.add_argument("--operator", default="", help="who runs the tests (default: the login name)")
-    p.add_argument("--speed", type=float, default=None,
-                   help="simulation speed: 0 = virtual time, N = N x real time (default: the bench file's)")  # fmt: skip
-    p.add_argument("--as-left", action="store_true",
-                   help="preselect as-found + as-left (the window asks before the as-left pass)")  # fmt: skip
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="simulation speed: 0 = virtual time, N = N x real time (default: the bench file's)",
+    )
+    p.add_argument(
+        "--as-left",
+        action="store_true",
+        help="preselect as-found + as-left (the window asks before the as-left pass)",
+    )
     p.add_argument("--warmup", type=float, metavar="SECONDS", help="preselect a warm-up (bench seconds)")
     p.set_defaults(func=run)
     return p

@@ -28,11 +28,14 @@ def _types(args):
 def _list_types(args) -> int:
     for mt in sorted(_types(args).values(), key=lambda t: t.id):
         current = mt.current_class or "/".join(
-            f"{k} {v:g} A" for k, v in (("Ib", mt.ib_a), ("In", mt.in_a), ("Imax", mt.imax_a)) if v)  # fmt: skip
+            f"{k} {v:g} A" for k, v in (("Ib", mt.ib_a), ("In", mt.in_a), ("Imax", mt.imax_a)) if v
+        )
         flag = "  [EXAMPLE, not vendor data]" if mt.example else ""
-        print(f"{mt.id}: {mt.manufacturer} {mt.model}, form {mt.form}, class {mt.accuracy_class}, {current}, "
-              f"{mt.voltage_v:g} V, Kh {mt.kh:g}, Kt {mt.kt:g}, register {mt.register_digits} digits "
-              f"({mt.register_resolution_kwh:g} kWh), optical port {mt.optical_protocol}{flag}")  # fmt: skip
+        print(
+            f"{mt.id}: {mt.manufacturer} {mt.model}, form {mt.form}, class {mt.accuracy_class}, {current}, "
+            f"{mt.voltage_v:g} V, Kh {mt.kh:g}, Kt {mt.kt:g}, register {mt.register_digits} digits "
+            f"({mt.register_resolution_kwh:g} kWh), optical port {mt.optical_protocol}{flag}"
+        )
         print(f"    source: {mt.source}")
     return 0
 
@@ -55,8 +58,10 @@ def _import(args) -> int:
     paths = write_manifests(manifests(shipment.rows, args.positions, types=types), args.out)
     for path in paths:
         print(f"wrote {path}")
-    print(f"{len(shipment.rows)} meter(s) from {shipment.source} in {len(paths)} manifest(s), one form a board, up to "
-          f"{args.positions} positions; load one with: meterbench run --meters {paths[0]} ...")  # fmt: skip
+    print(
+        f"{len(shipment.rows)} meter(s) from {shipment.source} in {len(paths)} manifest(s), one form a board, up to "
+        f"{args.positions} positions; load one with: meterbench run --meters {paths[0]} ..."
+    )
     return 0
 
 
@@ -66,8 +71,10 @@ def _check(args) -> int:
     meters = load_manifest(args.manifest, types=_types(args))
     for m in meters:
         typed = f" (type {m.meter_type})" if m.meter_type else ""
-        print(f"{m.position:>2} {m.serial}: {m.manufacturer} {m.model} form {m.form} class {m.accuracy_class} "
-              f"{m.current_class or ''} Kh {m.kh:g} Kt {m.kt:g}{typed}".replace("  ", " "))  # fmt: skip
+        print(
+            f"{m.position:>2} {m.serial}: {m.manufacturer} {m.model} form {m.form} class {m.accuracy_class} "
+            f"{m.current_class or ''} Kh {m.kh:g} Kt {m.kt:g}{typed}".replace("  ", " ")
+        )
         for fld, was, now in m.corrections:
             print(f"   {fld}: {now} (the type says {was})")
     print(f"{len(meters)} meter(s), manifest OK")
@@ -75,13 +82,21 @@ def _check(args) -> int:
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("meters", help="meter types, vendor shipment import, manifest check",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = sub.add_parser(
+        "meters",
+        help="meter types, vendor shipment import, manifest check",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = p.add_subparsers(dest="meters_command", metavar="ACTION", parser_class=type(p), required=True)
 
     def types_option(q):
-        q.add_argument("--types", action="append", metavar="DIR",
-                       help="a folder (or file) of the shop's meter types, besides the shipped examples")  # fmt: skip
+        q.add_argument(
+            "--types",
+            action="append",
+            metavar="DIR",
+            help="a folder (or file) of the shop's meter types, besides the shipped examples",
+        )
 
     t = actions.add_parser("types", help="list the meter types")
     types_option(t)

@@ -14,8 +14,14 @@ def run(args) -> int:
     store = open_store(args.db, create=False)
     try:
         store.run_record(args.run_id)  # InputError when there is no such run
-        issued = issue_for_run(store, args.run_id, args.out, sign=args.sign, lab=configured_laboratory(args.lab),
-                               positions=[args.position] if args.position else None)  # fmt: skip
+        issued = issue_for_run(
+            store,
+            args.run_id,
+            args.out,
+            sign=args.sign,
+            lab=configured_laboratory(args.lab),
+            positions=[args.position] if args.position else None,
+        )
     finally:
         store.close()
     for c in issued:

@@ -9,34 +9,40 @@ from __future__ import annotations
 
 import argparse
 
-from procedures.errors import InputError
-
 ORDER = 12
 
 
 def run(args) -> int:
     from bench.commands.run import environment_from, finish, settings_from
-    from bench.meters import LoadedMeter
     from bench.progress import ProgressView
     from bench.safety import sigterm_as_interrupt
-    from bench.session import RunRequest, execute, open_store
+    from bench.service import RunService
+    from bench.session import RunRequest, open_store
 
-    store = open_store(args.db, create=False)
-    record = store.run_record(args.run_id)
-    run_row = record["run"]
-    bench_file = args.bench or record["bench"]["config"].get("path")
-    meters = (run_row.get("settings") or {}).get("meters") or {}
-    if not meters:
-        raise InputError("RUN_ID", f"run {args.run_id} has no recorded meters to retest",
-                         allowed="a run recorded by `meterbench run`")  # fmt: skip
-    req = RunRequest(bench_file=bench_file, plan=run_row["plan_id"], operator=args.operator or run_row["operator"],
-                     db_url=args.db, json_out=args.json_out, settings=settings_from(args), speed=args.speed,
-                     environment=environment_from(args), meters=[LoadedMeter(**m) for m in meters.values()])  # fmt: skip
-    retest = {"run_id": args.run_id, "point_id": args.point, "reason": args.reason,
-              "positions": args.position or None, "test_pass": args.test_pass}  # fmt: skip
+    service = RunService(open_store(args.db, create=False))
+    base = RunRequest(
+        bench_file=args.bench or "",
+        plan="",
+        operator=args.operator,
+        db_url=args.db,
+        json_out=args.json_out,
+        settings=settings_from(args),
+        speed=args.speed,
+        environment=environment_from(args),
+    )
+    req = service.retest_request(args.run_id, base)
     title = f"retest {args.point} of run {args.run_id}"
     with sigterm_as_interrupt(), ProgressView(title=title) as view:
-        outcome, store = execute(req, [view], store=store, retest=retest)
+        outcome = service.retest(
+            req,
+            [view],
+            run_id=args.run_id,
+            point_id=args.point,
+            reason=args.reason,
+            positions=args.position or None,
+            test_pass=args.test_pass,
+        )
+    store = service.store
     return finish(
         outcome, store, args, certificates=not args.no_certificates, positions=args.position or None
     )
@@ -49,10 +55,19 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("run_id", type=int, metavar="RUN_ID")
     p.add_argument("--point", required=True, metavar="ID", help="the plan point to test again, e.g. FL")
     p.add_argument("--reason", required=True, help="why (recorded, and shown on the certificate)")
-    p.add_argument("--position", type=int, action="append", metavar="N",
-                   help="position to retest (repeat for several; default: every position of the run)")  # fmt: skip
-    p.add_argument("--pass", dest="test_pass", choices=("as-found", "as-left"),
-                   help="which pass (default: the run's last)")  # fmt: skip
+    p.add_argument(
+        "--position",
+        type=int,
+        action="append",
+        metavar="N",
+        help="position to retest (repeat for several; default: every position of the run)",
+    )
+    p.add_argument(
+        "--pass",
+        dest="test_pass",
+        choices=("as-found", "as-left"),
+        help="which pass (default: the run's last)",
+    )
     p.add_argument("--bench", metavar="FILE", help="bench file (default: the one the run was started with)")
     add_run_options(p)
     p.set_defaults(func=run)

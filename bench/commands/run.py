@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.engine import EngineSettings
+from bench.kernel import KernelSettings
 from procedures.errors import InputError
 
 ORDER = 10
@@ -18,14 +18,29 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--certificates", metavar="DIR", help="certificate folder (default: ./certificates)")
     p.add_argument("--no-certificates", action="store_true", help="record the run but issue no certificates")
-    p.add_argument("--as-left", action="store_true",
-                   help="after the as-found pass, wait for adjustment and run an as-left pass")  # fmt: skip
-    p.add_argument("--override-wiring", action="append", default=[], metavar="POS=REASON",
-                   help="continue a position (or 'board') despite a wiring finding; the reason is recorded")  # fmt: skip
-    p.add_argument("--allow-overdue", action="store_true",
-                   help="test with a reference standard past its calibration due date (recorded)")  # fmt: skip
-    p.add_argument("--speed", type=float, default=None,
-                   help="simulation speed: 0 = virtual time (as fast as possible), N = N x real time")  # fmt: skip
+    p.add_argument(
+        "--as-left",
+        action="store_true",
+        help="after the as-found pass, wait for adjustment and run an as-left pass",
+    )
+    p.add_argument(
+        "--override-wiring",
+        action="append",
+        default=[],
+        metavar="POS=REASON",
+        help="continue a position (or 'board') despite a wiring finding; the reason is recorded",
+    )
+    p.add_argument(
+        "--allow-overdue",
+        action="store_true",
+        help="test with a reference standard past its calibration due date (recorded)",
+    )
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="simulation speed: 0 = virtual time (as fast as possible), N = N x real time",
+    )
     p.add_argument(
         "--temperature", type=float, metavar="DEG_C", help="bench temperature (stated on certificates)"
     )
@@ -34,8 +49,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sign", action="store_true", help="sign certificates with the configured signing identity"
     )
-    p.add_argument("--lab", metavar="FILE", help="laboratory named on the certificates (see examples/lab/laboratory.toml; "
-                   "default: $MB_LABORATORY, else the built-in demonstration laboratory)")  # fmt: skip
+    p.add_argument(
+        "--lab",
+        metavar="FILE",
+        help="laboratory named on the certificates (see examples/lab/laboratory.toml; "
+        "default: $MB_LABORATORY, else the built-in demonstration laboratory)",
+    )
 
 
 def parse_overrides(items: list[str]) -> dict[int | None, str]:
@@ -43,9 +62,12 @@ def parse_overrides(items: list[str]) -> dict[int | None, str]:
     for item in items:
         pos, sep, reason = item.partition("=")
         if not sep or not reason.strip():
-            raise InputError("--override-wiring", "needs a position and a reason",
-                             allowed="POS=REASON or board=REASON, e.g. 3='CT polarity checked by hand'",
-                             found=item)  # fmt: skip
+            raise InputError(
+                "--override-wiring",
+                "needs a position and a reason",
+                allowed="POS=REASON or board=REASON, e.g. 3='CT polarity checked by hand'",
+                found=item,
+            )
         if pos.strip().lower() == "board":
             out[None] = reason.strip()
             continue
@@ -60,8 +82,12 @@ def environment_from(args) -> dict:
     env = {}
     if args.temperature is not None:
         if not -20.0 <= args.temperature <= 60.0:
-            raise InputError("--temperature", "is not a plausible bench temperature", allowed="-20 to 60 °C",
-                             found=args.temperature)  # fmt: skip
+            raise InputError(
+                "--temperature",
+                "is not a plausible bench temperature",
+                allowed="-20 to 60 °C",
+                found=args.temperature,
+            )
         env["temperature_c"] = args.temperature
     if args.humidity is not None:
         if not 0.0 <= args.humidity <= 100.0:
@@ -72,10 +98,11 @@ def environment_from(args) -> dict:
     return env
 
 
-def settings_from(args) -> EngineSettings:
+def settings_from(args) -> KernelSettings:
     if args.speed is not None and args.speed < 0:
-        raise InputError("--speed", "must be >= 0", allowed="0 (virtual time) or a positive factor",
-                         found=args.speed)  # fmt: skip
+        raise InputError(
+            "--speed", "must be >= 0", allowed="0 (virtual time) or a positive factor", found=args.speed
+        )
     if args.warmup < 0:
         raise InputError("--warmup", "must be >= 0 seconds", found=args.warmup)
     from bench.certify import configured_laboratory
@@ -83,7 +110,7 @@ def settings_from(args) -> EngineSettings:
     configured_laboratory(
         getattr(args, "lab", None)
     )  # a bad laboratory file stops us before the run, not after
-    s = EngineSettings(
+    s = KernelSettings(
         warmup_s=args.warmup,
         passes=("as-found", "as-left") if args.as_left else ("as-found",),
         allow_overdue=args.allow_overdue,
@@ -112,11 +139,19 @@ def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
         from bench.certify import configured_laboratory, issue_for_run
 
         sign = getattr(args, "sign", False) or _identity_ready()
-        issued = issue_for_run(store, outcome.run_id, args.certificates, sign=sign, positions=positions,
-                               lab=configured_laboratory(getattr(args, "lab", None)))  # fmt: skip
+        issued = issue_for_run(
+            store,
+            outcome.run_id,
+            args.certificates,
+            sign=sign,
+            positions=positions,
+            lab=configured_laboratory(getattr(args, "lab", None)),
+        )
         if issued and not sign:
-            print("Certificates are NOT signed: run `meterbench keys init` once and set MB_SIGNING_PASSPHRASE "
-                  "(or pass --sign) to sign them.")  # fmt: skip
+            print(
+                "Certificates are NOT signed: run `meterbench keys init` once and set MB_SIGNING_PASSPHRASE "
+                "(or pass --sign) to sign them."
+            )
         record = store.run_record(outcome.run_id)
     print_summary(record, issued)
     if certificates and outcome.outcome in ("passed", "failed"):
@@ -150,14 +185,25 @@ def _identity_ready() -> bool:
 def run(args) -> int:
     from bench.progress import ProgressView
     from bench.safety import sigterm_as_interrupt
-    from bench.session import RunRequest, execute
+    from bench.service import RunService
+    from bench.session import RunRequest
 
-    req = RunRequest(bench_file=args.bench, plan=args.plan, manifest=args.meters, operator=args.operator,
-                     db_url=args.db, json_out=args.json_out, certificates_dir=args.certificates,
-                     settings=settings_from(args), speed=args.speed, environment=environment_from(args))  # fmt: skip
+    req = RunRequest(
+        bench_file=args.bench,
+        plan=args.plan,
+        manifest=args.meters,
+        operator=args.operator,
+        db_url=args.db,
+        json_out=args.json_out,
+        certificates_dir=args.certificates,
+        settings=settings_from(args),
+        speed=args.speed,
+        environment=environment_from(args),
+    )
     with sigterm_as_interrupt(), ProgressView(title=f"{args.plan} on {args.bench}") as view:
-        outcome, store = execute(req, [view])
-    return finish(outcome, store, args, certificates=not args.no_certificates)
+        service = RunService(db_url=args.db)
+        outcome = service.run(req, [view])
+    return finish(outcome, service.store, args, certificates=not args.no_certificates)
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -168,8 +214,11 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--plan", required=True, metavar="ID", help="plan id (see `meterbench plans`) or a plan file"
     )
-    p.add_argument("--meters", metavar="MANIFEST.csv",
-                   help="meters on the board (default: the bench file's simulated meters)")  # fmt: skip
+    p.add_argument(
+        "--meters",
+        metavar="MANIFEST.csv",
+        help="meters on the board (default: the bench file's simulated meters)",
+    )
     add_run_options(p)
     p.set_defaults(func=run)
     return p

@@ -104,8 +104,13 @@ def _table(
         narrow = None
         if squeeze and col in squeeze:
             narrow = max((len(w) for c in [*squeeze[col], col] for w in c.split()), default=None)
-        table.add_column(col, overflow="fold", justify="right" if col in right else "left", min_width=widest,
-                         max_width=narrow)  # fmt: skip
+        table.add_column(
+            col,
+            overflow="fold",
+            justify="right" if col in right else "left",
+            min_width=widest,
+            max_width=narrow,
+        )
     return table
 
 
@@ -143,16 +148,25 @@ def _fit(
     for n, squeezed in ((n, sq) for n in range(len(drop) + 1) for sq in (False, True)):
         cols = [c for c in columns if c not in drop[:n]]
         free = {c: cells(c) for c in cols if c not in keep and c not in whole} if squeezed else None
-        table = _table(*cols, title=title, right=right, keep={c: cells(c) for c in keep if c in cols},
-                       whole={c: texts for c, texts in whole.items() if c in cols}, squeeze=free)  # fmt: skip
+        table = _table(
+            *cols,
+            title=title,
+            right=right,
+            keep={c: cells(c) for c in keep if c in cols},
+            whole={c: texts for c, texts in whole.items() if c in cols},
+            squeeze=free,
+        )
         for i, row in enumerate(rows):
             table.add_row(*(row[columns.index(c)] for c in cols), style=(styles or {}).get(i))
         trial = Console(width=console.width, file=io.StringIO(), highlight=False, color_system=None)
         trial.print(table)
         text = trial.file.getvalue()
         heads = {w for c in cols for w in c.split()}
-        if (must | heads <= set(text.split()) and all(line in text for line in lines)
-                and max(map(len, text.splitlines()), default=0) <= console.width):  # fmt: skip
+        if (
+            must | heads <= set(text.split())
+            and all(line in text for line in lines)
+            and max(map(len, text.splitlines()), default=0) <= console.width
+        ):
             console.print(table)
             return
     if title:
@@ -185,16 +199,28 @@ def _list(args: argparse.Namespace) -> int:
         print(json.dumps(runs, indent=2))
         return 0
     rows = [
-        (str(r["id"]), _when(r["started_at"]).replace(" ", "\n", 1), f"{r['plan_id']}\nv{r['plan_version']}",
-         r["operator"] or "not recorded", r["bench"], r["outcome"] or r["status"],
-         _meters_cell(r["positions"], r["id"]))
+        (
+            str(r["id"]),
+            _when(r["started_at"]).replace(" ", "\n", 1),
+            f"{r['plan_id']}\nv{r['plan_version']}",
+            r["operator"] or "not recorded",
+            r["bench"],
+            r["outcome"] or r["status"],
+            _meters_cell(r["positions"], r["id"]),
+        )
         for r in runs
-    ]  # fmt: skip
+    ]
     meter_lines = [line for r in rows for line in r[6].splitlines() if line[:1].isdigit() and " " in line]
-    _fit(_console(), ("run", "started (UTC)", "plan", "operator", "bench", "outcome", "meters"), rows,
-         keep=("run", "plan", "outcome", "meters"), whole={"meters": meter_lines},
-         drop=("bench", "operator", "started (UTC)", "plan"),
-         title=f"Test runs ({len(runs)})", lists=("meters",))  # fmt: skip
+    _fit(
+        _console(),
+        ("run", "started (UTC)", "plan", "operator", "bench", "outcome", "meters"),
+        rows,
+        keep=("run", "plan", "outcome", "meters"),
+        whole={"meters": meter_lines},
+        drop=("bench", "operator", "started (UTC)", "plan"),
+        title=f"Test runs ({len(runs)})",
+        lists=("meters",),
+    )
     return 0
 
 
@@ -284,8 +310,13 @@ def _print_run(record: dict) -> None:
     if r.get("resumes"):
         rows.append(("resumed", f"{r['resumes']} time(s)"))
     for inst in record["instruments"]:
-        rows.append((inst["role"], f"{inst['identity']} ({inst['driver']} at {inst['resource']}); "
-                                   f"{_calibration(inst['calibration'])}"))  # fmt: skip
+        rows.append(
+            (
+                inst["role"],
+                f"{inst['identity']} ({inst['driver']} at {inst['resource']}); "
+                f"{_calibration(inst['calibration'])}",
+            )
+        )
     for row in rows:
         head.add_row(*row)
     console.print(head)
@@ -297,15 +328,24 @@ def _print_run(record: dict) -> None:
 
 def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
     m = p["meter"]
-    nameplate = " ".join(x for x in (m["form"], f"class {m['accuracy_class']}", m.get("current_class") or "",
-                                     f"Kh {m['kh']:g}") if x)  # fmt: skip
+    nameplate = " ".join(
+        x
+        for x in (m["form"], f"class {m['accuracy_class']}", m.get("current_class") or "", f"Kh {m['kh']:g}")
+        if x
+    )
     console.print()
-    console.print(f"[bold]Position {p['position']}  {m['serial']}[/bold]  {nameplate}: "
-                  f"[bold]{(p['outcome'] or '-').upper()}[/bold]")  # fmt: skip
+    console.print(
+        f"[bold]Position {p['position']}  {m['serial']}[/bold]  {nameplate}: "
+        f"[bold]{(p['outcome'] or '-').upper()}[/bold]"
+    )
     snap = ((record["run"].get("settings") or {}).get("meters") or {}).get(str(p["position"])) or {}
-    about = [f"type {snap['meter_type']}" if snap.get("meter_type") else "",
-             f"customer {snap.get('customer') or snap.get('owner')}" if snap.get("customer") or snap.get("owner") else "",
-             *(f"{record_field_label(k)} {v}" for k, v in snap.get("record_fields") or ())]  # fmt: skip
+    about = [
+        f"type {snap['meter_type']}" if snap.get("meter_type") else "",
+        f"customer {snap.get('customer') or snap.get('owner')}"
+        if snap.get("customer") or snap.get("owner")
+        else "",
+        *(f"{record_field_label(k)} {v}" for k, v in snap.get("record_fields") or ()),
+    ]
     if any(about):
         _say(console, "; ".join(a for a in about if a), 2)
     for line in failures(record, p["position"]):
@@ -313,12 +353,14 @@ def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
     points = final_points(record, p["position"])
     passes = list(dict.fromkeys(pt["test_pass"] for pt in points))
     cols = ("pass",) * (len(passes) > 1) + ("point", "load", "error ± U %", "limit %", "verdict")
-    rows = [(pt["test_pass"],) * (len(passes) > 1) + (
-        point_text(pt), load_text(pt), observed(record, pt), limit_text(pt), verdict_word(pt)) for pt in points]  # fmt: skip
+    rows = [
+        (pt["test_pass"],) * (len(passes) > 1)
+        + (point_text(pt), load_text(pt), observed(record, pt), limit_text(pt), verdict_word(pt))
+        for pt in points
+    ]
     bad = {i: "bold red" for i, r in enumerate(rows) if r[-1] in ("FAIL", "INDETERMINATE", "NOT MEASURED")}
     whole = {c: [r[cols.index(c)] for r in rows] for c in ("error ± U %", "verdict", "limit %")}
-    _fit(console, cols, rows, whole=whole, drop=("load",),
-         right=("error ± U %",), styles=bad)  # fmt: skip
+    _fit(console, cols, rows, whole=whole, drop=("load",), right=("error ± U %",), styles=bad)
     kinds = {pt["kind"] for pt in points}
     for kind, name in (("creep", "no-load (creep)"), ("starting", "starting load")):
         for c in record[kind]:
@@ -326,8 +368,11 @@ def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
                 _say(console, f"{name}: {c['pulses']} pulse(s) in {c['seconds']:g} s {c['verdict'].upper()}")
     for a in record["averages"]:
         if a["position"] == p["position"]:
-            _say(console, f"weighted average ({a['rule']}, {a['test_pass']}): {a['value_percent']:+.3f} % "
-                          f"{a['verdict'].upper()}")  # fmt: skip
+            _say(
+                console,
+                f"weighted average ({a['rule']}, {a['test_pass']}): {a['value_percent']:+.3f} % "
+                f"{a['verdict'].upper()}",
+            )
     for w in record["wiring_checks"]:
         if w["position"] == p["position"] or (w["position"] is None and p is record["positions"][0]):
             where = "supply" if w["position"] is None else "wiring"

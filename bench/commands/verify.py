@@ -34,9 +34,11 @@ def _signature_line(report) -> str:
         return "Signature        none (the DCC embeds no PDF)"
     if not report.signed:
         return "Signature        not signed"
-    return (f"Signature        {'intact' if report.signature_intact else 'BROKEN'}, "
-            f"{'valid' if report.signature_valid else 'NOT VALID'}"
-            + (f" - signed by {report.signer}" if report.signer else ""))  # fmt: skip
+    return (
+        f"Signature        {'intact' if report.signature_intact else 'BROKEN'}, "
+        f"{'valid' if report.signature_valid else 'NOT VALID'}"
+        + (f" - signed by {report.signer}" if report.signer else "")
+    )
 
 
 def run(args) -> int:
@@ -52,8 +54,12 @@ def run(args) -> int:
         raise InputError("FILE", f"cannot be read: {err.strerror}", found=str(path)) from None
     is_dcc = path.suffix.lower() == ".xml" or head.lstrip().startswith(b"<")
     if not is_dcc and b"%PDF-" not in head:
-        raise InputError("FILE", "is neither a PDF certificate nor a DCC (XML) file", found=str(path),
-                         allowed="a certificate .pdf or its .xml DCC")  # fmt: skip
+        raise InputError(
+            "FILE",
+            "is neither a PDF certificate nor a DCC (XML) file",
+            found=str(path),
+            allowed="a certificate .pdf or its .xml DCC",
+        )
     dcc = None
     if is_dcc:
         dcc = verify_dcc(path, trust)
@@ -69,9 +75,16 @@ def run(args) -> int:
     if report is not None:
         lines.append(f"PDF/A-2b         {'conforms' if report.pdfa_ok else 'DOES NOT CONFORM'}")
     if dcc is not None:
-        lines.append("DCC XML          " + ("intact: hashes to the value its signed PDF carries" if dcc.integrity_ok
-                                          else "NOT AUTHENTICATED: hashes to the value its PDF carries, but that "
-                                          "PDF is not signed" if dcc.hash_matches else "NOT AUTHENTICATED"))  # fmt: skip
+        lines.append(
+            "DCC XML          "
+            + (
+                "intact: hashes to the value its signed PDF carries"
+                if dcc.integrity_ok
+                else "NOT AUTHENTICATED: hashes to the value its PDF carries, but that PDF is not signed"
+                if dcc.hash_matches
+                else "NOT AUTHENTICATED"
+            )
+        )
     unchecked: list[str] = []
     if args.no_db:
         unchecked += _WITHOUT_RECORDS
@@ -120,13 +133,23 @@ def _check_records(args, report, pdf, dcc, path, number, lines, problems, unchec
         if recomputed == carried == rec["content_hash"]:
             lines.append(f"Records          content matches run {rec['run_id']}")
             if pdf:
-                plain = render_certificate(data, page_size=report.page_size if report else "letter",
-                                           sha256=recomputed, signed=bool(report and report.signed),
-                                           audit_head=report.audit_head if report else None)  # fmt: skip
+                plain = render_certificate(
+                    data,
+                    page_size=report.page_size if report else "letter",
+                    sha256=recomputed,
+                    signed=bool(report and report.signed),
+                    audit_head=report.audit_head if report else None,
+                )
                 diffs = compare_pages(pdf, plain)
                 problems.extend(diffs)
-                lines.append("Pages            " + ("every page reads as rendered from the records" if not diffs
-                                                    else "PRINTED VALUES DIFFER FROM THE RECORDS"))  # fmt: skip
+                lines.append(
+                    "Pages            "
+                    + (
+                        "every page reads as rendered from the records"
+                        if not diffs
+                        else "PRINTED VALUES DIFFER FROM THE RECORDS"
+                    )
+                )
             if dcc is not None:
                 want = dcc_data_hash(build_dcc(data, recomputed, audit_head=dcc.audit_head))
                 same = want == dcc_data_hash(path.read_bytes())
@@ -139,9 +162,14 @@ def _check_records(args, report, pdf, dcc, path, number, lines, problems, unchec
             # Issued as it says (the audited hash recorded at issue), but a point was retested since:
             # authentic, not current.
             later = [c["number"] for c in mine if c["id"] > rec["id"]]
-            lines.append("Records          content as issued (the audited hash recorded at issue); "
-                         + (f"SUPERSEDED by certificate {later[-1]}" if later else
-                            "SUPERSEDED: results were retested after issue and not yet certified again"))  # fmt: skip
+            lines.append(
+                "Records          content as issued (the audited hash recorded at issue); "
+                + (
+                    f"SUPERSEDED by certificate {later[-1]}"
+                    if later
+                    else "SUPERSEDED: results were retested after issue and not yet certified again"
+                )
+            )
             unchecked.append(
                 "the printed values: the records now hold the retested results, not those issued"
             )
@@ -160,8 +188,10 @@ def _check_records(args, report, pdf, dcc, path, number, lines, problems, unchec
                 lines.append(
                     "Audit chain      ENTRY RECORDED AT ISSUE " + ("MISSING" if now is None else "CHANGED")
                 )
-                problems.append(f"the records' audit log no longer holds entry {seq} as it was when this "
-                                "certificate was issued: the records were rewritten, rolled back or truncated")  # fmt: skip
+                problems.append(
+                    f"the records' audit log no longer holds entry {seq} as it was when this "
+                    "certificate was issued: the records were rewritten, rolled back or truncated"
+                )
         else:
             unchecked.append("the audit chain head (this certificate records none)")
     finally:
@@ -171,14 +201,21 @@ def _check_records(args, report, pdf, dcc, path, number, lines, problems, unchec
 def register(sub) -> argparse.ArgumentParser:
     from bench.records.options import add_db_option
 
-    p = sub.add_parser("verify", help="verify a certificate (PDF) or DCC (XML): signature, pages and values "
-                       "against the records", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = sub.add_parser(
+        "verify",
+        help="verify a certificate (PDF) or DCC (XML): signature, pages and values against the records",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("file", metavar="FILE")
     add_db_option(p)
     p.add_argument("--trust", action="append", metavar="CERT.pem", help="a trusted signer or CA certificate")
-    p.add_argument("--lab", metavar="FILE", help="the laboratory file the certificate was issued with "
-                   "(default: $MB_LABORATORY, else the demonstration laboratory)")  # fmt: skip
+    p.add_argument(
+        "--lab",
+        metavar="FILE",
+        help="the laboratory file the certificate was issued with "
+        "(default: $MB_LABORATORY, else the demonstration laboratory)",
+    )
     p.add_argument("--no-db", action="store_true", help="check signature, PDF/A and DCC binding only")
     p.set_defaults(func=run)
     return p

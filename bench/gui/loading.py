@@ -108,11 +108,22 @@ def scan_to_meter(serial: str, position: int, template: dict, sim_meters: dict) 
 def meter_raw(m: LoadedMeter) -> dict:
     """A loaded meter back into the raw fields the editor shows."""
     return {
-        "position": m.position, "serial": m.serial, "form": m.form, "accuracy_class": m.accuracy_class,
-        "current_class": m.current_class or "", "ta": m.ta_a if m.ta_a is not None else "",
-        "voltage": m.voltage_v, "kh": m.kh, "kt": m.kt, "manufacturer": m.manufacturer, "model": m.model,
-        "firmware": m.firmware, "ib": m.ib_a or "", "in": m.in_a or "", "imax": m.imax_a or "",
-    }  # fmt: skip
+        "position": m.position,
+        "serial": m.serial,
+        "form": m.form,
+        "accuracy_class": m.accuracy_class,
+        "current_class": m.current_class or "",
+        "ta": m.ta_a if m.ta_a is not None else "",
+        "voltage": m.voltage_v,
+        "kh": m.kh,
+        "kt": m.kt,
+        "manufacturer": m.manufacturer,
+        "model": m.model,
+        "firmware": m.firmware,
+        "ib": m.ib_a or "",
+        "in": m.in_a or "",
+        "imax": m.imax_a or "",
+    }
 
 
 class MeterDialog(QDialog):

@@ -60,8 +60,10 @@ class WiringOverrideDialog(_ReasonDialog):
         super().__init__(parent)
         self.setWindowTitle("Override a wiring finding")
         lay = QVBoxLayout(self)
-        warn = QLabel("Overriding means testing a meter the wiring check says is wired wrong.\n"
-                      "The reason is recorded with the run and printed on the certificate.\n\n" + findings)  # fmt: skip
+        warn = QLabel(
+            "Overriding means testing a meter the wiring check says is wired wrong.\n"
+            "The reason is recorded with the run and printed on the certificate.\n\n" + findings
+        )
         warn.setWordWrap(True)
         lay.addWidget(warn)
         form = QFormLayout()
@@ -89,8 +91,10 @@ class RetestDialog(_ReasonDialog):
         head.setFont(big_font(13, True))
         head.setWordWrap(True)
         lay.addWidget(head)
-        note = QLabel("The earlier result stays on the record and on the certificate as superseded, with this "
-                      "reason; the new result becomes the position's result.")  # fmt: skip
+        note = QLabel(
+            "The earlier result stays on the record and on the certificate as superseded, with this "
+            "reason; the new result becomes the position's result."
+        )
         note.setWordWrap(True)
         lay.addWidget(note)
         self.reason = QLineEdit()
@@ -159,10 +163,15 @@ class AsLeftPrompt(_EnginePrompt):
         text.setFont(big_font(14, True))
         text.setWordWrap(True)
         self.lay.addWidget(text)
-        found = (f"As-found failures: position{'s' if len(failed) > 1 else ''} {', '.join(map(str, failed))}."
-                 if failed else "Every as-found result is within its limit.")  # fmt: skip
-        note = QLabel(f"{found}\nThe as-found results are recorded. The as-left pass tests every position again "
-                      "and is what the certificate states as the meter's condition when it leaves the shop.")  # fmt: skip
+        found = (
+            f"As-found failures: position{'s' if len(failed) > 1 else ''} {', '.join(map(str, failed))}."
+            if failed
+            else "Every as-found result is within its limit."
+        )
+        note = QLabel(
+            f"{found}\nThe as-found results are recorded. The as-left pass tests every position again "
+            "and is what the certificate states as the meter's condition when it leaves the shop."
+        )
         note.setFont(big_font(11))
         note.setWordWrap(True)
         self.lay.addWidget(note)
@@ -202,10 +211,15 @@ class WiringDecisionDialog(_EnginePrompt):
         body.setWordWrap(True)
         body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.lay.addWidget(body)
-        what = ("Stopping fails this position as a wiring fault; the others carry on." if position is not None
-                else "Stopping fails every position as a wiring fault (the supply is shared).")  # fmt: skip
-        note = QLabel(f"{what} Override only after checking the wiring by hand: the reason is recorded with "
-                      "the run and printed on the certificate.")  # fmt: skip
+        what = (
+            "Stopping fails this position as a wiring fault; the others carry on."
+            if position is not None
+            else "Stopping fails every position as a wiring fault (the supply is shared)."
+        )
+        note = QLabel(
+            f"{what} Override only after checking the wiring by hand: the reason is recorded with "
+            "the run and printed on the certificate."
+        )
         note.setFont(big_font(11))
         note.setWordWrap(True)
         self.lay.addWidget(note)

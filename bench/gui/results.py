@@ -2,7 +2,7 @@
 
 Cells are filled live from the engine's events, or from a recorded run (History → Show in Results). A
 cell that holds an accuracy or register result knows its point and pass, so the technician can select it
-and retest that point on that position (``bench.engine.Engine.retest``: the earlier result stays on the
+and retest that point on that position (``bench.kernel.RunKernel.retest``: the earlier result stays on the
 record as superseded).
 """
 
@@ -28,8 +28,10 @@ from PySide6.QtWidgets import (
 from bench.gui.widgets import VERDICT_WORDS, ErrorPlot, big_font
 
 CELL_COLOURS = {"pass": "#c9f0c9", "fail": "#f7c6c6", "indeterminate": "#ffe3a8"}
-NOT_ALONE = ("Only accuracy and register results are retested alone; creep, starting and wiring need the plan "
-             "run again.")  # fmt: skip
+NOT_ALONE = (
+    "Only accuracy and register results are retested alone; creep, starting and wiring need the plan "
+    "run again."
+)
 
 
 def item(text: object) -> QTableWidgetItem:
@@ -94,8 +96,10 @@ class ResultsPanel(QSplitter):
         self.addWidget(top)
         self.plot = ErrorPlot()
         self.addWidget(self.plot)
-        note = QLabel("Sign convention: error % = 100 × meter energy / reference energy − 100 (positive: meter "
-                      "fast). Each error is shown with its expanded uncertainty U (k≈2).")  # fmt: skip
+        note = QLabel(
+            "Sign convention: error % = 100 × meter energy / reference energy − 100 (positive: meter "
+            "fast). Each error is shown with its expanded uncertainty U (k≈2)."
+        )
         note.setWordWrap(True)
         self.addWidget(note)
         self.run_id: int | None = None
@@ -153,9 +157,16 @@ class ResultsPanel(QSplitter):
             res = p.get("result") or {}
             verdict = res.get("verdict") or ("fail" if p["status"] == "failed" else None)
             if p["kind"] in ("accuracy", "register") and res.get("error_percent") is not None:
-                d = {"label": p["label"], "pass": p["test_pass"], "element": p["element"], "verdict": verdict,
-                     "error_percent": res["error_percent"], "expanded_percent": res["expanded_percent"],
-                     "limit_lo": p.get("limit_lo"), "limit_hi": p.get("limit_hi")}  # fmt: skip
+                d = {
+                    "label": p["label"],
+                    "pass": p["test_pass"],
+                    "element": p["element"],
+                    "verdict": verdict,
+                    "error_percent": res["error_percent"],
+                    "expanded_percent": res["expanded_percent"],
+                    "limit_lo": p.get("limit_lo"),
+                    "limit_hi": p.get("limit_hi"),
+                }
                 self.point_done(p["position"], p["point_id"], d)
             else:
                 word = VERDICT_WORDS.get(verdict, verdict or p["status"])

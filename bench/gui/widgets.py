@@ -111,13 +111,17 @@ class PositionTile(QFrame):
         words, bg, fg = STATES.get(v.state, (v.state.upper(), "#e6e6e6", "#000000"))
         if getattr(self, "_styled", None) != v.state:  # re-styling is slow: only when the state changes
             self._styled = v.state
-            self.setStyleSheet(f"PositionTile {{ background: {bg}; border: 2px solid {fg}; }}"
-                               f"PositionTile:focus {{ border: 4px solid #000000; }}")  # fmt: skip
+            self.setStyleSheet(
+                f"PositionTile {{ background: {bg}; border: 2px solid {fg}; }}"
+                f"PositionTile:focus {{ border: 4px solid #000000; }}"
+            )
             self.state_label.setStyleSheet(f"color: {fg};")
         self.state_label.setText(words)
         if v.serial:
-            self.meter_label.setText(f"{v.serial}\n{v.form} · cl {v.accuracy_class}"
-                                     f"{' · ' + v.current_class if v.current_class else ''}")  # fmt: skip
+            self.meter_label.setText(
+                f"{v.serial}\n{v.form} · cl {v.accuracy_class}"
+                f"{' · ' + v.current_class if v.current_class else ''}"
+            )
         else:
             self.meter_label.setText("no meter\n(scan or Enter to add)")
         self.point_label.setText(f"Point: {v.point}" if v.point else "")
@@ -287,8 +291,13 @@ class ErrorPlot(pg.PlotWidget):
             return
         self.dirty = False
         if not hasattr(self, "_limits_item"):
-            self._limits_item = self.plot([], [], pen=pg.mkPen("#b00000", width=2, style=Qt.PenStyle.DashLine),
-                                          connect="pairs", name="limits")  # fmt: skip
+            self._limits_item = self.plot(
+                [],
+                [],
+                pen=pg.mkPen("#b00000", width=2, style=Qt.PenStyle.DashLine),
+                connect="pairs",
+                name="limits",
+            )
             self._series: dict[int, tuple] = {}
         self.getAxis("bottom").setTicks([[(i, c) for i, c in enumerate(self.columns)]])
         lx, ly = [], []
@@ -315,8 +324,15 @@ class ErrorPlot(pg.PlotWidget):
             if pos not in self._series:
                 bars = pg.ErrorBarItem(x=_arr([]), y=_arr([]), height=_arr([]), pen=colour)
                 self.addItem(bars)
-                dots = self.plot([], [], pen=None, symbol=symbols[k % len(symbols)], symbolBrush=colour,
-                                 symbolSize=8, name=f"P{pos}" if n <= 8 else None)  # fmt: skip
+                dots = self.plot(
+                    [],
+                    [],
+                    pen=None,
+                    symbol=symbols[k % len(symbols)],
+                    symbolBrush=colour,
+                    symbolSize=8,
+                    name=f"P{pos}" if n <= 8 else None,
+                )
                 self._series[pos] = (bars, dots)
             bars, dots = self._series[pos]
             bars.setData(x=_arr(xs), y=_arr(ys), height=_arr([2 * u for u in us]))
@@ -371,9 +387,14 @@ class PhasorPlot(pg.PlotWidget):
             colour = PHASE_COLOURS.get(name, "#444444")
             for kind, mag, lag, scale, style in (
                 ("V", p.get("voltage_v", 0.0), p.get("voltage_lag_deg", 0.0), vmax, Qt.PenStyle.SolidLine),
-                ("I", p.get("current_a", 0.0), p.get("current_lag_deg", 0.0), imax / 0.75,
-                 Qt.PenStyle.DashLine),
-            ):  # fmt: skip
+                (
+                    "I",
+                    p.get("current_a", 0.0),
+                    p.get("current_lag_deg", 0.0),
+                    imax / 0.75,
+                    Qt.PenStyle.DashLine,
+                ),
+            ):
                 if mag <= 0:
                     continue
                 key = f"{kind}{name}"

@@ -170,7 +170,9 @@ class RunJob:
     allow_overdue: bool = False
     passes: tuple[str, ...] = ("as-found",)
     warmup_s: float = 0.0
-    retest: dict | None = None  # Engine.retest's arguments: test one point of a recorded run again
+    retest: dict | None = None  # RunKernel.retest's arguments: test one point of a recorded run again
+    resume_run: int | None = None  # finish this interrupted run (its recorded points are not repeated)
+    json_out: str | None = None  # write the run JSON here when the run ends (README: 'The run JSON')
     environment: dict = field(default_factory=dict)  # temperature_c, humidity_pct as measured at the bench
 
 
@@ -267,35 +269,20 @@ class BenchWorker(QObject):
         Opening a bench (drivers, VISA sessions, a simulator's device files) is the slow part of starting a
         run; done here, Start only builds the engine. A bench file changed on disk is opened again at Start.
         """
+        from bench.service import RunService
         from instruments.bench import open_bench
 
         self._release_ready()
         out: dict = {}
+        healthy = False
         try:
             bench = open_bench(bench_file, speed=speed)
         except Exception as exc:  # noqa: BLE001 - shown to the technician, never a crash
             self.instruments.emit({"bench": {"ok": False, "text": str(exc)}})
             return
-        healthy = True
         try:
-            for role, inst in (("source", bench.source), ("reference", bench.reference)):
-                try:
-                    out[role] = {"ok": True, "text": inst.identify()}
-                except Exception as exc:  # noqa: BLE001
-                    out[role], healthy = {"ok": False, "text": str(exc)}, False
-            seen = set()
-            for pos, calc in sorted(bench.calculators.items()):
-                key = id(getattr(calc, "rack", calc))
-                if key in seen:
-                    continue
-                seen.add(key)
-                try:
-                    calc.poll()
-                    out[f"calculator {pos}"] = {"ok": True, "text": calc.name}
-                except Exception as exc:  # noqa: BLE001
-                    out[f"calculator {pos}"], healthy = {"ok": False, "text": str(exc)}, False
+            out, healthy = RunService.check_bench(bench)
         finally:
-            bench.safe_state()
             try:
                 self.source_state.emit("on" if bench.source.output_is_on() else "off")
             except Exception:  # noqa: BLE001
@@ -325,7 +312,7 @@ class BenchWorker(QObject):
     # ---- questions to the technician (engine thread) ----------------------------------------------
     def _ask(self, engine, q: Question):
         """Ask in the window and block this thread (not the window) for the answer; an abort ends the wait."""
-        from bench.engine import AbortRequested
+        from bench.kernel import AbortRequested
 
         with self._lock:
             if self._abort_reason:
@@ -345,16 +332,21 @@ class BenchWorker(QObject):
     @Slot(object)
     def run(self, job: RunJob) -> None:
         """Run a plan (blocking this thread, not the window); every path out leaves the source off."""
-        from bench.engine import Engine, EngineSettings
+        from bench.kernel import KernelSettings
+        from bench.service import RunService
         from bench.session import RunRequest, prepare
 
         engine_box: list = []
-        settings = EngineSettings(
-            wiring_overrides=dict(job.wiring_overrides), allow_overdue=job.allow_overdue, passes=tuple(job.passes),
+        settings = KernelSettings(
+            wiring_overrides=dict(job.wiring_overrides),
+            allow_overdue=job.allow_overdue,
+            passes=tuple(job.passes),
             warmup_s=job.warmup_s,
             adjust=lambda: bool(self._ask(engine_box[0], Question("as-left"))),
-            wiring_decision=lambda pos, findings: self._ask(engine_box[0], Question("wiring", pos, list(findings))),
-        )  # fmt: skip
+            wiring_decision=lambda pos, findings: self._ask(
+                engine_box[0], Question("wiring", pos, list(findings))
+            ),
+        )
 
         def listener(ev) -> None:
             if ev.kind == "run_started":
@@ -366,21 +358,39 @@ class BenchWorker(QObject):
 
         bench = None
         try:
-            prep = prepare(RunRequest(bench_file=job.bench_file, plan=job.plan, meters=job.meters))
-            bench = self._open_for_run(job, prep.config)
+            req = RunRequest(
+                bench_file=job.bench_file,
+                plan=job.plan,
+                meters=job.meters,
+                operator=job.operator or _whoami(),
+                json_out=job.json_out,
+                settings=settings,
+                speed=job.speed,
+                environment=job.environment,
+            )
+            prep = prepare(req)
+            bench = opened = self._open_for_run(job, prep.config)
             bench.source = WatchedSource(bench.source, self.source_state.emit)
-            engine = Engine(bench, self.store, prep.plan, prep.meters, operator=job.operator or _whoami(),
-                            settings=settings, listeners=[listener, *self.listeners],
-                            environment=job.environment)  # fmt: skip
-            engine_box.append(engine)
-            with self._lock:
-                self.engine, self.bench = engine, bench
-                aborted = self._abort_reason
-            if aborted:  # Esc between Start and here: the engine never energises
-                engine.abort(aborted)
-            for hook in self.engine_hooks:
-                hook(engine)
-            outcome = engine.retest(**job.retest) if job.retest else engine.run()
+
+            def on_kernel(engine) -> None:
+                engine_box.append(engine)
+                with self._lock:
+                    self.engine, self.bench = engine, opened
+                    aborted = self._abort_reason
+                if aborted:  # Esc between Start and here: the kernel never energises
+                    engine.abort(aborted)
+                for hook in self.engine_hooks:
+                    hook(engine)
+
+            bench = None  # the service closes it (safe state first), on every path
+            outcome = RunService(self.store).execute(
+                req,
+                [listener, *self.listeners],
+                bench=opened,
+                on_kernel=on_kernel,
+                resume_run=job.resume_run,
+                retest=job.retest,
+            )
         except InputError as exc:
             self.run_failed.emit(str(exc))
         except Exception as exc:  # noqa: BLE001 - the engine already de-energised; tell the technician
@@ -425,7 +435,8 @@ class BenchWorker(QObject):
     @Slot(object)
     def issue(self, job: CertJob) -> None:
         """Issue (and sign, with an identity) the certificate and record it against the run."""
-        from reports.issue import issue_certificate
+        from bench.service import RunService
+        from reports.labconfig import load_laboratory
 
         try:
             signer = None
@@ -433,11 +444,15 @@ class BenchWorker(QObject):
                 from reports.signing import load_signer
 
                 signer = load_signer(job.identity, passphrase=job.passphrase.encode("utf-8"))
-            data = self._certificate_data(job)
-            cert = issue_certificate(data, job.out_dir, signer=signer)
-            self.store.record_certificate(job.run_id, job.position, number=cert.certificate_number,
-                                          content_hash=cert.content_hash, pdf_path=str(cert.pdf_path),
-                                          dcc_path=str(cert.dcc_path) if cert.dcc_path else None)  # fmt: skip
+            lab = load_laboratory(job.lab_file) if job.lab_file else None
+            cert = RunService(self.store).issue_one(
+                job.run_id,
+                job.position,
+                job.out_dir,
+                signer=signer,
+                lab=lab,
+                approved_by=job.approver or None,
+            )
             self.issued.emit(job, str(cert.pdf_path))
         except Exception as exc:  # noqa: BLE001
             self.cert_failed.emit(job, str(exc))
@@ -457,6 +472,7 @@ def render_pages(pdf: Path, out_dir: Path, dpi: int = 60) -> list[str]:
     if exe is None:
         return []
     stem = out_dir / f"{pdf.stem}-{time.monotonic_ns()}"
-    subprocess.run([exe, "-png", "-r", str(dpi), str(pdf), str(stem)], check=True, capture_output=True,
-                   timeout=60)  # fmt: skip
+    subprocess.run(
+        [exe, "-png", "-r", str(dpi), str(pdf), str(stem)], check=True, capture_output=True, timeout=60
+    )
     return sorted(str(p) for p in out_dir.glob(f"{stem.name}*.png"))

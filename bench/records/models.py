@@ -280,6 +280,17 @@ certificates = sa.Table(
     sa.Column("issued_at", UTCDateTime, nullable=False),
 )
 
+# What a certificate was issued under that no other record holds: the laboratory (name, address,
+# accreditation, signatories) as it stood at issue, so the certificate can be rebuilt exactly later.
+certificate_snapshots = sa.Table(
+    "certificate_snapshots",
+    metadata,
+    _id(),
+    _fk("certificate_id", "certificates.id"),
+    sa.Column("laboratory", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
 audit_log = sa.Table(
     "audit_log",
     metadata,
@@ -312,5 +323,6 @@ AUDITED_TABLES: tuple[sa.Table, ...] = (
     creep,
     starting,
     certificates,
+    certificate_snapshots,
 )
 TABLES_BY_NAME = {t.name: t for t in AUDITED_TABLES}

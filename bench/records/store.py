@@ -9,299 +9,58 @@ several benches share one PostgreSQL database.
 Runs are never deleted or rewritten; a run whose process died is found by
 :meth:`RecordStore.recover_interrupted` and can be continued with :meth:`RecordStore.mark_resumed`,
 skipping :meth:`RecordStore.completed_points`.
+
+The store is one class in four modules: opening, transactions, benches and recovery here; a run's writes
+in :mod:`bench.records.run_writes`; the read-backs in :mod:`bench.records.run_reads`; the row helpers in
+:mod:`bench.records.rows`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from bench.records import audit
 from bench.records import models as m
+from bench.records.opening import (
+    DB_ENV,
+    DB_FIX,
+    PG_LOCK_KEY,
+    URL_ALLOWED,
+    database_identity,
+    db_problem,
+    default_url,
+    mask_url,
+    pid_alive,
+    refuse_foreign,
+    sqlite_engine,  # noqa: F401 - default_url, mask_url, DB_ENV are the public API
+)
+from bench.records.rows import (  # noqa: F401 - re-exported names
+    POINT_ROW_COLUMNS,
+    POINT_STATUSES,
+    ROTATIONS,
+    RUN_OUTCOMES,
+    TEST_PASSES,
+    Tx,
+    choice,
+    current_rows,
+    jsonable,
+    point_columns,
+)
+from bench.records.run_reads import RunReads
+from bench.records.run_writes import RunWrites
 from procedures.errors import InputError
 
-TEST_PASSES = ("as-found", "as-left")
-POINT_STATUSES = ("done", "failed", "skipped")
-RUN_OUTCOMES = ("passed", "failed", "aborted", "error")
-ROTATIONS = ("ABC", "CBA", "n/a")
-_PG_LOCK_KEY = 0x4D42_5245  # "MBRE": one advisory lock serialises all audited writers
-_NETWORK_FS = {
-    "nfs",
-    "nfs4",
-    "cifs",
-    "smb3",
-    "smbfs",
-    "fuse.sshfs",
-    "sshfs",
-    "afs",
-    "ceph",
-    "glusterfs",
-    "fuse.glusterfs",
-    "davfs",
-    "fuse.davfs2",
-    "lustre",
-    "gpfs",
-}
-_URL_ALLOWED = "sqlite:///PATH (a local file) or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
 
-
-def default_url() -> str:
-    """The per-user SQLite file: ``platformdirs.user_data_path("meterbench")/meterbench.sqlite``."""
-    import platformdirs
-
-    path = platformdirs.user_data_path("meterbench", appauthor=False) / "meterbench.sqlite"
-    return f"sqlite:///{path}"
-
-
-def _in_user_data(path: Path) -> bool:
-    import platformdirs
-
-    return path.resolve().is_relative_to(platformdirs.user_data_path("meterbench", appauthor=False).resolve())
-
-
-def _filesystem_type(path: Path) -> str | None:
-    try:
-        mounts = Path("/proc/mounts").read_text().splitlines()
-    except OSError:
-        return None
-    best, fstype = "", None
-    target = str(path.resolve())
-    for line in mounts:
-        parts = line.split()
-        if len(parts) >= 3:
-            mnt = parts[1].replace("\\040", " ")
-            if (target == mnt or target.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
-                best, fstype = mnt, parts[2]
-    return fstype
-
-
-def _identity(engine: sa.Engine) -> str:
-    """Which database this is, for its audit anchor: the SQLite file's real path, or the PostgreSQL
-    server, database and options (schema), never the password."""
-    url = engine.url
-    if url.get_backend_name() == "sqlite":
-        return "sqlite:" + str(Path(url.database or "").resolve())
-    return url.set(drivername="postgresql", password=None).render_as_string(hide_password=True)
-
-
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for every message that prints a database URL. Up to
-    the last ``@`` before the host, so a password holding ``@`` does not leak its tail."""
-    import re
-
-    return re.sub(r"(://[^:/@\s]*:)[^/\s]*@", r"\1***@", str(url))
-
-
-DB_ENV = "MB_DB_URL"
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_DB_FIX = "restore the file from a backup, or give another --db (the file was left as it is)"
-
-
-def _check_sqlite_file(path: Path) -> None:
-    """A file that is there must be a SQLite database (or empty), readable by us."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
-    except OSError as err:
-        raise InputError("--db", f"cannot be read: {err.strerror}", found=str(path)) from None
-    if head and head != _SQLITE_MAGIC:
-        raise InputError("--db", "is not a SQLite database file (wrong file, or damaged)", found=str(path),
-                         allowed=_DB_FIX)  # fmt: skip
-    if not head:
-        return
-    import sqlite3
-
-    # Read-only and before our engine sets WAL: a foreign or damaged file is left byte for byte as it was.
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            conn.close()
-    except (sqlite3.DatabaseError, UnicodeDecodeError) as err:
-        raise InputError("--db", _db_problem(err), found=str(path), allowed=_DB_FIX) from None
-    _refuse_foreign(names, str(path))
-
-
-def _refuse_foreign(names: set[str], shown: str) -> None:
-    """Another application's database is refused rather than given our tables."""
-    ours = {t.name for t in m.metadata.sorted_tables} | {"alembic_version"}
-    if names and "alembic_version" not in names and not names <= ours:
-        listed = ", ".join(sorted(names)[:5])
-        raise InputError("--db", f"is another application's database (tables: {listed}), not MeterBench records",
-                         found=shown, allowed="a MeterBench records database, or a new file")  # fmt: skip
-
-
-def _db_problem(err: Exception) -> str:
-    """A database error as a short sentence, without the SQL or the URL it came with."""
-    orig = getattr(err, "orig", None) or err
-    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-    low = text.lower()
-    if "malformed" in low or "not a database" in low or "file is encrypted" in low:
-        return f"is damaged or not a SQLite database ({text})"
-    return f"cannot open the database: {mask_url(text)}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed but un-reaped child still answers kill(0); it is dead for our purpose
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return True
-
-
-@dataclass
-class _Tx:
-    """One audited write transaction: inserts and updates collect their audit entries here."""
-
-    conn: sa.Connection
-    at: datetime
-    entries: list[tuple[str, int, str, str]] = field(default_factory=list)
-
-    def insert(self, table: sa.Table, values: Mapping[str, Any]) -> int:
-        vals = {k: audit.coerce(table, k, v) for k, v in values.items()}
-        # Values as parameters, not baked into the statement: SQLAlchemy then compiles each statement
-        # shape once instead of on every row (a large share of the engine's CPU per reading).
-        row_id = self.conn.execute(sa.insert(table).returning(table.c.id), vals).scalar_one()
-        vals["id"] = row_id
-        self.entries.append((table.name, row_id, "insert", audit.dumps(audit.canonical_row(table, vals))))
-        return row_id
-
-    def insert_many(self, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
-        rows = [{k: audit.coerce(table, k, v) for k, v in r.items()} for r in rows]
-        ids = (
-            self.conn.execute(sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-            .scalars()
-            .all()
-        )
-        for row_id, vals in zip(ids, rows, strict=True):
-            vals["id"] = row_id
-            self.entries.append((table.name, row_id, "insert", audit.dumps(audit.canonical_row(table, vals))))
-        return list(ids)
-
-    def update(self, table: sa.Table, row_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
-        row = self.conn.execute(sa.select(table).where(table.c.id == row_id)).mappings().one_or_none()
-        if row is None:
-            raise InputError(f"{table.name} id", "no such row", found=row_id, source="records store")
-        vals = {k: audit.coerce(table, k, v) for k, v in changes.items()}
-        self.conn.execute(
-            sa.update(table).where(table.c.id == sa.bindparam("row_id_")), {**vals, "row_id_": row_id}
-        )
-        merged = {**row, **vals}
-        self.entries.append((table.name, row_id, "update", audit.dumps(audit.canonical_row(table, merged))))
-        return merged
-
-
-def _current(rows: list[dict], key: tuple[str, ...]) -> tuple[list[dict], list[dict]]:
-    """Split rows (in id order) into the latest per ``key`` and the earlier ones it superseded."""
-    latest = {tuple(r[k] for k in key): r["id"] for r in rows}
-    current: list[dict] = []
-    old: list[dict] = []
-    for r in rows:
-        newest = latest[tuple(r[k] for k in key)]
-        (current.append(r) if newest == r["id"] else old.append(r | {"superseded_by": newest}))
-    return current, old
-
-
-def _jsonable(row: Mapping[str, Any], *, drop: Iterable[str] = ()) -> dict[str, Any]:
-    skip = set(drop)
-    return {k: (audit.iso(v) if isinstance(v, datetime) else v) for k, v in row.items() if k not in skip}
-
-
-def _choice(field_name: str, value: str, allowed: Iterable[str]) -> str:
-    allowed = tuple(allowed)
-    if value not in allowed:
-        raise InputError(
-            field_name, "not a recognised value", allowed=allowed, found=value, source="records store"
-        )
-    return value
-
-
-def _point_columns() -> list:
-    r, p, res, rp, mt = m.runs.c, m.points.c, m.results.c, m.run_positions.c, m.meters.c
-    n_readings = (
-        sa.select(sa.func.count()).where(m.readings.c.point_id == p.id).correlate(m.points).scalar_subquery()
-    )
-    later = m.points.alias("later")
-    superseded_by = (  # the newest row for the same point: a retest (or a resumed run) replaced this one
-        sa.select(sa.func.max(later.c.id))
-        .where(
-            later.c.run_id == p.run_id,
-            later.c.position == p.position,
-            later.c.point_id == p.point_id,
-            later.c.test_pass == p.test_pass,
-            later.c.id > p.id,
-        )  # fmt: skip
-        .correlate(m.points)
-        .scalar_subquery()
-    )
-    # Nameplate from the run's snapshot would need JSON paths per backend; the meters row is the same
-    # meter (serial is unique) and only firmware/ratings edits could differ.
-    return [
-        r.id.label("run_id"),
-        r.started_at,
-        r.plan_id,
-        r.plan_version,
-        m.benches.c.name.label("bench"),
-        r.operator,
-        r.status.label("run_status"),
-        r.outcome.label("run_outcome"),
-        p.position,
-        mt.serial,
-        mt.manufacturer,
-        mt.model,
-        mt.form,
-        mt.accuracy_class,
-        rp.outcome.label("position_outcome"),
-        p.test_pass,
-        p.point_id,
-        p.label,
-        p.element,
-        p.kind,
-        p.voltage_v,
-        p.current_a,
-        p.lag_deg,
-        p.status,
-        res.error_percent,
-        res.expanded_percent,
-        res.coverage_factor,
-        res.dof,
-        p.limit_lo,
-        p.limit_hi,
-        res.verdict,
-        res.decision_rule,
-        n_readings.label("readings"),
-        p.id.label("point_row"),
-        superseded_by.label("superseded_by"),  # empty for the current result; fleet statistics skip the rest
-    ]
-
-
-#: Columns taken from the run's snapshot of the meter (what the manifest said): the customer and the shop's
-#: record fields (a JSON object, e.g. {"work_order": "WO-1182"}; empty when none).
-SNAPSHOT_COLUMNS = ("customer", "record_fields")
-#: The keys of every :meth:`RecordStore.point_rows` row, in export column order.
-POINT_ROW_COLUMNS: tuple[str, ...] = tuple(c.key for c in _point_columns()) + SNAPSHOT_COLUMNS
-
-
-class RecordStore:
+class RecordStore(RunWrites, RunReads):
     """Test records in SQLite (one file per bench, WAL) or PostgreSQL (several benches), audited."""
 
     def __init__(self, engine: sa.Engine, url: str) -> None:
@@ -311,7 +70,8 @@ class RecordStore:
         self.url = url
         self._local = threading.local()  # the open batch of this thread, if any (see batch())
         self._key: bytes | None = None  # the audit key, loaded (or created) at the first write
-        self.identity = _identity(engine)  # names this database's anchor (audit.write_anchor)
+        self.identity = database_identity(engine)  # names this database's anchor (audit.write_anchor)
+        self._known_positions: set[tuple[int, int | None]] = set()
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -330,12 +90,12 @@ class RecordStore:
         try:
             parsed = sa.engine.make_url(url)
         except (sa.exc.ArgumentError, ValueError):
-            raise InputError("--db", "not a database URL", allowed=_URL_ALLOWED, found=shown) from None
+            raise InputError("--db", "not a database URL", allowed=URL_ALLOWED, found=shown) from None
         backend = parsed.get_backend_name()
         if backend not in ("sqlite", "postgresql"):
-            raise InputError("--db", "unsupported database", allowed=_URL_ALLOWED, found=shown)
+            raise InputError("--db", "unsupported database", allowed=URL_ALLOWED, found=shown)
         if backend == "sqlite":
-            engine = cls._sqlite_engine(parsed, create=create, make_folder=url == default)
+            engine = sqlite_engine(parsed, create=create, make_folder=url == default)
         else:
             if (
                 parsed.drivername == "postgresql"
@@ -344,8 +104,9 @@ class RecordStore:
             try:
                 engine = sa.create_engine(parsed, pool_pre_ping=True)
             except (sa.exc.ArgumentError, ValueError, TypeError, ImportError) as err:
-                raise InputError("--db", f"not a usable PostgreSQL URL: {err}", allowed=_URL_ALLOWED,
-                                 found=shown) from None  # fmt: skip
+                raise InputError(
+                    "--db", f"not a usable PostgreSQL URL: {err}", allowed=URL_ALLOWED, found=shown
+                ) from None
         store = cls(engine, url)
         try:
             store._check_foreign()
@@ -355,74 +116,23 @@ class RecordStore:
             raise
         except (sa.exc.DBAPIError, sa.exc.NoSuchModuleError, ValueError, TypeError) as err:
             engine.dispose()
-            raise InputError("--db", _db_problem(err), found=shown, allowed=store._fix()) from None
+            raise InputError("--db", db_problem(err), found=shown, allowed=store._fix()) from None
         except Exception as err:  # alembic: a schema revision this version does not know
             engine.dispose()
-            raise InputError("--db", f"cannot be opened: {type(err).__name__}: {str(err)[:160]}", found=shown,
-                             allowed="the records database of this MeterBench version") from None  # fmt: skip
+            raise InputError(
+                "--db",
+                f"cannot be opened: {type(err).__name__}: {str(err)[:160]}",
+                found=shown,
+                allowed="the records database of this MeterBench version",
+            ) from None
         return store
 
     def _check_foreign(self) -> None:
         """Refuse another application's PostgreSQL schema rather than add our tables to it (SQLite files
-        are checked read-only before connecting, see _check_sqlite_file)."""
+        are checked read-only before connecting, see check_sqlite_file)."""
         if self._pg:
             with self._engine.connect() as conn:
-                _refuse_foreign(set(sa.inspect(conn).get_table_names()), mask_url(self.url))
-
-    @staticmethod
-    def _sqlite_engine(url: sa.URL, *, create: bool, make_folder: bool = False) -> sa.Engine:
-        if not url.database or url.database == ":memory:":
-            raise InputError(
-                "--db",
-                "records need a SQLite file, not an in-memory database",
-                allowed=_URL_ALLOWED,
-                found=str(url),
-            )
-        path = Path(url.database).expanduser()
-        if path.is_dir():
-            raise InputError("--db", "is a folder, not a database file", found=str(path),
-                             allowed="sqlite:///PATH/TO/records.sqlite")  # fmt: skip
-        if not path.exists():
-            if not create:
-                raise InputError("--db", "no records database at this path", found=str(path),
-                                 allowed="the path of an existing records file (check for a typo), or $MB_DB_URL")  # fmt: skip
-            if make_folder or _in_user_data(path):  # our own per-user files: their folder is ours to make
-                path.parent.mkdir(parents=True, exist_ok=True)
-            elif not path.parent.is_dir():
-                raise InputError("--db", f"the folder {path.parent} does not exist (a mistyped path?)", found=str(path),
-                                 allowed="a path in an existing folder; nothing was created")  # fmt: skip
-        else:
-            _check_sqlite_file(path)
-        fstype = _filesystem_type(path.parent)
-        if fstype in _NETWORK_FS:
-            raise InputError(
-                "--db",
-                f"SQLite file is on a network share ({fstype}); SQLite locking is not safe there",
-                allowed="a local disk, or a PostgreSQL URL for shared records",
-                found=str(path),
-            )
-        engine = sa.create_engine(url.set(database=str(path)), connect_args={"timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn, _record):
-            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see _on_begin)
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            # FULL: a committed reading survives power loss too, not only a killed process
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn):
-            # IMMEDIATE takes the write lock up front, so reading the audit head and appending to it
-            # cannot be overtaken by another process (no SQLITE_BUSY_SNAPSHOT half-way through).
-            conn.exec_driver_sql(
-                "BEGIN IMMEDIATE" if conn.get_execution_options().get("mb_write") else "BEGIN"
-            )
-
-        return engine
+                refuse_foreign(set(sa.inspect(conn).get_table_names()), mask_url(self.url))
 
     def _migrate(self) -> None:
         from alembic import command
@@ -448,7 +158,7 @@ class RecordStore:
     def _write_conn(self) -> Iterator[sa.Connection]:
         with self._damage_named(), self._wengine.begin() as conn:
             if self._pg:
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
             yield conn
 
     @contextmanager
@@ -461,26 +171,28 @@ class RecordStore:
         except (sa.exc.OperationalError, sa.exc.DatabaseError) as err:
             if isinstance(err, sa.exc.IntegrityError):
                 raise
-            raise InputError(
-                "--db", _db_problem(err), found=mask_url(self.url), allowed=self._fix()
-            ) from None
+            raise InputError("--db", db_problem(err), found=mask_url(self.url), allowed=self._fix()) from None
         except (UnicodeDecodeError, ValueError, OverflowError) as err:  # a stored value the file garbled
             if not reading:
                 raise
-            raise InputError("--db", f"holds a damaged record that cannot be read ({type(err).__name__}: "
-                             f"{str(err)[:80]})", found=mask_url(self.url), allowed=self._fix()) from None  # fmt: skip
+            raise InputError(
+                "--db",
+                f"holds a damaged record that cannot be read ({type(err).__name__}: {str(err)[:80]})",
+                found=mask_url(self.url),
+                allowed=self._fix(),
+            ) from None
 
     def _fix(self) -> str:
-        return "check the server, the database name and the credentials" if self._pg else _DB_FIX
+        return "check the server, the database name and the credentials" if self._pg else DB_FIX
 
     @contextmanager
-    def _write(self) -> Iterator[_Tx]:
+    def _write(self) -> Iterator[Tx]:
         batch = getattr(self._local, "tx", None)
         if batch is not None:  # inside batch(): one transaction, committed when the batch ends
             yield batch
             return
         with self._write_conn() as conn:
-            tx = _Tx(conn, m.utcnow())
+            tx = Tx(conn, m.utcnow())
             yield tx
             new_head = audit.append(conn, tx.entries, tx.at, self._audit_key())
         self._anchor(new_head)
@@ -495,7 +207,7 @@ class RecordStore:
             yield
             return
         with self._write_conn() as conn:
-            tx = _Tx(conn, m.utcnow())
+            tx = Tx(conn, m.utcnow())
             self._local.tx = tx
             try:
                 yield
@@ -641,101 +353,6 @@ class RecordStore:
                 tx.update(t, row["id"], {**changed, "updated_at": tx.at})
             return row["id"]
 
-    # ------------------------------------------------------------------ runs
-    def start_run(
-        self,
-        *,
-        plan_id: str,
-        plan_version: str,
-        plan_sha256: str,
-        bench_id: int,
-        operator: str,
-        environment: dict,
-        settings: dict,
-        positions: dict[int, int],
-        instruments: list[int] | None = None,
-    ) -> int:
-        """A new run, status "running", owned by this process. ``positions`` maps position -> meter id.
-
-        ``instruments`` (ids) defaults to the bench's most recently upserted instrument per role.
-        """
-        if not positions:
-            raise InputError(
-                "positions", "a run needs at least one position with a meter", source="records store"
-            )
-        with self._write() as tx:
-            conn = tx.conn
-            self._require(conn, m.benches, bench_id, "bench_id")
-            meters = {}
-            for pos, meter_id in positions.items():
-                row = (
-                    conn.execute(sa.select(m.meters).where(m.meters.c.id == meter_id))
-                    .mappings()
-                    .one_or_none()
-                )
-                if row is None:
-                    raise InputError(
-                        f"positions[{pos}]", "no meter with this id", found=meter_id, source="records store"
-                    )
-                meters[pos] = _jsonable(row, drop=("created_at", "updated_at"))
-            run_id = tx.insert(
-                m.runs,
-                {
-                    "plan_id": plan_id,
-                    "plan_version": plan_version,
-                    "plan_sha256": plan_sha256,
-                    "bench_id": bench_id,
-                    "operator": operator,
-                    "environment": environment,
-                    "settings": settings,
-                    "status": "running",
-                    "outcome": None,
-                    "started_at": tx.at,
-                    "finished_at": None,
-                    "bench_seconds": None,
-                    "wall_seconds": None,
-                    "pid": os.getpid(),
-                    "hostname": socket.gethostname(),
-                    "resumes": 0,
-                    "heartbeat_at": tx.at,
-                },
-            )
-            for inst_id in (
-                instruments if instruments is not None else self._current_instruments(conn, bench_id)
-            ):
-                self._require(conn, m.instruments, inst_id, "instruments")
-                cal = conn.execute(
-                    sa.select(m.calibrations.c.id)
-                    .where(m.calibrations.c.instrument_id == inst_id)
-                    .order_by(m.calibrations.c.id.desc())
-                    .limit(1)
-                ).scalar_one_or_none()
-                tx.insert(
-                    m.run_instruments, {"run_id": run_id, "instrument_id": inst_id, "calibration_id": cal}
-                )
-            for pos in sorted(positions):
-                tx.insert(
-                    m.run_positions,
-                    {
-                        "run_id": run_id,
-                        "position": pos,
-                        "meter_id": positions[pos],
-                        "meter": meters[pos],
-                        "outcome": None,
-                        "message": "",
-                    },
-                )
-            return run_id
-
-    @staticmethod
-    def _current_instruments(conn: sa.Connection, bench_id: int) -> list[int]:
-        t = m.instruments
-        newest: dict[str, tuple[datetime, int]] = {}
-        for row in conn.execute(sa.select(t.c.id, t.c.role, t.c.seen_at).where(t.c.bench_id == bench_id)):
-            if row.role not in newest or (row.seen_at, row.id) > newest[row.role]:
-                newest[row.role] = (row.seen_at, row.id)
-        return [newest[r][1] for r in sorted(newest)]
-
     @staticmethod
     def _require(conn: sa.Connection, table: sa.Table, row_id: int, field_name: str) -> None:
         if conn.execute(sa.select(table.c.id).where(table.c.id == row_id)).first() is None:
@@ -743,58 +360,11 @@ class RecordStore:
                 field_name, f"no {table.name} row with this id", found=row_id, source="records store"
             )
 
-    def heartbeat(self, run_id: int) -> None:
-        """Say "this run's process is alive" (not audited: liveness, not a record)."""
-        with self._write_conn() as conn:
-            conn.execute(sa.update(m.runs).where(m.runs.c.id == run_id).values(heartbeat_at=m.utcnow()))
-
-    def add_point(
-        self,
-        run_id: int,
-        *,
-        position: int,
-        point_id: str,
-        label: str,
-        element: str,
-        test_pass: str,
-        kind: str,
-        voltage_v: float,
-        current_a: float,
-        lag_deg: float,
-        limit_lo: float | None,
-        limit_hi: float | None,
-        limit_provenance: dict,
-        planned: dict,
-    ) -> int:
-        _choice("test_pass", test_pass, TEST_PASSES)
-        with self._write() as tx:
-            self._require_position(tx.conn, run_id, position)
-            return tx.insert(
-                m.points,
-                {
-                    "run_id": run_id,
-                    "position": position,
-                    "point_id": point_id,
-                    "label": label,
-                    "element": element,
-                    "test_pass": test_pass,
-                    "kind": kind,
-                    "voltage_v": voltage_v,
-                    "current_a": current_a,
-                    "lag_deg": lag_deg,
-                    "limit_lo": limit_lo,
-                    "limit_hi": limit_hi,
-                    "limit_provenance": limit_provenance,
-                    "planned": planned,
-                    "status": "running",
-                    "message": "",
-                    "started_at": tx.at,
-                    "finished_at": None,
-                },
-            )
-
-    @staticmethod
-    def _require_position(conn: sa.Connection, run_id: int, position: int | None) -> None:
+    def _require_position(self, conn: sa.Connection, run_id: int, position: int | None) -> None:
+        # A run's positions are written when it starts and never removed: one found stays found, so a
+        # run's thousands of writes ask the database once per position, not once per write.
+        if (run_id, position) in self._known_positions:
+            return
         rp = m.run_positions.c
         if position is None:
             RecordStore._require(conn, m.runs, run_id, "run_id")
@@ -804,207 +374,7 @@ class RecordStore:
             raise InputError(
                 "position", f"run {run_id} has no such position", found=position, source="records store"
             )
-
-    def add_reading(
-        self,
-        point_row: int,
-        *,
-        index: int,
-        meter_pulses: int,
-        ref_pulses: float,
-        kr_wh: float,
-        kt_wh: float,
-        gate_seconds: float,
-        error_percent: float,
-        instrument_error_percent: float | None,
-        reference: dict,
-    ) -> int:
-        """Store one raw reading; it is committed (audited, on disk) when this returns."""
-        with self._write() as tx:
-            return tx.insert(
-                m.readings,
-                {
-                    "point_id": point_row,
-                    "idx": index,
-                    "meter_pulses": meter_pulses,
-                    "ref_pulses": ref_pulses,
-                    "kr_wh": kr_wh,
-                    "kt_wh": kt_wh,
-                    "gate_seconds": gate_seconds,
-                    "error_percent": error_percent,
-                    "instrument_error_percent": instrument_error_percent,
-                    "reference": reference,
-                    "taken_at": tx.at,
-                },
-            )
-
-    def add_readings_bulk(self, point_row: int, readings: Iterable[Mapping[str, Any]]) -> int:
-        """Many readings in one transaction (imports, benchmarks); the engine uses :meth:`add_reading`.
-
-        Each mapping has :meth:`add_reading`'s keyword names. Returns how many were stored.
-        """
-        with self._write() as tx:
-            rows = [
-                {
-                    "point_id": point_row,
-                    "idx": r["index"],
-                    "meter_pulses": r["meter_pulses"],
-                    "ref_pulses": r["ref_pulses"],
-                    "kr_wh": r["kr_wh"],
-                    "kt_wh": r["kt_wh"],
-                    "gate_seconds": r["gate_seconds"],
-                    "error_percent": r["error_percent"],
-                    "instrument_error_percent": r.get("instrument_error_percent"),
-                    "reference": r["reference"],
-                    "taken_at": tx.at,
-                }
-                for r in readings
-            ]
-            return len(tx.insert_many(m.readings, rows)) if rows else 0
-
-    def finish_point(
-        self,
-        point_row: int,
-        *,
-        status: str,
-        error_percent: float | None,
-        expanded_percent: float | None,
-        coverage_factor: float | None,
-        dof: float | None,
-        budget: list[dict],
-        verdict: str | None,
-        decision_rule: str | None,
-        message: str = "",
-    ) -> None:
-        _choice("status", status, POINT_STATUSES)
-        with self._write() as tx:
-            point = (
-                tx.conn.execute(sa.select(m.points).where(m.points.c.id == point_row))
-                .mappings()
-                .one_or_none()
-            )
-            if point is None:
-                raise InputError("point_row", "no such point", found=point_row, source="records store")
-            if point["status"] != "running":
-                raise InputError(
-                    "point_row",
-                    f"point already {point['status']}; a result is recorded once",
-                    found=point_row,
-                    source="records store",
-                )
-            tx.update(m.points, point_row, {"status": status, "message": message, "finished_at": tx.at})
-            tx.insert(
-                m.results,
-                {
-                    "point_id": point_row,
-                    "error_percent": error_percent,
-                    "expanded_percent": expanded_percent,
-                    "coverage_factor": coverage_factor,
-                    "dof": dof,
-                    "budget": budget,
-                    "limit_lo": point["limit_lo"],
-                    "limit_hi": point["limit_hi"],
-                    "verdict": verdict,
-                    "decision_rule": decision_rule,
-                    "created_at": tx.at,
-                },
-            )
-
-    def add_wiring_check(
-        self,
-        run_id: int,
-        *,
-        position: int | None,
-        rotation: str,
-        findings: list[dict],
-        phasors: dict,
-        registration_percent: float | None,
-        override_reason: str | None = None,
-    ) -> int:
-        with self._write() as tx:
-            self._require_position(tx.conn, run_id, position)
-            return tx.insert(
-                m.wiring_checks,
-                {
-                    "run_id": run_id,
-                    "position": position,
-                    "rotation": rotation,
-                    "findings": findings,
-                    "phasors": phasors,
-                    "registration_percent": registration_percent,
-                    "override_reason": override_reason,
-                    "checked_at": tx.at,
-                },
-            )
-
-    def add_average(
-        self, run_id: int, *, position: int, test_pass: str, rule: str, value_percent: float, verdict: str
-    ) -> int:
-        _choice("test_pass", test_pass, TEST_PASSES)
-        with self._write() as tx:
-            self._require_position(tx.conn, run_id, position)
-            return tx.insert(
-                m.averages,
-                {
-                    "run_id": run_id,
-                    "position": position,
-                    "test_pass": test_pass,
-                    "rule": rule,
-                    "value_percent": value_percent,
-                    "verdict": verdict,
-                    "created_at": tx.at,
-                },
-            )
-
-    def _pulse_test(
-        self, table: sa.Table, run_id: int, position: int, pulses: int, seconds: float, verdict: str
-    ) -> int:
-        with self._write() as tx:
-            self._require_position(tx.conn, run_id, position)
-            return tx.insert(
-                table,
-                {
-                    "run_id": run_id,
-                    "position": position,
-                    "pulses": pulses,
-                    "seconds": seconds,
-                    "verdict": verdict,
-                    "created_at": tx.at,
-                },
-            )
-
-    def add_creep(self, run_id: int, *, position: int, pulses: int, seconds: float, verdict: str) -> int:
-        return self._pulse_test(m.creep, run_id, position, pulses, seconds, verdict)
-
-    def add_starting(self, run_id: int, *, position: int, pulses: int, seconds: float, verdict: str) -> int:
-        return self._pulse_test(m.starting, run_id, position, pulses, seconds, verdict)
-
-    def set_position_outcome(self, run_id: int, position: int, outcome: str, message: str = "") -> None:
-        rp = m.run_positions.c
-        with self._write() as tx:
-            row_id = tx.conn.execute(
-                sa.select(rp.id).where(rp.run_id == run_id, rp.position == position)
-            ).scalar_one_or_none()
-            if row_id is None:
-                raise InputError(
-                    "position", f"run {run_id} has no such position", found=position, source="records store"
-                )
-            tx.update(m.run_positions, row_id, {"outcome": outcome, "message": message})
-
-    def finish_run(self, run_id: int, outcome: str, *, bench_seconds: float, wall_seconds: float) -> None:
-        _choice("outcome", outcome, RUN_OUTCOMES)
-        with self._write() as tx:
-            tx.update(
-                m.runs,
-                run_id,
-                {
-                    "status": "finished",
-                    "outcome": outcome,
-                    "finished_at": tx.at,
-                    "bench_seconds": bench_seconds,
-                    "wall_seconds": wall_seconds,
-                },
-            )
+        self._known_positions.add((run_id, position))
 
     def recover_interrupted(self, *, stale_after_s: float = 300.0) -> list[int]:
         """Runs left "running" whose process is gone -> "interrupted" (and their unfinished points).
@@ -1017,7 +387,7 @@ class RecordStore:
             found = []
             for run in tx.conn.execute(sa.select(m.runs).where(m.runs.c.status == "running")).mappings():
                 if run["hostname"] == here:
-                    gone = not _pid_alive(run["pid"])
+                    gone = not pid_alive(run["pid"])
                 else:
                     gone = now - run["heartbeat_at"] > timedelta(seconds=stale_after_s)
                 if gone:
@@ -1061,295 +431,6 @@ class RecordStore:
                 },
             )
             tx.conn.execute(sa.update(m.runs).where(m.runs.c.id == run_id).values(heartbeat_at=tx.at))
-
-    def completed_points(self, run_id: int) -> set[tuple[int, str, str]]:
-        """(position, point_id, test_pass) already done, failed or skipped: what a resumed run must not
-        repeat."""
-        p = m.points.c
-        with self._read() as conn:
-            rows = conn.execute(
-                sa.select(p.position, p.point_id, p.test_pass).where(
-                    p.run_id == run_id, p.status.in_(("done", "failed", "skipped"))
-                )
-            )
-            return {(r.position, r.point_id, r.test_pass) for r in rows}
-
-    # ------------------------------------------------------------------ certificates
-    def record_certificate(
-        self,
-        run_id: int,
-        position: int,
-        *,
-        number: str,
-        content_hash: str,
-        pdf_path: str,
-        dcc_path: str | None,
-    ) -> None:
-        with self._write() as tx:
-            self._require_position(tx.conn, run_id, position)
-            c = m.certificates.c
-            if tx.conn.execute(sa.select(c.id).where(c.number == number)).first() is not None:
-                raise InputError(
-                    "number",
-                    "a certificate with this number is already recorded",
-                    found=number,
-                    source="records store",
-                )
-            tx.insert(
-                m.certificates,
-                {
-                    "run_id": run_id,
-                    "position": position,
-                    "number": number,
-                    "content_hash": content_hash,
-                    "pdf_path": pdf_path,
-                    "dcc_path": dcc_path,
-                    "issued_at": tx.at,
-                },
-            )
-
-    def find_certificate(self, number: str) -> dict | None:
-        """The certificate row plus its run's plan, meter serial and position outcome, or None."""
-        c, rp = m.certificates.c, m.run_positions.c
-        with self._read() as conn:
-            row = conn.execute(sa.select(m.certificates).where(c.number == number)).mappings().one_or_none()
-            if row is None:
-                return None
-            out = _jsonable(row)
-            pos = (
-                conn.execute(
-                    sa.select(m.run_positions).where(
-                        rp.run_id == row["run_id"], rp.position == row["position"]
-                    )
-                )
-                .mappings()
-                .one()
-            )
-            run = conn.execute(sa.select(m.runs).where(m.runs.c.id == row["run_id"])).mappings().one()
-            out.update(
-                serial=pos["meter"]["serial"],
-                meter=pos["meter"],
-                position_outcome=pos["outcome"],
-                plan_id=run["plan_id"],
-                plan_version=run["plan_version"],
-                run_outcome=run["outcome"],
-                run_started_at=audit.iso(run["started_at"]),
-            )
-            return out
-
-    # ------------------------------------------------------------------ reading back
-    def run_record(self, run_id: int) -> dict:
-        """Everything about one run as plain JSON-able data (times as ISO 8601 UTC text)."""
-        with self._read() as conn:
-            run = conn.execute(sa.select(m.runs).where(m.runs.c.id == run_id)).mappings().one_or_none()
-            if run is None:
-                raise InputError("run", "no such run", found=run_id)
-
-            def rows(table: sa.Table, *where, order=None) -> list[dict]:
-                stmt = sa.select(table).where(*where).order_by(*(order or [table.c.id]))
-                return [_jsonable(r) for r in conn.execute(stmt).mappings()]
-
-            bench = rows(m.benches, m.benches.c.id == run["bench_id"])[0]
-            instruments = []
-            for link in rows(m.run_instruments, m.run_instruments.c.run_id == run_id):
-                inst = rows(m.instruments, m.instruments.c.id == link["instrument_id"])[0]
-                cal = link["calibration_id"]
-                inst["calibration"] = rows(m.calibrations, m.calibrations.c.id == cal)[0] if cal else None
-                instruments.append(inst)
-            pts = rows(m.points, m.points.c.run_id == run_id)
-            by_point = {p["id"]: p for p in pts}
-            for p in pts:
-                p["readings"], p["result"] = [], None
-            if by_point:
-                ids = list(by_point)
-                for r in rows(
-                    m.readings,
-                    m.readings.c.point_id.in_(ids),
-                    order=[m.readings.c.point_id, m.readings.c.idx, m.readings.c.id],
-                ):
-                    by_point[r["point_id"]]["readings"].append(r)
-                for r in rows(m.results, m.results.c.point_id.in_(ids)):
-                    by_point[r["point_id"]]["result"] = r
-            points, old_points = _current(pts, ("position", "point_id", "test_pass"))
-            averages, old_averages = _current(
-                rows(m.averages, m.averages.c.run_id == run_id), ("position", "test_pass", "rule")
-            )
-            return {
-                "run": _jsonable(run, drop=("heartbeat_at",))
-                | {"heartbeat_at": audit.iso(run["heartbeat_at"])},
-                "bench": bench,
-                "instruments": instruments,
-                "positions": rows(
-                    m.run_positions, m.run_positions.c.run_id == run_id, order=[m.run_positions.c.position]
-                ),
-                "points": points,
-                "wiring_checks": rows(m.wiring_checks, m.wiring_checks.c.run_id == run_id),
-                "averages": averages,
-                # Rows a later attempt replaced (a retested point, an interrupted point run again on
-                # resume, an average recomputed after a retest): kept and shown, never the result.
-                "superseded": {"points": old_points, "averages": old_averages},
-                "creep": rows(m.creep, m.creep.c.run_id == run_id),
-                "starting": rows(m.starting, m.starting.c.run_id == run_id),
-                "certificates": rows(m.certificates, m.certificates.c.run_id == run_id),
-            }
-
-    @staticmethod
-    def _run_filters(
-        stmt: sa.Select, *, serial=None, form=None, outcome=None, since=None, until=None, bench=None
-    ) -> sa.Select:
-        r, rp, mt = m.runs.c, m.run_positions.c, m.meters.c
-        if serial is not None or form is not None:
-            sub = sa.select(rp.run_id).join(m.meters, mt.id == rp.meter_id)
-            if serial is not None:
-                sub = sub.where(mt.serial == serial)
-            if form is not None:
-                sub = sub.where(mt.form == form)
-            stmt = stmt.where(r.id.in_(sub))
-        if outcome is not None:
-            stmt = stmt.where(
-                r.status == outcome if outcome in ("running", "interrupted") else r.outcome == outcome
-            )
-        if since is not None:
-            stmt = stmt.where(r.started_at >= since)
-        if until is not None:
-            stmt = stmt.where(r.started_at < until)
-        if bench is not None:
-            stmt = stmt.where(r.bench_id.in_(sa.select(m.benches.c.id).where(m.benches.c.name == bench)))
-        return stmt
-
-    def list_runs(
-        self,
-        *,
-        serial: str | None = None,
-        form: str | None = None,
-        outcome: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        bench: str | None = None,
-        limit: int = 100,
-    ) -> list[dict]:
-        """Newest first: run summary with bench name and positions (serial, form, outcome).
-
-        ``outcome`` may also be "running" or "interrupted" (a status); ``until`` is exclusive.
-        """
-        r = m.runs.c
-        stmt = sa.select(m.runs, m.benches.c.name.label("bench")).join(
-            m.benches, m.benches.c.id == r.bench_id
-        )
-        stmt = (
-            self._run_filters(
-                stmt, serial=serial, form=form, outcome=outcome, since=since, until=until, bench=bench
-            )
-            .order_by(r.started_at.desc(), r.id.desc())
-            .limit(limit)
-        )
-        with self._read() as conn:
-            out = [
-                _jsonable(row, drop=("environment", "settings", "heartbeat_at"))
-                for row in conn.execute(stmt).mappings()
-            ]
-            if out:
-                rp = m.run_positions.c
-                positions: dict[int, list] = {}
-                for row in conn.execute(
-                    sa.select(rp.run_id, rp.position, rp.meter, rp.outcome)
-                    .where(rp.run_id.in_([o["id"] for o in out]))
-                    .order_by(rp.position)
-                ):
-                    positions.setdefault(row.run_id, []).append(
-                        {
-                            "position": row.position,
-                            "serial": row.meter["serial"],
-                            "form": row.meter["form"],
-                            "outcome": row.outcome,
-                        }
-                    )
-                for o in out:
-                    o["positions"] = positions.get(o["id"], [])
-            return out
-
-    def point_rows(
-        self,
-        *,
-        serial: str | None = None,
-        form: str | None = None,
-        outcome: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        bench: str | None = None,
-        run_id: int | None = None,
-    ) -> list[dict]:
-        """One flat row per point (with its result, if any): what exports and fleet analysis read.
-
-        Filters select runs as in :meth:`list_runs`; ``serial``/``form`` also select the position.
-        """
-        r, p, rp, mt = m.runs.c, m.points.c, m.run_positions.c, m.meters.c
-        stmt = (
-            sa.select(*_point_columns())
-            .select_from(m.points)
-            .join(m.runs, r.id == p.run_id)
-            .join(m.benches, m.benches.c.id == r.bench_id)
-            .join(m.run_positions, sa.and_(rp.run_id == p.run_id, rp.position == p.position))
-            .join(m.meters, mt.id == rp.meter_id)
-            .outerjoin(m.results, m.results.c.point_id == p.id)
-        )
-        stmt = self._run_filters(stmt, outcome=outcome, since=since, until=until, bench=bench)
-        if serial is not None:
-            stmt = stmt.where(mt.serial == serial)
-        if form is not None:
-            stmt = stmt.where(mt.form == form)
-        if run_id is not None:
-            stmt = stmt.where(r.id == run_id)
-        stmt = stmt.order_by(r.started_at, r.id, p.position, p.id)
-        with self._read() as conn:
-            rows = [dict(row) for row in conn.execute(stmt).mappings()]
-            ids = sorted({row["run_id"] for row in rows})
-            settings = (
-                dict(conn.execute(sa.select(r.id, r.settings).where(r.id.in_(ids))).all()) if ids else {}
-            )
-        for row in rows:
-            snap = ((settings.get(row["run_id"]) or {}).get("meters") or {}).get(str(row["position"])) or {}
-            row["customer"] = snap.get("customer") or snap.get("owner") or ""
-            fields = dict(snap.get("record_fields") or ())
-            row["record_fields"] = json.dumps(fields, ensure_ascii=False) if fields else ""
-        return rows
-
-    def meter_history(self, serial: str) -> list[dict]:
-        """Every run of one meter, oldest first: run, position, outcome, and each point's result."""
-        r, rp, mt = m.runs.c, m.run_positions.c, m.meters.c
-        stmt = (
-            sa.select(
-                r.id.label("run_id"),
-                r.started_at,
-                r.plan_id,
-                r.plan_version,
-                m.benches.c.name.label("bench"),
-                r.operator,
-                r.status.label("run_status"),
-                r.outcome.label("run_outcome"),
-                rp.position,
-                rp.outcome.label("position_outcome"),
-                rp.meter,
-            )
-            .select_from(m.run_positions)
-            .join(m.runs, r.id == rp.run_id)
-            .join(m.benches, m.benches.c.id == r.bench_id)
-            .join(m.meters, mt.id == rp.meter_id)
-            .where(mt.serial == serial)
-            .order_by(r.started_at, r.id, rp.position)
-        )
-        with self._read() as conn:
-            history = {
-                (row["run_id"], row["position"]): {**_jsonable(row), "points": []}
-                for row in conn.execute(stmt).mappings()
-            }
-        keys = ("test_pass", "point_id", "label", "status", "error_percent", "expanded_percent",
-                "coverage_factor", "limit_lo", "limit_hi", "verdict", "readings")  # fmt: skip
-        for row in self.point_rows(serial=serial):
-            entry = history.get((row["run_id"], row["position"]))
-            if entry is not None:  # a run started between the two queries is left for next time
-                entry["points"].append({k: row[k] for k in keys})
-        return list(history.values())
 
     # ------------------------------------------------------------------ audit
     def verify_audit(self) -> list[str]:

@@ -1,0 +1,132 @@
+"""Sections of a certificate built from a recorded run: the limits' and the register digit's provenance,
+the register tests, the reference standard's identity (what :func:`bench.certify.build_certificate_data`
+assembles)."""
+
+from __future__ import annotations
+
+import math
+
+STATUS_LETTER = {"confirmed": "C", "derived": "D", "unconfirmed": "U"}
+
+
+def instrument_identity(inst: dict) -> tuple[str, str]:
+    """(make and model, serial) of an instrument: a SCPI ``*IDN?`` reply is maker,model,serial,firmware;
+    other replies are shown whole, and the serial then says it was not reported."""
+    ident = (inst.get("identity") or "").strip()
+    parts = [p.strip() for p in ident.split(",")]
+    if len(parts) == 4 and all(parts[:3]):
+        return f"{parts[0]} {parts[1]} (firmware {parts[3]})" if parts[
+            3
+        ] else f"{parts[0]} {parts[1]}", parts[2]
+    return ident or inst.get("driver", ""), "not reported by the instrument"
+
+
+def cite(prov: dict) -> tuple[str, str]:
+    """A recorded provenance as the certificate's source text and status letter: the standard and clause, or
+    "shop practice, not confirmed against the standard" - never a working file the reader does not have."""
+    from procedures.catalog import citation
+
+    status = str(prov.get("status", "unconfirmed")).lower()
+    status = {"c": "confirmed", "d": "derived", "u": "unconfirmed"}.get(status, status)
+    source = citation(
+        *(str(prov.get(k) or "") for k in ("standard", "edition", "clause")),
+        status,
+        str(prov.get("note") or ""),
+    )
+    return source, STATUS_LETTER.get(status, "U")
+
+
+def limit_provenance(points: list[dict]):
+    from reports.model import LimitProvenance
+
+    seen: dict[str, LimitProvenance] = {}
+    for p in points:
+        prov = p.get("limit_provenance") or {}
+        if not prov or p.get("limit_hi") is None:
+            continue
+        name = f"{p['label']} ({p['element']})" if p["element"] != "series" else p["label"]
+        source, status = cite(prov)
+        key = f"{name}|{p['limit_hi']}"
+        seen.setdefault(
+            key,
+            LimitProvenance(
+                name=name, value=f"±{p['limit_hi']:g} %", source=source or "plan data", status=status
+            ),
+        )
+    return tuple(seen.values())
+
+
+def register_tests(record: dict, position: int):
+    """This position's measured register tests, and a deviation line for each one not performed."""
+    from bench.readmodel import recorded_results
+    from reports import model as rm
+
+    tests, notes = [], []
+    for r in recorded_results(record, position):
+        c = r["meter_constant"] or {}
+        if r["status"] == "skipped":
+            notes.append(f"Register test {r['label']} not performed: {r['message']}")
+            continue
+        if r["status"] != "done" or c.get("error_percent") is None or r.get("end_kwh") is None:
+            continue  # a failed point is already listed among the points that could not be measured
+        tests.append(
+            rm.RegisterTest(
+                point_id=r["point_id"],
+                label=r["label"],
+                voltage_v=r["voltage_v"],
+                current_a=r["current_a"],
+                pf=round(math.cos(math.radians(r["lag_deg"])), 4),
+                start_kwh=r["start_kwh"],
+                end_kwh=r["end_kwh"],
+                resolution_kwh=r["resolution_kwh"],
+                reference_kwh=r["reference_kwh"],
+                test_pulses=r["meter_pulses"],
+                kt=r["kt"],
+                error_pct=r["error_percent"],
+                expanded_u_pct=r["expanded_uncertainty_percent"],
+                k=r["coverage_factor"],
+                limit_pct=symmetric(r["limit_percent"]),
+                verdict=verdict_word(r["verdict"]),
+                constant_error_pct=c["error_percent"],
+                constant_u_pct=c["expanded_uncertainty_percent"],
+                constant_k=c["coverage_factor"],
+                constant_limit_pct=symmetric(c["limit_percent"]),
+                constant_verdict=verdict_word(c["verdict"]),
+                stage=r["test_pass"],
+                test_output_kwh=r.get("test_output_kwh"),
+            )
+        )
+    return tuple(tests), notes
+
+
+def resolution_provenance(points: list[dict]):
+    """The register digit a register test's uncertainty rests on: a figure with provenance like a limit."""
+    from reports.model import LimitProvenance
+
+    seen = {}
+    for p in points:
+        planned = p.get("planned") or {}
+        prov = planned.get("resolution_provenance")
+        if p["kind"] != "register" or not prov or planned.get("resolution_kwh") is None:
+            continue
+        source, status = cite(prov)
+        seen.setdefault(
+            planned["resolution_kwh"],
+            LimitProvenance(
+                name=f"{p['label']} register digit",
+                value=f"{planned['resolution_kwh']:g} kWh",
+                source=source,
+                status=status,
+            ),
+        )
+    return tuple(seen.values())
+
+
+def symmetric(limit) -> float:
+    return float(limit) if isinstance(limit, int | float) else max(abs(x) for x in limit)
+
+
+def verdict_word(v: str | None) -> str:
+    from reports.model import VERDICTS
+
+    return v if v in VERDICTS else "fail"

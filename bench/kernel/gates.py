@@ -1,0 +1,232 @@
+"""One gate runner: the error calculators count meter pulses against reference pulses, on every live
+position at once, in one of three strategies:
+
+- ``single``: one gate per reading, started with the source on (any calculator);
+- ``series``: all of a point's readings back to back (calculators with ``start_series``): the wait for the
+  first meter edge is paid once per point, not once per reading;
+- ``dosage``: gates armed with the source off, then the source switched on, every gate waited for, and
+  the source switched off (the register test: the energy the register sees is what the gate counted,
+  plus a bracketed tail).
+
+A gate that does not finish within ``gate_timeout_factor`` x its planned length + ``gate_timeout_margin_s``
+gives the one "no pulses" diagnosis (:func:`no_pulses`). The runner sleeps to about each gate's end
+rather than polling (every poll is instrument traffic), on the bench clock, through the kernel's checked
+sleep so abort, pause and the watchdog stay responsive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+def no_pulses(gate_plan, waited_s: float, reading: int | None = None, readings: int | None = None) -> str:
+    """What a position whose gate never finished is told (the text starts "no pulses", its state's name)."""
+    which = f"reading {reading} of {readings}: " if reading is not None else ""
+    return (
+        f"no pulses: {which}a gate of {gate_plan.meter_pulses} meter pulse(s) did not finish within "
+        f"{waited_s:.0f} s (planned {gate_plan.gate_seconds:.1f} s); check the pickup, the meter's test "
+        "output and Kt"
+    )
+
+
+@dataclass(frozen=True)
+class Dosed:
+    """A dosage run's gates: per position a GateResult or a "no pulses" message, and the (shortest,
+    longest) time the meter kept registering after its gate closed until the source was off."""
+
+    results: dict
+    tails: dict
+
+
+class GateRunner:
+    """Runs gates for the kernel (which owns the instruments' lock, the clock and the source)."""
+
+    def __init__(self, kernel) -> None:
+        self.k = kernel
+        self.bench = kernel.bench
+        self.s = kernel.settings
+
+    def _deadline(self, plan, since: float) -> float:
+        return since + plan.gate_seconds * self.s.gate_timeout_factor + self.s.gate_timeout_margin_s
+
+    def _arm(self, jobs: dict, series: int | None = None) -> None:
+        with self.k.io:
+            for pos, (kt, plan) in jobs.items():
+                self.bench.calculators[pos].configure(kt, plan.meter_pulses)
+            for pos in jobs:
+                calc = self.bench.calculators[pos]
+                calc.start() if series is None else calc.start_series(series)
+
+    def can_series(self, positions) -> bool:
+        return bool(positions) and all(
+            callable(getattr(self.bench.calculators[p], "start_series", None)) for p in positions
+        )
+
+    def readings(self, jobs: dict, readings: int, live) -> Iterator[list]:
+        """Yield lists of (position, reading index, GateResult or a "no pulses" message) as gates finish.
+        ``live()`` says which positions are still tested (a position found dead drops out)."""
+        alive = [p for p in jobs if p in live()]
+        if self.can_series(alive):
+            yield from self._series({p: jobs[p] for p in alive}, readings)
+            return
+        for index in range(readings):
+            alive = [p for p in jobs if p in live()]
+            if not alive:
+                return
+            self.k.safe_point()
+            results = self._single({p: jobs[p] for p in alive})
+            yield [(pos, index, res) for pos, res in results.items()]
+
+    def _single(self, jobs: dict) -> dict:
+        clock = self.bench.clock
+        self._arm(jobs)
+        start = clock.now()
+        deadlines = {pos: self._deadline(gp, start) for pos, (_, gp) in jobs.items()}
+        out: dict = {}
+        # Sleep to the planned end of the shortest gate, then poll finely: the gate time is the physical
+        # floor, and polling before it only costs instrument traffic.
+        first = min(gp.gate_seconds for _, gp in jobs.values())
+        self.k.sleep(first)
+        while len(out) < len(jobs):
+            self.k.safe_point()
+            now = clock.now()
+            remaining = []
+            for pos in jobs:
+                if pos in out:
+                    continue
+                calc = self.bench.calculators[pos]
+                with self.k.io:
+                    status, progress = calc.poll()
+                    if status == "finished":
+                        out[pos] = calc.result()
+                        continue
+                if now >= deadlines[pos]:
+                    with self.k.io:
+                        calc.stop()
+                    out[pos] = no_pulses(jobs[pos][1], deadlines[pos] - start)
+                    continue
+                remaining.append((1.0 - max(0.0, min(1.0, progress))) * jobs[pos][1].gate_seconds)
+            if len(out) < len(jobs):
+                # progress counts meter edges, so a gate of few pulses looks unstarted until it ends:
+                # cap the sleep at a quarter gate so the overrun stays small
+                self.k.sleep(max(self.s.gate_poll_s, min(0.8 * min(remaining, default=0.0), 0.25 * first)))
+        return out
+
+    def _series(self, jobs: dict, readings: int) -> Iterator[list]:
+        clock = self.bench.clock
+        self._arm(jobs, series=readings)
+        start = clock.now()
+        deadlines = {pos: self._deadline(gp, start) for pos, (_, gp) in jobs.items()}
+        taken = dict.fromkeys(jobs, 0)
+        open_ = set(jobs)
+        self.k.sleep(min(gp.gate_seconds for _, gp in jobs.values()))
+        while open_:
+            self.k.safe_point()
+            now = clock.now()
+            new: list = []
+            for pos in sorted(open_):
+                calc = self.bench.calculators[pos]
+                with self.k.io:
+                    done = calc.results()
+                new += [(pos, taken[pos] + i, res) for i, res in enumerate(done[taken[pos] : readings])]
+                if len(done) > taken[pos]:
+                    deadlines[pos] = self._deadline(jobs[pos][1], now)
+                taken[pos] = min(len(done), readings)
+                if taken[pos] >= readings:
+                    open_.discard(pos)
+                elif now >= deadlines[pos]:
+                    with self.k.io:
+                        calc.stop()
+                    open_.discard(pos)
+                    gp = jobs[pos][1]
+                    new.append(
+                        (pos, taken[pos], no_pulses(gp, self._deadline(gp, 0.0), taken[pos] + 1, readings))
+                    )
+            if new:
+                yield new
+            if open_:
+                # Sleep to about the next gate end; near the series' end, in finer steps so the point
+                # does not overrun its last gate by much (only the last gate's overrun costs bench time).
+                left = [(readings - taken[p]) * jobs[p][1].gate_seconds for p in open_]
+                step = min(jobs[p][1].gate_seconds for p in open_)
+                self.k.sleep(
+                    max(self.s.gate_poll_s, min(0.25 * step if min(left) <= step else step, 0.8 * min(left)))
+                )
+
+    def dosage(self, jobs: dict, energise, ramp_s: float) -> Dosed:
+        """Arm every gate with the source off, ``energise()``, wait for every gate, switch off.
+
+        The tail is bracketed twice: by the polls (after the last that saw a gate running, by the first
+        that saw it finished) and by the switch-on (the gate opens on the first test pulse after the source
+        came on, at the latest one pulse period after the ramp ``ramp_s``; it lasts its own measured
+        length)."""
+        clock = self.bench.clock
+        self._arm(jobs)
+        on_from = clock.now()
+        energise()
+        start = clock.now()
+        deadline = {pos: self._deadline(plan, start) for pos, (_, plan) in jobs.items()}
+        seen_running = dict.fromkeys(jobs, start)
+        out: dict = {}
+        finished_at: dict[int, float] = {}
+        self.k.sleep(0.8 * min(plan.gate_seconds for _, plan in jobs.values()))
+        while True:
+            self.k.safe_point()
+            remaining = []
+            for pos, (_, plan) in jobs.items():
+                if pos in out:
+                    continue
+                calc = self.bench.calculators[pos]
+                with self.k.io:
+                    status, progress = calc.poll()
+                    now = clock.now()
+                    if status == "finished":
+                        out[pos], finished_at[pos] = calc.result(), now
+                        continue
+                    if now >= deadline[pos]:
+                        calc.stop()
+                        out[pos] = no_pulses(plan, deadline[pos] - start)
+                        continue
+                seen_running[pos] = now
+                remaining.append((1.0 - max(0.0, min(1.0, progress))) * plan.gate_seconds)
+            if len(out) == len(jobs):
+                break
+            # Halve the distance to the nearest end: few polls, and the last one close to the gate's end,
+            # so the energy registered after the gate closed is well bracketed.
+            self.k.sleep(max(self.s.gate_poll_s, 0.5 * min(remaining)))
+        off_from = clock.now()
+        self.k.source_off()
+        off_to = clock.now()
+        tails = {}
+        for pos, t_b in finished_at.items():
+            g = out[pos]
+            latest = min(t_b, start + ramp_s + g.gate_seconds * (1.0 + 1.0 / g.meter_pulses))
+            earliest = max(seen_running[pos], on_from + g.gate_seconds)
+            if latest < earliest:  # the switch-on bound does not hold (a slow ramp): keep the polls' bracket
+                earliest, latest = seen_running[pos], t_b
+            tails[pos] = (max(0.0, off_from - latest), off_to - earliest)
+        return Dosed(out, tails)
+
+    def count(self, positions: list[int], duration_s: float, *, until_started: bool) -> dict:
+        """Count meter pulses without a gate for ``duration_s``: {position: (pulses, seconds)}.
+
+        A starting test may end as soon as every meter has registered 2 pulses (it started and keeps
+        registering); a creep test always runs its full window."""
+        clock = self.bench.clock
+        with self.k.io:
+            for pos in positions:
+                self.bench.calculators[pos].count_start()
+        end = clock.now() + duration_s
+        while True:
+            with self.k.io:
+                counts = {pos: self.bench.calculators[pos].count_read() for pos in positions}
+            if until_started and all(c[0] >= 2 for c in counts.values()):
+                break
+            if clock.now() >= end:
+                break
+            self.k.sleep(min(15.0 if until_started else 60.0, end - clock.now()))
+        with self.k.io:
+            for pos in positions:
+                self.bench.calculators[pos].stop()
+        return counts
