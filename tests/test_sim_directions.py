@@ -263,3 +263,20 @@ def test_ratio_fault_codes_need_a_factor():
     for bad in ("ct_ratio:B", "ct_ratio:B=0", "vt_ratio:A=x"):
         with pytest.raises(InputError, match="needs a factor"):
             parse_fault(bad, get_form("9S"))
+
+
+def test_a_reference_at_the_board_sees_the_cba_supply_and_the_analysis_names_it():
+    """A COM5003 reference measures the board (not the source's settings): on a CBA board the supply view
+    itself gives the rotation finding, the one a run's board check stops on."""
+    import tomllib
+
+    raw = tomllib.loads(EXAMPLE_COM5003.read_text(encoding="utf-8"))
+    raw["simulation"]["rotation"] = "CBA"
+    with open_bench(parse_bench_config(raw)) as bench:
+        bench.source.apply(settings("9S", 120.0, 2.5, 0.0, True), 60.0)
+        bench.source.output_on()
+        supply = bench.reference.read()
+        bench.source.output_off()
+    assert [round(supply.phases[p].voltage_lag_deg) % 360 for p in "ABC"] == [0, 240, 120]
+    report = analyse(get_form("9S"), as_phasors(supply, "reference"))
+    assert report.rotation == "CBA" and report.codes == ("rotation_cba",)

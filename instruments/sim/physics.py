@@ -21,6 +21,7 @@ phase-B output reaches the board's C bus and its C output the B bus (phases swap
 supply cabling), so a source set for ordinary ABC presents CBA (3-2-1) to every meter and to the
 reference (which measures at the board); a source told to put out CBA then gives the board ABC. The
 source's own read-back of its settings (a Fluke 6105A's "readings") is on its side of the cabling.
+A single-phase bench has no phase sequence: the key changes nothing there.
 
 Quantities: a gate counts the meter's test-output pulses against the reference's pulses of the
 gate's ``quantity``: "active" (|P|, Wh), "reactive" (|Q|, varh) or "apparent" (S = |P + jQ|, VAh),
