@@ -280,3 +280,12 @@ def test_a_reference_at_the_board_sees_the_cba_supply_and_the_analysis_names_it(
     assert [round(supply.phases[p].voltage_lag_deg) % 360 for p in "ABC"] == [0, 240, 120]
     report = analyse(get_form("9S"), as_phasors(supply, "reference"))
     assert report.rotation == "CBA" and report.codes == ("rotation_cba",)
+
+
+def test_the_net_metering_example_measures_received_and_var_errors():
+    path = Path(__file__).resolve().parent.parent / "examples/2s-net-metering.toml"
+    with open_bench(path) as bench:
+        check(
+            measure(bench, 1, settings("2S", 240.0, 30.0, 180.0, False), 0.6, 12), 0.6, 0.25, what="received"
+        )
+        check(measure(bench, 3, settings("2S", 240.0, 30.0, 90.0, False), 0.6, 12, quantity="VAR"), 0.6, 0.80)
