@@ -94,6 +94,7 @@ class SimMeter:
     # Directions, quantities, influence and elements (instruments.sim.meter says what each one does).
     bidirectional: bool = False  # registers and pulses received energy (else: a detent)
     test_output: str = "Wh"  # "Wh", "varh" or "VAh": what the test output pulses
+    test_output_direction: str = "both"  # bidirectional: the output pulses "both", "delivered" or "received"
     error_curve_received: tuple[tuple[float, float, float], ...] = ()  # lag from the reversed current
     error_curve_reactive: tuple[tuple[float, float, float], ...] = ()
     error_curve_apparent: tuple[tuple[float, float, float], ...] = ()
@@ -333,6 +334,7 @@ _METER = (
     "firmware",
     "bidirectional",
     "test_output",
+    "test_output_direction",
     "error_curve_received",
     "error_curve_reactive",
     "error_curve_apparent",
@@ -341,6 +343,7 @@ _METER = (
     "element_errors",
 )
 TEST_OUTPUTS = ("Wh", "varh", "VAh")
+TEST_OUTPUT_DIRECTIONS = ("both", "delivered", "received")
 _FAULT = ("instrument", "kind", "command", "delay_s")
 
 
@@ -585,6 +588,13 @@ def _meter(t: _Table, positions: int) -> SimMeter:
     test_output = t.text("test_output", "Wh")
     if test_output not in TEST_OUTPUTS:
         raise t.fail("test_output", "unknown test-output quantity", found=test_output, allowed=TEST_OUTPUTS)
+    direction = t.text("test_output_direction", "both")
+    if direction not in TEST_OUTPUT_DIRECTIONS:
+        raise t.fail(
+            "test_output_direction", "unknown direction", found=direction, allowed=TEST_OUTPUT_DIRECTIONS
+        )
+    if direction != "both" and not t.boolean("bidirectional", False):
+        raise t.fail("test_output_direction", "needs bidirectional = true", found=direction)
     element_errors = []
     raw_elements = t.get("element_errors", dict, {}, what="a table of element name = error curve")
     names = [e.name for e in get_form(form).elements]
@@ -630,6 +640,7 @@ def _meter(t: _Table, positions: int) -> SimMeter:
         firmware=t.text("firmware", "1.0"),
         bidirectional=t.boolean("bidirectional", False),
         test_output=test_output,
+        test_output_direction=direction,
         error_curve_received=_curve(t, "error_curve_received"),
         error_curve_reactive=_curve(t, "error_curve_reactive"),
         error_curve_apparent=_curve(t, "error_curve_apparent"),

@@ -289,3 +289,26 @@ def test_the_net_metering_example_measures_received_and_var_errors():
             measure(bench, 1, settings("2S", 240.0, 30.0, 180.0, False), 0.6, 12), 0.6, 0.25, what="received"
         )
         check(measure(bench, 3, settings("2S", 240.0, 30.0, 90.0, False), 0.6, 12, quantity="VAR"), 0.6, 0.80)
+
+
+@pytest.mark.parametrize("direction,delivered,received", [("delivered", 1000, 0), ("received", 0, 1000)])
+def test_a_test_output_programmed_for_one_direction_pulses_only_for_it(direction, delivered, received):
+    m = meter(1, bidirectional=True, test_output_direction=direction)
+    with open_bench(parse_bench_config(bench_dict([m], three_phase=False))) as bench:
+        counts = []
+        for lag in (0.0, 180.0):  # 7.2 kW for 300 s = 600 Wh = 1000 pulses of 0.6 Wh, each way
+            bench.source.apply(settings("2S", 240.0, 30.0, lag, False), 60.0)
+            bench.source.output_on()
+            calc = bench.calculators[1]
+            calc.count_start()
+            bench.clock.sleep(300.0)
+            counts.append(calc.count_read()[0])
+            bench.source.output_off()
+        regs = bench.meter_ports[1].registers()
+    assert counts == [delivered, received]
+    assert regs["kWh_delivered"] > 0 and regs["kWh_received"] > 0  # the registers follow both ways
+
+
+def test_test_output_direction_needs_a_bidirectional_meter():
+    with pytest.raises(InputError, match="needs bidirectional"):
+        parse_bench_config(bench_dict([meter(1, test_output_direction="received")], three_phase=False))

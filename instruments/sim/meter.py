@@ -14,10 +14,14 @@ Axes of the error model (every one defaults to today's meter: delivered active e
 - test output: ``test_output`` "Wh" (default), "varh" or "VAh". Like a bidirectional meter's test LED,
   the output pulses for the ABSOLUTE energy of the quantity in whichever direction flows (a received
   point pulses at the same rate as the delivered one); a delivered-only meter's output stops while
-  energy is received. varh pulses |Q| with ``error_curve_reactive``, VAh pulses S = |P + jQ| (the
-  vector apparent power, the same for every form by Blondel) with ``error_curve_apparent``; the curves'
-  rows use the same (fraction, lag) axes (for varh a lag of 90 deg is sin phi = 1). Without a curve of
-  its own a quantity has no error (0 %). Q > 0 for a lagging (inductive) current.
+  energy is received. ``test_output_direction`` ("both" default, "delivered", "received") restricts a
+  bidirectional meter's output to one direction, as a meter programmed for a delivered-only or
+  received-only test LED (its registers still follow both). varh pulses |Q| with
+  ``error_curve_reactive``, VAh pulses S = |P + jQ| (the vector apparent power, the same for every form
+  by Blondel) with ``error_curve_apparent``; the curves' rows use the same (fraction, lag) axes (for varh
+  a lag of 90 deg is sin phi = 1; a quadrature point counts as delivered). Without a curve of its own a
+  quantity has no error (0 %). Q > 0 for a lagging (inductive) current. Noise draws once per reading and
+  applies to every quantity.
 - influence: the error gains ``voltage_coefficient_percent_per_percent`` x (100 (|V| / voltage - 1))
   + ``frequency_coefficient_percent_per_hz`` x (f - frequency), with ``voltage`` and ``frequency`` the
   meter's nameplate (element) values; both coefficients 0 by default.
@@ -134,7 +138,9 @@ class MeterState:
             active = self._per_element(elements, frequency_hz)
         else:
             active = s.real * (1.0 + (curve_error(spec.error_curve, fraction, lag) + extra) / 100.0)
-        if spec.test_output == "varh":
+        if spec.test_output_direction not in ("both", "received" if received else "delivered"):
+            out = 0.0
+        elif spec.test_output == "varh":
             out = abs(s.imag) * (
                 1.0 + (curve_error(spec.error_curve_reactive, fraction, lag) + extra) / 100.0
             )
