@@ -14,7 +14,8 @@ Layout (see ``examples/*.toml``)::
     [simulation]              speed (0 = virtual time), seed, rotation, reference_position
     [[simulation.meter]]      position, serial, form, ... error_curve, noise_percent, wiring ...,
                               register_resolution_kwh, register_scale, meter_port (register test),
-                              bidirectional, test_output, error_curve_received/_reactive/_apparent,
+                              bidirectional, test_output, test_output_direction,
+                              error_curve_received / _reactive / _apparent,
                               voltage_coefficient_percent_per_percent, frequency_coefficient_percent_per_hz,
                               element_errors = {A = [...], ...}   (instruments.sim.meter)
     [[simulation.fault]]      instrument (role), kind, command (prefix), delay_s
@@ -595,14 +596,10 @@ def _meter(t: _Table, positions: int) -> SimMeter:
         )
     if direction != "both" and not t.boolean("bidirectional", False):
         raise t.fail("test_output_direction", "needs bidirectional = true", found=direction)
-    element_errors = []
     raw_elements = t.get("element_errors", dict, {}, what="a table of element name = error curve")
-    names = [e.name for e in get_form(form).elements]
-    for name in raw_elements:
-        if name not in names:
-            raise t.fail("element_errors", f"form {form} has no element {name!r}", found=name, allowed=names)
-        sub = _Table({"curve": raw_elements[name]}, t.field(f"element_errors.{name}"), t.src, ("curve",))
-        element_errors.append((name, _curve(sub, "curve")))
+    names = tuple(e.name for e in get_form(form).elements)  # an unknown element is an unknown key
+    sub = _Table(raw_elements, t.field("element_errors"), t.src, names)
+    element_errors = [(name, _curve(sub, name)) for name in names if name in raw_elements]
     wiring = t.get("wiring", list, [], what="a list of fault codes")
     from procedures.wiring import parse_fault
 

@@ -312,3 +312,10 @@ def test_a_test_output_programmed_for_one_direction_pulses_only_for_it(direction
 def test_test_output_direction_needs_a_bidirectional_meter():
     with pytest.raises(InputError, match="needs bidirectional"):
         parse_bench_config(bench_dict([meter(1, test_output_direction="received")], three_phase=False))
+
+
+def test_a_bad_element_curve_row_names_its_element_and_row():
+    m = meter(1, "16S", 277.0, element_errors={"B": [[1.0, 0.0, 0.3], [1.0, 0.0]]})
+    with pytest.raises(InputError) as err:
+        parse_bench_config(bench_dict([m], three_phase=True))
+    assert err.value.field == "simulation.meter[0].element_errors.B[1]"
