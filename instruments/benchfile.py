@@ -13,7 +13,11 @@ Layout (see ``examples/*.toml``)::
     [instruments.calculators] driver, resource, positions = [..], [options]   (or [[...]] several)
     [simulation]              speed (0 = virtual time), seed, rotation, reference_position
     [[simulation.meter]]      position, serial, form, ... error_curve, noise_percent, wiring ...,
-                              register_resolution_kwh, register_scale, meter_port (register test)
+                              register_resolution_kwh, register_scale, meter_port (register test),
+                              bidirectional, test_output, test_output_direction,
+                              error_curve_received / _reactive / _apparent,
+                              voltage_coefficient_percent_per_percent, frequency_coefficient_percent_per_hz,
+                              element_errors = {A = [...], ...}   (instruments.sim.meter)
     [[simulation.fault]]      instrument (role), kind, command (prefix), delay_s
 """
 
@@ -91,6 +95,31 @@ class SimMeter:
     manufacturer: str = "MeterBench"
     model: str = "SIM"
     firmware: str = "1.0"
+    # Directions, quantities, influence and elements (instruments.sim.meter says what each one does).
+    bidirectional: bool = False  # registers and pulses received energy (else: a detent)
+    test_output: str = "Wh"  # "Wh", "varh" or "VAh": what the test output pulses
+    test_output_direction: str = "both"  # bidirectional: the output pulses "both", "delivered" or "received"
+    error_curve_received: tuple[tuple[float, float, float], ...] = ()  # lag from the reversed current
+    error_curve_reactive: tuple[tuple[float, float, float], ...] = ()
+    error_curve_apparent: tuple[tuple[float, float, float], ...] = ()
+    voltage_coefficient: float = 0.0  # error % per % of voltage from the nameplate voltage
+    frequency_coefficient: float = 0.0  # error % per Hz from the nameplate frequency
+    element_errors: tuple[tuple[str, tuple[tuple[float, float, float], ...]], ...] = ()  # (element, curve)
+
+    @property
+    def simple(self) -> bool:
+        """Today's meter: delivered active energy, one curve, no influence (the fast, exact path)."""
+        return not (
+            self.bidirectional
+            or self.test_output != "Wh"
+            or self.element_errors
+            or self.voltage_coefficient
+            or self.frequency_coefficient
+        )
+
+    @property
+    def received_curve(self) -> tuple[tuple[float, float, float], ...]:
+        return self.error_curve_received or self.error_curve
 
     @property
     def rated_current(self) -> float:
@@ -312,7 +341,18 @@ _METER = (
     "manufacturer",
     "model",
     "firmware",
+    "bidirectional",
+    "test_output",
+    "test_output_direction",
+    "error_curve_received",
+    "error_curve_reactive",
+    "error_curve_apparent",
+    "voltage_coefficient_percent_per_percent",
+    "frequency_coefficient_percent_per_hz",
+    "element_errors",
 )
+TEST_OUTPUTS = ("Wh", "varh", "VAh")
+TEST_OUTPUT_DIRECTIONS = ("both", "delivered", "received")
 _FAULT = ("instrument", "kind", "command", "delay_s")
 
 
@@ -553,24 +593,21 @@ def _meter(t: _Table, positions: int) -> SimMeter:
     imax = t.number("imax", None, low=0, low_open=True, high=MAX_AMPS)
     if not (ta or ib or in_):
         raise t.fail("current_class", "a meter needs current_class or ta (ANSI), or ib or in (IEC)")
-    curve = []
-    raw_curve = t.get("error_curve", list, [], what="a list of [current_fraction, lag_deg, error_percent]")
-    for j, row in enumerate(raw_curve):
-        if not (
-            isinstance(row, list)
-            and len(row) == 3
-            and all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in row)
-        ):
-            raise t.fail(
-                f"error_curve[{j}]", "must be [current_fraction, current_lag_deg, error_percent]", found=row
-            )
-        if row[0] < 0:
-            raise t.fail(f"error_curve[{j}]", "current fraction must be >= 0", found=row)
-        if not -180 < row[1] <= 180:
-            raise t.fail(f"error_curve[{j}]", "lag must be in (-180, 180] degrees", found=row)
-        if abs(row[2]) >= 100:
-            raise t.fail(f"error_curve[{j}]", "error must be within +-100 %", found=row)
-        curve.append((float(row[0]), float(row[1]), float(row[2])))
+    curve = _curve(t, "error_curve")
+    test_output = t.text("test_output", "Wh")
+    if test_output not in TEST_OUTPUTS:
+        raise t.fail("test_output", "unknown test-output quantity", found=test_output, allowed=TEST_OUTPUTS)
+    direction = t.text("test_output_direction", "both")
+    if direction not in TEST_OUTPUT_DIRECTIONS:
+        raise t.fail(
+            "test_output_direction", "unknown direction", found=direction, allowed=TEST_OUTPUT_DIRECTIONS
+        )
+    if direction != "both" and not t.boolean("bidirectional", False):
+        raise t.fail("test_output_direction", "needs bidirectional = true", found=direction)
+    raw_elements = t.get("element_errors", dict, {}, what="a table of element name = error curve")
+    names = tuple(e.name for e in get_form(form).elements)  # an unknown element is an unknown key
+    sub = _Table(raw_elements, t.field("element_errors"), t.src, names)
+    element_errors = [(name, _curve(sub, name)) for name in names if name in raw_elements]
     wiring = t.get("wiring", list, [], what="a list of fault codes")
     from procedures.wiring import parse_fault
 
@@ -593,7 +630,7 @@ def _meter(t: _Table, positions: int) -> SimMeter:
         ib=ib,
         in_=in_,
         imax=imax,
-        error_curve=tuple(curve),
+        error_curve=curve,
         noise_percent=t.number("noise_percent", 0.0, low=0, high=10),
         creep_pulses_per_hour=t.number("creep_pulses_per_hour", 0.0, low=0, high=1e6),
         starting_current_a=t.number("starting_current_a", 0.0, low=0, high=MAX_AMPS),
@@ -606,7 +643,40 @@ def _meter(t: _Table, positions: int) -> SimMeter:
         manufacturer=t.text("manufacturer", "MeterBench"),
         model=t.text("model", "SIM"),
         firmware=t.text("firmware", "1.0"),
+        bidirectional=t.boolean("bidirectional", False),
+        test_output=test_output,
+        test_output_direction=direction,
+        error_curve_received=_curve(t, "error_curve_received"),
+        error_curve_reactive=_curve(t, "error_curve_reactive"),
+        error_curve_apparent=_curve(t, "error_curve_apparent"),
+        voltage_coefficient=t.number("voltage_coefficient_percent_per_percent", 0.0, low=-10, high=10),
+        frequency_coefficient=t.number("frequency_coefficient_percent_per_hz", 0.0, low=-10, high=10),
+        element_errors=tuple(element_errors),
     )
+
+
+def _curve(t: _Table, key: str) -> tuple[tuple[float, float, float], ...]:
+    """An error curve: rows of [current_fraction, current_lag_deg, error_percent]."""
+    curve = []
+    for j, row in enumerate(
+        t.get(key, list, [], what="a list of [current_fraction, lag_deg, error_percent]")
+    ):
+        if not (
+            isinstance(row, list)
+            and len(row) == 3
+            and all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in row)
+        ):
+            raise t.fail(
+                f"{key}[{j}]", "must be [current_fraction, current_lag_deg, error_percent]", found=row
+            )
+        if row[0] < 0:
+            raise t.fail(f"{key}[{j}]", "current fraction must be >= 0", found=row)
+        if not -180 < row[1] <= 180:
+            raise t.fail(f"{key}[{j}]", "lag must be in (-180, 180] degrees", found=row)
+        if abs(row[2]) >= 100:
+            raise t.fail(f"{key}[{j}]", "error must be within +-100 %", found=row)
+        curve.append((float(row[0]), float(row[1]), float(row[2])))
+    return tuple(curve)
 
 
 def _meter_port(t: _Table) -> str:

@@ -78,14 +78,27 @@ from procedures.phasors import lag_deg, phasor, power, wrap180
 PHASES = ("A", "B", "C")
 CONVENTIONS = ("lagging", "leading")
 HOOKUPS = ("service", "series")
-FAULT_KINDS = ("ct_reversed", "vt_reversed", "currents_crossed", "voltage_missing", "current_missing")
+FAULT_KINDS = (
+    "ct_reversed",
+    "vt_reversed",
+    "currents_crossed",
+    "voltage_missing",
+    "current_missing",
+    "voltages_crossed",
+    "ct_ratio",
+    "vt_ratio",
+)
 FAULT_FORMS = (
     "ct_reversed:<phase>",
     "vt_reversed:<phase>",
     "currents_crossed:<phase>-<phase>",
     "voltage_missing:<phase>",
     "current_missing:<phase>",
+    "voltages_crossed:<phase>-<phase>",
+    "ct_ratio:<phase>=<factor>",
+    "vt_ratio:<phase>=<factor>",
 )
+RATIO_CODES = ("ct_ratio", "vt_ratio")  # the factor the meter's current / element voltage is scaled by
 POLARITY_CODES = ("ct_reversed", "vt_reversed", "currents_crossed")
 CSV_HEADER = ("quantity", "phase", "magnitude", "angle_deg")
 
@@ -295,10 +308,12 @@ class Fault:
 
     kind: str
     phases: tuple[str, ...]
+    factor: float | None = None  # ct_ratio / vt_ratio: what the meter sees per unit of the true value
 
     @property
     def code(self) -> str:
-        return f"{self.kind}:{'-'.join(self.phases)}"
+        tail = f"={self.factor:g}" if self.factor is not None else ""
+        return f"{self.kind}:{'-'.join(self.phases)}{tail}"
 
 
 def _delta(form: MeterForm) -> bool:
@@ -318,14 +333,27 @@ def parse_fault(code: str, form: MeterForm | None = None) -> Fault:
     kind = kind.strip().lower()
     if kind not in FAULT_KINDS:
         raise InputError("fault", "unknown fault code", allowed=FAULT_FORMS, found=code)
+    factor = None
+    if kind in RATIO_CODES:
+        rest, _, raw = rest.partition("=")
+        try:
+            factor = float(raw)
+        except ValueError:
+            factor = math.nan
+        if not (math.isfinite(factor) and 0 < factor <= 100):
+            raise InputError(
+                "fault", f"{kind} needs a factor > 0 (e.g. {kind}:B=2.0)", allowed=FAULT_FORMS, found=code
+            )
     phases = tuple(p.strip().upper() for p in rest.split("-"))
-    want = 2 if kind == "currents_crossed" else 1
+    want = 2 if kind in ("currents_crossed", "voltages_crossed") else 1
     if len(phases) != want or len(set(phases)) != want:
         raise InputError("fault", f"{kind} needs {want} different phase(s)", allowed=FAULT_FORMS, found=code)
     if form is None:
         allowed = PHASES
-    elif kind == "vt_reversed":
+    elif kind in ("vt_reversed", "vt_ratio"):
         allowed = _vt_phases(form)
+    elif kind == "voltages_crossed":
+        allowed = form.voltage_phases
     elif kind == "voltage_missing":
         allowed = _vt_phases(form) if _delta(form) else form.voltage_phases
     else:
@@ -334,7 +362,7 @@ def parse_fault(code: str, form: MeterForm | None = None) -> Fault:
         if p not in allowed:
             where = f" on form {form.name}" if form is not None else ""
             raise InputError("fault", f"{kind}{where} has no phase {p!r}", allowed=allowed, found=code)
-    return Fault(kind, phases)
+    return Fault(kind, phases, factor)
 
 
 def apply_faults(
@@ -344,7 +372,10 @@ def apply_faults(
 
     A reversed VT reverses the voltage its element sees: on a wye phase the phase voltage is negated; on a
     delta element (A-B of 5S) the phase voltage is reflected about the common phase; on a single coil
-    across two lines (2S) the two lines' voltages are swapped. Faults apply in order.
+    across two lines (2S) the two lines' voltages are swapped. Crossed voltages swap the two phases' potential
+    leads at the meter. A CT ratio fault scales the phase's current by its factor (a CT of the wrong ratio:
+    ``ct_ratio:B=2.0`` = the meter sees twice B's current); a VT ratio fault scales the voltage across the
+    element fed from the phase (to neutral on a wye, to the common phase on a delta). Faults apply in order.
     """
     v = dict(voltages)
     i = dict(currents)
@@ -358,6 +389,15 @@ def apply_faults(
         elif f.kind == "currents_crossed":
             q = f.phases[1]
             i[p], i[q] = i.get(q, 0j), i.get(p, 0j)
+        elif f.kind == "voltages_crossed":
+            q = f.phases[1]
+            v[p], v[q] = v.get(q, 0j), v.get(p, 0j)
+        elif f.kind == "ct_ratio":
+            i[p] = f.factor * i.get(p, 0j)
+        elif f.kind == "vt_ratio":
+            to = next((e.voltage[1] for e in form.elements if e.voltage[0] == p), "N")
+            base = 0j if to == "N" else v.get(to, 0j)  # the element's other end stays where it is
+            v[p] = base + f.factor * (v.get(p, 0j) - base)
         elif f.kind == "voltage_missing":
             # the potential coil fed from p sees nothing: on a wye p drops to the neutral, on a delta to
             # the common phase its element is referred to
@@ -508,6 +548,8 @@ def analyse(
     angle_envelope_deg: float = 45.0,
     min_current_a: float | None = None,
     hookup: str = "service",
+    supply: Phasors | None = None,
+    ratio_tolerance_pct: float = 2.0,
 ) -> WiringReport:
     """Diagnose the wiring of ``form`` from measured ``phasors`` (see the module docstring for the method).
 
@@ -517,6 +559,12 @@ def analyse(
     ``hookup``: "service" for a polyphase service or three-phase bench source; "series" for a single-phase
     series-parallel bench, where every element should see the same voltage and current (rotation is then
     "unknown" and crossed currents cannot be seen).
+    ``supply``: the phasors the reference measures at the board (same form, same convention), when
+    ``phasors`` are one socket's. Then (5) the socket is compared with its supply: a socket whose rotation
+    differs from the supply's has two potential leads crossed (``voltages_crossed``, instead of a rotation
+    finding: seen from the socket alone it reads as a CBA service with crossed currents), and an element
+    voltage or a current whose magnitude differs from the supply's by more than ``ratio_tolerance_pct``
+    is a VT or CT of the wrong ratio (``vt_ratio`` / ``ct_ratio``, the factor in the message).
     """
     src = phasors.source or None
     if hookup not in HOOKUPS:
@@ -609,7 +657,25 @@ def analyse(
                 msg += " If this site exports energy (generation), reversed flow on every element can be genuine."
                 export_said = True
             findings.append(Finding(fault.kind, fault.phases, msg + alt_text))
-    if rotation == "CBA":
+    supply_report = None
+    if supply is not None:
+        supply_report = analyse(form, supply, convention=convention, hookup=hookup)
+    crossed_here = (
+        supply_report is not None
+        and "unknown" not in (rotation, supply_report.rotation)
+        and rotation != supply_report.rotation
+    )
+    if crossed_here:
+        findings.append(
+            Finding(
+                "voltages_crossed",
+                (),
+                f"The voltages at this meter run {rotation} while the supply at the board runs "
+                f"{supply_report.rotation}: two potential leads to this socket are crossed (the currents then "
+                "look crossed too). Check the potential leads from the test switch to the meter.",
+            )
+        )
+    elif rotation == "CBA":
         b_or_c = "B" if "B" in form.voltage_phases else "C"
         findings.append(
             Finding(
@@ -692,6 +758,10 @@ def analyse(
                     )
                 )
 
+    # (5) against the supply: magnitudes of element voltages and currents
+    if supply is not None:
+        findings += _ratio_findings(form, measured, iin, supply, sgn, ratio_tolerance_pct, words)
+
     registration = _registration(form, best, measured, vin, iin, positions, flowing, v_missing, delta, watts)
     return WiringReport(
         form=form.name,
@@ -702,6 +772,34 @@ def analyse(
         load_angle_deg=(round(best.phi, 6) + 0.0 if best is not None and flowing else None),
         codes=tuple(f.code for f in findings),
     )
+
+
+def _ratio_findings(
+    form, measured, iin, supply: Phasors, sgn: float, tolerance_pct: float, words
+) -> list[Finding]:
+    """VT / CT ratio faults: an element voltage or a current at the socket against the supply's."""
+    s_volts = {p: phasor(*_lagging(supply.voltages[p], sgn)) for p in form.voltage_phases}
+    s_amps = {p: phasor(*_lagging(supply.currents[p], sgn)) for p in form.current_phases}
+    out = []
+    pairs = [("vt_ratio", e.voltage[0], abs(ve), abs(se)) for (e, ve, _), (_, se, _) in
+             zip(measured, element_phasors(form, s_volts, s_amps), strict=True)]  # fmt: skip
+    pairs += [("ct_ratio", p, abs(iin[p]), abs(s_amps[p])) for p in form.current_phases]
+    for kind, p, here, there in pairs:
+        if there <= 0 or here <= 0:
+            continue  # missing: findings (2) and (3) say so
+        factor = here / there
+        if abs(factor - 1.0) * 100.0 > tolerance_pct:
+            what = f"the {words.vt} on {p}" if kind == "vt_ratio" else f"the {words.ct} on {p}"
+            quantity = "voltage" if kind == "vt_ratio" else "current"
+            out.append(
+                Finding(
+                    kind,
+                    (p,),
+                    f"The meter sees {factor:.3g} x the supply's {quantity} on {p} ({here:.4g} against "
+                    f"{there:.4g}): check the ratio of {what} (nameplate, tap, multiplier).",
+                )
+            )
+    return out
 
 
 def _lagging(pair: tuple[float, float], sgn: float) -> tuple[float, float]:

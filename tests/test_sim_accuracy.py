@@ -81,9 +81,9 @@ def settings(form_name: str, voltage: float, current: float, lag: float, three_p
     return out
 
 
-def measure(bench, position: int, phases, kt: float, pulses: int) -> GateResult:
+def measure(bench, position: int, phases, kt: float, pulses: int, hz: float = 60.0) -> GateResult:
     """One test point through the drivers: apply, switch on, settle, gate, result, switch off."""
-    bench.source.apply(phases, 60.0)
+    bench.source.apply(phases, hz)
     bench.source.output_on()
     bench.clock.sleep(5.0)  # pulse stabilisation (standards.md §5)
     calc = bench.calculators[position]

@@ -14,10 +14,15 @@ from instruments.benchfile import parse_bench_config
 
 
 def reference_angles(wiring: list[str], lag: float = 0.0, rotation: str = "ABC"):
+    """``rotation`` is the board's supply (``[simulation] rotation``: the source's B and C reach the board
+    swapped). The source is set for its ordinary ABC output, as a bench that does not know its cabling is
+    reversed would set it, so a CBA board presents a correct CBA service to the socket. (Before rotation
+    was physical, this test set the source itself to CBA on an ignored key: the same service at the socket;
+    on today's CBA board that would undo the swap and give ABC.)"""
     m = meter(1, "9S", 120.0, "CL20", 0.15, wiring=wiring)
     cfg = parse_bench_config(bench_dict([m], three_phase=True, reference_position=1, rotation=rotation))
     with open_bench(cfg) as bench:
-        bench.source.apply(settings("9S", 120.0, 2.5, lag, True, rotation), 60.0)
+        bench.source.apply(settings("9S", 120.0, 2.5, lag, True), 60.0)
         bench.source.output_on()
         r = bench.read_position_phasors(1)
         bench.source.output_off()

@@ -9,7 +9,8 @@ the meter's own phase-A voltage.
 
 The register shows whole digits of the bench file's ``register_resolution_kwh`` (a display truncates) and
 advances ``register_scale`` times the test output's energy (1 = a correctly programmed meter); a port in
-state "dead" does not answer and one in state "no-registers" reads identity only."""
+state "dead" does not answer and one in state "no-registers" reads identity only. A bidirectional
+meter (``bidirectional = true``) also shows ``kWh_received``: the received energy it registered."""
 
 from __future__ import annotations
 
@@ -21,13 +22,18 @@ from instruments.sim.physics import PHASES, BenchPhysics
 from procedures.phasors import lag_deg
 
 
-def registered_kwh(physics: BenchPhysics, position: int, start_kwh: float = 0.0) -> float:
-    """What the meter's register shows: what it registered (its error included, ``register_scale``
-    times the test output's energy), truncated to the display's digit. Shared by every simulated port."""
+def registered_kwh(
+    physics: BenchPhysics, position: int, start_kwh: float = 0.0, received: bool = False
+) -> float:
+    """What the meter's delivered (or ``received``) register shows: what it registered (its error included,
+    ``register_scale`` times the active energy), truncated to the display's digit. Shared by every
+    simulated port."""
     physics.advance()
     meter = physics.meters[position]
     spec = meter.spec
-    kwh = start_kwh + spec.register_scale * meter.energy_wh / 1000.0
+    kwh = (
+        start_kwh + spec.register_scale * (meter.energy_received_wh if received else meter.energy_wh) / 1000.0
+    )
     digit = spec.register_resolution_kwh
     if digit > 0:
         shown = math.floor(kwh / digit + 1e-9)
@@ -62,7 +68,10 @@ class SimMeterPort:
             )
         if spec.meter_port == "no-registers":
             return {}
-        return {"kWh_delivered": registered_kwh(self.physics, self.position, self.start_kwh)}
+        out = {"kWh_delivered": registered_kwh(self.physics, self.position, self.start_kwh)}
+        if spec.bidirectional:
+            out["kWh_received"] = registered_kwh(self.physics, self.position, received=True)
+        return out
 
     def phasors(self) -> ReferenceReading:
         """The meter's own per-phase V/I magnitudes and lagging angles (its phase-A voltage at 0 deg)."""

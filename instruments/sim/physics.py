@@ -15,6 +15,19 @@ Bench modes:
   sees phase 1 only, so it sees one element's watts (standards.md §2.5: c = elements in series).
 
 Conventions as in :mod:`procedures.phasors` (lagging degrees positive, phase-A voltage 0 deg).
+
+Rotation: ``[simulation] rotation = "CBA"`` is the supply's phase sequence AT THE BOARD: the source's
+phase-B output reaches the board's C bus and its C output the B bus (phases swapped in the bench's
+supply cabling), so a source set for ordinary ABC presents CBA (3-2-1) to every meter and to the
+reference (which measures at the board); a source told to put out CBA then gives the board ABC. The
+source's own read-back of its settings (a Fluke 6105A's "readings") is on its side of the cabling.
+A single-phase bench has no phase sequence: the key changes nothing there.
+
+Quantities: a gate counts the meter's test-output pulses against the reference's pulses of the
+gate's ``quantity``: "active" (|P|, Wh), "reactive" (|Q|, varh) or "apparent" (S = |P + jQ|, VAh),
+``kr_wh`` Wh, varh or VAh per pulse (a reference's pulse constant is one number for every quantity, as
+ZERA's REFCONSTANT in imp/kWh, imp/kvarh or imp/kVAh). The reference pulses the magnitude, so a
+received-energy gate counts as a delivered one does.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ from procedures.forms import MeterForm, element_phasors, get_form
 from procedures.phasors import phasor
 
 PHASES = ("A", "B", "C")
+QUANTITIES = ("active", "reactive", "apparent")
 
 
 @dataclass
@@ -51,6 +65,7 @@ class Gate:
     state: str = "idle"  # idle | armed (waiting for the first meter edge) | running | finished
     kt_wh: float = 0.0
     pulses: int = 0
+    quantity: str = "active"  # what the reference pulses count: active, reactive or apparent energy
     edges: int = 0
     t_start: float = 0.0
     ref_start: float = 0.0  # reference energy (Wh) at the first edge
@@ -90,9 +105,13 @@ class BenchPhysics:
         self.ref_phase_deg = {p: rng.gauss(0.0, sd * 57.3 * 0.1) for p in PHASES}
         self.meters = {m.position: MeterState(m, sim.seed) for m in sim.meters}
         self.forms: dict[int, MeterForm] = {m.position: get_form(m.form) for m in sim.meters}
+        for pos, meter in self.meters.items():
+            meter.element_names = tuple(e.name for e in self.forms[pos].elements)
         self.gates = {p: Gate() for p in range(1, self.config.positions + 1)}
         self.emitted = {p: 0 for p in self.meters}  # pulse edges that reached the pickup
-        self.ref_energy_wh = 0.0
+        self.ref_energy_wh = 0.0  # |active| energy the reference has pulsed out
+        self.ref_energy_varh = 0.0  # |reactive|
+        self.ref_energy_vah = 0.0  # apparent
         self.t = self.clock.now()
 
     # ---- the source ---------------------------------------------------------------------------
@@ -143,6 +162,9 @@ class BenchPhysics:
         if not self.three_phase:  # a single-phase bench has only phase 1
             volts = {"A": volts["A"], "B": 0j, "C": 0j}
             amps = {"A": amps["A"], "B": 0j, "C": 0j}
+        elif self.sim.rotation == "CBA":  # the source's B and C reach the board swapped
+            volts = {"A": volts["A"], "B": volts["C"], "C": volts["B"]}
+            amps = {"A": amps["A"], "B": amps["C"], "C": amps["B"]}
         return volts, amps
 
     # ---- what a meter sees ----------------------------------------------------------------------
@@ -177,6 +199,10 @@ class BenchPhysics:
     def reference_watts(self) -> float:
         return sum((v * i.conjugate()).real for v, i in self.reference_phasors().values())
 
+    def reference_power(self) -> complex:
+        """P + jQ as the reference measures it (Q > 0 lagging)."""
+        return sum((v * i.conjugate() for v, i in self.reference_phasors().values()), 0j)
+
     # ---- time -------------------------------------------------------------------------------
     def advance(self) -> None:
         """Integrate energy and pulses from the last query up to the clock's now."""
@@ -184,12 +210,27 @@ class BenchPhysics:
         dt = now - self.t
         if dt <= 0:
             return
-        t0, ref_e0 = self.t, self.ref_energy_wh
-        ref_rate = self.reference_watts() / 3600.0  # Wh per second, as the reference pulses it out
+        t0 = self.t
+        s = self.reference_power()
+        # Wh (varh, VAh) per second, as the reference pulses it out
+        rates = {
+            "active": abs(s.real) / 3600.0,
+            "reactive": abs(s.imag) / 3600.0,
+            "apparent": abs(s) / 3600.0,
+        }
+        starts = {
+            "active": self.ref_energy_wh,
+            "reactive": self.ref_energy_varh,
+            "apparent": self.ref_energy_vah,
+        }
+        self._ref_t0, self._ref_starts, self._ref_rates = t0, starts, rates
         for pos, meter in self.meters.items():
-            rate = meter.registered_watts(self.meter_elements(pos)) / 3600.0
-            e0 = meter.energy_wh
-            meter.energy_wh = e0 + max(rate, 0.0) * dt
+            delivered, received, out = meter.rates(self.meter_elements(pos), self.frequency_hz)
+            rate = out / 3600.0
+            e0 = meter.output_units
+            meter.output_units = e0 + rate * dt
+            meter.energy_wh += delivered / 3600.0 * dt
+            meter.energy_received_wh += received / 3600.0 * dt
             first, last = math.floor(e0 / meter.spec.kt + 1e-9) + 1, meter.pulses
             if last < first:
                 continue
@@ -203,13 +244,25 @@ class BenchPhysics:
                 if not meter.pulse_arrives(j):
                     continue
                 t_edge = t0 + (j * meter.spec.kt - e0) / rate
-                self._edge(pos, t_edge, ref_e0 + ref_rate * (t_edge - t0))
-        self.ref_energy_wh = ref_e0 + ref_rate * dt
+                self._edge(pos, t_edge)
+        self.ref_energy_wh = starts["active"] + rates["active"] * dt
+        self.ref_energy_varh = starts["reactive"] + rates["reactive"] * dt
+        self.ref_energy_vah = starts["apparent"] + rates["apparent"] * dt
         self.t = now
 
-    def _edge(self, pos: int, t: float, ref_energy: float) -> None:
+    def ref_energy(self, quantity: str = "active") -> float:
+        """The energy (Wh, varh or VAh) the reference has pulsed out so far for ``quantity``."""
+        return {
+            "active": self.ref_energy_wh,
+            "reactive": self.ref_energy_varh,
+            "apparent": self.ref_energy_vah,
+        }[quantity]
+
+    def _edge(self, pos: int, t: float) -> None:
         self.emitted[pos] += 1
         gate = self.gates[pos]
+        q = gate.quantity
+        ref_energy = self._ref_starts[q] + self._ref_rates[q] * (t - self._ref_t0)
         if gate.counting:
             gate.count_edges += 1
         if gate.state == "armed":
@@ -232,10 +285,15 @@ class BenchPhysics:
                     gate.state = "finished"
 
     # ---- error calculators (shared by every simulated calculator instrument) ----------------------
-    def gate_configure(self, pos: int, kt_wh: float, pulses: int) -> None:
+    def gate_configure(self, pos: int, kt_wh: float, pulses: int, quantity: str = "active") -> None:
+        """Set a gate of ``pulses`` meter pulses of ``kt_wh`` (Wh, varh or VAh as the meter's test output
+        is set) against the reference's pulses of ``quantity`` (active, reactive, apparent)."""
+        if quantity not in QUANTITIES:
+            raise ValueError(f"unknown gate quantity {quantity!r} (allowed: {', '.join(QUANTITIES)})")
         self.advance()
         gate = self.gates[pos]
         gate.kt_wh, gate.pulses, gate.state, gate.result = kt_wh, pulses, "idle", None
+        gate.quantity = quantity
 
     def gate_start(self, pos: int, series: int = 1) -> None:
         """Arm the gate: it opens on the next meter edge; ``series`` gates run back to back."""

@@ -7,6 +7,7 @@ from instruments.sim.library import DeviceHooks
 from instruments.sim.physics import BenchPhysics
 
 NOT_SERVED = '-241,"Hardware missing: position not fitted"'
+QUANTITY = {"W": "active", "VAR": "reactive", "VA": "apparent"}  # POS<n>:QUAN -> the physics' gate quantity
 
 
 class SimCounterSim(DeviceHooks):
@@ -16,6 +17,7 @@ class SimCounterSim(DeviceHooks):
         self.physics = physics
         self.positions = set(positions)
         self.config = {p: (1.0, 10) for p in positions}
+        self.quantity = dict.fromkeys(positions, "W")  # POS<n>:QUAN: which reference pulses a gate counts
 
     def _served(self, pos) -> bool:
         if pos in self.positions:
@@ -36,6 +38,8 @@ class SimCounterSim(DeviceHooks):
         if prop == "config":
             kt, n = self.config[channel]
             return f"{kt:g},{n}"
+        if prop == "quantity":
+            return self.quantity[channel]
         if prop == "status":
             state, progress = p.gate_status(channel)
             return f"{ {'idle': 'IDLE', 'running': 'RUN', 'finished': 'DONE'}[state] },{progress:.3f}"
@@ -64,11 +68,11 @@ class SimCounterSim(DeviceHooks):
                 self.device.push_error('-222,"Data out of range"')
                 return
             self.config[channel] = (kt, n)
-            p.gate_configure(channel, kt, n)
+            p.gate_configure(channel, kt, n, QUANTITY[self.quantity[channel]])
         elif prop == "gate":
             if value == "START":
                 kt, n = self.config[channel]
-                p.gate_configure(channel, kt, n)
+                p.gate_configure(channel, kt, n, QUANTITY[self.quantity[channel]])
                 p.gate_start(channel)
             else:
                 p.gate_abort(channel)
@@ -81,8 +85,10 @@ class SimCounterSim(DeviceHooks):
                 self.device.push_error('-222,"Data out of range"')
                 return
             kt, n = self.config[channel]
-            p.gate_configure(channel, kt, n)
+            p.gate_configure(channel, kt, n, QUANTITY[self.quantity[channel]])
             p.gate_start(channel, series=k)
+        elif prop == "quantity":
+            self.quantity[channel] = str(value)  # the YAML's specs admit W, VAR, VA only
         elif prop == "count":
             if value == "START":
                 p.count_start(channel)

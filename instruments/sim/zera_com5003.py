@@ -26,8 +26,9 @@ Sources, cited beside each behaviour below:
 
 What is modelled and what is not: one error calculator ``CALCULATE:EC01:0001`` (meter test, ``mrate``
 mode) serving ONE bench position; ``EC01:0002`` (energy comparison) is not modelled and gets the
-unknown-header treatment. Energy gating is active energy only (the physics' reference pulses are active
-energy): REFSOURCE Q/S are accepted as on the unit, but a gate then still counts active energy.
+unknown-header treatment. A gate counts the reference pulses REFSOURCE selects: P active, Q reactive,
+S apparent energy (ZC sec1module: the reference input is the power module's frequency output fOUT1..3,
+POW1 P, POW2 Q, POW3 S), REFCONSTANT then in imp/kWh, imp/kvarh or imp/kVAh.
 Measuring modes other than 4LW are stored, not computed.
 """
 
@@ -562,7 +563,8 @@ class ZeraCOM5003Sim(SimInstrument):
         if value == 1:
             # ZC setMeaspulses / startMeasurement: MRATE DUT pulses after the first, STATUS armed
             kt_wh = 1000.0 / self._dut_i_per_kunit()
-            self.physics.gate_configure(pos, kt_wh, int(self.ec["MRATE"]))
+            quantity = {"P": "active", "Q": "reactive", "S": "apparent"}[str(self.ec["REFSOURCE"])]
+            self.physics.gate_configure(pos, kt_wh, int(self.ec["MRATE"]), quantity)
             continuous = int(self.ec["CONTINUOUS"]) == 1 and self.ec["DUTSOURCE"] != "HK1"
             self.physics.gate_start(pos, series=10**9 if continuous else 1)
             self.aborted, self.series = False, continuous
@@ -613,7 +615,7 @@ class ZeraCOM5003Sim(SimInstrument):
         kr = self.physics.kr_wh
         if g.state != "running":
             return 0
-        return math.floor(self.physics.ref_energy_wh / kr) - math.floor(g.ref_start / kr)
+        return math.floor(self.physics.ref_energy(g.quantity) / kr) - math.floor(g.ref_start / kr)
 
     def _energy(self) -> float:
         # ZC actualizeenergy: counts / REFCONSTANT (imp/kWh) = kWh since the gate opened
