@@ -3,53 +3,56 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table
 
 WORD = {"pass": "PASS", "fail": "FAIL", "indeterminate": "INDETERMINATE", "info": "-", None: "-"}
 
 
 def print_summary(record: dict, issued=(), console: Console | None = None) -> None:
-    if console is None:
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=132)  # a log or a pipe: wide enough that numbers never wrap
+    from bench.textfit import fit, make_console
+
+    console = console or make_console()
     run = record["run"]
     settings = run.get("settings") or {}
     meters = {int(k): v for k, v in (settings.get("meters") or {}).items()}
-    t = Table(title=f"Run {run['id']} - plan {run['plan_id']} - bench {record['bench']['name']}")
-    for col, just in [
-        ("Pos", "right"),
-        ("Serial", "left"),
-        ("Point", "left"),
-        ("Elem", "left"),
-        ("Pass", "left"),
-        ("Error %", "right"),
-        ("U % (k)", "right"),
-        ("Limit %", "right"),
-        ("Verdict", "left"),
-    ]:
-        t.add_column(col, justify=just)
-    for p in record["points"]:
+    columns = ("Pos", "Serial", "Point", "Elem", "Pass", "Error ± U % (k)", "Limit %", "Verdict")
+    rows, errors, styles = [], [], {}
+    for i, p in enumerate(record["points"]):
         res = p.get("result") or {}
-        serial = meters.get(p["position"], {}).get("serial", "")
-        err = res.get("error_percent")
-        u = res.get("expanded_percent")
-        k = res.get("coverage_factor")
+        err, u, k = res.get("error_percent"), res.get("expanded_percent"), res.get("coverage_factor")
         lim = p.get("limit_hi")
         verdict = res.get("verdict") or ("fail" if p.get("status") == "failed" else None)
+        if err is not None:
+            shown = f"{err:+.4f} ± {u:.4f} ({k:.2f})" if u is not None and k is not None else f"{err:+.4f}"
+            errors.append(shown)
+        else:
+            shown = res.get("message") or p.get("message") or ""
         style = {"pass": "green", "fail": "bold red", "indeterminate": "yellow"}.get(verdict, "")
-        t.add_row(
-            str(p["position"]),
-            serial,
-            p["label"],
-            p["element"],
-            p["test_pass"],
-            f"{err:+.4f}" if err is not None else (res.get("message") or p.get("message") or "")[:60],
-            f"{u:.4f} ({k:.2f})" if u is not None and k is not None else "",
-            f"±{lim:g}" if lim is not None else "",
-            f"[{style}]{WORD.get(verdict, verdict)}[/]" if style else WORD.get(verdict, str(verdict)),
+        if style:
+            styles[i] = style
+        rows.append(
+            (
+                str(p["position"]),
+                meters.get(p["position"], {}).get("serial", ""),
+                p["label"],
+                p["element"],
+                p["test_pass"],
+                shown,
+                f"±{lim:g}" if lim is not None else "",
+                WORD.get(verdict, str(verdict)),
+            )
         )
-    console.print(t)
+    # at 80 columns the element and pass go first; a serial and an error ± U are never cut
+    fit(
+        console,
+        columns,
+        rows,
+        keep=("Serial", "Point"),
+        drop=("Elem", "Pass"),
+        right=("Pos", "Limit %"),
+        title=f"Run {run['id']} - plan {run['plan_id']} - bench {record['bench']['name']}",
+        styles=styles,
+        whole={"Error ± U % (k)": errors},
+    )
     for line in retest_lines(record):
         console.print(line)
     for a in record["averages"]:
@@ -68,10 +71,13 @@ def print_summary(record: dict, issued=(), console: Console | None = None) -> No
         where = f"position {w['position']}" if w["position"] is not None else "board"
         found = "; ".join(f["message"] for f in w["findings"]) or "correct"
         console.print(f"Wiring ({where}): rotation {w['rotation']}: {found}")
+    from bench.resultwords import failures
+
     for p in record["positions"]:
-        console.print(
-            f"Position {p['position']}: {str(p.get('outcome') or '').upper()} {p.get('message') or ''}"
-        )
+        failed = failures(record, p["position"]) if p.get("outcome") == "failed" else []
+        # a failed meter names the test and the point that failed it, not just "outside its limit"
+        why = "; ".join(failed) if failed else (p.get("message") or "")
+        console.print(f"Position {p['position']}: {str(p.get('outcome') or '').upper()} {why}")
     outcome = run.get("outcome") or run.get("status")
     console.print(
         f"Run outcome: [bold]{str(outcome).upper()}[/]   bench time {run.get('bench_seconds') or 0:.1f} s, "

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from bench.meters import record_field_label
 from bench.records.options import add_db_option, add_filter_options, filters, open_store
@@ -27,6 +26,7 @@ from bench.resultwords import (
     point_text,
     verdict_word,
 )
+from bench.textfit import fit, make_console, make_table, say
 from procedures.errors import InputError
 
 ORDER = 60
@@ -60,132 +60,6 @@ def run(args: argparse.Namespace) -> int:
     return _list(args)
 
 
-def _console():
-    """A console as wide as the terminal (``COLUMNS`` wins, as rich reads it); piped output gets 100 columns.
-
-    Nothing printed depends on the width being large: cells fold (never an ellipsis), so a serial or an
-    error is always printed whole.
-    """
-    import os
-
-    from rich.console import Console
-
-    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 100
-    return Console(file=sys.stdout, width=width, highlight=False)
-
-
-def _table(
-    *columns: str,
-    title: str | None = None,
-    right: tuple[str, ...] = (),
-    keep: dict | None = None,
-    whole: dict | None = None,
-    squeeze: dict | None = None,
-):
-    """A table whose cells fold rather than end in an ellipsis; ``keep`` maps a column to the cells whose
-    words it must not split (its width at least their longest word), e.g. serials; ``whole`` to cells that
-    must stay on one line, e.g. an error ± U; ``squeeze`` to cells a column wraps to their longest word."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(
-        title=title,
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        show_edge=False,
-        padding=(0, 1, 0, 0),
-        title_justify="left",
-        title_style="bold",
-    )
-    for col in columns:
-        words = [w for c in (keep or {}).get(col, []) for w in c.split()]
-        words += (whole or {}).get(col, [])
-        widest = max(map(len, words), default=None)
-        narrow = None
-        if squeeze and col in squeeze:
-            narrow = max((len(w) for c in [*squeeze[col], col] for w in c.split()), default=None)
-        table.add_column(
-            col,
-            overflow="fold",
-            justify="right" if col in right else "left",
-            min_width=widest,
-            max_width=narrow,
-        )
-    return table
-
-
-def _fit(
-    console,
-    columns: tuple[str, ...],
-    rows: list[tuple],
-    *,
-    keep: tuple[str, ...] = (),
-    drop: tuple[str, ...] = (),
-    title: str | None = None,
-    right: tuple[str, ...] = (),
-    styles=None,
-    lists: tuple[str, ...] = (),
-    whole: dict[str, list[str]] | None = None,
-) -> None:
-    """Print ``rows`` as a table no wider than the console with every word of the ``keep`` columns whole.
-
-    ``whole`` maps a column to texts that must stay on one line (an error ± U, a meter's line). When the words do not fit, the ``drop`` columns go first (in that order); when even then they do not,
-    each row is printed as ``column: value`` lines (a ``lists`` column one item a line). Nothing is cut off
-    either way.
-    """
-    import io
-
-    from rich.console import Console
-
-    cols = list(columns)
-
-    def cells(c: str) -> list[str]:
-        return [str(r[columns.index(c)]) for r in rows]
-
-    must = {w for c in keep for v in cells(c) for w in v.split()}
-    whole = whole or {}
-    lines = {line for texts in whole.values() for line in texts}
-    for n, squeezed in ((n, sq) for n in range(len(drop) + 1) for sq in (False, True)):
-        cols = [c for c in columns if c not in drop[:n]]
-        free = {c: cells(c) for c in cols if c not in keep and c not in whole} if squeezed else None
-        table = _table(
-            *cols,
-            title=title,
-            right=right,
-            keep={c: cells(c) for c in keep if c in cols},
-            whole={c: texts for c, texts in whole.items() if c in cols},
-            squeeze=free,
-        )
-        for i, row in enumerate(rows):
-            table.add_row(*(row[columns.index(c)] for c in cols), style=(styles or {}).get(i))
-        trial = Console(width=console.width, file=io.StringIO(), highlight=False, color_system=None)
-        trial.print(table)
-        text = trial.file.getvalue()
-        heads = {w for c in cols for w in c.split()}
-        if (
-            must | heads <= set(text.split())
-            and all(line in text for line in lines)
-            and max(map(len, text.splitlines()), default=0) <= console.width
-        ):
-            console.print(table)
-            return
-    if title:
-        console.print(f"[bold]{title}[/bold]")
-    for row in rows:
-        for i, (c, v) in enumerate(zip(columns, row, strict=True)):
-            first, *more = str(v).splitlines() if c in lists else [" ".join(str(v).split())]
-            _say(console, f"{c}: {first}", 0 if i == 0 else 2)
-            for line in more:
-                _say(console, line, 4)
-
-
-def _say(console, text: str, indent: int = 2) -> None:
-    """A line of the report, wrapped with a hanging indent so a wrapped line stays under its heading."""
-    from rich.padding import Padding
-
-    console.print(Padding(text, (0, 0, 0, indent)))
-
-
 def _list(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise InputError("--limit", "must be at least 1", found=args.limit, allowed="a whole number >= 1")
@@ -211,8 +85,8 @@ def _list(args: argparse.Namespace) -> int:
         for r in runs
     ]
     meter_lines = [line for r in rows for line in r[6].splitlines() if line[:1].isdigit() and " " in line]
-    _fit(
-        _console(),
+    fit(
+        make_console(),
         ("run", "started (UTC)", "plan", "operator", "bench", "outcome", "meters"),
         rows,
         keep=("run", "plan", "outcome", "meters"),
@@ -294,11 +168,11 @@ def _calibration(cal: dict | None) -> str:
 
 
 def _print_run(record: dict) -> None:
-    console = _console()
+    console = make_console()
     r = record["run"]
     outcome = (r["outcome"] or "-").upper()
     console.print(f"[bold]Run {r['id']}: {outcome}[/bold] ({r['status']})")
-    head = _table("", "", title=None)
+    head = make_table("", "", title=None)
     head.show_header = False
     rows = [
         ("plan", f"{r['plan_id']} v{r['plan_version']} (sha256 {r['plan_sha256'][:12]}…)"),
@@ -347,9 +221,9 @@ def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
         *(f"{record_field_label(k)} {v}" for k, v in snap.get("record_fields") or ()),
     ]
     if any(about):
-        _say(console, "; ".join(a for a in about if a), 2)
+        say(console, "; ".join(a for a in about if a), 2)
     for line in failures(record, p["position"]):
-        _say(console, f"failed: {line}", 2)
+        say(console, f"failed: {line}", 2)
     points = final_points(record, p["position"])
     passes = list(dict.fromkeys(pt["test_pass"] for pt in points))
     cols = ("pass",) * (len(passes) > 1) + ("point", "load", "error ± U %", "limit %", "verdict")
@@ -360,15 +234,15 @@ def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
     ]
     bad = {i: "bold red" for i, r in enumerate(rows) if r[-1] in ("FAIL", "INDETERMINATE", "NOT MEASURED")}
     whole = {c: [r[cols.index(c)] for r in rows] for c in ("error ± U %", "verdict", "limit %")}
-    _fit(console, cols, rows, whole=whole, drop=("load",), right=("error ± U %",), styles=bad)
+    fit(console, cols, rows, whole=whole, drop=("load",), right=("error ± U %",), styles=bad)
     kinds = {pt["kind"] for pt in points}
     for kind, name in (("creep", "no-load (creep)"), ("starting", "starting load")):
         for c in record[kind]:
             if c["position"] == p["position"] and kind not in kinds:  # recorded without a plan point
-                _say(console, f"{name}: {c['pulses']} pulse(s) in {c['seconds']:g} s {c['verdict'].upper()}")
+                say(console, f"{name}: {c['pulses']} pulse(s) in {c['seconds']:g} s {c['verdict'].upper()}")
     for a in record["averages"]:
         if a["position"] == p["position"]:
-            _say(
+            say(
                 console,
                 f"weighted average ({a['rule']}, {a['test_pass']}): {a['value_percent']:+.3f} % "
                 f"{a['verdict'].upper()}",
@@ -383,6 +257,6 @@ def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
             )
             override = f", OVERRIDDEN: {w['override_reason']}" if w["override_reason"] else ""
             findings = findings_text(w) or "no findings"
-            _say(console, f"{where} check: rotation {w['rotation']}{reg}: {findings}{override}")
+            say(console, f"{where} check: rotation {w['rotation']}{reg}: {findings}{override}")
     if cert:
-        _say(console, f"certificate {cert['number']}: {cert['pdf_path']}")
+        say(console, f"certificate {cert['number']}: {cert['pdf_path']}")

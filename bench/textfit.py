@@ -1,0 +1,133 @@
+"""Tables that fit the terminal: cells fold instead of ending in an ellipsis, columns that matter least go
+first, and as a last resort each row is printed as ``column: value`` lines, so a serial or an error is
+always printed whole (an 80-column terminal included)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def make_console():
+    """A console as wide as the terminal (``COLUMNS`` wins, as rich reads it); piped output gets 100 columns.
+
+    Nothing printed depends on the width being large: cells fold (never an ellipsis), so a serial or an
+    error is always printed whole.
+    """
+    import os
+
+    from rich.console import Console
+
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 100
+    return Console(file=sys.stdout, width=width, highlight=False)
+
+
+def make_table(
+    *columns: str,
+    title: str | None = None,
+    right: tuple[str, ...] = (),
+    keep: dict | None = None,
+    whole: dict | None = None,
+    squeeze: dict | None = None,
+):
+    """A table whose cells fold rather than end in an ellipsis; ``keep`` maps a column to the cells whose
+    words it must not split (its width at least their longest word), e.g. serials; ``whole`` to cells that
+    must stay on one line, e.g. an error ± U; ``squeeze`` to cells a column wraps to their longest word."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+        title_justify="left",
+        title_style="bold",
+    )
+    for col in columns:
+        words = [w for c in (keep or {}).get(col, []) for w in c.split()]
+        words += (whole or {}).get(col, [])
+        widest = max(map(len, words), default=None)
+        narrow = None
+        if squeeze and col in squeeze:
+            narrow = max((len(w) for c in [*squeeze[col], col] for w in c.split()), default=None)
+        table.add_column(
+            col,
+            overflow="fold",
+            justify="right" if col in right else "left",
+            min_width=widest,
+            max_width=narrow,
+        )
+    return table
+
+
+def fit(
+    console,
+    columns: tuple[str, ...],
+    rows: list[tuple],
+    *,
+    keep: tuple[str, ...] = (),
+    drop: tuple[str, ...] = (),
+    title: str | None = None,
+    right: tuple[str, ...] = (),
+    styles=None,
+    lists: tuple[str, ...] = (),
+    whole: dict[str, list[str]] | None = None,
+) -> None:
+    """Print ``rows`` as a table no wider than the console with every word of the ``keep`` columns whole.
+
+    ``whole`` maps a column to texts that must stay on one line (an error ± U, a meter's line). When the words do not fit, the ``drop`` columns go first (in that order); when even then they do not,
+    each row is printed as ``column: value`` lines (a ``lists`` column one item a line). Nothing is cut off
+    either way.
+    """
+    import io
+
+    from rich.console import Console
+
+    cols = list(columns)
+
+    def cells(c: str) -> list[str]:
+        return [str(r[columns.index(c)]) for r in rows]
+
+    must = {w for c in keep for v in cells(c) for w in v.split()}
+    whole = whole or {}
+    lines = {line for texts in whole.values() for line in texts}
+    for n, squeezed in ((n, sq) for n in range(len(drop) + 1) for sq in (False, True)):
+        cols = [c for c in columns if c not in drop[:n]]
+        free = {c: cells(c) for c in cols if c not in keep and c not in whole} if squeezed else None
+        table = make_table(
+            *cols,
+            title=title,
+            right=right,
+            keep={c: cells(c) for c in keep if c in cols},
+            whole={c: texts for c, texts in whole.items() if c in cols},
+            squeeze=free,
+        )
+        for i, row in enumerate(rows):
+            table.add_row(*(row[columns.index(c)] for c in cols), style=(styles or {}).get(i))
+        trial = Console(width=console.width, file=io.StringIO(), highlight=False, color_system=None)
+        trial.print(table)
+        text = trial.file.getvalue()
+        heads = {w for c in cols for w in c.split()}
+        if (
+            must | heads <= set(text.split())
+            and all(line in text for line in lines)
+            and max(map(len, text.splitlines()), default=0) <= console.width
+        ):
+            console.print(table)
+            return
+    if title:
+        console.print(f"[bold]{title}[/bold]")
+    for row in rows:
+        for i, (c, v) in enumerate(zip(columns, row, strict=True)):
+            first, *more = str(v).splitlines() if c in lists else [" ".join(str(v).split())]
+            say(console, f"{c}: {first}", 0 if i == 0 else 2)
+            for line in more:
+                say(console, line, 4)
+
+
+def say(console, text: str, indent: int = 2) -> None:
+    """A line of the report, wrapped with a hanging indent so a wrapped line stays under its heading."""
+    from rich.padding import Padding
+
+    console.print(Padding(text, (0, 0, 0, indent)))
