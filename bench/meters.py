@@ -249,7 +249,7 @@ def make_meter(raw: dict, *, source: str | None = None, prefix: str = "", types=
             allowed="an ANSI current class (CL2..CL320), or ta / ib / in in amperes",
             source=source,
         )
-    return LoadedMeter(
+    meter = LoadedMeter(
         position=position,
         serial=serial,
         form=form.name,
@@ -275,6 +275,11 @@ def make_meter(raw: dict, *, source: str | None = None, prefix: str = "", types=
         register_resolution_kwh=mtype.register_resolution_kwh if mtype else None,
         corrections=_corrections(given, mtype),
     )
+    from procedures import bounds
+
+    # plausible Kt/Kh, voltage and currents, clean bounded text: where every nameplate enters
+    bounds.nameplate(meter.to_dict(), source=source, prefix=prefix)
+    return meter
 
 
 def _corrections(given: dict, mtype) -> tuple[tuple[str, str, str], ...]:

@@ -15,6 +15,8 @@ import re
 from procedures.errors import InputError
 
 NOT_RECORDED = "not recorded"
+#: the technician's name for a bench PC's account (e.g. in the login profile), used when none is given
+OPERATOR_ENV = "MB_OPERATOR"
 #: Account names that name a role or a machine, not a person (compared case-insensitively).
 GENERIC_ACCOUNTS = frozenset(
     {
@@ -85,6 +87,11 @@ def operator_name(given: str | None, *, field: str = "--operator", login: str | 
                 allowed="the technician's name as the certificate should print it, e.g. 'J. Rivera'",
             )
         return text
+    import os
+
+    configured = " ".join(os.environ.get(OPERATOR_ENV, "").split())
+    if configured and is_person_name(configured):  # the bench PC's technician, set in their profile
+        return configured
     full = account_full_name(login)
     if full:
         return full

@@ -5,6 +5,8 @@ import pytest
 
 # Qt tests run offscreen everywhere (CI has no display).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The technician a run names when a test gives none (CI's login account "root" is not a person's name).
+os.environ.setdefault("MB_OPERATOR", "Test Technician")
 # The audit key and chain anchors of the records tests' databases live in a throw-away folder, never in
 # the user's config directory.
 os.environ["MB_AUDIT_DIR"] = tempfile.mkdtemp(prefix="mb-audit-")

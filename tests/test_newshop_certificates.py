@@ -36,9 +36,15 @@ def issued(tmp_path_factory):
     db = f"sqlite:///{tmp / 'records.sqlite'}"
     manifest = tmp / "manifest.csv"
     manifest.write_text(MANIFEST)
-    code = main(["run", "--bench", str(EXAMPLES / "2s-board.toml"), "--plan", "ansi-c12.20-2s", "--db", db,
-                 "--meters", str(manifest), "--operator", "operator", "--no-certificates"])  # fmt: skip
-    assert code == 0
+    # run refuses --operator operator now; a record from before that check still holds a login name
+    from bench.service import RunService
+    from bench.session import RunRequest
+
+    service = RunService(db_url=db)
+    out = service.run(RunRequest(bench_file=str(EXAMPLES / "2s-board.toml"), plan="ansi-c12.20-2s",
+                                 manifest=str(manifest), operator="operator", db_url=db))  # fmt: skip
+    service.store.close()
+    assert out.outcome == "passed"
     store = RecordStore.open(db)
     signer, _cert = ephemeral_demo_signer(tmp / "signer")
     lab = load_laboratory(EXAMPLES / "lab" / "laboratory.toml")
@@ -145,10 +151,13 @@ def test_operator_names(monkeypatch):
     with pytest.raises(InputError, match="--operator: is not a person's name"):
         operator_name("root")
     monkeypatch.setattr("bench.people.account_full_name", lambda login=None: None)
+    monkeypatch.delenv("MB_OPERATOR", raising=False)
     with pytest.raises(InputError, match="--operator: is required: the login account 'pi' records no person"):
         operator_name("", login="pi")
     monkeypatch.setattr("bench.people.account_full_name", lambda login=None: "Morgan Reyes")
     assert operator_name("", login="mreyes") == "Morgan Reyes"
+    monkeypatch.setenv("MB_OPERATOR", "Jo Bench")  # the bench PC's technician, set in their profile
+    assert operator_name("", login="pi") == "Jo Bench"
 
 
 def test_manifest_record_fields_are_checked(tmp_path):

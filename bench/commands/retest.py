@@ -9,21 +9,28 @@ from __future__ import annotations
 
 import argparse
 
+from procedures.errors import InputError
+
 ORDER = 12
 
 
 def run(args) -> int:
     from bench.commands.run import environment_from, finish, settings_from
+    from bench.people import operator_name
     from bench.progress import ProgressView
     from bench.safety import sigterm_as_interrupt
     from bench.service import RunService
     from bench.session import RunRequest, open_store
+    from procedures import bounds
 
+    reason = bounds.text("--reason", args.reason, max_len=bounds.NOTE_MAX)
+    if not reason:
+        raise InputError("--reason", "must say why the point is tested again", found=args.reason)
     service = RunService(open_store(args.db, create=False))
     base = RunRequest(
         bench_file=args.bench or "",
         plan="",
-        operator=args.operator,
+        operator=operator_name(args.operator) if args.operator else "",
         db_url=args.db,
         json_out=args.json_out,
         settings=settings_from(args),
@@ -38,7 +45,7 @@ def run(args) -> int:
             [view],
             run_id=args.run_id,
             point_id=args.point,
-            reason=args.reason,
+            reason=reason,
             positions=args.position or None,
             test_pass=args.test_pass,
         )

@@ -11,7 +11,12 @@ ORDER = 10
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--operator", default="", help="who runs the test (default: the login name)")
+    p.add_argument(
+        "--operator",
+        default="",
+        help="the technician's name as the certificate prints it (default: $MB_OPERATOR, else the account's "
+        "full name; required when neither is a person's name)",
+    )
     p.add_argument("--db", metavar="URL", help="records database URL (default: SQLite in the user data dir)")
     p.add_argument(
         "--json", metavar="OUT", dest="json_out", help="write the run as JSON (README: 'The run JSON')"
@@ -99,12 +104,11 @@ def environment_from(args) -> dict:
 
 
 def settings_from(args) -> KernelSettings:
-    if args.speed is not None and args.speed < 0:
-        raise InputError(
-            "--speed", "must be >= 0", allowed="0 (virtual time) or a positive factor", found=args.speed
-        )
-    if args.warmup < 0:
-        raise InputError("--warmup", "must be >= 0 seconds", found=args.warmup)
+    from procedures import bounds
+
+    if args.speed is not None:
+        bounds.speed(args.speed)  # NaN, inf and nonsense refused (a bare "< 0" check let NaN through)
+    bounds.warmup_s(args.warmup)
     from bench.certify import configured_laboratory
 
     configured_laboratory(
@@ -183,16 +187,20 @@ def _identity_ready() -> bool:
 
 
 def run(args) -> int:
+    from bench.people import operator_name
     from bench.progress import ProgressView
     from bench.safety import sigterm_as_interrupt
     from bench.service import RunService
     from bench.session import RunRequest
+    from procedures import bounds
 
+    # who tests, checked before anything is energised: a certificate names a person, never a login
+    operator = operator_name(bounds.text("--operator", args.operator) if args.operator else None)
     req = RunRequest(
         bench_file=args.bench,
         plan=args.plan,
         manifest=args.meters,
-        operator=args.operator,
+        operator=operator,
         db_url=args.db,
         json_out=args.json_out,
         certificates_dir=args.certificates,
