@@ -275,6 +275,12 @@ def build_certificate_data(
                 if p.get("status") == "failed"
             )
         )
+    unconfirmed = (run.get("settings") or {}).get("unconfirmed_commands") or []
+    if unconfirmed:  # commands found in no public source: the shop opted in, the reader is told
+        deviations.append(
+            "Instrument commands not confirmed by any public documentation of the instrument were used "
+            "(the laboratory enabled them for this bench): " + "; ".join(unconfirmed)
+        )
     deviations += register_notes
     deviations += [describe(r) for r in retests(record, position)]
     earlier = read.certificates(position)[:revision]

@@ -65,6 +65,8 @@ def build_run_json(record: dict) -> dict:
             "outcome": run.get("outcome") or run.get("status"),
             "bench_seconds": run.get("bench_seconds"),
             "wall_seconds": run.get("wall_seconds"),
+            # commands found in no public source that the drivers sent, with the shop's opt-in ([U])
+            "unconfirmed_commands": (run.get("settings") or {}).get("unconfirmed_commands") or [],
         },
         "meters": _meters(record),
         "positions": [

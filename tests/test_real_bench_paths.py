@@ -170,3 +170,21 @@ def test_the_unconfirmed_commands_a_bench_sent_are_known_to_the_run():
         bench.source.output_off()
         used = bench.unconfirmed_used()
     assert len(used) == 1 and "pulse count" in used[0] and "zera_mad" in used[0]
+
+
+def test_a_run_that_used_unconfirmed_commands_records_them_and_its_certificate_says_so(tmp_path):
+    import json
+
+    import pdfplumber
+
+    db = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    out = tmp_path / "run.json"
+    code = main(["run", "--bench", str(EXAMPLES / "16s-fluke6105a.toml"), "--plan", "ansi-c12.20-16s",
+                 "--db", db, "--json", str(out), "--certificates", str(tmp_path / "certs")])  # fmt: skip
+    assert code == 0
+    used = json.loads(out.read_text())["run"]["unconfirmed_commands"]
+    assert any("ENER:TEST:STAR" in u for u in used) and all("fluke6100" in u for u in used)
+    pdf = next((tmp_path / "certs").glob("*.pdf"))
+    with pdfplumber.open(pdf) as doc:
+        text = " ".join(" ".join((page.extract_text() or "") for page in doc.pages).split())
+    assert "not confirmed by any public documentation" in text and "ENER:TEST:STAR" in text

@@ -302,7 +302,14 @@ class RunKernel:
         except Exception:  # noqa: BLE001 - the run is over and safe; its end is still recorded below
             log.exception("recording the positions' outcomes")
         if outcome != "interrupted":
-            self.store.finish_run(self.run_id, outcome, bench_seconds=bench_s, wall_seconds=wall_s)
+            used = getattr(self.bench, "unconfirmed_used", None)
+            self.store.finish_run(
+                self.run_id,
+                outcome,
+                bench_seconds=bench_s,
+                wall_seconds=wall_s,
+                unconfirmed=used() if callable(used) else (),
+            )
         result = RunOutcome(
             self.run_id, outcome, {p: s.state for p, s in self.positions.items()}, bench_s, wall_s, message
         )

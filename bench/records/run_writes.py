@@ -358,20 +358,34 @@ class RunWrites:
                 )
             tx.update(m.run_positions, row_id, {"outcome": outcome, "message": message})
 
-    def finish_run(self, run_id: int, outcome: str, *, bench_seconds: float, wall_seconds: float) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        outcome: str,
+        *,
+        bench_seconds: float,
+        wall_seconds: float,
+        unconfirmed: list[str] | tuple[str, ...] = (),
+    ) -> None:
+        """End a run; ``unconfirmed`` are the [U] commands its drivers sent (the shop opted in), kept with
+        the run's settings so its certificates can state them."""
         choice("outcome", outcome, RUN_OUTCOMES)
         with self._write() as tx:
-            tx.update(
-                m.runs,
-                run_id,
-                {
-                    "status": "finished",
-                    "outcome": outcome,
-                    "finished_at": tx.at,
-                    "bench_seconds": bench_seconds,
-                    "wall_seconds": wall_seconds,
-                },
-            )
+            changes = {
+                "status": "finished",
+                "outcome": outcome,
+                "finished_at": tx.at,
+                "bench_seconds": bench_seconds,
+                "wall_seconds": wall_seconds,
+            }
+            if unconfirmed:
+                row = tx.conn.execute(sa.select(m.runs.c.settings).where(m.runs.c.id == run_id)).scalar()
+                settings = dict(row or {})
+                settings["unconfirmed_commands"] = sorted(
+                    set(settings.get("unconfirmed_commands", [])) | set(unconfirmed)
+                )
+                changes["settings"] = settings
+            tx.update(m.runs, run_id, changes)
 
     def completed_points(self, run_id: int) -> set[tuple[int, str, str]]:
         """(position, point_id, test_pass) already done, failed or skipped: what a resumed run must not
