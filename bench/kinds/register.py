@@ -120,6 +120,7 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
 
     ctx.sleep(point.settle_s)  # source off: let the register catch up before reading it
     plans, starts = {}, {}
+    cal = ctx.calibration
     for pos in ports:
         kt = ctx.meter(pos).kt
         plans[pos] = plan_register(
@@ -131,6 +132,14 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
             target_share=ctx.plan.target_share,
             elements_in_series=c,
             min_pulses=ctx.settings.min_meter_pulses,
+            # sized on the register test's whole budget, not its register terms alone (issue 13)
+            ref_cal_u_percent=cal.uncertainty_percent,
+            ref_cal_k=cal.coverage_factor,
+            ref_drift_percent=ctx.settings.ref_drift_percent,
+            lag_deg=point.lag_deg,
+            ref_phase_error_urad=ctx.settings.ref_phase_error_urad,
+            repeatability_prior_percent=ctx.settings.repeatability_prior_percent,
+            tail_span_s=ramp_s + kt * 3600.0 / (abs(ref.watts) * c),
         )
         state, value = _read(ctx, pos)
         if state == "skip":
