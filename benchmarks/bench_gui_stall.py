@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.gui.prompts import AsLeftPrompt
     from bench.gui.settings import GuiSettings
-    from bench.gui.window import RECHECK_AFTER_MS, MainWindow
+    from bench.gui.tabs import RECHECK_AFTER_MS
+    from bench.gui.window import MainWindow
 
     app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp(prefix="meterbench-stall-"))
