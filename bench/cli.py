@@ -68,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"meterbench {args.command}: instrument error: {err}", file=sys.stderr)
         return EXIT_INSTRUMENT
     except KeyboardInterrupt:
-        print("meterbench: interrupted; source outputs were switched off", file=sys.stderr)
+        print(
+            "meterbench: interrupted; source outputs were switched off. `meterbench runs` lists the run as "
+            "interrupted with its `meterbench resume N` command",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
 
 

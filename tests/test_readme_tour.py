@@ -35,6 +35,7 @@ def test_the_tour_runs_top_to_bottom(tmp_path):
     env.update(HOME=str(tmp_path / "home"), COLUMNS="80", PYTHONPATH=str(ROOT), MB_SIGNING_PASSPHRASE="tour")
     commands = tour_commands()
     assert len(commands) >= 10 and commands[0] == "meterbench plans"
+    commands = ["meterbench demo", *commands]  # the README's first command runs first, in the same folder
     for command in commands:
         argv = [os.path.expanduser(a) if a.startswith("~") else a for a in shlex.split(command)]
         argv = [a.replace(os.path.expanduser("~"), env["HOME"], 1) for a in argv]

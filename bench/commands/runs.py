@@ -79,7 +79,8 @@ def _list(args: argparse.Namespace) -> int:
             f"{r['plan_id']}\nv{r['plan_version']}",
             r["operator"] or "not recorded",
             r["bench"],
-            r["outcome"] or r["status"],
+            (r["outcome"] or r["status"])
+            + (f"\nmeterbench resume {r['id']}" if r["status"] == "interrupted" else ""),
             _meters_cell(r["positions"], r["id"]),
         )
         for r in runs

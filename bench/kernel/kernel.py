@@ -301,7 +301,12 @@ class RunKernel:
             self.publish(ends, show=False)
         except Exception:  # noqa: BLE001 - the run is over and safe; its end is still recorded below
             log.exception("recording the positions' outcomes")
-        if outcome != "interrupted":
+        if outcome == "interrupted":
+            try:  # shown as interrupted at once (with its resume command), not "running" until recovered
+                self.store.mark_interrupted(self.run_id)
+            except Exception:  # noqa: BLE001 - recovery on the next open still finds the dead run
+                log.exception("marking the run interrupted")
+        else:
             used = getattr(self.bench, "unconfirmed_used", None)
             self.store.finish_run(
                 self.run_id,

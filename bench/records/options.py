@@ -7,6 +7,7 @@ without an offset is UTC. ``--until`` with a bare date includes that whole day.
 from __future__ import annotations
 
 import argparse
+import contextlib
 from datetime import UTC, date, datetime, timedelta
 
 from bench.records.store import DB_ENV, RecordStore
@@ -75,4 +76,9 @@ def filters(args: argparse.Namespace) -> dict:
 
 def open_store(args: argparse.Namespace) -> RecordStore:
     """The store named by --db (or $MB_DB_URL, or the per-user file); never creates a new SQLite file."""
-    return RecordStore.open(getattr(args, "db", None), create=False)
+    store = RecordStore.open(getattr(args, "db", None), create=False)
+    # a run whose process died shows as interrupted as soon as anyone looks, not "running"; reading the
+    # records must not fail for want of that write
+    with contextlib.suppress(Exception):
+        store.recover_interrupted()
+    return store

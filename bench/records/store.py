@@ -86,6 +86,10 @@ class RecordStore(RunWrites, RunReads):
         """
         default = default_url()
         url = url or os.environ.get(DB_ENV) or default
+        if "://" not in url:  # a technician types a path: it is a SQLite file
+            url = "sqlite:///" + str(Path(url).expanduser().absolute())
+        elif url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url[len("postgres://") :]
         shown = mask_url(url)
         try:
             parsed = sa.engine.make_url(url)
@@ -376,12 +380,35 @@ class RecordStore(RunWrites, RunReads):
             )
         self._known_positions.add((run_id, position))
 
+    def mark_interrupted(self, run_id: int) -> None:
+        """This process stops its run (Ctrl-C, a signal): the run and its unfinished points are interrupted."""
+        with self._write() as tx:
+            self._interrupt(tx, run_id)
+
+    def _interrupt(self, tx, run_id: int) -> None:
+        tx.update(m.runs, run_id, {"status": "interrupted"})
+        p = m.points.c
+        for pid in (
+            tx.conn.execute(sa.select(p.id).where(p.run_id == run_id, p.status == "running")).scalars().all()
+        ):
+            tx.update(
+                m.points,
+                pid,
+                {"status": "interrupted", "message": "process ended mid-point", "finished_at": tx.at},
+            )
+
     def recover_interrupted(self, *, stale_after_s: float = 300.0) -> list[int]:
         """Runs left "running" whose process is gone -> "interrupted" (and their unfinished points).
 
         Same host: the recorded pid is not alive. Other host: no heartbeat for ``stale_after_s``.
         """
         here = socket.gethostname()
+        with self._read() as conn:  # nothing running: no write at all (reading the records writes nothing)
+            if (
+                conn.execute(sa.select(m.runs.c.id).where(m.runs.c.status == "running").limit(1)).first()
+                is None
+            ):
+                return []
         with self._write() as tx:
             now = tx.at
             found = []
@@ -393,18 +420,7 @@ class RecordStore(RunWrites, RunReads):
                 if gone:
                     found.append(run["id"])
             for run_id in found:
-                tx.update(m.runs, run_id, {"status": "interrupted"})
-                p = m.points.c
-                for pid in (
-                    tx.conn.execute(sa.select(p.id).where(p.run_id == run_id, p.status == "running"))
-                    .scalars()
-                    .all()
-                ):
-                    tx.update(
-                        m.points,
-                        pid,
-                        {"status": "interrupted", "message": "process ended mid-point", "finished_at": now},
-                    )
+                self._interrupt(tx, run_id)
             return found
 
     def mark_resumed(self, run_id: int) -> None:
