@@ -181,15 +181,21 @@ def _print_table(bench, rows, cal, today, allow_overdue) -> None:
     mode = "three-phase source" if bench.three_phase_source else "single-phase series-parallel"
     print(f"Positions: {bench.positions}, {mode}", file=out)
     print(file=out)
+    from bench.textfit import fit, make_console
+
     head = ("ROLE", "DRIVER", "RESOURCE", "IDENTITY", "STATE")
-    table = [head] + [
+    table = [
         (" + ".join(r["roles"]), r["driver"], r["resource"], r["identity"] or "-", r["state"]) for r in rows
     ]
-    widths = [max(len(str(row[k])) for row in table[:]) for k in range(4)]
-    for row in table:
-        print(
-            "  ".join(str(v).ljust(widths[k]) for k, v in enumerate(row[:4])) + "  " + str(row[4]), file=out
-        )
+    # the state (safe / NOT CONFIRMED SAFE) stays whole beside its instrument; identities wrap, never cut
+    fit(
+        make_console(),
+        head,
+        table,
+        keep=("ROLE", "DRIVER", "RESOURCE", "STATE"),
+        drop=("IDENTITY",),
+        whole={"STATE": [r[4] for r in table if len(r[4]) <= 40]},
+    )
     print(file=out)
     status = "OK"
     if cal["overdue"]:

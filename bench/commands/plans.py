@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from procedures.plans import ResolvedPlan, ResolvedPoint, list_plans, load_plan
 
@@ -69,14 +68,20 @@ def _list(args: argparse.Namespace) -> int:
         ]
         print(json.dumps(rows, indent=2))
         return 0
-    from rich.table import Table
+    from bench.textfit import fit
 
-    table = Table(title="Built-in test plans")
-    for col in ("id", "standard", "forms", "classes", "points", "title"):
-        table.add_column(col)
-    for p in plans:
-        table.add_row(p.id, p.standard, " ".join(p.forms), " ".join(p.classes), str(len(p.points)), p.title)
-    _console().print(table)
+    rows = [
+        (p.id, p.standard, " ".join(p.forms), " ".join(p.classes), str(len(p.points)), p.title) for p in plans
+    ]
+    # an id is never cut (it is what --plan takes); the classes and forms wrap, the title goes last
+    fit(
+        _console(),
+        ("id", "standard", "forms", "classes", "points", "title"),
+        rows,
+        keep=("id", "title"),
+        drop=("points", "classes", "standard", "forms"),
+        title="Built-in test plans",
+    )
     return 0
 
 
@@ -96,47 +101,45 @@ def _show(args: argparse.Namespace) -> int:
     if args.show_json or args.json:
         print(json.dumps(resolved_to_dict(rp), indent=2))
         return 0
-    from rich.table import Table
+    from bench.textfit import fit
 
     head = (
         f"{rp.plan_id} v{rp.version} — {rp.title}\nform {rp.form.name}, class {rp.accuracy_class}, "
         f"{rp.current_class} TA {rp.ta_a:g} A, {rp.voltage_v:g} V; decision rule {rp.decision_rule}, "
         f"target share {rp.target_share:g}; sha256 {rp.sha256[:16]}…"
     )
-    table = Table(title=head, title_justify="left")
-    for col in (
-        "#",
-        "id",
-        "kind",
-        "element",
-        "V",
-        "A",
-        "lag°",
-        "PF",
-        "limit",
-        "standard",
-        "clause",
-        "status",
-    ):
-        table.add_column(col, justify="right" if col in ("#", "V", "A", "lag°", "PF") else "left")
+    columns = ("#", "id", "kind", "element", "V", "A", "lag°", "PF", "limit", "standard", "clause", "status")
+    rows = []
     for k, pt in enumerate(rp.points, 1):
         prov = pt.limit_provenance
-        table.add_row(
-            str(k),
-            pt.id,
-            pt.kind,
-            pt.element,
-            f"{pt.voltage_v:g}",
-            f"{pt.current_a:g}",
-            f"{pt.lag_deg:g}",
-            _pf_text(pt) if pt.current_a else "—",
-            _limit_text(pt),
-            prov.standard if prov else "",
-            prov.clause if prov else "",
-            prov.status if prov else "",
+        rows.append(
+            (
+                str(k),
+                pt.id,
+                pt.kind,
+                pt.element,
+                f"{pt.voltage_v:g}",
+                f"{pt.current_a:g}",
+                f"{pt.lag_deg:g}",
+                _pf_text(pt) if pt.current_a else "—",
+                _limit_text(pt),
+                prov.standard if prov else "",
+                prov.clause if prov else "",
+                prov.status if prov else "",
+            )
         )
     console = _console()
-    console.print(table)
+    # the provenance (standard, clause, confirmed or not) is what this command is for: never cut it
+    fit(
+        console,
+        columns,
+        rows,
+        keep=("id", "limit", "status", "standard"),
+        drop=("#", "kind", "clause", "PF"),
+        whole={"PF": [r[7] for r in rows if r[7] != "—"]},
+        title=head,
+        right=("#", "V", "A", "lag°", "PF"),
+    )
     if rp.average_rule:
         avg = rp.average_rule
         p = avg.limit_provenance
@@ -149,10 +152,9 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _console():
-    from rich.console import Console
+    from bench.textfit import make_console
 
-    # off a terminal (pipes, tests) keep rows on one line rather than wrapping at 80 columns
-    return Console(width=None if sys.stdout.isatty() else 200, file=sys.stdout)
+    return make_console()  # the terminal's width (COLUMNS wins); tables fit it without cutting an id
 
 
 def _pf_text(pt: ResolvedPoint) -> str:
