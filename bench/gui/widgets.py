@@ -125,7 +125,14 @@ class PositionTile(QFrame):
         else:
             self.meter_label.setText("no meter\n(scan or Enter to add)")
         self.point_label.setText(f"Point: {v.point}" if v.point else "")
-        if v.last_error:
+        failed_elsewhere = v.state == "failed" and v.last_verdict != "fail" and v.message
+        if failed_elsewhere:
+            # a FAILED position's headline is what failed it, never the green verdict of its last point
+            self.error_label.setText(f"FAIL: {v.message}")
+            if getattr(self, "_err_colour", None) != "#7a0000":
+                self._err_colour = "#7a0000"
+                self.error_label.setStyleSheet("color: #7a0000;")
+        elif v.last_error:
             colour = VERDICT_COLOURS.get(v.last_verdict, "#000000")
             self.error_label.setText(f"{v.last_error} {VERDICT_WORDS.get(v.last_verdict, v.last_verdict)}")
             if getattr(self, "_err_colour", None) != colour:
@@ -133,7 +140,8 @@ class PositionTile(QFrame):
                 self.error_label.setStyleSheet(f"color: {colour};")
         else:
             self.error_label.setText("")
-        self.message_label.setText(v.message)
+        self.error_label.setWordWrap(bool(failed_elsewhere))
+        self.message_label.setText("" if failed_elsewhere else v.message)
         self.setToolTip(v.message)
         self.setAccessibleName(f"Position {v.position}: {words} {v.serial} {v.last_error} {v.message}")
 
