@@ -182,18 +182,7 @@ def _transport(g: _Group, src: str):
     several roles must not be given two different settings)."""
     from instruments.drivers import Transport
 
-    merged: dict = {}
-    for c in g.configs:
-        for key, value in c.transport.items():
-            if key in merged and merged[key] != value:
-                raise InputError(
-                    f"{c.where}.transport.{key}",
-                    "differs from the same instrument's other role",
-                    found=value,
-                    allowed=repr(merged[key]),
-                    source=src,
-                )
-            merged[key] = value
+    merged = _merged_tables(g, "transport", src)
     base = g.spec.transport
     if base is None and not merged:
         return None
@@ -286,12 +275,18 @@ def _real_drivers():
 
 
 def _merged_options(g: _Group, src: str) -> dict:
+    return _merged_tables(g, "options", src)
+
+
+def _merged_tables(g: _Group, table: str, src: str) -> dict:
+    """One instrument's ``options`` or ``transport`` table over every role it fills: the roles may repeat a
+    key, but must not give it two different values."""
     merged: dict = {}
     for c in g.configs:
-        for key, value in c.options.items():
+        for key, value in getattr(c, table).items():
             if key in merged and merged[key] != value:
                 raise InputError(
-                    f"{c.where}.options.{key}",
+                    f"{c.where}.{table}.{key}",
                     "differs from the same instrument's other role",
                     found=value,
                     allowed=repr(merged[key]),

@@ -10,18 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from bench.records import models as m
-from bench.records.rows import (  # noqa: F401 - re-exported names
-    POINT_ROW_COLUMNS,
-    POINT_STATUSES,
-    ROTATIONS,
-    RUN_OUTCOMES,
-    TEST_PASSES,
-    Tx,
-    choice,
-    current_rows,
-    jsonable,
-    point_columns,
-)
 from procedures.errors import InputError
 
 PG_LOCK_KEY = 0x4D42_5245  # "MBRE": one advisory lock serialises all audited writers

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from bench.records import audit
 from bench.records import models as m
-from bench.records.opening import (
+from bench.records.opening import (  # noqa: F401 - default_url, mask_url, DB_ENV stay importable from here
     DB_ENV,
     DB_FIX,
     PG_LOCK_KEY,
@@ -41,7 +41,7 @@ from bench.records.opening import (
     mask_url,
     pid_alive,
     refuse_foreign,
-    sqlite_engine,  # noqa: F401 - default_url, mask_url, DB_ENV are the public API
+    sqlite_engine,
 )
 from bench.records.rows import (  # noqa: F401 - re-exported names
     POINT_ROW_COLUMNS,

@@ -275,6 +275,8 @@ class ProtocolDevice(Device):
         self._lock = threading.RLock()
         self.connection = instrument.connect()
         self.session: Any = None  # the pyvisa-sim session that opened this device (for serial settings)
+        self._end_checked_for: Any = object()  # the session _no_end was worked out for
+        self._no_end = False
         self._rx = bytearray()
 
     # pyvisa-sim's resource_name setter looks up an end-of-message pair; framing is the instrument's here
@@ -341,15 +343,15 @@ class ProtocolDevice(Device):
         if time.monotonic() < self._release_at:
             return b"", False
         byte, end = super().read()
-        # a socket or a serial line has no END indicator (GPIB's EOI): a reader must find the terminator
-        s = self.session
-        parsed = getattr(s, "parsed", None)
-        if parsed is not None and (
-            parsed.interface_type_const == constants.InterfaceType.asrl
-            or getattr(parsed, "resource_class", "") == "SOCKET"
-        ):
-            end = False
-        return byte, end
+        if self.session is not self._end_checked_for:  # once per session, not once per byte read
+            self._end_checked_for = self.session
+            parsed = getattr(self.session, "parsed", None)
+            # a socket or a serial line has no END indicator (GPIB's EOI): a reader must find the terminator
+            self._no_end = parsed is not None and (
+                parsed.interface_type_const == constants.InterfaceType.asrl
+                or getattr(parsed, "resource_class", "") == "SOCKET"
+            )
+        return byte, end and not self._no_end
 
     def reset_buffers(self) -> None:
         self._output_buffers.clear()
