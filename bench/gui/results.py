@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bench.gui.board import column_name
 from bench.gui.widgets import VERDICT_WORDS, ErrorPlot, big_font
 
 CELL_COLOURS = {"pass": "#c9f0c9", "fail": "#f7c6c6", "indeterminate": "#ffe3a8"}
@@ -49,13 +50,6 @@ def table(headers: list[str]) -> QTableWidget:
     t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     t.horizontalHeader().setStretchLastSection(True)
     return t
-
-
-def column_name(label: str, test_pass: str | None, element: str | None) -> str:
-    col = f"{label}{' (left)' if test_pass == 'as-left' else ''}"
-    if element not in (None, "series"):
-        col += f" el.{element}"
-    return col
 
 
 @dataclass(frozen=True)

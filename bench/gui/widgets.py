@@ -1,4 +1,4 @@
-"""The window's display pieces: position tiles, the status strip, the error plot and the phasor diagram.
+"""The window's display pieces: the status strip, the error plot and the phasor diagram.
 
 Readable at arm's length: large text, and every state is written out in words; colour only repeats
 what the words say (a colour-blind technician, or a monochrome screenshot, loses nothing).
@@ -6,16 +6,13 @@ what the words say (a colour-blind technician, or a monochrome screenshot, loses
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 # state -> (words shown, background, text colour)
 STATES = {
@@ -40,158 +37,6 @@ def big_font(points: int, bold: bool = False) -> QFont:
     f.setPointSize(points)
     f.setBold(bold)
     return f
-
-
-@dataclass
-class TileView:
-    """What one position tile shows (plain data, so tests and screenshots can check it)."""
-
-    position: int
-    serial: str = ""
-    form: str = ""
-    accuracy_class: str = ""
-    current_class: str = ""
-    point: str = ""
-    last_error: str = ""
-    last_verdict: str = ""
-    state: str = "empty"
-    message: str = ""
-
-
-class PositionTile(QFrame):
-    """One socket of the board: who is in it, what it is doing, its last error with the verdict in words."""
-
-    activated = Signal(int)
-
-    def __init__(self, position: int, parent=None) -> None:
-        super().__init__(parent)
-        self.view = TileView(position)
-        self.setFrameShape(QFrame.Shape.Box)
-        self.setLineWidth(2)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Tab reaches every tile; Enter edits it
-        self.setMinimumSize(130, 96)
-        self.setMaximumHeight(170)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(6, 4, 6, 4)
-        lay.setSpacing(1)
-        top = QHBoxLayout()
-        self.pos_label = QLabel(f"P{position}")
-        self.pos_label.setFont(big_font(13, True))
-        self.state_label = QLabel()
-        self.state_label.setFont(big_font(11, True))
-        self.state_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        top.addWidget(self.pos_label)
-        top.addWidget(self.state_label, 1)
-        lay.addLayout(top)
-        self.meter_label = QLabel()
-        self.meter_label.setFont(big_font(10))
-        self.point_label = QLabel()
-        self.point_label.setFont(big_font(10))
-        self.error_label = QLabel()
-        self.error_label.setFont(big_font(11, True))
-        self.message_label = QLabel()
-        self.message_label.setFont(big_font(9))
-        self.message_label.setWordWrap(True)
-        for w in (self.meter_label, self.point_label, self.error_label, self.message_label):
-            lay.addWidget(w)
-        lay.addStretch(1)
-        self.held = self.dirty = False
-        self.refresh()
-
-    def set(self, **changes) -> None:
-        for k, v in changes.items():
-            setattr(self.view, k, v)
-        if self.held:  # inside PositionsGrid.batch(): shown once, when the batch ends
-            self.dirty = True
-        else:
-            self.refresh()
-
-    def refresh(self) -> None:
-        v = self.view
-        words, bg, fg = STATES.get(v.state, (v.state.upper(), "#e6e6e6", "#000000"))
-        if getattr(self, "_styled", None) != v.state:  # re-styling is slow: only when the state changes
-            self._styled = v.state
-            self.setStyleSheet(
-                f"PositionTile {{ background: {bg}; border: 2px solid {fg}; }}"
-                f"PositionTile:focus {{ border: 4px solid #000000; }}"
-            )
-            self.state_label.setStyleSheet(f"color: {fg};")
-        self.state_label.setText(words)
-        if v.serial:
-            self.meter_label.setText(
-                f"{v.serial}\n{v.form} · cl {v.accuracy_class}"
-                f"{' · ' + v.current_class if v.current_class else ''}"
-            )
-        else:
-            self.meter_label.setText("no meter\n(scan or Enter to add)")
-        self.point_label.setText(f"Point: {v.point}" if v.point else "")
-        failed_elsewhere = v.state == "failed" and v.last_verdict != "fail" and v.message
-        if failed_elsewhere:
-            # a FAILED position's headline is what failed it, never the green verdict of its last point
-            self.error_label.setText(f"FAIL: {v.message}")
-            if getattr(self, "_err_colour", None) != "#7a0000":
-                self._err_colour = "#7a0000"
-                self.error_label.setStyleSheet("color: #7a0000;")
-        elif v.last_error:
-            colour = VERDICT_COLOURS.get(v.last_verdict, "#000000")
-            self.error_label.setText(f"{v.last_error} {VERDICT_WORDS.get(v.last_verdict, v.last_verdict)}")
-            if getattr(self, "_err_colour", None) != colour:
-                self._err_colour = colour
-                self.error_label.setStyleSheet(f"color: {colour};")
-        else:
-            self.error_label.setText("")
-        self.error_label.setWordWrap(bool(failed_elsewhere))
-        self.message_label.setText("" if failed_elsewhere else v.message)
-        self.setToolTip(v.message)
-        self.setAccessibleName(f"Position {v.position}: {words} {v.serial} {v.last_error} {v.message}")
-
-    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802 - Qt override
-        self.activated.emit(self.view.position)
-
-    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.activated.emit(self.view.position)
-            return
-        super().keyPressEvent(event)
-
-
-class PositionsGrid(QWidget):
-    """One tile per position of the bench, in rows sized for a 1366x768 screen."""
-
-    activated = Signal(int)
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.tiles: dict[int, PositionTile] = {}
-        self._grid = QGridLayout(self)
-        self._grid.setSpacing(6)
-
-    def set_positions(self, n: int) -> None:
-        for tile in self.tiles.values():
-            tile.setParent(None)
-            tile.deleteLater()
-        self.tiles = {}
-        cols = 3 if n <= 6 else 4 if n <= 12 else 6 if n <= 24 else 8
-        for k in range(n):
-            tile = PositionTile(k + 1, self)
-            tile.activated.connect(self.activated)
-            self._grid.addWidget(tile, k // cols, k % cols)
-            self.tiles[k + 1] = tile
-        self._grid.setRowStretch(self._grid.rowCount(), 1)
-
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """Tiles changed inside are redrawn once at the end (a batch of engine events touches each many times)."""
-        for tile in self.tiles.values():
-            tile.held = True
-        try:
-            yield
-        finally:
-            for tile in self.tiles.values():
-                tile.held = False
-                if tile.dirty:
-                    tile.dirty = False
-                    tile.refresh()
 
 
 class StatusStrip(QWidget):
@@ -234,11 +79,18 @@ class StatusStrip(QWidget):
         self.source.setAccessibleName(text)
 
     def set_instruments(self, status: dict) -> None:
-        parts = []
+        parts, full, ok_kinds = [], [], {}
         for role, s in status.items():
-            mark = "✔ connected" if s["ok"] else "✘ NOT CONNECTED"
-            parts.append(f"{role}: {mark} ({s['text'][:40]})")
-        self.instruments.setText("Instruments — " + "; ".join(parts) if parts else "Instruments: not checked")
+            full.append(f"{role}: {'connected' if s['ok'] else 'NOT CONNECTED'} ({s['text']})")
+            if s["ok"]:  # "calculator 1".."calculator 24" connected: one "24 calculator ✔"
+                kind = role.rstrip("0123456789 ") or role
+                ok_kinds[kind] = ok_kinds.get(kind, 0) + 1
+            else:
+                parts.append(f"{role} ✘ NOT CONNECTED ({s['text'][:60]})")
+        parts = [f"{k} ✔" if n == 1 else f"{n} × {k} ✔" for k, n in ok_kinds.items()] + parts
+        # one short line per instrument state; what each answered is in the tooltip
+        self.instruments.setText("Instruments: " + ", ".join(parts) if parts else "Instruments: not checked")
+        self.instruments.setToolTip("\n".join(full))
 
     def set_calibration(self, cal, today: date | None = None) -> str:
         """Show the reference's due date; returns "ok", "due soon" or "overdue" (Start refuses the last)."""
