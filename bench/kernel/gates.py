@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from bench.kernel import records as r
+
 
 def no_pulses(gate_plan, waited_s: float, reading: int | None = None, readings: int | None = None) -> str:
     """What a position whose gate never finished is told (the text starts "no pulses", its state's name)."""
@@ -78,9 +80,15 @@ class GateRunner:
             results = self._single({p: jobs[p] for p in alive})
             yield [(pos, index, res) for pos, res in results.items()]
 
+    def _waiting(self, what: str, seconds: float) -> None:
+        """Tell the displays a long wait has begun (its planned length, for a time-remaining bar)."""
+        if seconds >= r.LONG_WAIT_S:
+            self.k.publish([r.Waiting(what=what, seconds=seconds)])
+
     def _single(self, jobs: dict) -> dict:
         clock = self.bench.clock
         self._arm(jobs)
+        self._waiting("gate", max(gp.gate_seconds for _, gp in jobs.values()))
         start = clock.now()
         deadlines = {pos: self._deadline(gp, start) for pos, (_, gp) in jobs.items()}
         out: dict = {}
@@ -116,6 +124,7 @@ class GateRunner:
     def _series(self, jobs: dict, readings: int) -> Iterator[list]:
         clock = self.bench.clock
         self._arm(jobs, series=readings)
+        self._waiting("gate", readings * max(gp.gate_seconds for _, gp in jobs.values()))
         start = clock.now()
         deadlines = {pos: self._deadline(gp, start) for pos, (_, gp) in jobs.items()}
         taken = dict.fromkeys(jobs, 0)
@@ -165,6 +174,7 @@ class GateRunner:
         self._arm(jobs)
         on_from = clock.now()
         energise()
+        self._waiting("gate", max(plan.gate_seconds for _, plan in jobs.values()))
         start = clock.now()
         deadline = {pos: self._deadline(plan, start) for pos, (_, plan) in jobs.items()}
         seen_running = dict.fromkeys(jobs, start)
@@ -217,6 +227,7 @@ class GateRunner:
         with self.k.io:
             for pos in positions:
                 self.bench.calculators[pos].count_start()
+        self._waiting("starting" if until_started else "creep", duration_s)
         end = clock.now() + duration_s
         while True:
             with self.k.io:

@@ -19,6 +19,7 @@ from bench.gui.detail import PositionDetail
 from bench.gui.live import plan_columns
 from bench.gui.prompts import AsLeftPrompt, WiringDecisionDialog, WiringOverrideDialog
 from bench.gui.tabs import PASSES_AS_LEFT, RECHECK_AFTER_MS
+from bench.gui.waits import WaitBar
 from bench.gui.widgets import VERDICT_WORDS, big_font
 from bench.gui.worker import Question, RunJob
 from procedures.errors import InputError
@@ -39,6 +40,8 @@ class RunTab:
         self.banner.setFont(big_font(13, True))
         self.banner.setWordWrap(True)
         ll.addWidget(self.banner)
+        self.wait_bar = WaitBar()
+        ll.addWidget(self.wait_bar)
         self.board = BoardModel(self)
         self.board_view = BoardView(self.board)
         self.board_view.activated_position.connect(self.edit_position)
@@ -228,9 +231,13 @@ class RunTab:
     def on_run_started(self, run_id: int) -> None:
         self.run_id = self.results_panel.run_id = run_id
         self.c_run.setValue(run_id)
+        sim = self.config.simulation if self.config is not None else None
+        speed = self.settings.speed if self.settings.speed is not None else (sim.speed if sim else 1.0)
+        self.wait_bar.rate = float(speed)  # bench seconds per wall second; 0 = virtual time
 
     def _run_ended(self) -> None:
         self.pump.stop()
+        self.wait_bar.stop()
         self._close_prompts()
         self.running = self.paused = self.results_panel.busy = False
         # Open and check the bench again for the next Start, once the technician is looking at the results.
@@ -314,6 +321,7 @@ class RunTab:
             for ev in events:
                 try:
                     touched |= live.apply(self.board, ev)
+                    self.wait_bar.on_event(ev, self.board.running)
                     self._event(ev)
                 except Exception as exc:  # noqa: BLE001 - a display problem must never stop the run
                     self.status.run.setText(f"display error: {exc}")
@@ -397,6 +405,8 @@ class RunTab:
             self._update_controls()
 
     def _redraw_plots(self) -> None:
+        if self.wait_bar.what:
+            self.wait_bar.tick()
         if self._phasors is not None:
             self.detail.reference_phases, self._phasors = self._phasors, None
             self.detail.draw_phasors()
