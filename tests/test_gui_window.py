@@ -43,6 +43,7 @@ def windows(qtbot, tmp_path):
         w.show()
         w.confirm = lambda title, text: True
         made.append(w)
+        qtbot.waitUntil(lambda: w.ready, timeout=RUN_TIMEOUT_MS)  # records and bench file, behind the paint
         if bench:  # the window opens and checks the bench first; a technician waits for it too
             qtbot.waitUntil(lambda: "checking" not in w.status.instruments.text(), timeout=RUN_TIMEOUT_MS)
         return w

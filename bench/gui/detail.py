@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from bench.gui.board import BoardModel, BoardRow
-from bench.gui.widgets import STATES, PhasorPlot, big_font
+from bench.gui.widgets import STATES, PlotSlot, big_font
 
 
 def _log(placeholder: str) -> QPlainTextEdit:
@@ -35,8 +35,8 @@ class PositionDetail(QWidget):
         self.nameplate.setWordWrap(True)
         lay.addWidget(self.headline)
         lay.addWidget(self.nameplate)
-        split = QSplitter(Qt.Orientation.Vertical)
-        self.phasor = PhasorPlot()
+        self.split = split = QSplitter(Qt.Orientation.Vertical)
+        self.phasor = PlotSlot("the phasor diagram is loading…")  # pyqtgraph loads behind the first paint
         split.addWidget(self.phasor)
         self.tabs = QTabWidget()
         self.readings = _log("This position's readings and results appear here as they are taken.")
@@ -50,6 +50,17 @@ class PositionDetail(QWidget):
         lay.addWidget(split, 1)
         self._shown: tuple[int, int] = (0, 0)  # readings and findings already in the boxes
         self.reference_phases: tuple[dict, str] | None = None
+
+    def attach_plot(self):
+        """The real phasor diagram, in the placeholder's place (after the window's first paint)."""
+        from bench.gui.plots import PhasorPlot
+
+        plot = PhasorPlot()
+        self.split.replaceWidget(self.split.indexOf(self.phasor), plot)
+        self.phasor.deleteLater()
+        self.phasor = plot
+        self.draw_phasors()
+        return plot
 
     def show_position(self, position: int | None) -> None:
         """Show another position (everything is redrawn once)."""

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from bench.gui.board import column_name
-from bench.gui.widgets import VERDICT_WORDS, ErrorPlot, big_font
+from bench.gui.widgets import VERDICT_WORDS, PlotSlot, big_font
 
 CELL_COLOURS = {"pass": "#c9f0c9", "fail": "#f7c6c6", "indeterminate": "#ffe3a8"}
 NOT_ALONE = (
@@ -88,7 +88,7 @@ class ResultsPanel(QSplitter):
         row.addWidget(self.msg, 1)
         tl.addLayout(row)
         self.addWidget(top)
-        self.plot = ErrorPlot()
+        self.plot = PlotSlot("the error plot is loading…")  # pyqtgraph loads behind the first paint
         self.addWidget(self.plot)
         note = QLabel(
             "Sign convention: error % = 100 × meter energy / reference energy − 100 (positive: meter "
@@ -101,6 +101,16 @@ class ResultsPanel(QSplitter):
         self.cols: list[str] = []
         self.points: dict[tuple[int, str], ResultPoint] = {}  # (position, column) -> retestable point
         self.busy = False  # a run is going: no retest
+
+    def attach_plot(self):
+        """The real error plot, in the placeholder's place (after the window's first paint)."""
+        from bench.gui.plots import ErrorPlot
+
+        plot = ErrorPlot()
+        self.replaceWidget(self.indexOf(self.plot), plot)
+        self.plot.deleteLater()
+        self.plot = plot
+        return plot
 
     # ---- filling ------------------------------------------------------------------------------------
     def reset(self, run_id: int | None, serials: dict[int, str]) -> None:

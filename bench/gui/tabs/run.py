@@ -91,7 +91,9 @@ class RunTab:
         if self.running:
             return False
         problem = None
-        if self.config is None:
+        if not self.ready:
+            problem = "Still opening the records and the bench file: Start again in a moment."
+        elif self.config is None:
             problem = "No bench file: choose one in Settings (tab 7)."
         elif not self.meters:
             problem = "No meters loaded: scan them or import a manifest (tab 3)."

@@ -107,7 +107,8 @@ class SettingsTab:
                 from bench.session import open_store
 
                 store = open_store(db)
-                self.store.close()
+                if self.store is not None:
+                    self.store.close()
                 self.store = self.worker.store = store
                 s.db_url = db
             if s.lab_file:
