@@ -134,10 +134,17 @@ class BoardModel(QStandardItemModel):
 
     def set_columns(self, columns: list[str]) -> None:
         """The plan's points, before any is run (every cell empty)."""
+        same = list(dict.fromkeys(columns)) == self.columns
         self.columns, self.running = list(dict.fromkeys(columns)), ""
         for row in self.rows:
             row.cells, row.readings, row.findings, row.phases = {}, [], [], None
-        self._reshape()
+        if same:  # the same plan again: empty the cells in place (rebuilding the items is slower)
+            self._headers |= set(self.columns)
+            self._dirty = {(r, c) for r in range(len(self.rows)) for c in range(self.columnCount())}
+            if not self._held:
+                self._flush()
+        else:
+            self._reshape()
 
     def _reshape(self) -> None:
         self._shown = {}
@@ -187,25 +194,35 @@ class BoardModel(QStandardItemModel):
                 self.setHorizontalHeaderItem(c, it)
         self._headers = set()
         dirty, self._dirty = self._dirty, set()
-        for r, c in dirty:
-            if r >= len(self.rows) or c >= self.columnCount():
-                continue
-            look = self._look(self.rows[r], c)
-            if self._shown.get((r, c)) == look:
-                continue
-            self._shown[(r, c)] = look
-            text, bg, fg, bold, tip, align = look
-            it = self.item(r, c)
-            if it is None:
-                it = QStandardItem()
-                it.setEditable(False)
-                self.setItem(r, c, it)
-            it.setText(text)
-            it.setData(self._brush(bg) if bg else None, Qt.ItemDataRole.BackgroundRole)
-            it.setData(self._brush(fg) if fg else None, Qt.ItemDataRole.ForegroundRole)
-            it.setFont(self._bold if bold else self._plain)
-            it.setToolTip(tip)
-            it.setTextAlignment(align)
+        changed: set[tuple[int, int]] = set()
+        # Every item setter would tell the view on its own (six per cell): the view hears once per row.
+        self.blockSignals(True)
+        try:
+            for r, c in dirty:
+                if r < len(self.rows) and c < self.columnCount():
+                    look = self._look(self.rows[r], c)
+                    if self._shown.get((r, c)) != look:
+                        self._shown[(r, c)] = look
+                        self._show(r, c, look)
+                        changed.add((r, c))
+        finally:
+            self.blockSignals(False)
+        for (r0, r1), (c0, c1) in _spans(changed):
+            self.dataChanged.emit(self.index(r0, c0), self.index(r1, c1))
+
+    def _show(self, r: int, c: int, look: tuple) -> None:
+        text, bg, fg, bold, tip, align = look
+        it = self.item(r, c)
+        if it is None:
+            it = QStandardItem()
+            it.setEditable(False)
+            self.setItem(r, c, it)
+        it.setText(text)
+        it.setData(self._brush(bg) if bg else None, Qt.ItemDataRole.BackgroundRole)
+        it.setData(self._brush(fg) if fg else None, Qt.ItemDataRole.ForegroundRole)
+        it.setFont(self._bold if bold else self._plain)
+        it.setToolTip(tip)
+        it.setTextAlignment(align)
 
     def _look(self, row: BoardRow, c: int) -> tuple:
         """(text, background, foreground, bold, tooltip, alignment) of one cell."""
@@ -328,6 +345,14 @@ class BoardModel(QStandardItemModel):
     def verdict(self, position: int, col: str) -> str:
         row = self.row(position)
         return row.cells.get(col, Cell()).verdict if row else ""
+
+
+def _spans(cells: set[tuple[int, int]]) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Changed cells as few rectangles: one per changed row, spanning its changed columns."""
+    rows: dict[int, list[int]] = {}
+    for r, c in cells:
+        rows.setdefault(r, []).append(c)
+    return [((r, r), (min(cs), max(cs))) for r, cs in sorted(rows.items())]
 
 
 class BoardView(QTableView):

@@ -56,6 +56,7 @@ class PositionDetail(QWidget):
         from bench.gui.plots import PhasorPlot
 
         plot = PhasorPlot()
+        plot.prepare()
         self.split.replaceWidget(self.split.indexOf(self.phasor), plot)
         self.phasor.deleteLater()
         self.phasor = plot
