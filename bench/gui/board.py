@@ -76,6 +76,7 @@ class BoardRow:
     readings: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     phases: dict | None = None
+    changes: tuple = ()  # nameplate corrections: (field, old, new, who, when)
 
     def failing(self, columns: list[str]) -> list[str]:
         return [c for c in columns if self.cells.get(c, Cell()).verdict in BAD]
@@ -261,6 +262,7 @@ class BoardModel(QStandardItemModel):
         row.form = meter.form if meter else ""
         row.accuracy_class = meter.accuracy_class if meter else ""
         row.current_class = (meter.current_class or "") if meter else ""
+        row.changes = tuple(getattr(meter, "nameplate_changes", ())) if meter else ()
         row.state, row.message = ("loaded" if meter else "empty"), ""
         row.cells = {}
         r = self.index_of[position]

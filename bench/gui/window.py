@@ -105,6 +105,7 @@ class MainWindow(
         self.confirm = self._confirm_dialog  # tests replace it; a person answers the real dialog
         self.ask_override = self._override_dialog
         self.ask_retest = self._retest_dialog
+        self.ask_meter = self._meter_dialog  # (position, raw) -> LoadedMeter or None
         self._phasors: tuple[dict, str] | None = None
         self.prompts: list = []  # open mid-run prompts (the engine thread waits on each)
 
