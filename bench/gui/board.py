@@ -371,7 +371,8 @@ class BoardView(QTableView):
         super().__init__(parent)
         self.setModel(model)
         self.setFont(big_font(CELL_PT))
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        # one cell is selected, not the row: a highlighted row would hide its verdict colours
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setWordWrap(False)
@@ -385,7 +386,7 @@ class BoardView(QTableView):
         hh.setDefaultSectionSize(self.CELL_PX)
         hh.setFont(big_font(10, True))
         hh.setHighlightSections(False)
-        self.setStyleSheet("QTableView::item:selected { border: 2px solid #000000; }")
+
         model.columnsInserted.connect(lambda *_: self._widths())
         self._widths()
         self.doubleClicked.connect(lambda idx: self._activate(idx.row()))
@@ -410,7 +411,7 @@ class BoardView(QTableView):
 
     def currentChanged(self, current, previous) -> None:  # noqa: N802 - Qt override
         super().currentChanged(current, previous)
-        if current.isValid():
+        if current.isValid() and current.row() != previous.row():
             self.selected_position.emit(self.model().rows[current.row()].position)
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
@@ -422,4 +423,4 @@ class BoardView(QTableView):
     def select(self, position: int) -> None:
         r = self.model().index_of.get(position)
         if r is not None:
-            self.setCurrentIndex(self.model().index(r, 2))
+            self.setCurrentIndex(self.model().index(r, 1))
