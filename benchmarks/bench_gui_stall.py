@@ -1,4 +1,4 @@
-"""Worst event-loop stall of the bench application during a simulated 24-position run (target < 50 ms).
+"""Worst event-loop stall of the bench application during a simulated 24-position run (target < 30 ms).
 
     .venv/bin/python benchmarks/bench_gui_stall.py [--positions 24] [--plan ansi-c12.20-2s]
 
@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 TICK_MS = 5
+TARGET_MS = 30  # issue #14: no stall over 30 ms on a 24-position run
 
 
 def board_file(n: int, folder: Path) -> Path:
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"positions {args.positions}, plan {args.plan}{' + as-left' if args.as_left else ''}: outcome "
           f"{out.outcome if out else '?'}, {len(events)} engine events, run wall time {wall:.2f} s")  # fmt: skip
     print(f"event-loop stall during the run: worst {worst:.1f} ms, p99 {p99:.1f} ms over {during} ticks "
-          f"(target < 50 ms): {'OK' if worst < 50 else 'OVER TARGET'}")  # fmt: skip
+          f"(target < {TARGET_MS} ms): {'OK' if worst < TARGET_MS else 'OVER TARGET'}")  # fmt: skip
     print(f"after the run (results shown, bench re-opened and checked): worst {after:.1f} ms")
     print(f"garbage collections during the run: {len(run_collections)}, longest "
           f"{max(run_collections, default=0.0):.1f} ms")  # fmt: skip
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     w.shutdown()
     w.deleteLater()
     app.processEvents()
-    return 0 if worst < 50 and after < 50 else 1
+    return 0 if worst < TARGET_MS and after < TARGET_MS else 1
 
 
 if __name__ == "__main__":

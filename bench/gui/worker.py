@@ -35,7 +35,7 @@ from procedures.errors import InputError
 
 YIELD_S = 0.001  # the worker's pause per engine event (virtual time would otherwise starve the window)
 DRAIN_EVERY_MS = 40  # the GUI takes queued engine events this often (25 times a second) ...
-DRAIN_BUDGET_S = 0.015  # ... for at most this long each time, then lets the event loop paint
+DRAIN_BUDGET_S = 0.008  # ... for at most this long each time, then lets the event loop paint
 
 
 class EventPump(QObject):
