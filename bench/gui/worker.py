@@ -58,6 +58,10 @@ class EventPump(QObject):
         """Any thread: queue one item (deque appends are atomic)."""
         self._queue.append(item)
 
+    def pending(self) -> bool:
+        """Events are still queued (the GUI has not shown them yet)."""
+        return bool(self._queue)
+
     def start(self) -> None:
         """GUI thread: start taking events (a run is starting)."""
         self._timer.start()

@@ -21,7 +21,7 @@ from bench.gui.prompts import AsLeftPrompt, WiringDecisionDialog, WiringOverride
 from bench.gui.tabs import PASSES_AS_LEFT, RECHECK_AFTER_MS
 from bench.gui.waits import WaitBar
 from bench.gui.widgets import VERDICT_WORDS, big_font
-from bench.gui.worker import Question, RunJob
+from bench.gui.worker import DRAIN_EVERY_MS, Question, RunJob
 from procedures.errors import InputError
 
 
@@ -244,7 +244,17 @@ class RunTab:
         # Open and check the bench again for the next Start, once the technician is looking at the results.
         QTimer.singleShot(RECHECK_AFTER_MS, self.check_instruments)
 
+    def _after_the_events(self, slot, *args) -> bool:
+        """True when engine events are still queued: ``slot`` runs again once the pump has shown them,
+        in its time-boxed batches (flushing a 48-position backlog at once froze the window ~0.1 s)."""
+        if self.pump.pending():
+            QTimer.singleShot(DRAIN_EVERY_MS, lambda: slot(*args))
+            return True
+        return False
+
     def on_run_failed(self, message: str) -> None:
+        if self._after_the_events(self.on_run_failed, message):
+            return
         self._run_ended()
         self.banner.setText(f"Run did not complete: {message}")
         self.banner.setStyleSheet("color:#b00000;")
@@ -252,6 +262,8 @@ class RunTab:
         self._update_controls()
 
     def on_run_finished(self, outcome) -> None:
+        if self._after_the_events(self.on_run_finished, outcome):
+            return
         self._run_ended()
         self.last_outcome = outcome
         counts: dict[str, int] = {}
