@@ -38,7 +38,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--allow-overdue",
         action="store_true",
-        help="test with a reference standard past its calibration due date (recorded)",
+        help="test with a reference standard past its calibration due date (recorded on the run and stated on its certificates)",
     )
     p.add_argument(
         "--speed",
