@@ -301,6 +301,66 @@ def _page_size(page_size: str):
 
 # --- the certificate ----------------------------------------------------------------------------------
 
+#: How many failing results page 1's result box names; the rest are counted ("and 2 more").
+BOX_REASONS = 3
+_FUNCTIONAL_NAMES = {
+    "No-load (creep)": "no-load (creep) test",
+    "Starting load": "starting test",
+    "creep": "no-load (creep) test",
+    "starting": "starting test",
+}
+
+
+def result_reasons(data: CertificateData) -> list[str]:
+    """What decided a failing or indeterminate overall result, one line per result, for page 1's box:
+    "FAIL — starting test (0 pulse(s) in 600 s)", "FAIL — LL error +1.300 % outside ±1.00 %".
+    The results the overall verdict rests on: the final stage's points and register tests, the starting,
+    creep, weighted-average and wiring results. Empty for a pass."""
+    if data.overall_verdict not in ("fail", "indeterminate"):
+        return []
+    final = data.stages[-1]
+    stage = f" {final}" if len(data.stages) > 1 else ""
+    found: list[tuple[str, str]] = []
+    for p in data.points_of(final):
+        what = point_name(p.point_id, p.label) + (f" element {p.element}" if p.element != "series" else "")
+        where = "outside" if p.verdict == "fail" else "within U of"
+        found.append(
+            (p.verdict, f"{what}{stage} error {fmt_err(p.error_pct)} % {where} {fmt_lim(p.limit_pct)} %")
+        )
+    for f in data.functional_tests:
+        found.append((f.verdict, f"{_FUNCTIONAL_NAMES.get(f.name, f.name)} ({f.observed})"))
+    for t in data.register_tests:
+        if t.stage != final:
+            continue
+        name = point_name(t.point_id, t.label)
+        found.append(
+            (
+                t.verdict,
+                f"register test {name} error {fmt_err(t.error_pct)} % against {fmt_lim(t.limit_pct)} %",
+            )
+        )
+        found.append((t.constant_verdict, f"meter constant {name} error {fmt_err(t.constant_error_pct)} % against "
+                                          f"{fmt_lim(t.constant_limit_pct)} %"))  # fmt: skip
+    for w in data.weighted_averages:
+        found.append(
+            (
+                w.verdict,
+                f"weighted average {w.registration_pct:.3f} % {'outside' if w.verdict == 'fail' else 'within U of'} {w.low_pct:.1f} - {w.high_pct:.1f} %",
+            )
+        )
+    if data.wiring is not None:
+        found.append(
+            (
+                data.wiring.verdict,
+                "wiring check" + (f": {data.wiring.findings[0]}" if data.wiring.findings else ""),
+            )
+        )
+    lines = [f"{VERDICT_WORDS[v]} — {text}" for v, text in found if v in ("fail", "indeterminate")]
+    lines.sort(key=lambda line: not line.startswith("FAIL"))  # stable: failures first, in certificate order
+    if len(lines) > BOX_REASONS:
+        lines = lines[: BOX_REASONS - 1] + [f"and {len(lines) - BOX_REASONS + 1} more (see Results)"]
+    return lines
+
 
 def _title_block(data: CertificateData, st, width: float) -> list:
     lab = data.laboratory
@@ -316,10 +376,9 @@ def _title_block(data: CertificateData, st, width: float) -> list:
         "indeterminate": "conformity could not be decided",
         "not tested": "not tested",
     }[data.overall_verdict]
-    box = Table(
-        [[Paragraph(f"Overall result: {verdict}", st["verdict"])], [_p(meaning, st["cell"])]],
-        colWidths=[58 * mm],
-    )
+    box_rows = [[Paragraph(f"Overall result: {verdict}", st["verdict"])], [_p(meaning, st["cell"])]]
+    box_rows += [[_p(line, st["cellb"])] for line in result_reasons(data)]
+    box = Table(box_rows, colWidths=[58 * mm])
     box.setStyle(
         TableStyle(
             [
@@ -373,7 +432,7 @@ def _identity_section(data: CertificateData, st, width: float) -> list:
         [
             ("Issued by", lab.name),
             ("Address", "\n".join((*lab.address, f"{lab.city}, {lab.country_code}"))),
-            ("Accreditation", lab.accreditation),
+            *((("Accreditation", lab.accreditation),) if lab.accreditation.strip() else ()),
             ("Place of test", lab.place_of_test),
         ],
         [lw, half - lw],

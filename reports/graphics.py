@@ -97,8 +97,9 @@ def _nice_step(span: float) -> float:
 def error_chart(points: tuple[PointResult, ...], width: float = 480.0, height: float = 210.0) -> Drawing:
     """Error (%) against test current (A, log scale) with U error bars and +/- limit marks per point.
 
-    As-found points are open squares, as-left points filled circles; points at the same current (FL and
-    PF, element tests) are spread sideways and labelled with their point id so none hides another.
+    As-found points are open squares, as-left points filled circles, each exactly at its test current;
+    points at the same current (FL and PF, element tests) are told apart by their point-id labels, placed
+    on alternate sides so none hides another.
     """
     register_fonts()
     d = Drawing(width, height)
@@ -170,17 +171,10 @@ def error_chart(points: tuple[PointResult, ...], width: float = 480.0, height: f
     )
 
     elements = sorted({p.element for p in points if p.element != "series"})
-    # points sharing a current (FL and PF, element tests) are spread sideways and each is labelled
-    groups: dict[float, list[PointResult]] = {}
+    labelled = [p for p in points if p.stage == "as-left" or len({q.stage for q in points}) == 1]
+    labels = _label_places(labelled, px, py)
     for p in points:
-        groups.setdefault(round(p.current_a, 9), []).append(p)
-    for p in points:
-        group = groups[round(p.current_a, 9)]
-        ids = sorted({q.point_id for q in group}, key=[q.point_id for q in group].index)
-        offset = (ids.index(p.point_id) - (len(ids) - 1) / 2) * 16.0
-        if p.stage == "as-found":
-            offset -= 4.0
-        x = px(p.current_a) + offset
+        x = px(p.current_a)  # exactly at the test current: points sharing it differ by label, not by x
         # limit marks: short dashed bars at +/- limit
         for sign in (1, -1):
             d.add(
@@ -216,8 +210,8 @@ def error_chart(points: tuple[PointResult, ...], width: float = 480.0, height: f
                     x, py(p.error_pct), 2.8, strokeColor=colors.black, fillColor=colors.HexColor("#1F3A5F")
                 )
             )
-        if p.stage == "as-left" or len(set(q.stage for q in points)) == 1:
-            d.add(String(x + 3.5, py(p.error_pct) + 3, p.point_id, fontName=FONT, fontSize=6))
+    for (lx, ly, anchor), text in labels:
+        d.add(String(lx, ly, text, fontName=FONT, fontSize=6, textAnchor=anchor))
     # legend
     lx = left + 6
     ly = top + 7
@@ -249,6 +243,27 @@ def error_chart(points: tuple[PointResult, ...], width: float = 480.0, height: f
         )
     )
     return d
+
+
+def _label_places(points, px, py) -> list[tuple[tuple[float, float, str], str]]:
+    """Where each point's id label goes: beside its marker, alternating right and left among points at the
+    same current (FL and PF, element tests), and moved up clear of a label already placed on that side, so
+    labels never overprint while every marker stays at its exact current."""
+    groups: dict[float, list[PointResult]] = {}
+    for p in points:
+        groups.setdefault(round(p.current_a, 9), []).append(p)
+    out = []
+    for group in groups.values():
+        taken: dict[str, list[float]] = {"start": [], "end": []}
+        for k, p in enumerate(sorted(group, key=lambda q: q.error_pct)):
+            anchor = "start" if k % 2 == 0 else "end"
+            x = px(p.current_a) + (4.0 if anchor == "start" else -4.0)
+            y = py(p.error_pct) + 3
+            while any(abs(y - t) < 6.5 for t in taken[anchor]):
+                y += 6.5
+            taken[anchor].append(y)
+            out.append(((x, y, anchor), p.point_id))
+    return out
 
 
 class QrCode(Flowable):
