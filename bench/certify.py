@@ -289,6 +289,14 @@ def build_certificate_data(
             "Instrument commands not confirmed by any public documentation of the instrument were used "
             "(the laboratory enabled them for this bench): " + "; ".join(unconfirmed)
         )
+    run_day = _date(run.get("started_at"))
+    for ref in refs:  # a reference used past its due date only with --allow-overdue; the reader is told
+        if ref.due_date and run_day and ref.due_date < run_day:
+            deviations.append(
+                f"The reference standard {ref.identity} (serial {ref.serial}) was used on "
+                f"{run_day.isoformat()}, past its calibration due date {ref.due_date.isoformat()}; "
+                "the operator allowed it (--allow-overdue)."
+            )
     deviations += register_notes
     deviations += [describe(r) for r in retests(record, position)]
     earlier = read.certificates(position)[:revision]

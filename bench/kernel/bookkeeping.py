@@ -156,6 +156,7 @@ def open_run(k) -> int:
         "warmup_s": s.warmup_s,
         "passes": list(s.passes),
         "stability_tolerance_percent": s.stability_tolerance_percent,
+        "allow_overdue": s.allow_overdue,
         "meters": {m.position: m.to_dict() for m in k.meters},
         "wiring_overrides": {str(p): v for p, v in s.wiring_overrides.items()},
         "plan_title": rp.title,
