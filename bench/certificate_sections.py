@@ -135,3 +135,25 @@ def verdict_word(v: str | None) -> str:
     from reports.model import VERDICTS
 
     return v if v in VERDICTS else "fail"
+
+
+def point_measures(p: dict) -> dict:
+    """A recorded point's quantity, direction and kind as a certificate's PointResult takes them: empty for
+    active energy delivered at an accuracy point (so older certificates re-render byte for byte)."""
+    from bench.records.rows import quantity_of
+
+    quantity, direction = quantity_of(p)
+    return {
+        "quantity": "" if quantity == "active" else quantity,
+        "direction": "" if direction == "delivered" else direction,
+        "kind": "influence" if p["kind"] == "influence" else "",
+    }
+
+
+def sign_convention(points) -> str:
+    """The certificate's sign convention, with the direction and unit conventions when it has received,
+    reactive, apparent or influence points."""
+    from reports.model import DIRECTION_CONVENTION, SIGN_CONVENTION
+
+    special = any(pt.quantity or pt.direction or pt.kind for pt in points)
+    return SIGN_CONVENTION + DIRECTION_CONVENTION if special else SIGN_CONVENTION

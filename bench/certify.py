@@ -18,8 +18,10 @@ from pathlib import Path
 from bench.certificate_sections import (
     instrument_identity,
     limit_provenance,
+    point_measures,
     register_tests,
     resolution_provenance,
+    sign_convention,
 )
 from bench.readmodel import RunRecord, laboratory_to_dict
 from bench.retests import describe, retests
@@ -78,7 +80,12 @@ def build_certificate_data(
     lab = lab or read.laboratory(position, revision) or default_laboratory()
     pts = [p for p in record["points"] if p["position"] == position]
     acc = [
-        p for p in pts if p["kind"] == "accuracy" and (p.get("result") or {}).get("error_percent") is not None
+        p
+        for p in pts
+        if p["kind"] in ("accuracy", "influence")
+        and (p.get("result") or {}).get("error_percent") is not None
+        # an influence point's reference-condition row (no limit) is information, not a certified result
+        and (p["kind"] == "accuracy" or p.get("limit_hi") is not None)
     ]
     points = []
     for p in acc:
@@ -99,6 +106,7 @@ def build_certificate_data(
                 limit_pct=lim if lim else float("nan"),
                 verdict=r["verdict"] if r["verdict"] in rm.VERDICTS else "fail",
                 stage=p["test_pass"],
+                **point_measures(p),
             )
         )
     if not points:
@@ -365,6 +373,7 @@ def build_certificate_data(
         bench_name=record["bench"]["name"],
         software_version=f"MeterBench {__version__}",
         deviations=tuple(deviations),
+        sign_convention=sign_convention(points),
         weighted_averages=tuple(averages),
         functional_tests=tuple(functional),
         wiring=wiring,

@@ -596,7 +596,7 @@ POINT_HEADERS = (
 def point_row(p: PointResult) -> list[str]:
     """The text of one results-table row, as printed (the tests compare against it cell by cell)."""
     return [
-        point_name(p.point_id, p.label),
+        point_name(p.point_id, p.label) + p.measures,  # [varh, received]: the energy and direction if not Wh delivered
         p.element,
         fmt_v(p.voltage_v),
         fmt_a(p.current_a),

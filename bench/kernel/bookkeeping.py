@@ -49,6 +49,8 @@ def prepare(k) -> None:
                 found=f"{m.form} {m.accuracy_class}",
             )
     k.resolved = first
+    if first.frequency_hz:  # the plan's supply frequency (an IEC plan: 50 Hz) over the bench's default
+        k.settings.frequency_hz = first.frequency_hz
     check_capabilities(k.bench, first)
     k.positions = {m.position: Position(m) for m in k.meters}
 

@@ -79,12 +79,15 @@ class RunContext:
     def energise(
         self, point, *, current: float | None = None, lag: float | None = None, element: str | None = None
     ) -> None:
-        """Source to the point's load (or the given current, angle, element) and on."""
+        """Source to the point's load (or the given current, angle, element) and on, at the point's
+        frequency (the plan's, else the bench's). A received point's current is reversed
+        (``point.source_lag_deg``); ``lag`` is then the source's angle as given."""
         self._k.energise(
             point.voltage_v,
             point.current_a if current is None else current,
-            point.lag_deg if lag is None else lag,
+            getattr(point, "source_lag_deg", point.lag_deg) if lag is None else lag,
             point.element if element is None else element,
+            getattr(point, "frequency_hz", None),
         )
 
     def stabilise(self, expected_current: float):
@@ -122,9 +125,10 @@ class RunContext:
         return read
 
     # ---- gates and counts ------------------------------------------------------------------------
-    def gates(self, jobs: dict, readings: int) -> Iterator[list]:
-        """Gates on every live position (``jobs``: position -> (kt, gate plan)), single or back to back."""
-        return self._k.gate_runner.readings(jobs, readings, self._k.active_set)
+    def gates(self, jobs: dict, readings: int, quantity: str = "active") -> Iterator[list]:
+        """Gates on every live position (``jobs``: position -> (kt, gate plan)), single or back to back,
+        counting ``quantity`` (active, reactive, apparent) pulses."""
+        return self._k.gate_runner.readings(jobs, readings, self._k.active_set, quantity)
 
     def dosage(self, jobs: dict, point, ramp_s: float) -> Dosed:
         """Gates armed with the source off, then the point's load on, every gate waited for, source off."""

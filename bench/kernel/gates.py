@@ -50,10 +50,14 @@ class GateRunner:
     def _deadline(self, plan, since: float) -> float:
         return since + plan.gate_seconds * self.s.gate_timeout_factor + self.s.gate_timeout_margin_s
 
-    def _arm(self, jobs: dict, series: int | None = None) -> None:
+    def _arm(self, jobs: dict, series: int | None = None, quantity: str = "active") -> None:
         with self.k.io:
             for pos, (kt, plan) in jobs.items():
-                self.bench.calculators[pos].configure(kt, plan.meter_pulses)
+                calc = self.bench.calculators[pos]
+                if quantity == "active":  # every driver's call; only some gate var or VA pulses
+                    calc.configure(kt, plan.meter_pulses)
+                else:
+                    calc.configure(kt, plan.meter_pulses, quantity=quantity)
             for pos in jobs:
                 calc = self.bench.calculators[pos]
                 calc.start() if series is None else calc.start_series(series)
@@ -63,24 +67,25 @@ class GateRunner:
             callable(getattr(self.bench.calculators[p], "start_series", None)) for p in positions
         )
 
-    def readings(self, jobs: dict, readings: int, live) -> Iterator[list]:
+    def readings(self, jobs: dict, readings: int, live, quantity: str = "active") -> Iterator[list]:
         """Yield lists of (position, reading index, GateResult or a "no pulses" message) as gates finish.
-        ``live()`` says which positions are still tested (a position found dead drops out)."""
+        ``live()`` says which positions are still tested (a position found dead drops out); ``quantity``
+        is the energy the gates count (the meters' test output and the reference's pulses)."""
         alive = [p for p in jobs if p in live()]
         if self.can_series(alive):
-            yield from self._series({p: jobs[p] for p in alive}, readings)
+            yield from self._series({p: jobs[p] for p in alive}, readings, quantity)
             return
         for index in range(readings):
             alive = [p for p in jobs if p in live()]
             if not alive:
                 return
             self.k.safe_point()
-            results = self._single({p: jobs[p] for p in alive})
+            results = self._single({p: jobs[p] for p in alive}, quantity)
             yield [(pos, index, res) for pos, res in results.items()]
 
-    def _single(self, jobs: dict) -> dict:
+    def _single(self, jobs: dict, quantity: str = "active") -> dict:
         clock = self.bench.clock
-        self._arm(jobs)
+        self._arm(jobs, quantity=quantity)
         start = clock.now()
         deadlines = {pos: self._deadline(gp, start) for pos, (_, gp) in jobs.items()}
         out: dict = {}
@@ -113,9 +118,9 @@ class GateRunner:
                 self.k.sleep(max(self.s.gate_poll_s, min(0.8 * min(remaining, default=0.0), 0.25 * first)))
         return out
 
-    def _series(self, jobs: dict, readings: int) -> Iterator[list]:
+    def _series(self, jobs: dict, readings: int, quantity: str = "active") -> Iterator[list]:
         clock = self.bench.clock
-        self._arm(jobs, series=readings)
+        self._arm(jobs, series=readings, quantity=quantity)
         start = clock.now()
         deadlines = {pos: self._deadline(gp, start) for pos, (_, gp) in jobs.items()}
         taken = dict.fromkeys(jobs, 0)

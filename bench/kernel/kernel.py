@@ -472,10 +472,12 @@ class RunKernel:
         return bool(self.ask(self.settings.adjust)) if self.settings.adjust else True
 
     # ---- the source: only the kernel switches it ---------------------------------------------------
-    def energise(self, voltage: float, current: float, lag: float, element: str) -> None:
+    def energise(
+        self, voltage: float, current: float, lag: float, element: str, frequency_hz: float | None = None
+    ) -> None:
         phases = source_phases(self, voltage, current, lag, element)
         with self.io:
-            self.bench.source.apply(phases, self.settings.frequency_hz)
+            self.bench.source.apply(phases, frequency_hz or self.settings.frequency_hz)
             if not self.bench.source.output_is_on():
                 self.bench.source.output_on()
 

@@ -90,6 +90,8 @@ class StoreWriter:
             limit_hi=hi,
             limit_provenance=plain(prov) if prov else {},
             planned=rec.planned,
+            quantity=getattr(p, "quantity", "active"),
+            direction=getattr(p, "direction", "delivered"),
         )
 
     def _row(self, position: int, point_id: str, test_pass: str) -> int:

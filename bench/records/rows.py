@@ -17,6 +17,14 @@ TEST_PASSES = ("as-found", "as-left")
 POINT_STATUSES = ("done", "failed", "skipped")
 RUN_OUTCOMES = ("passed", "failed", "aborted", "error")
 ROTATIONS = ("ABC", "CBA", "n/a")
+QUANTITIES = ("active", "reactive", "apparent")  # a point's energy (Wh, varh, VAh)
+DIRECTIONS = ("delivered", "received")
+
+
+def quantity_of(point: dict) -> tuple[str, str]:
+    """A recorded point's (quantity, direction); rows from before migration 0003 hold NULL there and
+    all measured active energy delivered."""
+    return point.get("quantity") or "active", point.get("direction") or "delivered"
 
 
 @dataclass

@@ -12,7 +12,9 @@ import sqlalchemy as sa
 
 from bench.records import models as m
 from bench.records.rows import (
+    DIRECTIONS,
     POINT_STATUSES,
+    QUANTITIES,
     RUN_OUTCOMES,
     TEST_PASSES,
     choice,
@@ -144,8 +146,12 @@ class RunWrites:
         limit_hi: float | None,
         limit_provenance: dict,
         planned: dict,
+        quantity: str = "active",
+        direction: str = "delivered",
     ) -> int:
         choice("test_pass", test_pass, TEST_PASSES)
+        choice("quantity", quantity, QUANTITIES)
+        choice("direction", direction, DIRECTIONS)
         with self._write() as tx:
             self._require_position(tx.conn, run_id, position)
             return tx.insert(
@@ -161,6 +167,8 @@ class RunWrites:
                     "voltage_v": voltage_v,
                     "current_a": current_a,
                     "lag_deg": lag_deg,
+                    "quantity": quantity,
+                    "direction": direction,
                     "limit_lo": limit_lo,
                     "limit_hi": limit_hi,
                     "limit_provenance": limit_provenance,

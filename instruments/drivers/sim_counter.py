@@ -14,7 +14,7 @@ from pathlib import Path
 
 from instruments.drivers import DriverContext, Link, parse_numbers, read_options
 from instruments.errors import CommandRefused, InstrumentFault, UnparseableReply
-from instruments.interfaces import GateResult
+from instruments.interfaces import Capabilities, GateResult
 from instruments.registry import DriverSpec
 from procedures.errors import InputError
 
@@ -25,6 +25,7 @@ COMMANDS = {
     "error": "SYST:ERR?",
     "positions?": "SYST:POS?",
     "configure": "POS{p}:CONF {kt:.9g},{n:d}",
+    "quantity": "POS{p}:QUAN {q}",  # which reference pulses the gate counts: W, VAR, VA
     "start": "POS{p}:GATE START",
     "abort": "POS{p}:GATE ABORT",
     "status?": "POS{p}:STAT?",  # -> IDLE|RUN|DONE,<progress>
@@ -35,6 +36,7 @@ COMMANDS = {
     "count?": "POS{p}:COUN?",  # -> <meter pulses>,<seconds>
 }
 OPTIONS = {"timeout_ms": (int, 2000, lambda v: 50 <= v <= 60000, "50..60000 ms")}
+QUANTITY_WORDS = {"active": "W", "reactive": "VAR", "apparent": "VA"}
 STATUS_WORDS = {"IDLE": "idle", "RUN": "running", "DONE": "finished"}
 
 
@@ -50,6 +52,15 @@ class SimCounter:
 
     def identify(self) -> str:
         return self.link.query(COMMANDS["identify"])
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            quantities=frozenset(QUANTITY_WORDS),  # POS<n>:QUAN W|VAR|VA selects the reference pulses
+            energy_test=True,
+            positions=48,
+            continuous_gating=True,  # POS<n>:GATE:SER
+            pulse_count=True,  # POS<n>:COUN
+        )
 
     def check(self, after: str) -> None:
         errs = []
@@ -87,15 +98,26 @@ class PositionCalculator:
     def __init__(self, rack: SimCounter, position: int) -> None:
         self.rack, self.position = rack, position
         self.name = f"{rack.name} position {position}"
+        self._quantity = "active"  # the device's power-on default (POS<n>:QUAN W)
 
     def _c(self, key: str, **kw) -> str:
         return COMMANDS[key].format(p=self.position, **kw)
 
-    def configure(self, kt_wh: float, meter_pulses: int) -> None:
+    def configure(self, kt_wh: float, meter_pulses: int, quantity: str = "active") -> None:
+        """A gate of ``meter_pulses`` of ``kt_wh`` Wh (varh, VAh) against the reference's W (var, VA) pulses."""
+        if quantity not in QUANTITY_WORDS:
+            raise InputError(
+                "quantity", "is not an energy quantity", allowed=tuple(QUANTITY_WORDS), found=quantity
+            )
         if not (kt_wh > 0 and math.isfinite(kt_wh)):
             raise InputError("kt_wh", "must be > 0 Wh per pulse", found=kt_wh)
         if meter_pulses < 1:
             raise InputError("meter_pulses", "must be >= 1", found=meter_pulses)
+        if quantity != self._quantity:
+            c = self._c("quantity", q=QUANTITY_WORDS[quantity])
+            self.rack.link.write(c)
+            self.rack.check(c)
+            self._quantity = quantity
         c = self._c("configure", kt=kt_wh, n=meter_pulses)
         self.rack.link.write(c)
         self.rack.check(c)
