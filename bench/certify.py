@@ -281,6 +281,11 @@ def build_certificate_data(
             "Instrument commands not confirmed by any public documentation of the instrument were used "
             "(the laboratory enabled them for this bench): " + "; ".join(unconfirmed)
         )
+    for moved in (run.get("settings") or {}).get("resumed_elsewhere") or []:
+        deviations.append(
+            f"The run was interrupted and finished on other instruments than it started on "
+            f"({'; '.join(moved['changes'])}); the technician's reason: {moved['reason']}"
+        )
     deviations += register_notes
     deviations += [describe(r) for r in retests(record, position)]
     earlier = read.certificates(position)[:revision]

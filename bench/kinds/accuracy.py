@@ -188,21 +188,22 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
 
 
 def _failed(ctx, pos: int, point, test_pass: str, state: str, message: str) -> None:
-    ctx.publish(
-        r.PointResult(
-            position=pos,
-            point_id=point.id,
-            test_pass=test_pass,
-            status="failed",
-            label=point.label,
-            element=point.element,
-            verdict="fail",
-            decision_rule=ctx.plan.decision_rule,
-            message=message,
-            shown=False,
+    with ctx.atomic():  # the failed row and the stop it causes: a resume finds both or neither
+        ctx.publish(
+            r.PointResult(
+                position=pos,
+                point_id=point.id,
+                test_pass=test_pass,
+                status="failed",
+                label=point.label,
+                element=point.element,
+                verdict="fail",
+                decision_rule=ctx.plan.decision_rule,
+                message=message,
+                shown=False,
+            )
         )
-    )
-    ctx.stop_position(pos, state, message)
+        ctx.stop_position(pos, state, message)
 
 
 def results(record: dict, position: int | None = None) -> list[dict]:
