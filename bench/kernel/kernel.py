@@ -221,21 +221,20 @@ class RunKernel:
         assert self.run_id is not None and self.resolved is not None
         from bench.kernel.store_writer import StoreWriter
 
-        self.writer = StoreWriter(self.store, self.run_id)
-        t0_wall = time.monotonic()
-        self._t0_bench = self.bench.clock.now()
-        self._watchdog = Watchdog(
-            self.bench,
-            self.settings.watchdog_s,
-            on_trip=self._watchdog_trip,
-            heartbeat=self._heartbeat,
-            heartbeat_s=self.settings.heartbeat_s,
-        ).start()
         outcome, message, end, reraise = "error", "", RunState.ERROR, None
-        try:
+        t0_wall, self._t0_bench = time.monotonic(), self.bench.clock.now()
+        try:  # from the first moment: a Ctrl-C or SIGTERM anywhere from here de-energises and is recorded
+            self.writer = StoreWriter(self.store, self.run_id)
+            self._watchdog = Watchdog(
+                self.bench,
+                self.settings.watchdog_s,
+                on_trip=self._watchdog_trip,
+                heartbeat=self._heartbeat,
+                heartbeat_s=self.settings.heartbeat_s,
+            ).start()
             # start from the safe state, whatever the last run left; a source that cannot confirm it is
-            # not energised at all
-            if any(str(e).startswith(UNCONFIRMED) for e in de_energise(self.bench)):
+            # not energised at all; a Ctrl-C meanwhile is not swallowed (it stops the run once safe)
+            if any(str(e).startswith(UNCONFIRMED) for e in de_energise(self.bench, interruptible=True)):
                 raise InstrumentError(self.bench.source.name, "output_off", None, UNCONFIRMED)
             self.publish([r.RunStarted(plan=self.resolved.plan_id, positions=tuple(sorted(self.positions)))])
             self.machine.to(RunState.PRE_CHECK)
