@@ -297,6 +297,11 @@ def build_certificate_data(
                 f"{run_day.isoformat()}, past its calibration due date {ref.due_date.isoformat()}; "
                 "the operator allowed it (--allow-overdue)."
             )
+    for moved in (run.get("settings") or {}).get("resumed_elsewhere") or []:
+        deviations.append(
+            f"The run was interrupted and finished on other instruments than it started on "
+            f"({'; '.join(moved['changes'])}); the technician's reason: {moved['reason']}"
+        )
     deviations += register_notes
     deviations += [describe(r) for r in retests(record, position)]
     earlier = read.certificates(position)[:revision]

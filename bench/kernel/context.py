@@ -157,6 +157,11 @@ class RunContext:
         """Record (one commit for all of them), then show. Stamps the run id and bench time."""
         self._k.publish(records)
 
+    def atomic(self):
+        """``with ctx.atomic():`` what is published inside is committed as one (a result and the stop it
+        causes: a crash never keeps one without the other)."""
+        return self._k.atomic()
+
     def open_point(self, position: int, point, test_pass: str, planned: dict) -> r.PointOpened:
         """A position's row for a point; a retest's row names the one it supersedes and why."""
         return self._k.opened(position, point, test_pass, planned)

@@ -47,6 +47,12 @@ class GateRunner:
         self.bench = kernel.bench
         self.s = kernel.settings
 
+    def _source_held(self) -> None:
+        """Before a meter is told it gave no pulses: a source that tripped (an overload, an amplifier that
+        cannot regulate) is the cause, and the run's error naming the source, not the meter's."""
+        with self.k.io:
+            self.bench.source.output_is_on()  # raises InstrumentFault if it is off while it should be on
+
     def _deadline(self, plan, since: float) -> float:
         return since + plan.gate_seconds * self.s.gate_timeout_factor + self.s.gate_timeout_margin_s
 
@@ -107,6 +113,7 @@ class GateRunner:
                         out[pos] = calc.result()
                         continue
                 if now >= deadlines[pos]:
+                    self._source_held()
                     with self.k.io:
                         calc.stop()
                     out[pos] = no_pulses(jobs[pos][1], deadlines[pos] - start)
@@ -141,6 +148,7 @@ class GateRunner:
                 if taken[pos] >= readings:
                     open_.discard(pos)
                 elif now >= deadlines[pos]:
+                    self._source_held()
                     with self.k.io:
                         calc.stop()
                     open_.discard(pos)
@@ -190,6 +198,7 @@ class GateRunner:
                         out[pos], finished_at[pos] = calc.result(), now
                         continue
                     if now >= deadline[pos]:
+                        self._source_held()
                         calc.stop()
                         out[pos] = no_pulses(plan, deadline[pos] - start)
                         continue
@@ -231,6 +240,8 @@ class GateRunner:
             if clock.now() >= end:
                 break
             self.k.sleep(min(15.0 if until_started else 60.0, end - clock.now()))
+        if until_started:
+            self._source_held()  # a meter that did not start on a tripped source did not fail
         with self.k.io:
             for pos in positions:
                 self.bench.calculators[pos].stop()

@@ -395,6 +395,20 @@ class RunWrites:
                 changes["settings"] = settings
             tx.update(m.runs, run_id, changes)
 
+    def close_open_points(self, run_id: int, message: str) -> list[int]:
+        """A run that ended early (an instrument error, an abort): its points still running are closed as
+        failed with why, never left "running". Returns their rows."""
+        p = m.points.c
+        with self._write() as tx:
+            rows = (
+                tx.conn.execute(sa.select(p.id).where(p.run_id == run_id, p.status == "running"))
+                .scalars()
+                .all()
+            )
+            for pid in rows:
+                tx.update(m.points, pid, {"status": "failed", "message": message, "finished_at": tx.at})
+            return list(rows)
+
     def completed_points(self, run_id: int) -> set[tuple[int, str, str]]:
         """(position, point_id, test_pass) already done, failed or skipped: what a resumed run must not
         repeat."""

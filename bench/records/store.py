@@ -423,8 +423,9 @@ class RecordStore(RunWrites, RunReads):
                 self._interrupt(tx, run_id)
             return found
 
-    def mark_resumed(self, run_id: int) -> None:
-        """An interrupted run continues under this process (status back to "running")."""
+    def mark_resumed(self, run_id: int, *, elsewhere: dict | None = None) -> None:
+        """An interrupted run continues under this process (status back to "running"); ``elsewhere``: it
+        continues on other instruments, with the technician's reason (kept in the run's settings)."""
         with self._write() as tx:
             run = tx.conn.execute(sa.select(m.runs).where(m.runs.c.id == run_id)).mappings().one_or_none()
             if run is None:
@@ -436,16 +437,17 @@ class RecordStore(RunWrites, RunReads):
                     found=run_id,
                     source="records store",
                 )
-            tx.update(
-                m.runs,
-                run_id,
-                {
-                    "status": "running",
-                    "pid": os.getpid(),
-                    "hostname": socket.gethostname(),
-                    "resumes": run["resumes"] + 1,
-                },
-            )
+            changes = {
+                "status": "running",
+                "pid": os.getpid(),
+                "hostname": socket.gethostname(),
+                "resumes": run["resumes"] + 1,
+            }
+            if elsewhere:
+                settings = dict(run["settings"] or {})
+                settings["resumed_elsewhere"] = [*settings.get("resumed_elsewhere", []), elsewhere]
+                changes["settings"] = settings
+            tx.update(m.runs, run_id, changes)
             tx.conn.execute(sa.update(m.runs).where(m.runs.c.id == run_id).values(heartbeat_at=tx.at))
 
     # ------------------------------------------------------------------ audit
