@@ -81,7 +81,9 @@ def efficiency() -> None:
             store = RecordStore.open(f"sqlite:///{tmp / (form + '.sqlite')}")
             try:
                 plan = load_plan(plan_id)
-                eng = RunKernel(bench, store, plan, meters_from_bench(bench.config), settings=KernelSettings())
+                eng = RunKernel(
+                    bench, store, plan, meters_from_bench(bench.config), settings=KernelSettings()
+                )
                 out = eng.run()
                 record = store.run_record(out.run_id)
                 # the engine settles before pulse counting (accuracy, creep, starting), not for wiring
@@ -95,7 +97,51 @@ def efficiency() -> None:
                 store.close()
 
 
-def overhead(positions: int = 24) -> None:
+class SimulatorMeter:
+    """CPU seconds spent on the instruments' side: everything below pyvisa's resource calls (pyvisa-sim's
+    sessions and byte loop, the simulated instruments, the physics they ask). What a real bench spends
+    there is the instruments' own time, not ours; the engine figure is reported with and without it."""
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self.messages = 0
+        self._depth = 0
+        self._saved: list = []
+
+    def _wrap(self, owner, name: str, counts: bool) -> None:
+        original = getattr(owner, name)
+        meter = self
+
+        def timed(*args, **kwargs):
+            if meter._depth:
+                return original(*args, **kwargs)
+            meter._depth += 1
+            if counts:
+                meter.messages += 1
+            t0 = time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                meter.cpu += time.thread_time() - t0
+                meter._depth -= 1
+
+        self._saved.append((owner, name, original))
+        setattr(owner, name, timed)
+
+    def __enter__(self) -> SimulatorMeter:
+        from pyvisa_sim.highlevel import SimVisaLibrary
+
+        self._wrap(SimVisaLibrary, "write", counts=True)  # one message sent to an instrument
+        self._wrap(SimVisaLibrary, "read", counts=False)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for owner, name, original in reversed(self._saved):
+            setattr(owner, name, original)
+
+
+def board(positions: int, tmp: Path) -> Path:
+    """The 2S example bench with ``positions`` identical healthy meters."""
     text = (ROOT / "examples" / "2s-board.toml").read_text()
     head = text.split("[[simulation.meter]]")[0]
     head = re.sub(r"(?m)^positions\s*=\s*\d+", f"positions = {positions}", head)
@@ -106,27 +152,44 @@ def overhead(positions: int = 24) -> None:
         f"noise_percent = 0.01\n"
         for k in range(1, positions + 1)
     )
+    path = tmp / f"board{positions}.toml"
+    path.write_text(head + meters)
+    return path
+
+
+def overhead(positions: int = 24, repeat: int = 3) -> None:
+    """Engine CPU per position-point: the best of ``repeat`` runs (the machine is shared; the least
+    disturbed run is the engine's own cost), with the simulator's share measured in the same run."""
+    best = None
     with tempfile.TemporaryDirectory() as tmpd:
         tmp = Path(tmpd)
-        path = tmp / "board24.toml"
-        path.write_text(head + meters)
-        bench = open_bench(path, speed=0)
-        store = RecordStore.open(f"sqlite:///{tmp / 'o.sqlite'}")
-        try:
-            eng = RunKernel(bench, store, load_plan("ansi-c12.20-2s"), meters_from_bench(bench.config))
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            out = eng.run()
-            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-            n_points = len(eng.resolved.points)
-            pp = positions * n_points
-            readings = sum(len(p["readings"]) for p in store.run_record(out.run_id)["points"])
-            print(f"\nEngine overhead, {positions}-position 2S board, virtual time ({out.outcome}):")
-            print(f"  {pp} position-points, {readings} readings committed, bench {out.bench_seconds:.0f} s")
-            print(f"  CPU {cpu:.2f} s, wall {wall:.2f} s -> {1000 * cpu / pp:.2f} ms CPU per position-point "
-                  f"(target <= 5 ms), {1000 * wall / pp:.2f} ms wall")  # fmt: skip
-        finally:
-            bench.close()
-            store.close()
+        path = board(positions, tmp)
+        for k in range(repeat):
+            bench = open_bench(path, speed=0)
+            store = RecordStore.open(f"sqlite:///{tmp / f'o{k}.sqlite'}")
+            try:
+                eng = RunKernel(bench, store, load_plan("ansi-c12.20-2s"), meters_from_bench(bench.config))
+                with SimulatorMeter() as sim:
+                    cpu0, wall0 = time.process_time(), time.perf_counter()
+                    out = eng.run()
+                    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+                pp = positions * len(eng.resolved.points)
+                readings = sum(len(p["readings"]) for p in store.run_record(out.run_id)["points"])
+                if best is None or cpu < best[0]:
+                    best = (cpu, wall, sim.cpu, sim.messages, pp, readings, out)
+            finally:
+                bench.close()
+                store.close()
+    cpu, wall, sim_cpu, messages, pp, readings, out = best
+    print(
+        f"\nEngine overhead, {positions}-position 2S board, virtual time ({out.outcome}), best of {repeat}:"
+    )
+    print(f"  {pp} position-points, {readings} readings committed, bench {out.bench_seconds:.0f} s")
+    print(f"  CPU {cpu:.2f} s, wall {wall:.2f} s -> {1000 * cpu / pp:.2f} ms CPU per position-point "
+          f"(target <= 2.5 ms), {1000 * wall / pp:.2f} ms wall")  # fmt: skip
+    print(f"  of which the simulator (pyvisa-sim + simulated instruments + physics) {1000 * sim_cpu / pp:.2f} ms "
+          f"({100 * sim_cpu / cpu:.0f} %); engine without it {1000 * (cpu - sim_cpu) / pp:.2f} ms")  # fmt: skip
+    print(f"  instrument messages sent: {messages}")
 
 
 if __name__ == "__main__":

@@ -199,7 +199,11 @@ def sqlite_engine(url: sa.URL, *, create: bool, make_folder: bool = False) -> sa
     import sqlalchemy as sa
     from sqlalchemy import event
 
-    engine = sa.create_engine(url.set(database=str(path)), connect_args={"timeout": 30})
+    from bench.records.encoding import json_serializer
+
+    engine = sa.create_engine(
+        url.set(database=str(path)), connect_args={"timeout": 30}, json_serializer=json_serializer
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
