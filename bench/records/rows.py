@@ -32,6 +32,19 @@ def _insert_stmt(table: sa.Table, many: bool) -> sa.Insert:
 
 
 @functools.cache
+def _sqlite_many(table: sa.Table) -> tuple[sa.Select, sa.Insert, sa.Select]:
+    """SQLite's multi-row insert: the table's highest id, the plain INSERT (executemany), and the rows
+    written from a given id on (count, lowest id, highest id)."""
+    return (
+        sa.select(sa.func.max(table.c.id)),
+        sa.insert(table),
+        sa.select(sa.func.count(), sa.func.min(table.c.id), sa.func.max(table.c.id)).where(
+            table.c.id >= sa.bindparam("first_")
+        ),
+    )
+
+
+@functools.cache
 def _update_stmt(table: sa.Table, where: tuple[str, ...] = ()) -> sa.Update:
     conds = [table.c.id == sa.bindparam("row_id_")]
     conds += [table.c[col] == sa.bindparam(f"was_{col}") for col in where]
@@ -78,15 +91,16 @@ class Tx:
         elif self.conn.dialect.name != "sqlite":  # PostgreSQL: ids in parameter order (implicit sentinel)
             ids = self.conn.execute(_insert_stmt(table, True), [b for b, _ in encoded]).scalars().all()
         else:
-            # SQLite cannot sort RETURNING rows by parameter (SQLAlchemy would send one INSERT per row), but
-            # under our write lock it gives a multi-row INSERT's rows ascending ids in VALUES order; values in
-            # the statement are still bound parameters (SQLAlchemy caches the compiled form per row count)
-            ids = []
-            for k in range(0, len(encoded), 500):  # well inside SQLite's limit of bound parameters
-                chunk = [b for b, _ in encoded[k : k + 500]]
-                ids += sorted(
-                    self.conn.execute(sa.insert(table).values(chunk).returning(table.c.id)).scalars()
-                )
+            # SQLite: SQLAlchemy would send a RETURNING insert row by row, so the rows go as one prepared
+            # INSERT stepped once per row (executemany); under our write lock each row gets the next id
+            # (SQLite gives max(id) + 1), which is checked before the ids are used
+            stmts = _sqlite_many(table)
+            first = (self.conn.execute(stmts[0]).scalar() or 0) + 1
+            self.conn.execute(stmts[1], [b for b, _ in encoded])
+            ids = list(range(first, first + len(encoded)))
+            span = tuple(self.conn.execute(stmts[2], {"first_": first}).one())
+            if span != (len(ids), ids[0], ids[-1]):
+                raise RuntimeError(f"records store: {table.name} rows did not get consecutive ids {span}")
         for row_id, (_, texts) in zip(ids, encoded, strict=True):
             self._inserted(table, row_id, texts)
         return list(ids)
