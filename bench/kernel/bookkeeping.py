@@ -128,25 +128,26 @@ def open_run(k) -> int:
     k.store.upsert_instrument(
         bench_id, "source", type(k.bench.source).__name__, cfg.source.resource, src_id, None
     )
-    meter_ids = {
-        m.position: k.store.upsert_meter(
-            m.serial,
-            manufacturer=m.manufacturer,
-            model=m.model,
-            form=m.form,
-            accuracy_class=m.accuracy_class,
-            current_class=m.current_class,
-            voltage_v=m.voltage_v,
-            ta_a=m.ta_a,
-            ib_a=m.ib_a,
-            in_a=m.in_a,
-            imax_a=m.imax_a,
-            kh=m.kh,
-            kt=m.kt,
-            firmware=m.firmware,
-        )
-        for m in k.meters
-    }
+    with k.store.batch():  # the board's meters in one commit, not one each
+        meter_ids = {
+            m.position: k.store.upsert_meter(
+                m.serial,
+                manufacturer=m.manufacturer,
+                model=m.model,
+                form=m.form,
+                accuracy_class=m.accuracy_class,
+                current_class=m.current_class,
+                voltage_v=m.voltage_v,
+                ta_a=m.ta_a,
+                ib_a=m.ib_a,
+                in_a=m.in_a,
+                imax_a=m.imax_a,
+                kh=m.kh,
+                kt=m.kt,
+                firmware=m.firmware,
+            )
+            for m in k.meters
+        }
     rp = k.resolved
     env = {"host": platform.node(), "pid": os.getpid(), "simulated": k.bench.simulator is not None}
     env.update(k.environment)

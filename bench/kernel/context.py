@@ -134,9 +134,19 @@ class RunContext:
         """Gates armed with the source off, then the point's load on, every gate waited for, source off."""
         return self._k.gate_runner.dosage(jobs, lambda: self.energise(point), ramp_s)
 
-    def count(self, positions: Iterable[int], duration_s: float, *, until_started: bool) -> dict:
-        """Count meter pulses (no gate) for ``duration_s``; a starting test ends once every meter started."""
-        return self._k.gate_runner.count(list(positions), duration_s, until_started=until_started)
+    def count(
+        self,
+        positions: Iterable[int],
+        duration_s: float,
+        *,
+        until_started: bool,
+        pulse_period_s: float | None = None,
+    ) -> dict:
+        """Count meter pulses (no gate) for ``duration_s``; a starting test ends once every meter started
+        (``pulse_period_s``: the shortest period a correct meter has at the load, to poll at that rate)."""
+        return self._k.gate_runner.count(
+            list(positions), duration_s, until_started=until_started, pulse_period_s=pulse_period_s
+        )
 
     def meter_port(self, position: int):
         """The position's meter port, or None."""

@@ -67,6 +67,15 @@ class GateRunner:
             for pos in jobs:
                 calc = self.bench.calculators[pos]
                 calc.start() if series is None else calc.start_series(series)
+            self._settings_done(jobs)
+
+    def _settings_done(self, positions) -> None:
+        """After a point's settings on every position: the calculators' error queues, read once each
+        (a calculator that checks after every write has nothing to do here)."""
+        for pos in positions:
+            done = getattr(self.bench.calculators[pos], "settings_done", None)
+            if callable(done):
+                done()
 
     def can_series(self, positions) -> bool:
         return bool(positions) and all(
@@ -222,16 +231,35 @@ class GateRunner:
             tails[pos] = (max(0.0, off_from - latest), off_to - earliest)
         return Dosed(out, tails)
 
-    def count(self, positions: list[int], duration_s: float, *, until_started: bool) -> dict:
+    def count(
+        self,
+        positions: list[int],
+        duration_s: float,
+        *,
+        until_started: bool,
+        pulse_period_s: float | None = None,
+    ) -> dict:
         """Count meter pulses without a gate for ``duration_s``: {position: (pulses, seconds)}.
 
         A starting test may end as soon as every meter has registered 2 pulses (it started and keeps
-        registering); a creep test always runs its full window."""
+        registering); a creep test always runs its full window and is read once, at its end. Counts are
+        polled at the rate the test needs: with ``pulse_period_s`` (the period a meter registering correctly
+        has at the applied load) no meter can show 2 pulses before about one period, so the first read
+        waits 0.8 of it, then reads come every eighth of a period, at most 15 s apart (bench time before
+        messages: a later read would lengthen the test)."""
         clock = self.bench.clock
         with self.k.io:
             for pos in positions:
                 self.bench.calculators[pos].count_start()
+            self._settings_done(positions)
         end = clock.now() + duration_s
+        step = 15.0
+        if until_started and pulse_period_s and pulse_period_s > 0:
+            step = min(15.0, max(self.s.gate_poll_s, pulse_period_s / 8))
+            # on the grid of reads (whole steps): skipping the early reads never delays the last one
+            self.k.sleep(min(step * int(0.8 * pulse_period_s / step), duration_s))
+        elif not until_started:
+            self.k.sleep(duration_s)
         while True:
             with self.k.io:
                 counts = {pos: self.bench.calculators[pos].count_read() for pos in positions}
@@ -239,7 +267,7 @@ class GateRunner:
                 break
             if clock.now() >= end:
                 break
-            self.k.sleep(min(15.0 if until_started else 60.0, end - clock.now()))
+            self.k.sleep(min(step, end - clock.now()))
         if until_started:
             self._source_held()  # a meter that did not start on a tripped source did not fail
         with self.k.io:
