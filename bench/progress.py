@@ -167,6 +167,8 @@ class ProgressView:
             msg = f"retest of {ev.point_id} ({d['pass']}) on positions {d['positions']}: {d['reason']}"
         elif ev.kind == "warmup":
             msg = f"warm-up {d['seconds']:g} s"
+        elif ev.kind == "waiting":
+            msg = f"{d['what']}: waiting {d['seconds']:.0f} s (until bench time {ev.bench_time + d['seconds']:.0f} s)"
         elif ev.kind == "average":
             msg = f"{pos} weighted average ({d['rule']}) {d['value_percent']:.3f} %R -> {VERDICT_WORD.get(d['verdict'])}"
         elif ev.kind == "point_skipped":

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from bench.kernel import records as r
+
 
 def no_pulses(gate_plan, waited_s: float, reading: int | None = None, readings: int | None = None) -> str:
     """What a position whose gate never finished is told (the text starts "no pulses", its state's name)."""
@@ -98,9 +100,15 @@ class GateRunner:
             results = self._single({p: jobs[p] for p in alive}, quantity)
             yield [(pos, index, res) for pos, res in results.items()]
 
+    def _waiting(self, what: str, seconds: float) -> None:
+        """Tell the displays a long wait has begun (its planned length, for a time-remaining bar)."""
+        if seconds >= r.LONG_WAIT_S:
+            self.k.publish([r.Waiting(what=what, seconds=seconds)])
+
     def _single(self, jobs: dict, quantity: str = "active") -> dict:
         clock = self.bench.clock
         self._arm(jobs, quantity=quantity)
+        self._waiting("gate", max(gp.gate_seconds for _, gp in jobs.values()))
         start = clock.now()
         deadlines = {pos: self._deadline(gp, start) for pos, (_, gp) in jobs.items()}
         out: dict = {}
@@ -137,6 +145,7 @@ class GateRunner:
     def _series(self, jobs: dict, readings: int, quantity: str = "active") -> Iterator[list]:
         clock = self.bench.clock
         self._arm(jobs, series=readings, quantity=quantity)
+        self._waiting("gate", readings * max(gp.gate_seconds for _, gp in jobs.values()))
         start = clock.now()
         deadlines = {pos: self._deadline(gp, start) for pos, (_, gp) in jobs.items()}
         taken = dict.fromkeys(jobs, 0)
@@ -187,6 +196,7 @@ class GateRunner:
         self._arm(jobs)
         on_from = clock.now()
         energise()
+        self._waiting("gate", max(plan.gate_seconds for _, plan in jobs.values()))
         start = clock.now()
         deadline = {pos: self._deadline(plan, start) for pos, (_, plan) in jobs.items()}
         seen_running = dict.fromkeys(jobs, start)
@@ -252,6 +262,7 @@ class GateRunner:
             for pos in positions:
                 self.bench.calculators[pos].count_start()
             self._settings_done(positions)
+        self._waiting("starting" if until_started else "creep", duration_s)
         end = clock.now() + duration_s
         step = 15.0
         if until_started and pulse_period_s and pulse_period_s > 0:
