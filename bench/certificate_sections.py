@@ -42,16 +42,18 @@ def limit_provenance(points: list[dict]):
     seen: dict[str, LimitProvenance] = {}
     for p in points:
         prov = p.get("limit_provenance") or {}
-        if not prov or p.get("limit_hi") is None:
+        planned = p.get("planned") or {}
+        hi, unit = p.get("limit_hi"), "%"
+        if hi is None and planned.get("unit") == "s/day":  # a meter-port clock test's limit is in s/day
+            hi, unit = planned.get("limit"), "s/day"
+        if not prov or hi is None:
             continue
         name = f"{p['label']} ({p['element']})" if p["element"] != "series" else p["label"]
         source, status = cite(prov)
-        key = f"{name}|{p['limit_hi']}"
+        key = f"{name}|{hi}"
         seen.setdefault(
             key,
-            LimitProvenance(
-                name=name, value=f"±{p['limit_hi']:g} %", source=source or "plan data", status=status
-            ),
+            LimitProvenance(name=name, value=f"±{hi:g} {unit}", source=source or "plan data", status=status),
         )
     return tuple(seen.values())
 

@@ -144,11 +144,14 @@ class ProgressView:
                 f"{', ' + test_pass if test_pass else ''}){load}"
             )
         elif ev.kind == "reading":
-            msg = f"{pos} {d['label']} reading {d['index'] + 1}: {d['error_percent']:+.4f} %"
-        elif ev.kind == "point_done":
             msg = (
-                f"{pos} {d['label']} error {d['error_percent']:+.4f} % ± {d['expanded_percent']:.4f} % "
-                f"(k={d['k']:.2f}) limit ±{d['limit_hi']} % -> {VERDICT_WORD.get(d['verdict'], d['verdict'])}"
+                f"{pos} {d['label']} reading {d['index'] + 1}: {d['error_percent']:+.4f} {d.get('unit', '%')}"
+            )
+        elif ev.kind == "point_done":
+            u = d.get("unit", "%")
+            msg = (
+                f"{pos} {d['label']} error {d['error_percent']:+.4f} {u} ± {d['expanded_percent']:.4f} {u} "
+                f"(k={d['k']:.2f}) limit ±{d['limit_hi']} {u} -> {VERDICT_WORD.get(d['verdict'], d['verdict'])}"
             )
         elif ev.kind in ("creep", "starting"):
             msg = f"{pos} {ev.kind}: {d['message']} -> {VERDICT_WORD.get(d['verdict'])}"

@@ -89,6 +89,8 @@ def failures(record: dict, position: int) -> list[str]:
                 "creep": "no-load (creep) test",
                 "starting": "starting-load test",
                 "register": "register test",
+                "demand": "demand test",
+                "clock": "clock test (s/day)",
             }.get(pt["kind"], "accuracy point")
             result = observed(record, pt)
             if pt["kind"] not in ("creep", "starting") and pt.get("limit_hi") is not None and verdict:

@@ -44,7 +44,7 @@ from procedures.catalog import (
 from procedures.errors import InputError
 from procedures.forms import MeterForm, get_form
 
-KINDS = ("accuracy", "starting", "creep", "wiring", "register")
+KINDS = ("accuracy", "starting", "creep", "wiring", "register", "demand", "clock")
 REGISTER_ENTRIES = ("meter-constant", "register-resolution")  # a register point's table must have both
 ELEMENTS = ("series", "A", "B", "C", "each")
 BASES = ("TA", "Ib", "In", "Imax")
@@ -359,7 +359,7 @@ class Plan:
                 ) from None
         if p.current is not None:
             amps = p.current * bases[p.current_of]
-        elif p.kind == "creep":
+        elif p.kind == "creep" or p.kind in NO_LOAD_KINDS:
             amps = 0.0
         else:  # starting current taken from the limit table (validated at load)
             assert limit is not None
@@ -452,6 +452,33 @@ def _elements_of(element: str, form: MeterForm) -> tuple[str, ...]:
     return (element,)
 
 
+# ---- meter-port kinds (issue 15): demand, clock, TOU, identity --------------------------------------------
+NO_LOAD_KINDS = ("clock", "identity")  # read the meter's port; no load current
+#: entry unit of each meter-port kind's limit, and the entries its table must also have
+METERPORT_LIMITS = {"demand": ("percent", ("demand-resolution",)), "clock": ("s/day", ("clock-timebase",)),
+                    "tou": ("kWh", ())}  # fmt: skip
+
+
+def _meterport_rules(f: Fields, kind: str, limit: LimitRef | None, tables: dict, current) -> None:
+    if kind in NO_LOAD_KINDS and current not in (None, 0.0):
+        raise f.error("current", f"a {kind} point reads the meter's port with no load", allowed="0 or omitted",
+                      found=current)  # fmt: skip
+    if kind not in METERPORT_LIMITS:
+        return
+    if limit is None:
+        raise f.error("limit", f"is missing: a {kind} point needs a limit entry",
+                      allowed="e.g. meterport-ansi:" + kind)  # fmt: skip
+    unit, also = METERPORT_LIMITS[kind]
+    table = limit_table(limit.table, tables)
+    if table.entries[limit.entry].unit != unit:
+        raise f.error("limit", f"a {kind} point needs a {unit} limit, not {table.entries[limit.entry].unit}",
+                      found=str(limit))  # fmt: skip
+    lacking = [e for e in also if e not in table.entries]
+    if lacking:
+        raise f.error("limit", f"limit table {limit.table!r} lacks {', '.join(lacking)} for the {kind} test",
+                      allowed=", ".join(also), found=str(limit))  # fmt: skip
+
+
 # ---- loading --------------------------------------------------------------------------------------------
 
 
@@ -512,7 +539,8 @@ def _parse_point(
         raise f.error(
             "current", "a creep (no-load) point has no current", allowed="0 or omitted", found=current
         )
-    if current is None and kind not in ("creep", "starting"):
+    _meterport_rules(f, kind, limit, tables, current)
+    if current is None and kind not in ("creep", "starting", *NO_LOAD_KINDS):
         raise f.error("current", "is missing")
     if current is None and kind == "starting" and (entry is None or entry.unit not in CURRENT_UNITS):
         raise f.error("current", "is missing and the limit entry gives no starting current", found=str(limit))

@@ -42,6 +42,7 @@ from procedures.errors import InputError
 from reports.fonts import BOLD, FONT, ITALIC, register_fonts
 from reports.graphics import QrCode, error_chart, phasor_diagram
 from reports.labconfig import DEMO_ACCREDITATION
+from reports.meterport_sections import pdf_section as meterport_section
 from reports.model import BatchSummary, CertificateData, PointResult, RegisterTest, content_hash, point_name
 
 PAGE_SIZES = {"letter": LETTER, "a4": A4}
@@ -895,6 +896,7 @@ def render_certificate(
     story += _method_section(data, st, width)
     story += _results_section(data, st, width)
     story += _register_section(data, st, width)
+    story += meterport_section(data, st, width)
     story += _wiring_section(data, st, width)
     story += _chart_section(data, st, width)
     story += _statements_section(data, st, width, sha, signed, audit_head)
