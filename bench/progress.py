@@ -85,10 +85,13 @@ class ProgressView:
         elif ev.kind == "point_done" and ev.position is not None:
             v = ev.data["verdict"]
             style = {"pass": "green", "fail": "bold red", "indeterminate": "yellow"}.get(v, "")
-            self._cells[(ev.position, self._running)] = _Cell(
-                f"{ev.data['error_percent']:+.3f} ±{ev.data['expanded_percent']:.3f} {VERDICT_WORD.get(v, v)}",
-                style,
+            err, u = ev.data["error_percent"], ev.data.get("unit", "%")
+            shown = (
+                f"{err:+.3f} ±{ev.data['expanded_percent']:.3f}{'' if u == '%' else ' ' + u} "
+                if err is not None
+                else ""
             )
+            self._cells[(ev.position, self._running)] = _Cell(shown + VERDICT_WORD.get(v, v), style)
         elif ev.kind in ("creep", "starting") and ev.position is not None:
             v = ev.data["verdict"]
             self._cells[(ev.position, self._running)] = _Cell(
@@ -147,6 +150,8 @@ class ProgressView:
             msg = (
                 f"{pos} {d['label']} reading {d['index'] + 1}: {d['error_percent']:+.4f} {d.get('unit', '%')}"
             )
+        elif ev.kind == "point_done" and d.get("error_percent") is None:  # a check without a number (TOU)
+            msg = f"{pos} {d['label']} {VERDICT_WORD.get(d['verdict'], d['verdict'])}: {d.get('message', '')}"
         elif ev.kind == "point_done":
             u = d.get("unit", "%")
             msg = (

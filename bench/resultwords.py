@@ -91,6 +91,8 @@ def failures(record: dict, position: int) -> list[str]:
                 "register": "register test",
                 "demand": "demand test",
                 "clock": "clock test (s/day)",
+                "tou": "TOU test",
+                "identity": "identity check",
             }.get(pt["kind"], "accuracy point")
             result = observed(record, pt)
             if pt["kind"] not in ("creep", "starting") and pt.get("limit_hi") is not None and verdict:

@@ -44,7 +44,7 @@ from procedures.catalog import (
 from procedures.errors import InputError
 from procedures.forms import MeterForm, get_form
 
-KINDS = ("accuracy", "starting", "creep", "wiring", "register", "demand", "clock")
+KINDS = ("accuracy", "starting", "creep", "wiring", "register", "demand", "clock", "tou", "identity")
 REGISTER_ENTRIES = ("meter-constant", "register-resolution")  # a register point's table must have both
 ELEMENTS = ("series", "A", "B", "C", "each")
 BASES = ("TA", "Ib", "In", "Imax")
@@ -54,7 +54,7 @@ PLAN_KEYS = ("id", "title", "standard", "version", "notes", "forms", "class_fami
              "decision_rule", "target_share", "limits", "limit_files", "current_of", "points", "average_rule",
              "shop_option")  # fmt: skip
 POINT_KEYS = ("id", "label", "kind", "element", "current", "current_of", "lag_deg", "voltage", "readings",
-              "settle_s", "duration_s", "limit", "limit_role")  # fmt: skip
+              "settle_s", "duration_s", "limit", "limit_role", "tou_calendar")  # fmt: skip
 AVERAGE_KEYS = ("name", "weights", "limit")
 #: the largest point current as a multiple of its base: Imax is the meter's limit; TA, Ib and In sit well
 #: below Imax (CL200: TA 30 A), so a multiple above 20 is a typo; resolve() then checks against Imax.
@@ -112,6 +112,7 @@ class PlanPoint:
     duration_s: float | None
     limit: LimitRef | None
     limit_role: str
+    tou_calendar: tuple[tuple[int, int], ...] = ()  # a TOU point: (minute of day, tier), the meter's program
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ class ResolvedPoint:
     limit: Limit | None = None
     limit_role: str = "accept"
     pulse_divisor: int = 1
+    tou_calendar: tuple[tuple[int, int], ...] = ()  # a TOU point: the calendar the meter should keep
 
     @property
     def power_factor(self) -> float:
@@ -386,6 +388,7 @@ class Plan:
             limit=limit,
             limit_role=p.limit_role,
             pulse_divisor=form.n_elements if single and form.polyphase else 1,
+            tou_calendar=p.tou_calendar,
         )
 
     def _resolve_average(self, override: str | None, labels: tuple[str, ...]) -> ResolvedAverage | None:
@@ -456,7 +459,7 @@ def _elements_of(element: str, form: MeterForm) -> tuple[str, ...]:
 NO_LOAD_KINDS = ("clock", "identity")  # read the meter's port; no load current
 #: entry unit of each meter-port kind's limit, and the entries its table must also have
 METERPORT_LIMITS = {"demand": ("percent", ("demand-resolution",)), "clock": ("s/day", ("clock-timebase",)),
-                    "tou": ("kWh", ())}  # fmt: skip
+                    "tou": ("kWh", ("tou-energy",))}  # fmt: skip
 
 
 def _meterport_rules(f: Fields, kind: str, limit: LimitRef | None, tables: dict, current) -> None:
@@ -477,6 +480,28 @@ def _meterport_rules(f: Fields, kind: str, limit: LimitRef | None, tables: dict,
     if lacking:
         raise f.error("limit", f"limit table {limit.table!r} lacks {', '.join(lacking)} for the {kind} test",
                       allowed=", ".join(also), found=str(limit))  # fmt: skip
+
+
+def _tou_calendar(f: Fields, kind: str) -> tuple[tuple[int, int], ...]:
+    """A TOU point's expected daily tier switches: ``tou_calendar = [["07:00", 2], ["21:00", 1]]``."""
+    if "tou_calendar" not in f.raw:
+        if kind == "tou":
+            raise f.error("tou_calendar", 'is missing: a TOU point states the calendar the meter should keep',
+                          allowed='[["hh:mm", tier], ...]')  # fmt: skip
+        return ()
+    if kind != "tou":
+        raise f.error("tou_calendar", "belongs to a TOU point only", found=kind)
+    rows = f.get("tou_calendar", list, what='a list of ["hh:mm", tier]')
+    out = []
+    for j, row in enumerate(rows):  # type: ignore[arg-type]
+        ok = isinstance(row, list) and len(row) == 2 and isinstance(row[0], str) and type(row[1]) is int
+        hh, _, mm = row[0].partition(":") if ok else ("", "", "")
+        if not (ok and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60 and 1 <= row[1] <= 4):
+            raise f.error(f"tou_calendar[{j}]", 'must be ["hh:mm", tier] with tier 1..4', found=row)
+        out.append((60 * int(hh) + int(mm), row[1]))
+    if len(out) < 2 or len({t for _, t in out}) < 2:
+        raise f.error("tou_calendar", "needs at least two switches to different tiers", found=rows)
+    return tuple(sorted(out))
 
 
 # ---- loading --------------------------------------------------------------------------------------------
@@ -572,6 +597,7 @@ def _parse_point(
         duration_s=duration,
         limit=limit,
         limit_role=f.choice("limit_role", LIMIT_ROLES, "accept"),
+        tou_calendar=_tou_calendar(f, kind),
     )
 
 

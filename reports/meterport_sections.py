@@ -14,7 +14,10 @@ NOTE = (
     "constant load, against the mean of the reference's power readings over that load; error = 100 x demand / "
     "reference power - 100 (positive = reads high); U includes the demand register's digit. Clock: the "
     "meter's seconds tick timed against the bench clock at the start and end of the stated span; drift in "
-    "s/day, positive = fast; U includes the tick timing and the bench time base."
+    "s/day, positive = fast; U includes the tick timing and the bench time base. TOU: each tier register's "
+    "advance across a tier change of the expected calendar against the reference energy of its window, within "
+    "two register digits and the accuracy limit. Identity: serial, model and firmware against the manifest, "
+    "and the meter's status flags and event log in words."
 )
 
 
@@ -45,8 +48,8 @@ def pdf_section(data: CertificateData, st, width: float) -> list:
         cells = rows(t)
         table.append([c._p(x, st["cell"]) for x in cells] + [c._verdict_cell(t.verdict, st)])  # noqa: SLF001
         verdicts.append(t.verdict)
-    widths = [30 * mm, 14 * mm, 45 * mm, 20 * mm, 12 * mm, 9 * mm, 16 * mm]
-    widths += [max(width - sum(widths) - 20 * mm, 20 * mm), 20 * mm]
+    widths = [27 * mm, 15 * mm, 45 * mm, 19 * mm, 11 * mm, 8 * mm, 15 * mm]
+    widths += [max(width - sum(widths) - 17 * mm, 16 * mm), 17 * mm]
     grid = c._grid(table, widths, st, verdicts=verdicts)  # noqa: SLF001
     grid.setStyle(TableStyle([c._FONT_CMD]))  # noqa: SLF001
     return [KeepTogether([c._p("Meter-port tests", st["h2"]), c._p(NOTE, st["small"]), Spacer(1, 3), grid])]  # noqa: SLF001

@@ -90,7 +90,7 @@ def test_the_dcc_with_meterport_results_validates_against_the_schema(tmp_path, d
     finally:
         store.close()
     data = build_certificate_data(record, 1)
-    assert {t.kind for t in data.meterport_tests} == {"demand", "clock"}
+    assert {t.kind for t in data.meterport_tests} == {"demand", "clock", "tou", "identity"}
     xml = build_dcc(data, content_hash(data), pdf_bytes=b"%PDF-1.7\n")
     errors = list(dcc_schema.iter_errors(etree.fromstring(xml)))
     assert not errors, str(errors[0])
@@ -231,8 +231,89 @@ def test_tou_tiers_follow_the_calendar_and_a_demand_reset_fills_st25(tmp_path):
     ],
 )
 def test_bad_meter_memory_knobs_are_refused_naming_the_field(tmp_path, line, field):
-    text = ANSI.read_text().replace('serial = "SIM2S-0003"', f'serial = "SIM2S-0003"\n{line}')
+    keep = [ln for ln in ANSI.read_text().splitlines() if not ln.startswith(("tou_calendar", "status_flags"))]
+    text = "\n".join(keep).replace('serial = "SIM2S-0003"', f'serial = "SIM2S-0003"\n{line}')
     (tmp_path / "b.toml").write_text(text)
     with pytest.raises(InputError) as err:
         load_bench_config(tmp_path / "b.toml")
     assert field in str(err.value)
+
+
+def test_tou_and_identity_over_c1218_and_a_wrong_calendar_fails_naming_the_tier(tmp_path):
+    _code, doc = _run(tmp_path, ANSI, "ansi-meterport-2s", "--no-certificates")
+    tou, ident = _by(doc, "tou"), _by(doc, "identity")
+    assert tou[1]["verdict"] == tou[2]["verdict"] == "pass"
+    for t in (tou[1]["details"], tou[2]["details"]):  # each tier advanced by its own window's energy
+        for tier in (1, 2):
+            got, want = t["advance_kwh"][str(tier)], t["window_kwh"][str(tier)]
+            assert want > 0.1 and abs(got - want) <= 0.002 + 0.005 * want
+    # socket 3 is programmed with on-peak from 08:00, not 07:00: everything went to tier 1
+    assert tou[3]["verdict"] == "fail"
+    assert "tier 1 advanced" in tou[3]["message"] and "tier 2 advanced 0 kWh" in tou[3]["message"]
+    # the meters' clocks were set back after the TOU test: the clock test still measures the drift
+    assert abs(_by(doc, "clock")[1]["value"] - 2.0) <= _by(doc, "clock")[1]["expanded_uncertainty"]
+    assert ident[1]["verdict"] == "pass" and ident[3]["verdict"] == "pass"
+    assert ident[2]["verdict"] == "fail" and "low battery" in ident[2]["message"]
+    lines = " | ".join(ident[2]["details"]["lines"])
+    assert "serial SIM2S-0002" in lines and "tamper attempt detected" in lines and "time changed" not in lines
+
+
+def test_identity_against_a_manifest_with_other_firmware_fails_naming_the_field(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "position,serial,form,accuracy_class,current_class,voltage,kh,kt,firmware\n"
+        "1,SIM2S-0001,2S,0.5,CL200,240,7.2,0.6,2.0\n"
+    )
+    plan = tmp_path / "p.toml"
+    text = (ROOT / "procedures" / "data" / "plans" / "ansi-meterport-2s.toml").read_text()
+    plan.write_text(text[: text.index('\n[[points]]\nid = "demand"')] + "\n")
+    _code, doc = _run(tmp_path, ANSI, str(plan), "--no-certificates", "--meters", str(manifest))
+    ident = _by(doc, "identity")[1]
+    assert ident["verdict"] == "fail" and "firmware: the meter says '1.0', expected '2.0'" in ident["message"]
+
+
+def test_tou_over_iec_waits_for_the_change_on_the_meters_own_clock(tmp_path):
+    _code, doc = _run(tmp_path, IEC, "iec-meterport", "--no-certificates")
+    tou = _by(doc, "tou")
+    assert tou[1]["verdict"] == "pass" and tou[1]["planned"]["clock"] == "the change awaited"
+    assert tou[3]["verdict"] == "fail" and "tier 2 advanced 0 kWh" in tou[3]["message"]
+    assert _by(doc, "identity")[1]["verdict"] == "pass"
+    assert "tamper attempts: 1 (C.51.0)" in " ".join(_by(doc, "identity")[2]["details"]["lines"])
+    # an IEC TOU point without time to wait for the change is skipped, saying why
+    plan = tmp_path / "p.toml"
+    text = (ROOT / "procedures" / "data" / "plans" / "iec-meterport.toml").read_text()
+    plan.write_text(text.replace("duration_s = 28800", "duration_s = 600"))
+    (tmp_path / "again").mkdir()
+    _code, doc = _run(tmp_path / "again", IEC, str(plan), "--no-certificates")
+    assert all(t["status"] == "skipped" and "cannot set the meter's clock" in t["message"]
+               for t in _by(doc, "tou").values())  # fmt: skip
+
+
+def test_a_tou_point_needs_its_calendar(tmp_path):
+    from procedures.plans import load_plan
+
+    text = (ROOT / "procedures" / "data" / "plans" / "ansi-meterport-2s.toml").read_text()
+    plan = tmp_path / "p.toml"
+    plan.write_text(text.replace('tou_calendar = [["00:00", 1], ["07:00", 2], ["21:00", 1]]\n', ""))
+    with pytest.raises(InputError, match="tou_calendar"):
+        load_plan(str(plan))
+    plan.write_text(text.replace('["07:00", 2]', '["07:00", 1]'))
+    with pytest.raises(InputError, match="two switches to different tiers"):
+        load_plan(str(plan))
+
+
+def test_the_gui_shows_meterport_results_live_in_their_units(qtbot):
+    from bench.gui.results import ResultsPanel
+    from bench.kernel import records as r
+
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.reset(7, {1: "SIM2S-0001"})
+    clock = r.PointResult(position=1, point_id="clock", label="CLOCK", error_percent=2.16, expanded_percent=0.22,
+                          k=1.96, verdict="fail", limit_lo=-0.5, limit_hi=0.5, unit="s/day")  # fmt: skip
+    tou = r.PointResult(position=1, point_id="tou", label="TOU", verdict="fail", unit="kWh",
+                        message="tier 2 advanced 0 kWh, its window had 0.12 kWh")  # fmt: skip
+    panel.point_done(1, "clock", clock.data)
+    panel.point_done(1, "tou", tou.data)
+    texts = [panel.table.item(0, c).text() for c in range(2, panel.table.columnCount())]
+    assert texts[0].startswith("+2.160 ±0.220 s/day") and texts[1].startswith("FAIL")

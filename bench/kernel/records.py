@@ -218,6 +218,7 @@ class PointResult(Record):
     def data(self) -> dict[str, Any]:
         return {
             "unit": self.unit,
+            "message": self.message,
             "label": self.label,
             "element": self.element,
             "pass": self.test_pass,

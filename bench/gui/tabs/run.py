@@ -369,13 +369,18 @@ class RunTab:
             self._phasors = (d.get("phases", {}), f"point {ev.point_id}")
         elif ev.kind == "reading" and pos in tiles:
             tiles[pos].set(
-                last_error=f"{d['error_percent']:+.3f} % (reading {d['index'] + 1})", last_verdict=""
+                last_error=f"{d['error_percent']:+.3f} {d.get('unit', '%')} (reading {d['index'] + 1})",
+                last_verdict="",
             )
         elif ev.kind == "point_done" and pos in tiles:
             v = d["verdict"]
-            tiles[pos].set(
-                last_error=f"{d['error_percent']:+.3f} % ±{d['expanded_percent']:.3f}", last_verdict=v
+            u = d.get("unit", "%")
+            shown = (
+                d.get("message", "")
+                if d["error_percent"] is None
+                else f"{d['error_percent']:+.3f} {u} ±{d['expanded_percent']:.3f}"
             )
+            tiles[pos].set(last_error=shown, last_verdict=v)
             col = self.results_panel.point_done(pos, ev.point_id, d)
             if v in ("fail", "indeterminate"):
                 self.failed_verdicts.add(pos)
