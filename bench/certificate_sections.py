@@ -48,10 +48,14 @@ def limit_provenance(points: list[dict]):
     for p in points:
         prov = p.get("limit_provenance") or {}
         functional = FUNCTIONAL_CRITERIA.get(p["kind"])  # creep and starting: a pulse count, not a ± limit
-        if not prov or (p.get("limit_hi") is None and not functional):
+        planned = p.get("planned") or {}
+        hi, unit = p.get("limit_hi"), "%"
+        if hi is None and planned.get("unit") == "s/day":  # a meter-port clock test's limit is in s/day
+            hi, unit = planned.get("limit"), "s/day"
+        if not prov or (hi is None and not functional):
             continue
         name = f"{p['label']} ({p['element']})" if p["element"] != "series" else p["label"]
-        value = functional[1].format(**p) if functional else f"±{p['limit_hi']:g} %"
+        value = functional[1].format(**p) if functional else f"±{hi:g} {unit}"
         name = functional[0] if functional else name
         source, status = cite(prov)
         seen.setdefault(

@@ -85,10 +85,13 @@ class ProgressView:
         elif ev.kind == "point_done" and ev.position is not None:
             v = ev.data["verdict"]
             style = {"pass": "green", "fail": "bold red", "indeterminate": "yellow"}.get(v, "")
-            self._cells[(ev.position, self._running)] = _Cell(
-                f"{ev.data['error_percent']:+.3f} ±{ev.data['expanded_percent']:.3f} {VERDICT_WORD.get(v, v)}",
-                style,
+            err, u = ev.data["error_percent"], ev.data.get("unit", "%")
+            shown = (
+                f"{err:+.3f} ±{ev.data['expanded_percent']:.3f}{'' if u == '%' else ' ' + u} "
+                if err is not None
+                else ""
             )
+            self._cells[(ev.position, self._running)] = _Cell(shown + VERDICT_WORD.get(v, v), style)
         elif ev.kind in ("creep", "starting") and ev.position is not None:
             v = ev.data["verdict"]
             self._cells[(ev.position, self._running)] = _Cell(
@@ -144,11 +147,16 @@ class ProgressView:
                 f"{', ' + test_pass if test_pass else ''}){load}"
             )
         elif ev.kind == "reading":
-            msg = f"{pos} {d['label']} reading {d['index'] + 1}: {d['error_percent']:+.4f} %"
-        elif ev.kind == "point_done":
             msg = (
-                f"{pos} {d['label']} error {d['error_percent']:+.4f} % ± {d['expanded_percent']:.4f} % "
-                f"(k={d['k']:.2f}) limit ±{d['limit_hi']} % -> {VERDICT_WORD.get(d['verdict'], d['verdict'])}"
+                f"{pos} {d['label']} reading {d['index'] + 1}: {d['error_percent']:+.4f} {d.get('unit', '%')}"
+            )
+        elif ev.kind == "point_done" and d.get("error_percent") is None:  # a check without a number (TOU)
+            msg = f"{pos} {d['label']} {VERDICT_WORD.get(d['verdict'], d['verdict'])}: {d.get('message', '')}"
+        elif ev.kind == "point_done":
+            u = d.get("unit", "%")
+            msg = (
+                f"{pos} {d['label']} error {d['error_percent']:+.4f} {u} ± {d['expanded_percent']:.4f} {u} "
+                f"(k={d['k']:.2f}) limit ±{d['limit_hi']} {u} -> {VERDICT_WORD.get(d['verdict'], d['verdict'])}"
             )
         elif ev.kind in ("creep", "starting"):
             msg = f"{pos} {ev.kind}: {d['message']} -> {VERDICT_WORD.get(d['verdict'])}"

@@ -157,6 +157,16 @@ class RunContext:
         with self._k.io:
             return self._k.bench.meter_ports[position].registers()
 
+    def port_can(self, position: int, what: str) -> bool:
+        """Whether the position's meter port offers the read or procedure ``what`` (a method name)."""
+        return callable(getattr(self._k.bench.meter_ports.get(position), what, None))
+
+    def port_call(self, position: int, what: str, *args):
+        """One read or procedure of the position's meter port (``demand``, ``clock``, ``demand_reset``...)
+        under the bench's I/O lock; raises what the port raises (InstrumentError, OSError)."""
+        with self._k.io:
+            return getattr(self._k.bench.meter_ports[position], what)(*args)
+
     # ---- people ----------------------------------------------------------------------------------
     def ask(self, question: Callable, *args):
         """A person decides: the source goes off first, and the wait is not a stall."""
