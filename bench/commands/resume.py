@@ -34,7 +34,10 @@ def run(args) -> int:
                 "--other-bench", "needs a reason", allowed='text, e.g. "bench 1 failed; same lab"'
             )
     req = service.resume_request(args.run_id, base, manifest=args.meters)
-    with sigterm_as_interrupt(), ProgressView(title=f"resume run {args.run_id}") as view:
+    with (
+        sigterm_as_interrupt(),
+        ProgressView(title=f"resume run {args.run_id}", speed=args.speed or None) as view,
+    ):
         outcome = service.resume(args.run_id, req, [view])
     store = service.store
     return finish(outcome, store, args, certificates=not args.no_certificates)
