@@ -129,7 +129,13 @@ class GateRunner:
         deadlines = {pos: self._deadline(gp, start) for pos, (_, gp) in jobs.items()}
         taken = dict.fromkeys(jobs, 0)
         open_ = set(jobs)
-        self.k.sleep(min(gp.gate_seconds for _, gp in jobs.values()))
+        # The first gate opens on the meter's first edge, up to one pulse period after arming: with more
+        # gates to come, the first read waits that period too (a read before it finds nothing). A single
+        # gate is read from its planned end, so its point never waits longer than it must.
+        first = min(gp.gate_seconds for _, gp in jobs.values())
+        if readings > 1:
+            first += min(gp.gate_seconds / max(1, gp.meter_pulses) for _, gp in jobs.values())
+        self.k.sleep(first)
         while open_:
             self.k.safe_point()
             now = clock.now()
@@ -246,9 +252,12 @@ class GateRunner:
             self.k.sleep(min(step * int(0.8 * pulse_period_s / step), duration_s))
         elif not until_started:
             self.k.sleep(duration_s)
+        counts: dict = {}
         while True:
+            # a meter seen started keeps the count it showed then: it is not read again
+            todo = [p for p in positions if p not in counts or not (until_started and counts[p][0] >= 2)]
             with self.k.io:
-                counts = {pos: self.bench.calculators[pos].count_read() for pos in positions}
+                counts.update({p: self.bench.calculators[p].count_read() for p in todo})
             if until_started and all(c[0] >= 2 for c in counts.values()):
                 break
             if clock.now() >= end:
