@@ -3,7 +3,8 @@
 Built from the records store's ``run_record`` (never from the engine's memory), so a resumed or
 re-exported run produces the same file as the original. Keys (see README "JSON contract"):
 ``run`` {id, plan, bench, started, finished, outcome, bench_seconds, wall_seconds}; ``meters``;
-``points``; ``averages``; ``wiring``; ``creep``; ``starting``; ``register`` (register tests, see
+``points`` (accuracy and influence points, each with its ``quantity``, ``direction``, ``unit`` and
+``frequency_hz``: the issue-16 extension); ``averages``; ``wiring``; ``creep``; ``starting``; ``register`` (register tests, see
 :func:`bench.readmodel.register_results`).
 """
 

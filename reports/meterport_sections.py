@@ -38,7 +38,7 @@ def pdf_section(data: CertificateData, st, width: float) -> list:
     if not data.meterport_tests:
         return []
     from reportlab.lib.units import mm
-    from reportlab.platypus import KeepTogether, Spacer, TableStyle
+    from reportlab.platypus import KeepTogether, Spacer
 
     from reports import certificate as c
 
@@ -51,7 +51,6 @@ def pdf_section(data: CertificateData, st, width: float) -> list:
     widths = [27 * mm, 15 * mm, 45 * mm, 19 * mm, 11 * mm, 8 * mm, 15 * mm]
     widths += [max(width - sum(widths) - 17 * mm, 16 * mm), 17 * mm]
     grid = c._grid(table, widths, st, verdicts=verdicts)  # noqa: SLF001
-    grid.setStyle(TableStyle([c._FONT_CMD]))  # noqa: SLF001
     return [KeepTogether([c._p("Meter-port tests", st["h2"]), c._p(NOTE, st["small"]), Spacer(1, 3), grid])]  # noqa: SLF001
 
 

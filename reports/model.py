@@ -27,6 +27,18 @@ SIGN_CONVENTION = (
     "energy than was delivered). Phasor angles are in degrees, lagging positive, with the phase-A voltage "
     "as the 0 deg reference."
 )
+#: Added to the sign convention on a certificate with received or reactive/apparent points (a certificate
+#: without them keeps the text above, so certificates issued before these points existed verify unchanged).
+DIRECTION_CONVENTION = (
+    " Energy directions: delivered = from the supply to the customer (active power P > 0), received = from "
+    "the customer to the supply (P < 0, a net-metering export); a received point's current angle is given "
+    "from the reversed current, and its error keeps the same sign: %R = 100 x (energy the meter registered "
+    "in that direction) / (the reference's energy), positive = the meter runs fast. Reactive energy is in "
+    "varh (positive for a lagging, inductive current), apparent energy in VAh; an influence point's error is "
+    "the variation of error from the reference condition (error under the influence - error at the "
+    "reference condition)."
+)
+ENERGY_UNITS = {"active": "Wh", "reactive": "varh", "apparent": "VAh"}
 
 #: Verdicts as words (never colour alone). ``indeterminate`` is for a guard-banded decision rule where the
 #: result lies within the uncertainty of the limit.
@@ -246,9 +258,31 @@ class PointResult:
     limit_pct: float
     verdict: str
     stage: str = "as-left"
+    # "" = active energy, delivered, an accuracy point (omitted from the canonical JSON, so a certificate
+    # issued before these fields existed hashes as it did)
+    quantity: str = field(default="", metadata={"canonical": "omit-empty"})  # reactive, apparent
+    direction: str = field(default="", metadata={"canonical": "omit-empty"})  # received
+    kind: str = field(default="", metadata={"canonical": "omit-empty"})  # influence (error = variation)
+
+    @property
+    def unit(self) -> str:
+        """The energy unit the point measured (Wh, varh, VAh)."""
+        return ENERGY_UNITS[self.quantity or "active"]
+
+    @property
+    def measures(self) -> str:
+        """What a printed row adds to the point's name: "" for active energy delivered, else e.g.
+        " [varh, received]" and ", variation" for an influence point."""
+        parts = [self.unit] if self.quantity else []
+        parts += [self.direction] if self.direction else []
+        parts += ["variation from reference condition"] if self.kind == "influence" else []
+        return f" [{', '.join(parts)}]" if parts else ""
 
     def __post_init__(self) -> None:
         where = f"results.points[{self.point_id}]"
+        if self.quantity not in ("", "reactive", "apparent") or self.direction not in ("", "received"):
+            raise InputError(where, "quantity must be reactive or apparent (or empty for active), direction "
+                             "received (or empty for delivered)", found=(self.quantity, self.direction))  # fmt: skip
         for name in (
             "voltage_v",
             "current_a",

@@ -49,8 +49,8 @@ def test_every_kind_a_plan_may_name_has_a_plug_in_and_every_plug_in_a_plan_kind(
 
 
 def test_the_kinds_are_registered_and_an_unknown_kind_names_them():
-    assert set(kinds()) == {"accuracy", "creep", "starting", "wiring", "register", "demand", "clock", "tou",
-                            "identity"}  # fmt: skip
+    assert set(kinds()) == {"accuracy", "creep", "starting", "wiring", "register", "influence", "demand",
+                            "clock", "tou", "identity"}  # fmt: skip
     assert get_kind("accuracy").retestable and not get_kind("creep").retestable
     with pytest.raises(InputError) as exc:
         get_kind("soak", where="points.D.kind")

@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bench.gui.widgets import VERDICT_WORDS, ErrorPlot, big_font
+from bench.gui.board import column_name
+from bench.gui.widgets import VERDICT_WORDS, PlotSlot, big_font
 
 CELL_COLOURS = {"pass": "#c9f0c9", "fail": "#f7c6c6", "indeterminate": "#ffe3a8"}
 NOT_ALONE = (
@@ -49,13 +50,6 @@ def table(headers: list[str]) -> QTableWidget:
     t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     t.horizontalHeader().setStretchLastSection(True)
     return t
-
-
-def column_name(label: str, test_pass: str | None, element: str | None) -> str:
-    col = f"{label}{' (left)' if test_pass == 'as-left' else ''}"
-    if element not in (None, "series"):
-        col += f" el.{element}"
-    return col
 
 
 @dataclass(frozen=True)
@@ -94,7 +88,7 @@ class ResultsPanel(QSplitter):
         row.addWidget(self.msg, 1)
         tl.addLayout(row)
         self.addWidget(top)
-        self.plot = ErrorPlot()
+        self.plot = PlotSlot("the error plot is loading…")  # pyqtgraph loads behind the first paint
         self.addWidget(self.plot)
         note = QLabel(
             "Sign convention: error % = 100 × meter energy / reference energy − 100 (positive: meter "
@@ -107,6 +101,16 @@ class ResultsPanel(QSplitter):
         self.cols: list[str] = []
         self.points: dict[tuple[int, str], ResultPoint] = {}  # (position, column) -> retestable point
         self.busy = False  # a run is going: no retest
+
+    def attach_plot(self):
+        """The real error plot, in the placeholder's place (after the window's first paint)."""
+        from bench.gui.plots import ErrorPlot
+
+        plot = ErrorPlot()
+        self.replaceWidget(self.indexOf(self.plot), plot)
+        self.plot.deleteLater()
+        self.plot = plot
+        return plot
 
     # ---- filling ------------------------------------------------------------------------------------
     def reset(self, run_id: int | None, serials: dict[int, str]) -> None:

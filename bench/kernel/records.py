@@ -80,6 +80,21 @@ class WarmUp(Record):
 
 
 @_addressed
+class Waiting(Record):
+    """A long wait begins: a creep or starting window, or a gate (or a point's gates back to back), with
+    how long it should last in bench seconds, so a display can show the time remaining. Display only
+    (not stored); published only for waits of at least :data:`LONG_WAIT_S`."""
+
+    kind: ClassVar[str] = "waiting"
+    point_id: str | None = None
+    what: str = ""  # "creep", "starting", "gate"
+    seconds: float = 0.0
+
+
+LONG_WAIT_S = 10.0
+
+
+@_addressed
 class RetestStarted(Record):
     kind: ClassVar[str] = "retest"
     point_id: str | None = None

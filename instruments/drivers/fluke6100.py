@@ -256,7 +256,9 @@ class Fluke6100(AllInOneRoles):
             per_element=True,
             frequency_hz=FREQUENCY_HZ,
             harmonics=True,
-            quantities=frozenset({"active", "apparent"}),  # POW:WATT?, POW:VA?; the energy test: active
+            # the energy test gates Wh only: ENER:MUT:CONS:UNIT has IPWH...MWHPI and no var/VA unit (FM 5-58...5-64);
+            # POW:VA? is a reading of its apparent power, not a pulse output a gate can count
+            quantities=frozenset({"active"}),
             energy_test=energy,
             positions=1,
             continuous_gating=False,
