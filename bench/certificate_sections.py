@@ -7,6 +7,11 @@ from __future__ import annotations
 import math
 
 STATUS_LETTER = {"confirmed": "C", "derived": "D", "unconfirmed": "U"}
+# a creep or starting test's criterion as a provenance row: (name, value from the recorded point)
+FUNCTIONAL_CRITERIA = {
+    "creep": ("No-load (creep)", "at most 1 test pulse at {voltage_v:g} V, no current"),
+    "starting": ("Starting load", "meter starts at {current_a:g} A, {voltage_v:g} V"),
+}
 
 
 def instrument_identity(inst: dict) -> tuple[str, str]:
@@ -42,16 +47,20 @@ def limit_provenance(points: list[dict]):
     seen: dict[str, LimitProvenance] = {}
     for p in points:
         prov = p.get("limit_provenance") or {}
-        if not prov or p.get("limit_hi") is None:
+        functional = FUNCTIONAL_CRITERIA.get(p["kind"])  # creep and starting: a pulse count, not a ± limit
+        planned = p.get("planned") or {}
+        hi, unit = p.get("limit_hi"), "%"
+        if hi is None and planned.get("unit") == "s/day":  # a meter-port clock test's limit is in s/day
+            hi, unit = planned.get("limit"), "s/day"
+        if not prov or (hi is None and not functional):
             continue
         name = f"{p['label']} ({p['element']})" if p["element"] != "series" else p["label"]
+        value = functional[1].format(**p) if functional else f"±{hi:g} {unit}"
+        name = functional[0] if functional else name
         source, status = cite(prov)
-        key = f"{name}|{p['limit_hi']}"
         seen.setdefault(
-            key,
-            LimitProvenance(
-                name=name, value=f"±{p['limit_hi']:g} %", source=source or "plan data", status=status
-            ),
+            f"{name}|{value}",
+            LimitProvenance(name=name, value=value, source=source or "plan data", status=status),
         )
     return tuple(seen.values())
 

@@ -23,6 +23,7 @@ from bench.certificate_sections import (
     resolution_provenance,
     sign_convention,
 )
+from bench.meterport_sections import meterport_tests
 from bench.readmodel import RunRecord, laboratory_to_dict
 from bench.retests import describe, retests
 from procedures.errors import InputError
@@ -233,11 +234,13 @@ def build_certificate_data(
     final_stage = "as-left" if any(q.stage == "as-left" for q in points) else "as-found"
     final_stage_points = [p for p in points if p.stage == final_stage]
     registers, register_notes = register_tests(record, position)
+    meterport, meterport_notes = meterport_tests(record, position)
     final = (
         [p.verdict for p in final_stage_points]
         + [f.verdict for f in functional]
         + [a.verdict for a in averages]
         + [t.overall_verdict for t in registers if t.stage == final_stage]
+        + [t.verdict for t in meterport if t.stage == final_stage]
     )
     if wiring:
         final.append(wiring.verdict)
@@ -297,7 +300,12 @@ def build_certificate_data(
                 f"{run_day.isoformat()}, past its calibration due date {ref.due_date.isoformat()}; "
                 "the operator allowed it (--allow-overdue)."
             )
-    deviations += register_notes
+    for moved in (run.get("settings") or {}).get("resumed_elsewhere") or []:
+        deviations.append(
+            f"The run was interrupted and finished on other instruments than it started on "
+            f"({'; '.join(moved['changes'])}); the technician's reason: {moved['reason']}"
+        )
+    deviations += register_notes + meterport_notes
     deviations += [describe(r) for r in retests(record, position)]
     earlier = read.certificates(position)[:revision]
     if earlier:  # ISO/IEC 17025 §7.8.8: an amended certificate identifies the one it replaces
@@ -378,6 +386,7 @@ def build_certificate_data(
         functional_tests=tuple(functional),
         wiring=wiring,
         register_tests=registers,
+        meterport_tests=meterport,
         record_fields=tuple((record_field_label(k), v) for k, v in fields if k not in ASSET_FIELDS),
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.meterport_sections import meterport_results
 from bench.readmodel import RunRecord, accuracy_results, recorded_results
 from bench.retests import retests
 
@@ -105,6 +106,7 @@ def build_run_json(record: dict) -> dict:
             for c in record["starting"]
         ],
         "register": recorded_results(record),
+        "meter_port": meterport_results(record),  # demand, clock, TOU and identity tests
         "retests": retests(record),
         "in_service": [v.as_dict() for v in read.in_service()],
         "method": read.plan.as_dict(),

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         w.resize(1366, 768)
         w.show()
         w.confirm = lambda title, text: True
-        pump(0.5)
+        pump(0.5, until=lambda: w.ready)  # records, plots and bench file load behind the first paint
         return w
 
     def shot(w: MainWindow, name: str, tab: int | None = None, dialog=None) -> None:

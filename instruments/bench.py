@@ -150,6 +150,9 @@ def open_bench(
                         source=config.path,
                     ) from None
     except BaseException:
+        if "source" in roles:  # a Ctrl-C (or a fault) while opening: an opened source is left safe
+            with contextlib.suppress(Exception):
+                roles["source"].safe_state()
         for closer in reversed(closers):
             with contextlib.suppress(Exception):  # the original error matters more
                 closer()

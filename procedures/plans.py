@@ -62,7 +62,18 @@ from procedures.catalog import (
 from procedures.errors import InputError
 from procedures.forms import MeterForm, get_form
 
-KINDS = ("accuracy", "starting", "creep", "wiring", "register", "influence")
+KINDS = (
+    "accuracy",
+    "starting",
+    "creep",
+    "wiring",
+    "register",
+    "influence",
+    "demand",
+    "clock",
+    "tou",
+    "identity",
+)
 QUANTITIES = ("active", "reactive", "apparent")
 DIRECTIONS = ("delivered", "received")
 PLAN_FREQUENCIES = (50.0, 60.0)  # a plan's supply frequency; a point may vary it (influence)
@@ -80,7 +91,7 @@ PLAN_KEYS = ("id", "title", "standard", "version", "notes", "forms", "class_fami
              "shop_option", "frequency_hz", "both_directions")  # fmt: skip
 POINT_KEYS = ("id", "label", "kind", "element", "current", "current_of", "lag_deg", "voltage", "readings",
               "settle_s", "duration_s", "limit", "limit_role", "quantity", "direction", "frequency_hz",
-              "harmonics")  # fmt: skip
+              "harmonics", "tou_calendar")  # fmt: skip
 AVERAGE_KEYS = ("name", "weights", "limit")
 #: the largest point current as a multiple of its base: Imax is the meter's limit; TA, Ib and In sit well
 #: below Imax (CL200: TA 30 A), so a multiple above 20 is a typo; resolve() then checks against Imax.
@@ -143,6 +154,7 @@ class PlanPoint:
     direction: str = "delivered"
     frequency_hz: float | None = None
     harmonics: tuple[tuple[int, float, float], ...] = ()  # (order, % of fundamental on V, on I)
+    tou_calendar: tuple[tuple[int, int], ...] = ()  # a TOU point: (minute of day, tier), the meter's program
 
 
 @dataclass(frozen=True)
@@ -179,6 +191,7 @@ class ResolvedPoint:
     harmonics: tuple[tuple[int, float, float], ...] = ()
     nominal_voltage_v: float | None = None  # an influence point's reference-condition voltage
     reference_frequency_hz: float | None = None  # an influence point's reference-condition frequency
+    tou_calendar: tuple[tuple[int, int], ...] = ()  # a TOU point: the calendar the meter should keep
 
     @property
     def power_factor(self) -> float:
@@ -416,7 +429,7 @@ class Plan:
                 ) from None
         if p.current is not None:
             amps = p.current * bases[p.current_of]
-        elif p.kind == "creep":
+        elif p.kind == "creep" or p.kind in NO_LOAD_KINDS:
             amps = 0.0
         else:  # starting current taken from the limit table (validated at load)
             assert limit is not None
@@ -449,6 +462,7 @@ class Plan:
             harmonics=p.harmonics,
             nominal_voltage_v=volts if p.kind == "influence" else None,
             reference_frequency_hz=self.frequency_hz if p.kind == "influence" else None,
+            tou_calendar=p.tou_calendar,
         )
 
     def _resolve_average(self, override: str | None, labels: tuple[str, ...]) -> ResolvedAverage | None:
@@ -526,6 +540,55 @@ def _elements_of(element: str, form: MeterForm) -> tuple[str, ...]:
     return (element,)
 
 
+# ---- meter-port kinds (issue 15): demand, clock, TOU, identity --------------------------------------------
+NO_LOAD_KINDS = ("clock", "identity")  # read the meter's port; no load current
+#: entry unit of each meter-port kind's limit, and the entries its table must also have
+METERPORT_LIMITS = {"demand": ("percent", ("demand-resolution",)), "clock": ("s/day", ("clock-timebase",)),
+                    "tou": ("kWh", ("tou-energy",))}  # fmt: skip
+
+
+def _meterport_rules(f: Fields, kind: str, limit: LimitRef | None, tables: dict, current) -> None:
+    if kind in NO_LOAD_KINDS and current not in (None, 0.0):
+        raise f.error("current", f"a {kind} point reads the meter's port with no load", allowed="0 or omitted",
+                      found=current)  # fmt: skip
+    if kind not in METERPORT_LIMITS:
+        return
+    if limit is None:
+        raise f.error("limit", f"is missing: a {kind} point needs a limit entry",
+                      allowed="e.g. meterport-ansi:" + kind)  # fmt: skip
+    unit, also = METERPORT_LIMITS[kind]
+    table = limit_table(limit.table, tables)
+    if table.entries[limit.entry].unit != unit:
+        raise f.error("limit", f"a {kind} point needs a {unit} limit, not {table.entries[limit.entry].unit}",
+                      found=str(limit))  # fmt: skip
+    lacking = [e for e in also if e not in table.entries]
+    if lacking:
+        raise f.error("limit", f"limit table {limit.table!r} lacks {', '.join(lacking)} for the {kind} test",
+                      allowed=", ".join(also), found=str(limit))  # fmt: skip
+
+
+def _tou_calendar(f: Fields, kind: str) -> tuple[tuple[int, int], ...]:
+    """A TOU point's expected daily tier switches: ``tou_calendar = [["07:00", 2], ["21:00", 1]]``."""
+    if "tou_calendar" not in f.raw:
+        if kind == "tou":
+            raise f.error("tou_calendar", 'is missing: a TOU point states the calendar the meter should keep',
+                          allowed='[["hh:mm", tier], ...]')  # fmt: skip
+        return ()
+    if kind != "tou":
+        raise f.error("tou_calendar", "belongs to a TOU point only", found=kind)
+    rows = f.get("tou_calendar", list, what='a list of ["hh:mm", tier]')
+    out = []
+    for j, row in enumerate(rows):  # type: ignore[arg-type]
+        ok = isinstance(row, list) and len(row) == 2 and isinstance(row[0], str) and type(row[1]) is int
+        hh, _, mm = row[0].partition(":") if ok else ("", "", "")
+        if not (ok and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60 and 1 <= row[1] <= 4):
+            raise f.error(f"tou_calendar[{j}]", 'must be ["hh:mm", tier] with tier 1..4', found=row)
+        out.append((60 * int(hh) + int(mm), row[1]))
+    if len(out) < 2 or len({t for _, t in out}) < 2:
+        raise f.error("tou_calendar", "needs at least two switches to different tiers", found=rows)
+    return tuple(sorted(out))
+
+
 # ---- loading --------------------------------------------------------------------------------------------
 
 
@@ -586,7 +649,8 @@ def _parse_point(
         raise f.error(
             "current", "a creep (no-load) point has no current", allowed="0 or omitted", found=current
         )
-    if current is None and kind not in ("creep", "starting"):
+    _meterport_rules(f, kind, limit, tables, current)
+    if current is None and kind not in ("creep", "starting", *NO_LOAD_KINDS):
         raise f.error("current", "is missing")
     if current is None and kind == "starting" and (entry is None or entry.unit not in CURRENT_UNITS):
         raise f.error("current", "is missing and the limit entry gives no starting current", found=str(limit))
@@ -633,6 +697,7 @@ def _parse_point(
         direction=direction,
         frequency_hz=frequency,
         harmonics=harmonics,
+        tou_calendar=_tou_calendar(f, kind),
     )
 
 

@@ -14,6 +14,7 @@ import re
 
 from lxml import etree
 
+from reports.meterport_sections import dcc_results as meterport_results
 from reports.model import CertificateData, PointResult, RegisterTest, point_name
 
 DCC_NS = "https://ptb.de/dcc"
@@ -349,6 +350,7 @@ def build_dcc(
         )
     for t in data.register_tests:
         _register_result(results, t)
+    meterport_results(results, data)
     if data.wiring is not None:
         w = data.wiring
         res = _sub(results, _d("result"), refType="meterbench_wiringCheck")

@@ -406,6 +406,41 @@ class RegisterTest:
 
 
 @dataclass(frozen=True)
+class MeterPortTest:
+    """A test of what the meter's own tables hold, read through its optical port (demand, clock, TOU,
+    identity): what was observed, the measured value in its unit with U and k, the limit and its source,
+    and the verdict. ``value`` is None for a check without a number (TOU tiers, identity)."""
+
+    point_id: str
+    label: str
+    kind: str
+    quantity: str
+    observed: str
+    unit: str
+    value: float | None
+    expanded_u: float | None
+    k: float | None
+    limit: float | None
+    limit_source: str
+    verdict: str
+    stage: str = "as-found"
+
+    def __post_init__(self) -> None:
+        where = f"results.meter_port[{self.point_id}]"
+        for name in ("value", "expanded_u", "k", "limit"):
+            if getattr(self, name) is not None:
+                _check_finite(f"{where}.{name}", getattr(self, name))
+        if self.value is not None and (
+            self.expanded_u is None or self.expanded_u < 0 or not self.k or self.k <= 0
+        ):
+            raise InputError(
+                where, "a measured value needs U >= 0 and k > 0", found=(self.expanded_u, self.k)
+            )
+        _check_verdict(f"{where}.verdict", self.verdict)
+        _check_stage(f"{where}.stage", self.stage)
+
+
+@dataclass(frozen=True)
 class PhaseReading:
     """Measured phasors of one phase in the lagging convention (degrees, V(A) at 0)."""
 
@@ -467,6 +502,8 @@ class CertificateData:
     register_tests: tuple[RegisterTest, ...] = field(default=(), metadata={"canonical": "omit-empty"})
     # Shop-defined record fields (title, value), e.g. ("Work order", "WO-1182"); omitted while empty, as above.
     record_fields: tuple[tuple[str, str], ...] = field(default=(), metadata={"canonical": "omit-empty"})
+    # demand, clock, TOU and identity tests through the meter's port; omitted while empty, as above.
+    meterport_tests: tuple[MeterPortTest, ...] = field(default=(), metadata={"canonical": "omit-empty"})
     sign_convention: str = SIGN_CONVENTION
     title: str = "Certificate of Calibration and Accuracy Test"
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
-from procedures.plans import ResolvedPlan, ResolvedPoint, list_plans, load_plan
+if TYPE_CHECKING:  # the plan catalogue loads when a plans command runs, not to build every parser
+    from procedures.plans import ResolvedPlan, ResolvedPoint
 
 ORDER = 20
 
@@ -49,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from procedures.plans import list_plans
+
     plans = list_plans()
     if args.json:
         rows = [
@@ -86,6 +90,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from procedures.plans import load_plan
+
     plan = load_plan(args.plan)
     rp = plan.resolve(
         args.form,

@@ -248,7 +248,10 @@ def run(args) -> int:
         speed=args.speed,
         environment=environment_from(args),
     )
-    with sigterm_as_interrupt(), ProgressView(title=f"{args.plan} on {args.bench}") as view:
+    with (
+        sigterm_as_interrupt(),
+        ProgressView(title=f"{args.plan} on {args.bench}", speed=args.speed or None) as view,
+    ):
         service = RunService(db_url=args.db)
         outcome = service.run(req, [view])
     return finish(outcome, service.store, args, certificates=not args.no_certificates)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gc
 
-from PySide6.QtCore import Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QLabel,
@@ -46,6 +46,8 @@ from bench.gui.worker import BenchWorker, EventPump
 
 __all__ = ["MainWindow", "WiringOverrideDialog"]
 
+START_BEHIND_MS = 1500
+
 
 def _settle_heap() -> None:
     """Collect once, then leave everything alive out of later garbage collections.
@@ -72,11 +74,10 @@ class MainWindow(
 
     def __init__(self, settings: GuiSettings | None = None) -> None:
         super().__init__()
-        from bench.session import open_store
-
         self.settings = settings or GuiSettings()
         self.setWindowTitle("MeterBench — meter test bench")
-        self.store = open_store(self.settings.db_url)
+        self.store = None  # opened behind the first paint (SQLAlchemy is a slow import)
+        self.ready = False  # the records are open and the bench file read: Start may run
         self.config = None
         self.meters: dict[int, object] = {}
         self.sim_meters: dict[str, dict] = {}
@@ -123,11 +124,36 @@ class MainWindow(
         self._redraw = QTimer(self)
         self._redraw.setInterval(250)  # plots redraw at most 4x a second, whatever the event rate
         self._redraw.timeout.connect(self._redraw_plots)
-        self._redraw.start()
+        self._update_controls()
+        self.banner.setText("Opening the records and the bench file…")
+        # What is slow to load (SQLAlchemy for the records, pyqtgraph for the plots, the bench file and
+        # its instruments' drivers) is loaded just after the window first paints, so a technician sees
+        # the window at once; a window that is never shown starts after START_BEHIND_MS anyway.
+        self.installEventFilter(self)
+        QTimer.singleShot(START_BEHIND_MS, self.start_behind)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
+        if obj is self and event.type() == QEvent.Type.Paint:
+            self.removeEventFilter(self)
+            QTimer.singleShot(0, self.start_behind)
+        return False
+
+    def start_behind(self) -> None:
+        """Open the records, load the plots and the bench file: the part of starting behind the window."""
+        if self.ready or getattr(self, "_shut", False):
+            return
+        from bench.session import open_store
+
+        self.store = self.worker.store = open_store(self.settings.db_url)
+        self.error_plot = self.results_panel.attach_plot()
+        self.phasor = self.detail.attach_plot()
+        self.ready = True
+        self.banner.setText("Load a bench file (tab 7), meters (tab 3) and a plan (tab 4), then Start.")
         if self.settings.bench_file:
             self.load_bench(self.settings.bench_file)
         self.refresh_plan()
         self._update_controls()
+        self._redraw.start()
         _settle_heap()
 
     # ================================================================ layout
@@ -207,7 +233,8 @@ class MainWindow(
             self.worker.abort("window closed")
         self.worker.close_bench()  # the worker thread has stopped: the bench it kept open is closed here
         self._redraw.stop()
-        self.store.close()
+        if self.store is not None:
+            self.store.close()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         if (

@@ -135,9 +135,19 @@ class RunContext:
         """Gates armed with the source off, then the point's load on, every gate waited for, source off."""
         return self._k.gate_runner.dosage(jobs, lambda: self.energise(point), ramp_s)
 
-    def count(self, positions: Iterable[int], duration_s: float, *, until_started: bool) -> dict:
-        """Count meter pulses (no gate) for ``duration_s``; a starting test ends once every meter started."""
-        return self._k.gate_runner.count(list(positions), duration_s, until_started=until_started)
+    def count(
+        self,
+        positions: Iterable[int],
+        duration_s: float,
+        *,
+        until_started: bool,
+        pulse_period_s: float | None = None,
+    ) -> dict:
+        """Count meter pulses (no gate) for ``duration_s``; a starting test ends once every meter started
+        (``pulse_period_s``: the shortest period a correct meter has at the load, to poll at that rate)."""
+        return self._k.gate_runner.count(
+            list(positions), duration_s, until_started=until_started, pulse_period_s=pulse_period_s
+        )
 
     def meter_port(self, position: int):
         """The position's meter port, or None."""
@@ -148,6 +158,16 @@ class RunContext:
         with self._k.io:
             return self._k.bench.meter_ports[position].registers()
 
+    def port_can(self, position: int, what: str) -> bool:
+        """Whether the position's meter port offers the read or procedure ``what`` (a method name)."""
+        return callable(getattr(self._k.bench.meter_ports.get(position), what, None))
+
+    def port_call(self, position: int, what: str, *args):
+        """One read or procedure of the position's meter port (``demand``, ``clock``, ``demand_reset``...)
+        under the bench's I/O lock; raises what the port raises (InstrumentError, OSError)."""
+        with self._k.io:
+            return getattr(self._k.bench.meter_ports[position], what)(*args)
+
     # ---- people ----------------------------------------------------------------------------------
     def ask(self, question: Callable, *args):
         """A person decides: the source goes off first, and the wait is not a stall."""
@@ -157,6 +177,11 @@ class RunContext:
     def publish(self, *records: r.Record) -> None:
         """Record (one commit for all of them), then show. Stamps the run id and bench time."""
         self._k.publish(records)
+
+    def atomic(self):
+        """``with ctx.atomic():`` what is published inside is committed as one (a result and the stop it
+        causes: a crash never keeps one without the other)."""
+        return self._k.atomic()
 
     def open_point(self, position: int, point, test_pass: str, planned: dict) -> r.PointOpened:
         """A position's row for a point; a retest's row names the one it supersedes and why."""

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from bench.kernel import records as r
+
 
 def no_pulses(gate_plan, waited_s: float, reading: int | None = None, readings: int | None = None) -> str:
     """What a position whose gate never finished is told (the text starts "no pulses", its state's name)."""
@@ -47,6 +49,12 @@ class GateRunner:
         self.bench = kernel.bench
         self.s = kernel.settings
 
+    def _source_held(self) -> None:
+        """Before a meter is told it gave no pulses: a source that tripped (an overload, an amplifier that
+        cannot regulate) is the cause, and the run's error naming the source, not the meter's."""
+        with self.k.io:
+            self.bench.source.output_is_on()  # raises InstrumentFault if it is off while it should be on
+
     def _deadline(self, plan, since: float) -> float:
         return since + plan.gate_seconds * self.s.gate_timeout_factor + self.s.gate_timeout_margin_s
 
@@ -61,6 +69,15 @@ class GateRunner:
             for pos in jobs:
                 calc = self.bench.calculators[pos]
                 calc.start() if series is None else calc.start_series(series)
+            self._settings_done(jobs)
+
+    def _settings_done(self, positions) -> None:
+        """After a point's settings on every position: the calculators' error queues, read once each
+        (a calculator that checks after every write has nothing to do here)."""
+        for pos in positions:
+            done = getattr(self.bench.calculators[pos], "settings_done", None)
+            if callable(done):
+                done()
 
     def can_series(self, positions) -> bool:
         return bool(positions) and all(
@@ -83,9 +100,15 @@ class GateRunner:
             results = self._single({p: jobs[p] for p in alive}, quantity)
             yield [(pos, index, res) for pos, res in results.items()]
 
+    def _waiting(self, what: str, seconds: float) -> None:
+        """Tell the displays a long wait has begun (its planned length, for a time-remaining bar)."""
+        if seconds >= r.LONG_WAIT_S:
+            self.k.publish([r.Waiting(what=what, seconds=seconds)])
+
     def _single(self, jobs: dict, quantity: str = "active") -> dict:
         clock = self.bench.clock
         self._arm(jobs, quantity=quantity)
+        self._waiting("gate", max(gp.gate_seconds for _, gp in jobs.values()))
         start = clock.now()
         deadlines = {pos: self._deadline(gp, start) for pos, (_, gp) in jobs.items()}
         out: dict = {}
@@ -107,6 +130,7 @@ class GateRunner:
                         out[pos] = calc.result()
                         continue
                 if now >= deadlines[pos]:
+                    self._source_held()
                     with self.k.io:
                         calc.stop()
                     out[pos] = no_pulses(jobs[pos][1], deadlines[pos] - start)
@@ -121,6 +145,7 @@ class GateRunner:
     def _series(self, jobs: dict, readings: int, quantity: str = "active") -> Iterator[list]:
         clock = self.bench.clock
         self._arm(jobs, series=readings, quantity=quantity)
+        self._waiting("gate", readings * max(gp.gate_seconds for _, gp in jobs.values()))
         start = clock.now()
         deadlines = {pos: self._deadline(gp, start) for pos, (_, gp) in jobs.items()}
         taken = dict.fromkeys(jobs, 0)
@@ -141,6 +166,7 @@ class GateRunner:
                 if taken[pos] >= readings:
                     open_.discard(pos)
                 elif now >= deadlines[pos]:
+                    self._source_held()
                     with self.k.io:
                         calc.stop()
                     open_.discard(pos)
@@ -170,6 +196,7 @@ class GateRunner:
         self._arm(jobs)
         on_from = clock.now()
         energise()
+        self._waiting("gate", max(plan.gate_seconds for _, plan in jobs.values()))
         start = clock.now()
         deadline = {pos: self._deadline(plan, start) for pos, (_, plan) in jobs.items()}
         seen_running = dict.fromkeys(jobs, start)
@@ -190,6 +217,7 @@ class GateRunner:
                         out[pos], finished_at[pos] = calc.result(), now
                         continue
                     if now >= deadline[pos]:
+                        self._source_held()
                         calc.stop()
                         out[pos] = no_pulses(plan, deadline[pos] - start)
                         continue
@@ -213,16 +241,36 @@ class GateRunner:
             tails[pos] = (max(0.0, off_from - latest), off_to - earliest)
         return Dosed(out, tails)
 
-    def count(self, positions: list[int], duration_s: float, *, until_started: bool) -> dict:
+    def count(
+        self,
+        positions: list[int],
+        duration_s: float,
+        *,
+        until_started: bool,
+        pulse_period_s: float | None = None,
+    ) -> dict:
         """Count meter pulses without a gate for ``duration_s``: {position: (pulses, seconds)}.
 
         A starting test may end as soon as every meter has registered 2 pulses (it started and keeps
-        registering); a creep test always runs its full window."""
+        registering); a creep test always runs its full window and is read once, at its end. Counts are
+        polled at the rate the test needs: with ``pulse_period_s`` (the period a meter registering correctly
+        has at the applied load) no meter can show 2 pulses before about one period, so the first read
+        waits 0.8 of it, then reads come every eighth of a period, at most 15 s apart (bench time before
+        messages: a later read would lengthen the test)."""
         clock = self.bench.clock
         with self.k.io:
             for pos in positions:
                 self.bench.calculators[pos].count_start()
+            self._settings_done(positions)
+        self._waiting("starting" if until_started else "creep", duration_s)
         end = clock.now() + duration_s
+        step = 15.0
+        if until_started and pulse_period_s and pulse_period_s > 0:
+            step = min(15.0, max(self.s.gate_poll_s, pulse_period_s / 8))
+            # on the grid of reads (whole steps): skipping the early reads never delays the last one
+            self.k.sleep(min(step * int(0.8 * pulse_period_s / step), duration_s))
+        elif not until_started:
+            self.k.sleep(duration_s)
         while True:
             with self.k.io:
                 counts = {pos: self.bench.calculators[pos].count_read() for pos in positions}
@@ -230,7 +278,9 @@ class GateRunner:
                 break
             if clock.now() >= end:
                 break
-            self.k.sleep(min(15.0 if until_started else 60.0, end - clock.now()))
+            self.k.sleep(min(step, end - clock.now()))
+        if until_started:
+            self._source_held()  # a meter that did not start on a tripped source did not fail
         with self.k.io:
             for pos in positions:
                 self.bench.calculators[pos].stop()

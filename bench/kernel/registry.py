@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from procedures.errors import InputError
 
-KIND_MODULES = ("accuracy", "count", "wiring", "register", "influence")
+KIND_MODULES = ("accuracy", "count", "wiring", "register", "influence", "demand", "clock", "tou", "identity")
 
 
 @dataclass(frozen=True)

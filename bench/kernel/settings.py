@@ -26,6 +26,9 @@ class KernelSettings:
     min_meter_pulses: int = 1
     allow_overdue: bool = False
     wiring_overrides: dict[int | None, str] = field(default_factory=dict)  # position (None=board) -> reason
+    # resume on a bench whose instruments or reference standard differ from the run's: the technician's
+    # reason (recorded on the run and stated on its certificates); empty = refused
+    other_bench: str = ""
     watchdog_s: float = 60.0
     heartbeat_s: float = 30.0  # wall seconds between "this run is alive" marks in the store
     ref_drift_percent: float = 0.0

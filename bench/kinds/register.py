@@ -320,24 +320,25 @@ def _skip(ctx, pos: int, point, test_pass: str, reason: str) -> None:
 def _fail(ctx, pos: int, point, const_point, test_pass: str, message: str, state: str = "failed") -> None:
     """This position's failure (a dead port, no pulses): both rows failed, the position stops."""
     rule = ctx.plan.decision_rule
-    ctx.publish(
-        *(
-            r.PointResult(
-                position=pos,
-                point_id=pt.id,
-                test_pass=test_pass,
-                status="failed",
-                label=pt.label,
-                element=point.element,
-                verdict="fail",
-                decision_rule=rule,
-                message=message,
-                shown=False,
+    with ctx.atomic():  # the failed rows and the stop they cause: a resume finds both or neither
+        ctx.publish(
+            *(
+                r.PointResult(
+                    position=pos,
+                    point_id=pt.id,
+                    test_pass=test_pass,
+                    status="failed",
+                    label=pt.label,
+                    element=point.element,
+                    verdict="fail",
+                    decision_rule=rule,
+                    message=message,
+                    shown=False,
+                )
+                for pt in (const_point, point)
             )
-            for pt in (const_point, point)
         )
-    )
-    ctx.stop_position(pos, state, message)
+        ctx.stop_position(pos, state, message)
 
 
 def results(record: dict, position: int | None = None) -> list[dict]:

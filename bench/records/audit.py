@@ -292,10 +292,15 @@ def read_anchor(identity: str) -> dict | None:
 
 def head(conn: sa.Connection) -> tuple[int, str] | None:
     """(seq, hash) of the newest audit entry, or None for an empty log."""
-    row = conn.execute(
-        sa.select(m.audit_log.c.seq, m.audit_log.c.hash).order_by(m.audit_log.c.seq.desc()).limit(1)
-    ).first()
+    row = conn.execute(_statements()[0]).first()
     return (row.seq, row.hash) if row else None
+
+
+@functools.cache
+def _statements() -> tuple[sa.Select, sa.Insert]:
+    # built once: SQLAlchemy then reuses the compiled form without re-deriving its cache key per commit
+    a = m.audit_log
+    return sa.select(a.c.seq, a.c.hash).order_by(a.c.seq.desc()).limit(1), sa.insert(a)
 
 
 def append(
@@ -326,7 +331,7 @@ def append(
                 "hash": prev,
             }
         )
-    conn.execute(sa.insert(m.audit_log), rows)
+    conn.execute(_statements()[1], rows[0] if len(rows) == 1 else rows)
     return seq, prev
 
 

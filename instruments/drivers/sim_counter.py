@@ -49,6 +49,19 @@ class SimCounter:
         self.link = Link(ctx.resource, ctx.name, timeout_ms=self.opts["timeout_ms"])
         self.positions: tuple[int, ...] = ()
         self.kr_wh = 0.0
+        self._unchecked: list[str] = []  # settings written since the error queue was last read
+
+    def wrote(self, command: str) -> None:
+        """A setting was sent; its error-queue check is made once for all the settings of a point."""
+        self.link.write(command)
+        self._unchecked.append(command)
+
+    def settings_done(self) -> None:
+        """Read the error queue once for every setting sent since the last check (a refused configure or
+        start raises here, naming the commands); nothing to do when none was sent."""
+        if self._unchecked:
+            after, self._unchecked = "; ".join(self._unchecked), []
+            self.check(after)
 
     def identify(self) -> str:
         return self.link.query(COMMANDS["identify"])
@@ -114,20 +127,19 @@ class PositionCalculator:
         if meter_pulses < 1:
             raise InputError("meter_pulses", "must be >= 1", found=meter_pulses)
         if quantity != self._quantity:
-            c = self._c("quantity", q=QUANTITY_WORDS[quantity])
-            self.rack.link.write(c)
-            self.rack.check(c)
+            self.rack.wrote(self._c("quantity", q=QUANTITY_WORDS[quantity]))
             self._quantity = quantity
-        c = self._c("configure", kt=kt_wh, n=meter_pulses)
-        self.rack.link.write(c)
-        self.rack.check(c)
+        self.rack.wrote(self._c("configure", kt=kt_wh, n=meter_pulses))
 
     def start(self) -> None:
-        c = self._c("start")
-        self.rack.link.write(c)
-        self.rack.check(c)
+        self.rack.wrote(self._c("start"))
+
+    def settings_done(self) -> None:
+        """The error queue, once for the settings of every position sent since the last check."""
+        self.rack.settings_done()
 
     def poll(self) -> tuple[str, float]:
+        self.rack.settings_done()  # nothing is concluded from a gate whose settings were not checked
         q = self._c("status?")
         reply = self.rack.link.query(q)
         word, _, progress = reply.partition(",")
@@ -137,6 +149,7 @@ class PositionCalculator:
         return STATUS_WORDS[word], min(max(value, 0.0), 1.0)
 
     def result(self) -> GateResult:
+        self.rack.settings_done()
         q = self._c("result?")
         return self._gate_result(q, self.rack.link.query(q))
 
@@ -151,12 +164,11 @@ class PositionCalculator:
         so a point's readings cost one wait for the first meter edge instead of one per reading."""
         if gates < 1:
             raise InputError("gates", "must be >= 1", found=gates)
-        c = self._c("start_series", n=gates)
-        self.rack.link.write(c)
-        self.rack.check(c)
+        self.rack.wrote(self._c("start_series", n=gates))
 
     def results(self) -> list[GateResult]:
         """Every finished gate of the running series, oldest first."""
+        self.rack.settings_done()
         q = self._c("results?")
         reply = self.rack.link.query(q)
         head, *parts = reply.split(";")
@@ -165,11 +177,10 @@ class PositionCalculator:
         return [self._gate_result(q, part) for part in parts]
 
     def count_start(self) -> None:
-        c = self._c("count_start")
-        self.rack.link.write(c)
-        self.rack.check(c)
+        self.rack.wrote(self._c("count_start"))
 
     def count_read(self) -> tuple[int, float]:
+        self.rack.settings_done()
         q = self._c("count?")
         pulses, secs = parse_numbers(self.name, q, self.rack.link.query(q), 2)
         return int(pulses), secs

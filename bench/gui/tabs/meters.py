@@ -198,50 +198,28 @@ class MetersTab:
     def _refresh_meters(self) -> None:
         n = self.config.positions if self.config else 0
         self.meter_table.setRowCount(n)
-        for p in range(1, n + 1):
-            m = self.meters.get(p)
-            vals = (
-                [
-                    p,
-                    m.serial,
-                    m.form,
-                    m.accuracy_class,
-                    m.current_class or f"TA {m.ta_a:g} A",
-                    f"{m.voltage_v:g}",
-                    f"{m.kh:g}",
-                    f"{m.kt:g}",
-                ]
-                if m
-                else [p, "— empty —", "", "", "", "", "", ""]
-            )
-            for c, v in enumerate(vals):
-                self.meter_table.setItem(p - 1, c, item(v))
-            tile = self.grid.tiles.get(p)
-            if tile is not None and not self.running:
-                if m:
-                    tile.set(
-                        serial=m.serial,
-                        form=m.form,
-                        accuracy_class=m.accuracy_class,
-                        current_class=m.current_class or "",
-                        state="loaded",
-                        point="",
-                        last_error="",
-                        last_verdict="",
-                        message="",
-                    )
-                else:
-                    tile.set(
-                        serial="",
-                        form="",
-                        accuracy_class="",
-                        current_class="",
-                        state="empty",
-                        point="",
-                        last_error="",
-                        last_verdict="",
-                        message="",
-                    )
+        with self.board.batch():
+            for p in range(1, n + 1):
+                m = self.meters.get(p)
+                vals = (
+                    [
+                        p,
+                        m.serial,
+                        m.form,
+                        m.accuracy_class,
+                        m.current_class or f"TA {m.ta_a:g} A",
+                        f"{m.voltage_v:g}",
+                        f"{m.kh:g}",
+                        f"{m.kt:g}",
+                    ]
+                    if m
+                    else [p, "— empty —", "", "", "", "", "", ""]
+                )
+                for c, v in enumerate(vals):
+                    self.meter_table.setItem(p - 1, c, item(v))
+                if not self.running:
+                    self.board.set_meter(p, m)
+        self.detail.refresh()
         if self.meters and not self.running:
             self._pick_plan_for(self.meters[min(self.meters)].form)
         self.refresh_plan()
