@@ -85,3 +85,19 @@ def test_the_phase_term_enters_as_cot_phi_for_var_and_not_at_all_for_va():
     assert phase_u("reactive", 90.0) == pytest.approx(0.0, abs=1e-12)  # sin phi 1: cot 90 = 0
     assert phase_u("reactive", 30.0) == pytest.approx(phase_u("active", 60.0))  # cot 30 = tan 60
     assert phase_u("apparent", 60.0) == 0.0
+
+
+def test_plans_show_names_the_energy_direction_and_frequency(capsys, monkeypatch):
+    import json
+
+    from bench.cli import main
+
+    monkeypatch.setenv("COLUMNS", "120")
+    assert main(["plans", "show", "ansi-c12.20-2s-net", "--form", "2S", "--class", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy received" in out and "60 Hz" in out
+    assert main(["plans", "show", "iec-62053-23", "--form", "16S", "--class", "2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["frequency_hz"] == 50.0
+    f = next(p for p in doc["points"] if p["id"] == "f-102")
+    assert (f["kind"], f["quantity"], f["unit"], f["frequency_hz"]) == ("influence", "reactive", "varh", 51.0)

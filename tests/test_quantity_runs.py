@@ -347,3 +347,59 @@ def test_a_net_metering_certificate_names_the_received_points(tmp_path):
     assert rows == ["LL", "LL rcv (LL-rcv) [received]", "FL", "FL rcv (FL-rcv) [received]", "PF",
                     "PF rcv (PF-rcv) [received]"]  # fmt: skip
     assert "received = from the customer to the supply" in data.sign_convention
+
+
+def test_a_harmonic_point_sends_the_harmonics_to_a_source_that_can_and_clears_them_after(tmp_path):
+    """The Fluke 6105A adds each harmonic as HARM<k> of its multi-harmonic waveform (FM 5-36) and clears
+    them (MHAR:CLE) for the next point; the variation is judged against its limit. The simulated meter has
+    no harmonic response, so the variation measured is about 0."""
+    harmonic = """
+[[points]]
+id = "h5"
+label = "H5"
+kind = "influence"
+element = "series"
+quantity = "reactive"
+current = 1.0
+lag_deg = 90.0
+harmonics = [[5, 10.0, 40.0]]
+readings = 3
+settle_s = 5
+limit = "influence-harmonics"
+"""
+    path = tmp_path / "reactive.toml"
+    path.write_text(REACTIVE_PLAN.replace("[[points]]\nid = \"sin05i-Ib\"", harmonic + "\n[[points]]\nid = \"sin05i-Ib\""),
+                    encoding="utf-8")  # fmt: skip
+    store = RecordStore.open(f"sqlite:///{tmp_path / 'records.sqlite'}")
+    with open_bench(sim_bench([var_meter(1, "VAR-0020")], three_phase=False)) as bench:
+        out = RunKernel(bench, store, load_plan_file(path), meters_from_bench(bench.config),
+                        settings=KernelSettings(**SPEC)).run()  # fmt: skip
+        log = [e.message for e in bench.simulator.devices["source"].instrument.log if e.accepted]
+    doc = build_run_json(store.run_record(out.run_id))
+    store.close()
+    h5 = next(p for p in doc["points"] if p["point_id"] == "h5")
+    assert within_u(h5, 0.0) and h5["verdict"] == "pass" and h5["limit_percent"] == 2.0
+    sent = [m for m in log if ":MHAR:HARM5 " in m]
+    # 10 % of 240 V and 40 % of 30 A, in phase with their fundamentals: the current lags 90 deg, on the
+    # wire (leading positive) -90 deg, so its 5th harmonic is at 5 x -90 = -450 = -90 deg
+    assert sent == ["SOUR:PHAS1:VOLT:MHAR:HARM5 24,0.0000", "SOUR:PHAS1:CURR:MHAR:HARM5 12,-90.0000"]
+    # the next point's waveform is the fundamental again
+    assert log.index(sent[-1]) < max(i for i, m in enumerate(log) if m == "SOUR:PHAS1:VOLT:MHAR:CLE")
+
+
+def test_a_harmonic_point_on_a_source_that_cannot_is_refused_before_energising(tmp_path):
+    path = tmp_path / "reactive.toml"
+    path.write_text(
+        REACTIVE_PLAN.replace("frequency_hz = 51.0", "harmonics = [[3, 5.0, 20.0]]"), encoding="utf-8"
+    )
+    with open_bench(sim_bench([var_meter(1, "VAR-0021")], three_phase=False)) as bench:
+        bench.capabilities = {
+            **bench.capabilities,
+            "source": Capabilities(harmonics=False),
+        }  # as a ZERA MT7xx
+        store = RecordStore.open(f"sqlite:///{tmp_path / 'r.sqlite'}")
+        kernel = RunKernel(bench, store, load_plan_file(path), meters_from_bench(bench.config))
+        with pytest.raises(InputError, match="harmonics: the source cannot add harmonics"):
+            kernel.run()
+        assert bench.simulator.physics.output_on is False
+        store.close()

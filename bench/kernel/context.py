@@ -88,6 +88,7 @@ class RunContext:
             getattr(point, "source_lag_deg", point.lag_deg) if lag is None else lag,
             point.element if element is None else element,
             getattr(point, "frequency_hz", None),
+            getattr(point, "harmonics", ()),
         )
 
     def stabilise(self, expected_current: float):

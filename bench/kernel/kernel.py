@@ -119,6 +119,7 @@ class RunKernel:
         self.io = threading.RLock()  # one caller on the instruments at a time (watchdog, GUI abort)
         self.done: set[tuple[int, str, str]] = set()
         self.gate_runner = GateRunner(self)
+        self._harmonics_on = False  # the source carries a harmonic point's harmonics
         registry.kinds()  # load the kind plug-ins now, not in the middle of the run
         self.context = RunContext(self)
         self.writer = None
@@ -497,11 +498,20 @@ class RunKernel:
 
     # ---- the source: only the kernel switches it ---------------------------------------------------
     def energise(
-        self, voltage: float, current: float, lag: float, element: str, frequency_hz: float | None = None
+        self,
+        voltage: float,
+        current: float,
+        lag: float,
+        element: str,
+        frequency_hz: float | None = None,
+        harmonics: tuple = (),
     ) -> None:
         phases = source_phases(self, voltage, current, lag, element)
         with self.io:
             self.bench.source.apply(phases, frequency_hz or self.settings.frequency_hz)
+            if harmonics or self._harmonics_on:  # a harmonic point's waveform, cleared after it
+                self.bench.source.set_harmonics(phases, harmonics)  # a source that can (checked before)
+                self._harmonics_on = bool(harmonics)
             if not self.bench.source.output_is_on():
                 self.bench.source.output_on()
 

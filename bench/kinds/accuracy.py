@@ -53,25 +53,8 @@ def quantity_needs(bench, point) -> list[str]:
     return []
 
 
-def frequency_needs(bench, point) -> list[str]:
-    """A point's frequency (the plan's or its own) within the source's declared range."""
-    hz = getattr(point, "frequency_hz", None)
-    caps = capability(bench, "source")
-    if hz is None or caps is None:
-        return []
-    lo, hi = caps.frequency_hz
-    if not lo <= hz <= hi:
-        return [f"{hz:g} Hz: the source sets {lo:g} ... {hi:g} Hz"]
-    return []
-
-
 def _needs(bench, point) -> list[str]:
-    return (
-        element_needs(bench, point)
-        + gate_needs(bench, point)
-        + quantity_needs(bench, point)
-        + frequency_needs(bench, point)
-    )
+    return element_needs(bench, point) + gate_needs(bench, point) + quantity_needs(bench, point)
 
 
 def power_of(reading, quantity: str) -> float:

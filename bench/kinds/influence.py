@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bench.kernel import records as r
+from bench.kernel.registry import frequency_needs
 from bench.kinds import TestKind, capability, register_kind
 from bench.kinds.accuracy import _needs as accuracy_needs
 from bench.kinds.accuracy import judge, measure, results  # one reader of error rows (run JSON)
@@ -35,13 +36,12 @@ def reference_condition(point):
 
 
 def _needs(bench, point) -> list[str]:
-    missing = accuracy_needs(bench, point) + accuracy_needs(bench, reference_condition(point))
+    ref = reference_condition(point)
+    missing = accuracy_needs(bench, point) + accuracy_needs(bench, ref) + frequency_needs(bench, ref)
     if point.harmonics:
         caps = capability(bench, "source")
-        if caps is not None and not caps.harmonics:
+        if caps is None or not caps.harmonics:  # a source that declares nothing is not assumed to
             missing.append("harmonics: the source cannot add harmonics")
-        else:  # no source driver takes a plan's harmonics yet: refused, never run without them
-            missing.append("harmonics: the run kernel does not yet set a source's harmonics from a plan")
     return list(dict.fromkeys(missing))
 
 

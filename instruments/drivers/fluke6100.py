@@ -79,6 +79,9 @@ COMMANDS = {
     "current_units": ("UNIT:MHAR:CURR ABS", "C"),
     "voltage": ("SOUR:PHAS{n}:VOLT:MHAR:HARM1 {amp:.7g},{angle:.4f}", "C"),
     "current": ("SOUR:PHAS{n}:CURR:MHAR:HARM1 {amp:.7g},{angle:.4f}", "C"),
+    # a harmonic of the multi-harmonic waveform, y = 0...100, amplitude absolute (UNIT:MHAR ABS), FM 5-36
+    "voltage_harmonic": ("SOUR:PHAS{n}:VOLT:MHAR:HARM{k:d} {amp:.7g},{angle:.4f}", "C"),
+    "current_harmonic": ("SOUR:PHAS{n}:CURR:MHAR:HARM{k:d} {amp:.7g},{angle:.4f}", "C"),
     "voltage?": ("SOUR:PHAS{n}:VOLT:MHAR:HARM1?", "C"),  # FM 5-36 -> <amplitude>,<angle>
     "current?": ("SOUR:PHAS{n}:CURR:MHAR:HARM1?", "C"),
     "voltage_state": ("SOUR:PHAS{n}:VOLT:STAT {on:d}", "C"),
@@ -365,6 +368,32 @@ class Fluke6100(AllInOneRoles):
         self._cleared = True
         self.check("; ".join(sent))
         if self._want_on:  # a change while the output is on settles like switching on
+            self.clock.sleep(self.opts["settle_s"])
+
+    def set_harmonics(self, phases: dict[str, PhaseSetting], harmonics) -> None:
+        """Add ``harmonics`` ((order, % of the fundamental on the voltage, % on the current), ...) to the
+        waveform :meth:`apply` set up, or with none clear every harmonic but the fundamental (FM 5-36
+        ``MHAR:CLE``). Each harmonic is in phase with its fundamental: angle = order x the fundamental's."""
+        steps: list[tuple[str, dict]] = []
+        for n, p in zip((1, 2, 3), PHASES, strict=True):
+            s = phases.get(p)
+            if n not in self.fitted() or s is None:
+                continue
+            steps += [("voltage_clear", {"n": n}), ("current_clear", {"n": n})]
+            v_wire = wrap180(-s.voltage_lag_deg)
+            i_wire = wrap180(s.voltage_lag_deg - s.current_lag_deg)
+            for order, v_pct, i_pct in harmonics:
+                if not 2 <= int(order) <= 100:
+                    raise InputError("harmonics", "orders 2 ... 100 (FM 5-36 HARM0...HARM100)", found=order)
+                if s.voltage_v and v_pct:
+                    steps.append(("voltage_harmonic", {"n": n, "k": int(order), "amp": s.voltage_v * v_pct / 100.0,
+                                                       "angle": wrap180(order * v_wire) + 0.0}))  # fmt: skip
+                if s.current_a and i_pct:
+                    steps.append(("current_harmonic", {"n": n, "k": int(order), "amp": s.current_a * i_pct / 100.0,
+                                                       "angle": wrap180(order * i_wire) + 0.0}))  # fmt: skip
+        sent = [self._send(name, **values) for name, values in steps]
+        self.check("; ".join(sent))
+        if self._want_on:
             self.clock.sleep(self.opts["settle_s"])
 
     def _output_state(self) -> bool:
