@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
-from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
@@ -32,16 +31,15 @@ from reportlab.platypus import (
     Image,
     KeepTogether,
     PageTemplate,
-    Paragraph,
     Spacer,
-    Table,
-    TableStyle,
 )
 
 from procedures.errors import InputError
 from reports.fonts import BOLD, FONT, ITALIC, register_fonts
 from reports.graphics import QrCode, error_chart, phasor_diagram
 from reports.labconfig import DEMO_ACCREDITATION
+from reports.layout import Cell, Columns, FastDrawing, Grid, Text
+from reports.meterport_sections import pdf_section as meterport_section
 from reports.model import BatchSummary, CertificateData, PointResult, RegisterTest, content_hash, point_name
 
 PAGE_SIZES = {"letter": LETTER, "a4": A4}
@@ -60,6 +58,7 @@ FAIL_BG = colors.HexColor("#FBE3E3")
 WARN_BG = colors.HexColor("#FFF4D6")
 
 _FONT_CMD = ("FONT", (0, 0), (-1, -1), FONT, 8)  # else Table falls back to unembedded Helvetica
+KV_PAD = (6.0, 6.0, 2.0, 2.0)  # label/value blocks: a platypus Table's side padding
 VERDICT_WORDS = {"pass": "PASS", "fail": "FAIL", "indeterminate": "INDETERMINATE", "not tested": "NOT TESTED"}
 STATUS_WORDS = {"C": "confirmed", "D": "derived", "U": "UNCONFIRMED"}
 
@@ -133,65 +132,59 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
-def _p(text: str, style: ParagraphStyle) -> Paragraph:
-    return Paragraph(escape(text).replace("\n", "<br/>"), style)
+def _p(text: str, style: ParagraphStyle) -> Text:
+    return Text(text, style)
 
 
-def _verdict_cell(verdict: str, st) -> Paragraph:
-    word = VERDICT_WORDS[verdict]
-    colour = PASS_TEXT if verdict == "pass" else FAIL_TEXT
-    return Paragraph(f'<font color="{colour.hexval()}">{word}</font>', st["cellb"])
+def _verdict_cell(verdict: str, st=None) -> Cell:
+    return Cell(VERDICT_WORDS[verdict], BOLD, PASS_TEXT if verdict == "pass" else FAIL_TEXT)
+
+
+def _cell(value, align: str = "LEFT") -> Cell:
+    """A grid cell from a plain string, a :class:`Text` made by :func:`_p` (its font and colour kept), or
+    a :class:`Cell`."""
+    if isinstance(value, Cell):
+        if align != "LEFT":
+            value.align = align
+        return value
+    if isinstance(value, Text):
+        return Cell(value.text, value.style.fontName, value.style.textColor, align)
+    return Cell(str(value), FONT, colors.black, align)
 
 
 def _grid(
     rows: list[list],
     widths: list[float],
-    st,
+    st=None,
     *,
     header: bool = True,
-    verdict_col: int | None = None,
     verdicts: list[str] | None = None,
-) -> Table:
-    """A ruled table: navy header row, light zebra rows, failing rows tinted (and worded)."""
-    t = Table(rows, colWidths=widths, repeatRows=1 if header else 0, hAlign="LEFT")
-    style = [
-        ("FONT", (0, 0), (-1, -1), FONT, 8),
-        ("GRID", (0, 0), (-1, -1), 0.4, RULE),
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("TOPPADDING", (0, 0), (-1, -1), 2.5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-    ]
+    right: range = range(0),
+    warn: list[bool] | None = None,
+) -> Grid:
+    """A ruled table: navy header row, light zebra rows, failing rows tinted (and worded), ``warn`` rows
+    (unconfirmed limits) tinted amber; body columns in ``right`` right-aligned."""
+    first = 1 if header else 0
+    cells = [[_cell(v) for v in rows[0]]] if header else []
+    cells += [[_cell(v, "RIGHT" if k in right else "LEFT") for k, v in enumerate(r)] for r in rows[first:]]
+    bg: list = [None] * len(rows)
     if header:
-        style += [("BACKGROUND", (0, 0), (-1, 0), NAVY)]
+        bg[0] = NAVY
         for r in range(2, len(rows), 2):
-            style.append(("BACKGROUND", (0, r), (-1, r), LIGHT))
-    if verdicts:
-        for r, v in enumerate(verdicts, start=1 if header else 0):
-            if v not in ("pass",):
-                style.append(("BACKGROUND", (0, r), (-1, r), FAIL_BG))
-    t.setStyle(TableStyle(style))
-    return t
+            bg[r] = LIGHT
+    for r, v in enumerate(verdicts or (), start=first):
+        if v != "pass":
+            bg[r] = FAIL_BG
+    for r, flagged in enumerate(warn or (), start=first):
+        if flagged:
+            bg[r] = WARN_BG
+    return Grid(cells, widths, row_bg=bg, header=first, rule=RULE)
 
 
-def _kv(pairs: list[tuple[str, str]], widths: list[float], st) -> Table:
+def _kv(pairs: list[tuple[str, str]], widths: list[float], st) -> Grid:
     """A two-column label/value block (labels bold on a light background)."""
-    rows = [[_p(k, st["cellb"]), _p(v or "-", st["cell"])] for k, v in pairs]
-    t = Table(rows, colWidths=widths, hAlign="LEFT")
-    t.setStyle(
-        TableStyle(
-            [
-                _FONT_CMD,
-                ("GRID", (0, 0), (-1, -1), 0.4, RULE),
-                ("BACKGROUND", (0, 0), (0, -1), LIGHT),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("TOPPADDING", (0, 0), (-1, -1), 2),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-            ]
-        )
-    )
-    return t
+    rows = [[Cell(k, BOLD, bg=LIGHT), Cell(v or "-")] for k, v in pairs]
+    return Grid(rows, widths, pad=KV_PAD, valign="TOP", rule=RULE)
 
 
 # --- page furniture -----------------------------------------------------------------------------------
@@ -301,6 +294,66 @@ def _page_size(page_size: str):
 
 # --- the certificate ----------------------------------------------------------------------------------
 
+#: How many failing results page 1's result box names; the rest are counted ("and 2 more").
+BOX_REASONS = 3
+_FUNCTIONAL_NAMES = {
+    "No-load (creep)": "no-load (creep) test",
+    "Starting load": "starting test",
+    "creep": "no-load (creep) test",
+    "starting": "starting test",
+}
+
+
+def result_reasons(data: CertificateData) -> list[str]:
+    """What decided a failing or indeterminate overall result, one line per result, for page 1's box:
+    "FAIL — starting test (0 pulse(s) in 600 s)", "FAIL — LL error +1.300 % outside ±1.00 %".
+    The results the overall verdict rests on: the final stage's points and register tests, the starting,
+    creep, weighted-average and wiring results. Empty for a pass."""
+    if data.overall_verdict not in ("fail", "indeterminate"):
+        return []
+    final = data.stages[-1]
+    stage = f" {final}" if len(data.stages) > 1 else ""
+    found: list[tuple[str, str]] = []
+    for p in data.points_of(final):
+        what = point_name(p.point_id, p.label) + (f" element {p.element}" if p.element != "series" else "")
+        where = "outside" if p.verdict == "fail" else "within U of"
+        found.append(
+            (p.verdict, f"{what}{stage} error {fmt_err(p.error_pct)} % {where} {fmt_lim(p.limit_pct)} %")
+        )
+    for f in data.functional_tests:
+        found.append((f.verdict, f"{_FUNCTIONAL_NAMES.get(f.name, f.name)} ({f.observed})"))
+    for t in data.register_tests:
+        if t.stage != final:
+            continue
+        name = point_name(t.point_id, t.label)
+        found.append(
+            (
+                t.verdict,
+                f"register test {name} error {fmt_err(t.error_pct)} % against {fmt_lim(t.limit_pct)} %",
+            )
+        )
+        found.append((t.constant_verdict, f"meter constant {name} error {fmt_err(t.constant_error_pct)} % against "
+                                          f"{fmt_lim(t.constant_limit_pct)} %"))  # fmt: skip
+    for w in data.weighted_averages:
+        found.append(
+            (
+                w.verdict,
+                f"weighted average {w.registration_pct:.3f} % {'outside' if w.verdict == 'fail' else 'within U of'} {w.low_pct:.1f} - {w.high_pct:.1f} %",
+            )
+        )
+    if data.wiring is not None:
+        found.append(
+            (
+                data.wiring.verdict,
+                "wiring check" + (f": {data.wiring.findings[0]}" if data.wiring.findings else ""),
+            )
+        )
+    lines = [f"{VERDICT_WORDS[v]} — {text}" for v, text in found if v in ("fail", "indeterminate")]
+    lines.sort(key=lambda line: not line.startswith("FAIL"))  # stable: failures first, in certificate order
+    if len(lines) > BOX_REASONS:
+        lines = lines[: BOX_REASONS - 1] + [f"and {len(lines) - BOX_REASONS + 1} more (see Results)"]
+    return lines
+
 
 def _title_block(data: CertificateData, st, width: float) -> list:
     lab = data.laboratory
@@ -316,51 +369,23 @@ def _title_block(data: CertificateData, st, width: float) -> list:
         "indeterminate": "conformity could not be decided",
         "not tested": "not tested",
     }[data.overall_verdict]
-    box = Table(
-        [[Paragraph(f"Overall result: {verdict}", st["verdict"])], [_p(meaning, st["cell"])]],
-        colWidths=[58 * mm],
-    )
-    box.setStyle(
-        TableStyle(
-            [
-                _FONT_CMD,
-                ("BOX", (0, 0), (-1, -1), 1.2, PASS_TEXT if data.overall_verdict == "pass" else FAIL_TEXT),
-                ("BACKGROUND", (0, 0), (-1, -1), colors.white if data.overall_verdict == "pass" else FAIL_BG),
-            ]
-        )
-    )
-    cells = [left, box]
+    passed = data.overall_verdict == "pass"
+    lines = [_p(f"Overall result: {verdict}", st["verdict"]), Spacer(1, 6), _p(meaning, st["cell"])]
+    for line in result_reasons(data):
+        lines += [Spacer(1, 6), _p(line, st["cellb"])]
+    box = Columns([lines], [58 * mm], box=PASS_TEXT if passed else FAIL_TEXT, box_width=1.2,
+                  bg=colors.white if passed else FAIL_BG)  # fmt: skip
+    cells: list[list] = [left, [box]]
     widths = [width - 60 * mm, 60 * mm]
     if lab.logo_path:
-        cells = [Image(lab.logo_path, width=22 * mm, height=22 * mm, kind="proportional"), left, box]
+        cells = [[Image(lab.logo_path, width=22 * mm, height=22 * mm, kind="proportional")], left, [box]]
         widths = [25 * mm, width - 85 * mm, 60 * mm]
-    t = Table([cells], colWidths=widths, hAlign="LEFT")
-    t.setStyle(
-        TableStyle([_FONT_CMD, ("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
-    )
+    t = Columns(cells, widths, pad=(0.0, 6.0, 3.0, 3.0), valign="MIDDLE")
     out = [t, Spacer(1, 6)]
     if lab.accreditation == DEMO_ACCREDITATION:
-        warn = Table(
-            [
-                [
-                    _p(
-                        "DEMONSTRATION CERTIFICATE - issued by the built-in demonstration laboratory with "
-                        "simulated instruments. It is not valid for any regulatory or billing purpose.",
-                        st["cellb"],
-                    )
-                ]
-            ],
-            colWidths=[width],
-        )
-        warn.setStyle(
-            TableStyle(
-                [
-                    _FONT_CMD,
-                    ("BOX", (0, 0), (-1, -1), 0.8, FAIL_TEXT),
-                    ("BACKGROUND", (0, 0), (-1, -1), WARN_BG),
-                ]
-            )
-        )
+        text = ("DEMONSTRATION CERTIFICATE - issued by the built-in demonstration laboratory with simulated "
+                "instruments. It is not valid for any regulatory or billing purpose.")  # fmt: skip
+        warn = Columns([[_p(text, st["cellb"])]], [width], box=FAIL_TEXT, box_width=0.8, bg=WARN_BG)
         out += [warn, Spacer(1, 6)]
     return out
 
@@ -373,7 +398,7 @@ def _identity_section(data: CertificateData, st, width: float) -> list:
         [
             ("Issued by", lab.name),
             ("Address", "\n".join((*lab.address, f"{lab.city}, {lab.country_code}"))),
-            ("Accreditation", lab.accreditation),
+            *((("Accreditation", lab.accreditation),) if lab.accreditation.strip() else ()),
             ("Place of test", lab.place_of_test),
         ],
         [lw, half - lw],
@@ -392,10 +417,7 @@ def _identity_section(data: CertificateData, st, width: float) -> list:
         [lw, half - lw],
         st,
     )
-    two = Table([[issuer, customer]], colWidths=[half + 3 * mm, half + 3 * mm], hAlign="LEFT")
-    two.setStyle(
-        TableStyle([_FONT_CMD, ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
-    )
+    two = Columns([[issuer], [customer]], [half + 3 * mm, half + 3 * mm], pad=(0.0, 6.0, 3.0, 3.0))
     current = []
     if m.test_amperes is not None:
         current.append(f"TA {m.test_amperes:g} A")
@@ -426,29 +448,14 @@ def _identity_section(data: CertificateData, st, width: float) -> list:
         (a, av), (b, bv) = nameplate[k], nameplate[k + 1]
         rows.append(
             [
-                _p(a, st["cellb"]),
-                _p(av or "-", st["cell"]),
-                _p(b, st["cellb"]),
-                _p(bv or ("-" if b else ""), st["cell"]),
+                Cell(a, BOLD, bg=LIGHT),
+                Cell(av or "-"),
+                Cell(b, BOLD, bg=LIGHT),
+                Cell(bv or ("-" if b else "")),
             ]
         )
-    rows.append(
-        [_p("Condition as received", st["cellb"]), _p(m.condition_as_received or "-", st["cell"]), "", ""]
-    )
-    item = Table(rows, colWidths=[lw, q, lw, q], hAlign="LEFT")
-    item.setStyle(
-        TableStyle(
-            [
-                _FONT_CMD,
-                ("GRID", (0, 0), (-1, -1), 0.4, RULE),
-                ("BACKGROUND", (0, 0), (0, -1), LIGHT),
-                ("BACKGROUND", (2, 0), (2, -2), LIGHT),
-                ("SPAN", (1, len(rows) - 1), (3, len(rows) - 1)),
-                ("TOPPADDING", (0, 0), (-1, -1), 2),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-            ]
-        )
-    )
+    rows.append([Cell("Condition as received", BOLD, bg=LIGHT), Cell(m.condition_as_received or "-")])
+    item = Grid(rows, [lw, q, lw, q], pad=KV_PAD, valign="MIDDLE", rule=RULE)
     return [two, Spacer(1, 4), _p("Item tested", st["h2"]), item]
 
 
@@ -480,10 +487,7 @@ def _method_section(data: CertificateData, st, width: float) -> list:
                 ]
             )
             flags.append(lim.unconfirmed)
-        t = _grid(rows, [52 * mm, 38 * mm, width - 118 * mm, 28 * mm], st)
-        t.setStyle(
-            TableStyle([("BACKGROUND", (0, r), (-1, r), WARN_BG) for r, f in enumerate(flags, 1) if f])
-        )
+        t = _grid(rows, [52 * mm, 38 * mm, width - 118 * mm, 28 * mm], st, warn=flags)
         out += [Spacer(1, 3), _p("Provenance of the limits applied", st["cellb"]), t]
         if data.has_unconfirmed_limits:
             out.append(
@@ -560,7 +564,8 @@ POINT_HEADERS = (
 def point_row(p: PointResult) -> list[str]:
     """The text of one results-table row, as printed (the tests compare against it cell by cell)."""
     return [
-        point_name(p.point_id, p.label),
+        point_name(p.point_id, p.label)
+        + p.measures,  # [varh, received]: the energy and direction if not Wh delivered
         p.element,
         fmt_v(p.voltage_v),
         fmt_a(p.current_a),
@@ -601,8 +606,7 @@ def _results_section(data: CertificateData, st, width: float) -> list:
                 if stage == "as-left"
                 else "As found (not adjusted)"
             )
-        t = _grid(rows, widths, st, verdicts=[p.verdict for p in pts])
-        t.setStyle(TableStyle([_FONT_CMD, ("ALIGN", (2, 1), (-2, -1), "RIGHT")]))
+        t = _grid(rows, widths, st, verdicts=[p.verdict for p in pts], right=range(2, len(widths) - 1))
         out.append(KeepTogether([_p(title, st["cellb"]), Spacer(1, 2), t, Spacer(1, 5)]))
     if data.weighted_averages:
         rows = [
@@ -734,8 +738,7 @@ def _register_section(data: CertificateData, st, width: float) -> list:
             verdicts.append(verdict)
     widths = [34 * mm, 15 * mm, 32 * mm, 33 * mm, 15 * mm, 13 * mm, 10 * mm, 15 * mm]
     widths.append(width - sum(widths))
-    t = _grid(rows, widths, st, verdicts=verdicts)
-    t.setStyle(TableStyle([_FONT_CMD, ("ALIGN", (4, 1), (-2, -1), "RIGHT")]))
+    t = _grid(rows, widths, st, verdicts=verdicts, right=range(4, len(widths) - 1))
     note = _p(
         "The register was read through the meter's port with the source off, before and after one run of "
         "energy at the stated load. Register error = 100 x register advance / reference energy - 100; meter "
@@ -777,16 +780,13 @@ def _wiring_section(data: CertificateData, st, width: float) -> list:
             st["note"],
         ),
     ]
-    diagram = phasor_diagram(w.phases, size=62 * mm)
-    t = Table([[left, diagram]], colWidths=[width - 66 * mm, 66 * mm], hAlign="LEFT")
-    t.setStyle(
-        TableStyle([_FONT_CMD, ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
-    )
+    diagram = FastDrawing(phasor_diagram(w.phases, size=62 * mm))
+    t = Columns([left, [diagram]], [width - 66 * mm, 66 * mm], pad=(0.0, 6.0, 3.0, 3.0))
     return [KeepTogether([_p("Wiring check (phase rotation, polarity, phasors)", st["h2"]), t])]
 
 
 def _chart_section(data: CertificateData, st, width: float) -> list:
-    chart = error_chart(data.points, width=width, height=70 * mm)
+    chart = FastDrawing(error_chart(data.points, width=width, height=70 * mm))
     return [KeepTogether([_p("Error versus test current", st["h2"]), chart])]
 
 
@@ -850,17 +850,7 @@ def _statements_section(
             st["small"],
         ),
     ]
-    auth = Table([[signed, qd], [record, ""]], colWidths=[width - 34 * mm, 34 * mm], hAlign="LEFT")
-    auth.setStyle(
-        TableStyle(
-            [
-                _FONT_CMD,
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("BOX", (0, 0), (-1, -1), 0.6, RULE),
-                ("SPAN", (1, 0), (1, 1)),
-            ]
-        )
-    )
+    auth = Columns([[*signed, Spacer(1, 6), *record], [qd]], [width - 34 * mm, 34 * mm], box=RULE)
     out += [KeepTogether([_p("Authorisation", st["h2"]), auth])]
     out += [_p(f"\u2014 {END_MARKER} {data.certificate_number} \u2014", st["end"])]
     return out
@@ -895,6 +885,7 @@ def render_certificate(
     story += _method_section(data, st, width)
     story += _results_section(data, st, width)
     story += _register_section(data, st, width)
+    story += meterport_section(data, st, width)
     story += _wiring_section(data, st, width)
     story += _chart_section(data, st, width)
     story += _statements_section(data, st, width, sha, signed, audit_head)

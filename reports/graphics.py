@@ -6,6 +6,7 @@ eye but every item is also labelled in words or by marker shape, so a black-and-
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -97,8 +98,9 @@ def _nice_step(span: float) -> float:
 def error_chart(points: tuple[PointResult, ...], width: float = 480.0, height: float = 210.0) -> Drawing:
     """Error (%) against test current (A, log scale) with U error bars and +/- limit marks per point.
 
-    As-found points are open squares, as-left points filled circles; points at the same current (FL and
-    PF, element tests) are spread sideways and labelled with their point id so none hides another.
+    As-found points are open squares, as-left points filled circles, each exactly at its test current;
+    points at the same current (FL and PF, element tests) are told apart by their point-id labels, placed
+    on alternate sides so none hides another.
     """
     register_fonts()
     d = Drawing(width, height)
@@ -170,17 +172,10 @@ def error_chart(points: tuple[PointResult, ...], width: float = 480.0, height: f
     )
 
     elements = sorted({p.element for p in points if p.element != "series"})
-    # points sharing a current (FL and PF, element tests) are spread sideways and each is labelled
-    groups: dict[float, list[PointResult]] = {}
+    labelled = [p for p in points if p.stage == "as-left" or len({q.stage for q in points}) == 1]
+    labels = _label_places(labelled, px, py)
     for p in points:
-        groups.setdefault(round(p.current_a, 9), []).append(p)
-    for p in points:
-        group = groups[round(p.current_a, 9)]
-        ids = sorted({q.point_id for q in group}, key=[q.point_id for q in group].index)
-        offset = (ids.index(p.point_id) - (len(ids) - 1) / 2) * 16.0
-        if p.stage == "as-found":
-            offset -= 4.0
-        x = px(p.current_a) + offset
+        x = px(p.current_a)  # exactly at the test current: points sharing it differ by label, not by x
         # limit marks: short dashed bars at +/- limit
         for sign in (1, -1):
             d.add(
@@ -216,8 +211,8 @@ def error_chart(points: tuple[PointResult, ...], width: float = 480.0, height: f
                     x, py(p.error_pct), 2.8, strokeColor=colors.black, fillColor=colors.HexColor("#1F3A5F")
                 )
             )
-        if p.stage == "as-left" or len(set(q.stage for q in points)) == 1:
-            d.add(String(x + 3.5, py(p.error_pct) + 3, p.point_id, fontName=FONT, fontSize=6))
+    for (lx, ly, anchor), text in labels:
+        d.add(String(lx, ly, text, fontName=FONT, fontSize=6, textAnchor=anchor))
     # legend
     lx = left + 6
     ly = top + 7
@@ -251,6 +246,27 @@ def error_chart(points: tuple[PointResult, ...], width: float = 480.0, height: f
     return d
 
 
+def _label_places(points, px, py) -> list[tuple[tuple[float, float, str], str]]:
+    """Where each point's id label goes: beside its marker, alternating right and left among points at the
+    same current (FL and PF, element tests), and moved up clear of a label already placed on that side, so
+    labels never overprint while every marker stays at its exact current."""
+    groups: dict[float, list[PointResult]] = {}
+    for p in points:
+        groups.setdefault(round(p.current_a, 9), []).append(p)
+    out = []
+    for group in groups.values():
+        taken: dict[str, list[float]] = {"start": [], "end": []}
+        for k, p in enumerate(sorted(group, key=lambda q: q.error_pct)):
+            anchor = "start" if k % 2 == 0 else "end"
+            x = px(p.current_a) + (4.0 if anchor == "start" else -4.0)
+            y = py(p.error_pct) + 3
+            while any(abs(y - t) < 6.5 for t in taken[anchor]):
+                y += 6.5
+            taken[anchor].append(y)
+            out.append(((x, y, anchor), p.point_id))
+    return out
+
+
 class QrCode(Flowable):
     """A QR code encoded once (at construction) and drawn as one filled path of its dark runs.
 
@@ -264,8 +280,17 @@ class QrCode(Flowable):
         qr = qrencoder.QRCode(None, getattr(qrencoder.QRErrorCorrectLevel, level))
         qr.addData(payload)
         qr.version = qr.calculate_version()
-        qr.makeImpl(False, _best_mask(qr))  # what qr.make() does, with the mask chosen in numpy
-        self.modules: list[list[bool]] = [[bool(m) for m in row] for row in qr.modules]
+        # what qr.make() does, with the Reed-Solomon codewords from cached generator polynomials and the
+        # data modules placed and masked, and the mask chosen, in numpy
+        qr.dataCache = _create_data(qr)
+        rows, cols = _data_positions(qr.version)
+        bits = np.zeros(len(rows), dtype=bool)
+        data = np.unpackbits(np.array(qr.dataCache, dtype=np.uint8)).astype(bool)[: len(rows)]
+        bits[: len(data)] = data
+        mask = _best_mask(_function_patterns(qr, True, 0), rows, cols, bits)
+        final = _function_patterns(qr, False, mask)
+        final[rows, cols] = bits ^ qrencoder.QRUtil.getMask(mask)(rows, cols).astype(bool)
+        self.modules: list[list[bool]] = final.tolist()
         self.border = border
         self.width = self.height = side
 
@@ -299,23 +324,90 @@ class QrCode(Flowable):
 _FINDER_LIKE = np.array([1, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0], dtype=bool)
 
 
-def _best_mask(qr) -> int:
+def _function_patterns(qr, test: bool, mask: int) -> np.ndarray:
+    """The symbol's finder, alignment, timing, format and version modules (data modules light), as
+    ``QRCode.makeImpl`` lays them out before it maps the data."""
+    n = qr.moduleCount = qr.version * 4 + 17
+    qr.modules = [[False] * n for _ in range(n)]
+    qr.setupPositionProbePattern(0, 0)
+    qr.setupPositionProbePattern(n - 7, 0)
+    qr.setupPositionProbePattern(0, n - 7)
+    qr.setupPositionAdjustPattern()
+    qr.setupTimingPattern()
+    qr.setupTypeInfo(test, mask)
+    if qr.version >= 7:
+        qr.setupTypeNumber(test)
+    return np.array(qr.modules, dtype=bool)
+
+
+@functools.cache
+def _data_positions(version: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the data modules of a symbol version, in reportlab's placement order."""
+    qr = qrencoder.QRCode(version, qrencoder.QRErrorCorrectLevel.M)
+    qr.moduleCount = version * 4 + 17
+    cols, rows = (np.array(a) for a in zip(*qr.dataPosIterator(), strict=True))
+    return rows, cols
+
+
+@functools.cache
+def _generator_logs(ec_count: int) -> tuple[int, ...]:
+    """log of each coefficient (after the leading 1) of the Reed-Solomon generator polynomial."""
+    num = qrencoder.QRUtil.getErrorCorrectPolynomial(ec_count).num
+    return tuple(qrencoder.LOG_TABLE[c] for c in num[1:])
+
+
+def _remainder(data: list[int], ec_count: int) -> list[int]:
+    """The ``ec_count`` error-correction codewords of ``data``: the remainder of data x^ec by the
+    generator, by the usual shift-register division (what ``QRPolynomial.mod`` computes)."""
+    gen, exp, log = _generator_logs(ec_count), qrencoder.EXP_TABLE, qrencoder.LOG_TABLE
+    reg = list(data) + [0] * ec_count
+    for i in range(len(data)):
+        coef = reg[i]
+        if coef:
+            lc = log[coef]
+            for j, g in enumerate(gen, start=i + 1):
+                reg[j] ^= exp[(g + lc) % 255]
+    return reg[len(data) :]
+
+
+def _create_data(qr) -> list[int]:
+    """``QRCode.createData``: the data codewords with padding, then each block's error correction,
+    interleaved as reportlab does."""
+    blocks = qrencoder.QRRSBlock.getRSBlocks(qr.version, qr.errorCorrectLevel)
+    buffer = qrencoder.QRBitBuffer()
+    for item in qr.dataList:
+        item.write(buffer, qr.version)
+    total = sum(b.dataCount for b in blocks) * 8
+    if buffer.getLengthInBits() > total:
+        raise ValueError(f"QR code length overflow ({buffer.getLengthInBits()} > {total})")
+    if buffer.getLengthInBits() + 4 <= total:
+        buffer.put(0, 4)
+    while buffer.getLengthInBits() % 8:
+        buffer.putBit(False)
+    pad = itertools.cycle((qrencoder.QRCode.PAD0, qrencoder.QRCode.PAD1))
+    while buffer.getLengthInBits() < total:
+        buffer.put(next(pad), 8)
+    dc, ec, offset = [], [], 0
+    for b in blocks:
+        dc.append(buffer.buffer[offset : offset + b.dataCount])
+        offset += b.dataCount
+        ec.append(_remainder(dc[-1], b.totalCount - b.dataCount))
+    return [d for group in (dc, ec) for col in itertools.zip_longest(*group) for d in col if d is not None]
+
+
+def _best_mask(base: np.ndarray, rows: np.ndarray, cols: np.ndarray, bits: np.ndarray) -> int:
     """The mask pattern reportlab's ``QRCode.getBestMaskPattern`` picks, found in numpy.
 
     reportlab lays out the whole symbol in Python for each of the eight masks and scores each with Python
-    loops (a tenth of a certificate's CPU). Only the data modules depend on the mask (in the trial layout
-    the format bits are all light), so one trial layout is re-masked with arrays and scored by the same
-    four penalty rules, computed as reportlab computes them; the first lowest score wins, as there.
+    loops. Only the data modules depend on the mask (in the trial layout the format bits are all light),
+    so the trial layout is masked with arrays and scored by the same four penalty rules, computed as
+    reportlab computes them; the first lowest score wins, as there.
     """
-    qr.makeImpl(True, 0)
-    base = np.array(qr.modules, dtype=bool)
-    cols, rows = (np.array(a) for a in zip(*qr.dataPosIterator(), strict=True))
     mask = qrencoder.QRUtil.getMask
-    unmasked = base[rows, cols] ^ mask(0)(rows, cols)
     scores = []
     for pattern in range(8):
         m = base.copy()
-        m[rows, cols] = unmasked ^ mask(pattern)(rows, cols)
+        m[rows, cols] = bits ^ mask(pattern)(rows, cols).astype(bool)
         scores.append(_lost_point(m))
     return int(np.argmin(scores))
 

@@ -7,7 +7,7 @@ A shop describes itself once::
     address = ["410 Grid Avenue"]
     city = "Springfield, IL 62701"
     country_code = "US"
-    accreditation = "A2LA 1234.01 (ISO/IEC 17025:2017)"
+    accreditation = "A2LA 1234.01 (ISO/IEC 17025:2017)"   # optional: only if the shop is accredited
     place_of_test = "Meter shop, 410 Grid Avenue, Springfield IL"
     logo = "logo.png"            # optional, relative to this file
     email = "metershop@example.org"  # optional
@@ -30,8 +30,13 @@ from reports.model import Laboratory, Person
 
 DEMO_ACCREDITATION = "none - demonstration only, not a valid certificate"
 
-_REQUIRED = ("name", "address", "city", "country_code", "accreditation", "place_of_test")
-_OPTIONAL = ("logo", "email", "phone")
+_REQUIRED = ("name", "address", "city", "country_code", "place_of_test")
+# accreditation is stated on a certificate only when the laboratory file gives one: an unaccredited shop
+# leaves it out, and nothing is printed in its place
+_OPTIONAL = ("accreditation", "logo", "email", "phone")
+#: What the example laboratory file once said in place of an accreditation; a copy that still says it is
+#: read as "no accreditation given", so the placeholder never reaches a certificate.
+TEMPLATE_ACCREDITATION = "Not accredited (state the scope and the accreditation body's number if you are)"
 
 
 def default_laboratory() -> Laboratory:
@@ -73,7 +78,7 @@ def load_laboratory(path: str | Path) -> Laboratory:
         address = [address]
     if not isinstance(address, list) or not all(isinstance(a, str) for a in address):
         raise InputError("laboratory.address", "must be a list of lines", source=src, found=address)
-    for key in ("name", "city", "country_code", "accreditation", "place_of_test", *_OPTIONAL):
+    for key in ("name", "city", "country_code", "place_of_test", *_OPTIONAL):
         if key in lab and not (isinstance(lab[key], str) and lab[key].strip()):
             raise InputError(f"laboratory.{key}", "must be a non-empty string", source=src, found=lab[key])
     logo = None
@@ -101,7 +106,9 @@ def load_laboratory(path: str | Path) -> Laboratory:
             address=tuple(address),
             city=lab["city"],
             country_code=lab["country_code"],
-            accreditation=lab["accreditation"],
+            accreditation=""
+            if lab.get("accreditation") == TEMPLATE_ACCREDITATION
+            else lab.get("accreditation", ""),
             place_of_test=lab["place_of_test"],
             logo_path=logo,
             signatories=tuple(signatories),

@@ -14,9 +14,7 @@ signature; this signer parses it once and keeps the parsed key for every certifi
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +30,8 @@ from pyhanko.sign import fields, signers
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_params
 
 from procedures.errors import InputError
+from reports.signing_paths import ENV_PASSPHRASE, default_signing_dir, get_passphrase  # noqa: F401 - re-exported
 
-ENV_PASSPHRASE = "MB_SIGNING_PASSPHRASE"
 SIGNATURE_FIELD = "MeterBenchCertificateSignature"
 IDENTITY_FILE = "identity.p12"
 CERT_FILE = "certificate.pem"
@@ -49,33 +47,6 @@ class DemoIdentity:
     p12_path: Path
     cert_path: Path
     subject: str
-
-
-def default_signing_dir() -> Path:
-    """The user's config directory for signing material, e.g. ``~/.config/meterbench/signing``."""
-    import platformdirs
-
-    return platformdirs.user_config_path("meterbench") / "signing"
-
-
-def get_passphrase(*, confirm: bool = False, source: str = "signing identity") -> bytes:
-    """The passphrase from ``MB_SIGNING_PASSPHRASE``, else a terminal prompt; never stored."""
-    env = os.environ.get(ENV_PASSPHRASE)
-    if env:
-        return env.encode("utf-8")
-    if not sys.stdin.isatty():
-        raise InputError(
-            ENV_PASSPHRASE,
-            "is not set and there is no terminal to ask for the passphrase",
-            allowed=f"set {ENV_PASSPHRASE} or run interactively",
-            source=source,
-        )
-    first = getpass.getpass(f"Passphrase for {source}: ")
-    if confirm and getpass.getpass("Repeat passphrase: ") != first:
-        raise InputError("passphrase", "the two entries differ", source=source)
-    if not first:
-        raise InputError("passphrase", "must not be empty", source=source)
-    return first.encode("utf-8")
 
 
 def make_demo_identity(
@@ -197,6 +168,42 @@ class KeyOnceSigner(signers.SimpleSigner):
             return self.private_key().sign(data, padding, hash_algo)
         return super().sign_raw(data, digest_algorithm)
 
+    async def async_sign(self, data_digest: bytes, digest_algorithm: str, *args, **kwargs):
+        """pyHanko's CMS signature; after two checked alike, later ones are made from a template.
+
+        A PAdES signature's CMS container is the same bytes for every document signed by one signer with
+        one digest algorithm except the message digest and the RSA signature value (PAdES puts no signing
+        time among the signed attributes: it is in the signature dictionary). pyHanko assembles that
+        container object by object in asn1crypto (most of a signature's cost). So the first signature
+        made is kept as a template, the second is made both ways and compared byte for byte, and only
+        when they agree are later signatures made from the template: the digest put in place, the signed
+        attributes signed with the parsed key. A call with other settings (a dry run, a timestamper, ...)
+        or a container in which the digest or signature is not found once goes to pyHanko every time.
+        """
+        # the signing time is not among a PAdES signature's attributes: the second signature's byte-for-byte
+        # check below is what makes sure of that (a container that carries it never matches)
+        settings = kwargs.get("signed_attr_settings")
+        if settings is not None:
+            kw = dict(kwargs, signed_attr_settings=(settings.cades_signed_attrs, settings.adobe_revinfo_attr))
+        key = (digest_algorithm, repr(args), repr(sorted((kw if settings is not None else kwargs).items())))
+        template = self._templates.get(key) if self._templates is not None else None
+        if template is not None and template.checked:
+            return template.make(self, data_digest)
+        made = await super().async_sign(data_digest, digest_algorithm, *args, **kwargs)
+        if args or kwargs.get("dry_run") or kwargs.get("timestamper") or kwargs.get("encap_content_info"):
+            return made
+        if self._templates is None:
+            self._templates = {}
+        if template is None:
+            self._templates[key] = _CmsTemplate.of(made, data_digest, digest_algorithm)
+        else:
+            template.checked = template.make(self, data_digest).dump() == made.dump()
+            if not template.checked:
+                self._templates[key] = None  # not a fixed container: pyHanko from now on
+        return made
+
+    _templates: dict | None = None
+
     def __reduce__(self):
         """Pickled as DER (asn1crypto objects do not unpickle in a fresh process), for spawned batch
         workers; the key travels in memory through the pool's pipe, is never written, and each worker
@@ -213,6 +220,42 @@ class KeyOnceSigner(signers.SimpleSigner):
                 self.embed_roots,
             ),
         )
+
+
+class _CmsTemplate:
+    """A signature container with the places of its message digest and signature value (see
+    :meth:`KeyOnceSigner.async_sign`)."""
+
+    def __init__(self, der: bytes, attrs: bytes, digest_at: int, attrs_digest_at: int, sig_at: int, sig_len: int,
+                 digest_len: int, digest_algorithm: str):  # fmt: skip
+        self.der, self.attrs = der, attrs
+        self.digest_at, self.attrs_digest_at, self.sig_at = digest_at, attrs_digest_at, sig_at
+        self.sig_len, self.digest_len, self.digest_algorithm = sig_len, digest_len, digest_algorithm
+        self.checked = False
+
+    @classmethod
+    def of(cls, made, digest: bytes, digest_algorithm: str) -> _CmsTemplate | None:
+        der = made.dump()
+        info = made["content"]["signer_infos"][0]
+        attrs = info["signed_attrs"].dump()
+        sig = info["signature"].native
+        if der.count(digest) != 1 or attrs.count(digest) != 1 or der.count(sig) != 1:
+            return None
+        return cls(der, attrs, der.index(digest), attrs.index(digest), der.index(sig), len(sig), len(digest),
+                   digest_algorithm)  # fmt: skip
+
+    def make(self, signer: KeyOnceSigner, digest: bytes):
+        from asn1crypto import cms
+
+        if len(digest) != self.digest_len:
+            raise ValueError("digest of another length than the template's")
+        a = self.attrs
+        attrs = b"\x31" + a[1 : self.attrs_digest_at] + digest + a[self.attrs_digest_at + len(digest) :]
+        sig = signer.sign_raw(attrs, self.digest_algorithm)
+        if len(sig) != self.sig_len:
+            raise ValueError("signature of another length than the template's")
+        d, i, j = self.der, self.digest_at, self.sig_at
+        return cms.ContentInfo.load(d[:i] + digest + d[i + len(digest) : j] + sig + d[j + len(sig) :])
 
 
 def _rebuild_signer(cert, key, registry, mech, prefer_pss, embed_roots) -> KeyOnceSigner:

@@ -188,3 +188,13 @@ def test_a_run_that_used_unconfirmed_commands_records_them_and_its_certificate_s
     with pdfplumber.open(pdf) as doc:
         text = " ".join(" ".join((page.extract_text() or "") for page in doc.pages).split())
     assert "not confirmed by any public documentation" in text and "ENER:TEST:STAR" in text
+
+
+def test_simulate_for_says_when_it_stops_serving(capsys):
+    assert (
+        main(["simulate", str(EXAMPLES / "2s-board.toml"), "--serve", "--for", "0.3", "--port-base", "47320"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "Serving 2S board" in out
+    assert out.strip().splitlines()[-1].startswith("Stopped after --for 0.3 s")

@@ -41,7 +41,7 @@ def test_load_laboratory(tmp_path):
     "text, field",
     [
         (GOOD.replace('country_code = "US"', 'country_code = "USA"'), "country_code"),
-        (GOOD.replace('accreditation = "A2LA 1234.01"\n', ""), "laboratory.accreditation"),
+        (GOOD.replace('accreditation = "A2LA 1234.01"', 'accreditation = ""'), "laboratory.accreditation"),
         (GOOD.replace("[laboratory]", "[laboratory]\nlogo = 'missing.png'"), "laboratory.logo"),
         (GOOD.replace("[laboratory]", "[laboratory]\ncolour = 'blue'"), "unknown keys"),
         ("[laboratory\n", "not valid TOML"),

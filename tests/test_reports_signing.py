@@ -192,3 +192,30 @@ def test_the_key_is_parsed_once_for_many_signatures(signed, tmp_path, monkeypatc
     for cert in certs:
         rep = verify_pdf(cert.pdf_path, trust_roots=[ident.cert_path])
         assert rep.ok, rep.problems
+
+
+def test_signatures_made_from_the_checked_template_verify_and_differ_per_document(signed, tmp_path):
+    """After two signatures agree byte for byte, later ones come from the container template: each still
+    verifies, covers its own document (its own digest and RSA value) and breaks when a byte changes."""
+    _data, _cert, ident = signed
+    signer = load_signer(ident.p12_path, passphrase=PASS)
+    certs = [
+        issue_certificate(sample_certificate_data(("2S", "9S")[k % 2], certificate_number=f"TPL-{k}"),
+                          tmp_path, signer=signer)
+        for k in range(4)
+    ]  # fmt: skip
+    templates = [t for t in signer._templates.values() if t is not None]
+    assert len(templates) == 1 and templates[0].checked  # the 3rd and 4th signatures used it
+    blobs = set()
+    for cert in certs:
+        rep = verify_pdf(cert.pdf_path, trust_roots=[ident.cert_path])
+        assert rep.ok and rep.signature_intact and rep.signature_valid, rep.problems
+        raw = cert.pdf_path.read_bytes()
+        start = raw.rindex(b"/Contents <") + 11
+        blobs.add(raw[start : raw.index(b">", start)].rstrip(b"0"))
+    assert len(blobs) == 4
+    raw = bytearray(certs[-1].pdf_path.read_bytes())
+    raw[len(raw) // 3] ^= 0x01
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(bytes(raw))
+    assert not verify_pdf(broken, trust_roots=[ident.cert_path]).ok

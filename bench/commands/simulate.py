@@ -88,5 +88,8 @@ def run(args) -> int:
             while time.monotonic() < deadline:
                 time.sleep(0.2)
         except KeyboardInterrupt:
-            print("stopped", file=sys.stderr)
+            print("Stopped by Ctrl-C; the simulated instruments are no longer served.", file=sys.stderr)
+            return 0
+    # a shop's run against these sockets would otherwise just see the port close under it
+    print(f"Stopped after --for {args.seconds:g} s; the simulated instruments are no longer served.")
     return 0

@@ -50,11 +50,12 @@ def apply(board: BoardModel, ev) -> set[int]:  # noqa: C901 - one branch per eve
         v = d.get("verdict") or ""
         col = _col(d, ev.point_id or "?")
         text = error_text(d.get("error_percent"), d.get("expanded_percent"), v)
-        limit = f"limit ±{d['limit_hi']:g} %" if d.get("limit_hi") is not None else ""
-        tip = f"{col}: {text} % (U, k≈2) {limit} {VERDICT_WORDS.get(v, v)}".strip()
+        unit = d.get("unit", "%")  # a meter-port clock error is in s/day, not %
+        limit = f"limit ±{d['limit_hi']:g} {unit}" if d.get("limit_hi") is not None else ""
+        tip = f"{col}: {text} {unit} (U, k≈2) {limit} {VERDICT_WORDS.get(v, v)}".strip()
         board.set_cell(pos, col, text, v, tip)
         err, u = d.get("error_percent"), d.get("expanded_percent")
-        value = "no result" if err is None else f"{err:+.4f} ± {u or 0:.4f} %"
+        value = "no result" if err is None else f"{err:+.4f} ± {u or 0:.4f} {unit}"
         board.add_reading(pos, f"{col} RESULT {value} → {VERDICT_WORDS.get(v, v or '—')}")
         return {pos}
     if kind in ("creep", "starting") and row is not None:

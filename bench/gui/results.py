@@ -149,12 +149,18 @@ class ResultsPanel(QSplitter):
         """An accuracy or register result (a ``point_done`` event's data); returns its column name."""
         v = d["verdict"]
         col = column_name(d["label"], d.get("pass"), d.get("element"))
-        self.cell(
-            pos, col, f"{d['error_percent']:+.3f} ±{d['expanded_percent']:.3f} {VERDICT_WORDS.get(v, v)}", v
-        )
-        self.plot.add(
-            pos, col, d["error_percent"], d["expanded_percent"], v, d.get("limit_lo"), d.get("limit_hi")
-        )
+        unit = d.get("unit", "%")
+        if d["error_percent"] is None:  # a meter-port check without a number (TOU tiers, identity)
+            self.cell(pos, col, VERDICT_WORDS.get(v, v), v)
+        else:
+            shown = (
+                f"{d['error_percent']:+.3f} ±{d['expanded_percent']:.3f}{'' if unit == '%' else ' ' + unit}"
+            )
+            self.cell(pos, col, f"{shown} {VERDICT_WORDS.get(v, v)}", v)
+        if unit == "%" and d["error_percent"] is not None:  # the plot's axis is percent error
+            self.plot.add(
+                pos, col, d["error_percent"], d["expanded_percent"], v, d.get("limit_lo"), d.get("limit_hi")
+            )
         if self.run_id is not None and pos in self.rows:
             self.points[(pos, col)] = ResultPoint(
                 self.run_id, pos, point_id, d.get("pass") or "as-found", d["label"]

@@ -199,6 +199,7 @@ class Reading(Record):
     quantity: Quantity = Quantity.ACTIVE
     direction: Direction = Direction.DELIVERED
     stored: bool = True  # False: shown only (the register result stores its own readings)
+    unit: str = "%"  # of error_percent: "%" except a meter-port clock test's "s/day"
 
 
 @_addressed
@@ -226,10 +227,13 @@ class PointResult(Record):
     quantity: Quantity = Quantity.ACTIVE
     direction: Direction = Direction.DELIVERED
     shown: bool = True
+    unit: str = "%"  # of the error, U and limits: "%" except a meter-port clock test's "s/day"
 
     @property
     def data(self) -> dict[str, Any]:
         return {
+            "unit": self.unit,
+            "message": self.message,
             "label": self.label,
             "element": self.element,
             "pass": self.test_pass,
