@@ -53,8 +53,10 @@ def _resume_argv(run_id: int, db: Path, out: Path) -> list[str]:
 COMMON = ["--no-certificates", "--speed", SPEED]
 
 
-def _fork(argv: list[str], log: Path) -> int:
-    """`meterbench ARGV` in a child process (stdout and stderr to ``log``); its pid."""
+def _fork(argv: list[str], log: Path, hold_at: int | None = None) -> int:
+    """`meterbench ARGV` in a child process (stdout and stderr to ``log``); its pid. The child holds after
+    the first commit whose audit seq reaches ``hold_at``, so the kill lands at that moment however loaded
+    the machine is (a late kill at the last moments would find the run already finished)."""
     pid = os.fork()
     if pid:
         return pid
@@ -69,9 +71,9 @@ def _fork(argv: list[str], log: Path) -> int:
 
         anchor = audit.write_anchor  # called once after every commit
 
-        def slow_anchor(*a, **kw):  # a moment between two commits lasts long enough to be hit
-            anchor(*a, **kw)
-            time.sleep(0.002)
+        def slow_anchor(identity, seq, *a, **kw):  # a moment between two commits lasts long enough to be hit
+            anchor(identity, seq, *a, **kw)
+            time.sleep(3600.0 if hold_at is not None and seq >= hold_at else 0.002)
 
         audit.write_anchor = slow_anchor
         rc = main(argv + COMMON)
@@ -230,7 +232,9 @@ def test_kill_9_at_twenty_moments_then_resume_ends_as_the_uninterrupted_run(scen
         for i, target in lane:
             db, out, log = tmp_path / f"k{i}.sqlite", tmp_path / f"k{i}.json", tmp_path / f"k{i}.log"
             start = _spawn if (scenario, i) == ("early-failure", MOMENTS // 2) else _fork
-            runs[i] = (target, db, out, log, start, start(_run_argv(bench, plan, db, out), log))
+            argv = _run_argv(bench, plan, db, out)
+            pid = start(argv, log, hold_at=target) if start is _fork else start(argv, log)
+            runs[i] = (target, db, out, log, start, pid)
         waiting, deadline = set(runs), time.monotonic() + 60
         while waiting and time.monotonic() < deadline:
             for i in sorted(waiting):
