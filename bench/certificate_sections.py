@@ -48,10 +48,14 @@ def limit_provenance(points: list[dict]):
     for p in points:
         prov = p.get("limit_provenance") or {}
         functional = FUNCTIONAL_CRITERIA.get(p["kind"])  # creep and starting: a pulse count, not a ± limit
-        if not prov or (p.get("limit_hi") is None and not functional):
+        planned = p.get("planned") or {}
+        hi, unit = p.get("limit_hi"), "%"
+        if hi is None and planned.get("unit") == "s/day":  # a meter-port clock test's limit is in s/day
+            hi, unit = planned.get("limit"), "s/day"
+        if not prov or (hi is None and not functional):
             continue
         name = f"{p['label']} ({p['element']})" if p["element"] != "series" else p["label"]
-        value = functional[1].format(**p) if functional else f"±{p['limit_hi']:g} %"
+        value = functional[1].format(**p) if functional else f"±{hi:g} {unit}"
         name = functional[0] if functional else name
         source, status = cite(prov)
         seen.setdefault(
@@ -74,6 +78,10 @@ def register_tests(record: dict, position: int):
             continue
         if r["status"] != "done" or c.get("error_percent") is None or r.get("end_kwh") is None:
             continue  # a failed point is already listed among the points that could not be measured
+        if r.get("entry", "port") != "port":
+            notes.append(
+                f"Register test {r['label']}: the start and end readings were {r['entry']} (no meter port)."
+            )
         tests.append(
             rm.RegisterTest(
                 point_id=r["point_id"],
@@ -135,3 +143,25 @@ def verdict_word(v: str | None) -> str:
     from reports.model import VERDICTS
 
     return v if v in VERDICTS else "fail"
+
+
+def point_measures(p: dict) -> dict:
+    """A recorded point's quantity, direction and kind as a certificate's PointResult takes them: empty for
+    active energy delivered at an accuracy point (so older certificates re-render byte for byte)."""
+    from bench.records.rows import quantity_of
+
+    quantity, direction = quantity_of(p)
+    return {
+        "quantity": "" if quantity == "active" else quantity,
+        "direction": "" if direction == "delivered" else direction,
+        "kind": "influence" if p["kind"] == "influence" else "",
+    }
+
+
+def sign_convention(points) -> str:
+    """The certificate's sign convention, with the direction and unit conventions when it has received,
+    reactive, apparent or influence points."""
+    from reports.model import DIRECTION_CONVENTION, SIGN_CONVENTION
+
+    special = any(pt.quantity or pt.direction or pt.kind for pt in points)
+    return SIGN_CONVENTION + DIRECTION_CONVENTION if special else SIGN_CONVENTION

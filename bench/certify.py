@@ -18,9 +18,12 @@ from pathlib import Path
 from bench.certificate_sections import (
     instrument_identity,
     limit_provenance,
+    point_measures,
     register_tests,
     resolution_provenance,
+    sign_convention,
 )
+from bench.meterport_sections import meterport_tests
 from bench.readmodel import RunRecord, laboratory_to_dict
 from bench.retests import describe, retests
 from procedures.errors import InputError
@@ -78,7 +81,12 @@ def build_certificate_data(
     lab = lab or read.laboratory(position, revision) or default_laboratory()
     pts = [p for p in record["points"] if p["position"] == position]
     acc = [
-        p for p in pts if p["kind"] == "accuracy" and (p.get("result") or {}).get("error_percent") is not None
+        p
+        for p in pts
+        if p["kind"] in ("accuracy", "influence")
+        and (p.get("result") or {}).get("error_percent") is not None
+        # an influence point's reference-condition row (no limit) is information, not a certified result
+        and (p["kind"] == "accuracy" or p.get("limit_hi") is not None)
     ]
     points = []
     for p in acc:
@@ -99,6 +107,7 @@ def build_certificate_data(
                 limit_pct=lim if lim else float("nan"),
                 verdict=r["verdict"] if r["verdict"] in rm.VERDICTS else "fail",
                 stage=p["test_pass"],
+                **point_measures(p),
             )
         )
     if not points:
@@ -225,11 +234,13 @@ def build_certificate_data(
     final_stage = "as-left" if any(q.stage == "as-left" for q in points) else "as-found"
     final_stage_points = [p for p in points if p.stage == final_stage]
     registers, register_notes = register_tests(record, position)
+    meterport, meterport_notes = meterport_tests(record, position)
     final = (
         [p.verdict for p in final_stage_points]
         + [f.verdict for f in functional]
         + [a.verdict for a in averages]
         + [t.overall_verdict for t in registers if t.stage == final_stage]
+        + [t.verdict for t in meterport if t.stage == final_stage]
     )
     if wiring:
         final.append(wiring.verdict)
@@ -289,7 +300,12 @@ def build_certificate_data(
                 f"{run_day.isoformat()}, past its calibration due date {ref.due_date.isoformat()}; "
                 "the operator allowed it (--allow-overdue)."
             )
-    deviations += register_notes
+    for moved in (run.get("settings") or {}).get("resumed_elsewhere") or []:
+        deviations.append(
+            f"The run was interrupted and finished on other instruments than it started on "
+            f"({'; '.join(moved['changes'])}); the technician's reason: {moved['reason']}"
+        )
+    deviations += register_notes + meterport_notes
     deviations += [describe(r) for r in retests(record, position)]
     earlier = read.certificates(position)[:revision]
     if earlier:  # ISO/IEC 17025 §7.8.8: an amended certificate identifies the one it replaces
@@ -365,10 +381,12 @@ def build_certificate_data(
         bench_name=record["bench"]["name"],
         software_version=f"MeterBench {__version__}",
         deviations=tuple(deviations),
+        sign_convention=sign_convention(points),
         weighted_averages=tuple(averages),
         functional_tests=tuple(functional),
         wiring=wiring,
         register_tests=registers,
+        meterport_tests=meterport,
         record_fields=tuple((record_field_label(k), v) for k, v in fields if k not in ASSET_FIELDS),
     )
 

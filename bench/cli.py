@@ -67,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         # every command that energises has switched the source off before this point
         print(f"meterbench {args.command}: instrument error: {err}", file=sys.stderr)
         return EXIT_INSTRUMENT
+    except OSError as err:
+        # a disk that filled or a folder that vanished mid-command: one line naming the file; the records
+        # committed so far stay (each reading is committed when taken) and the source is already off
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        print(f"meterbench {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
         print(
             "meterbench: interrupted; source outputs were switched off. `meterbench runs` lists the run as "

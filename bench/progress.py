@@ -7,15 +7,19 @@ per event, so nothing is lost in a log.
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from bench.kernel.records import Event
 from reports.model import point_name
 
+WAIT_WORDS = {"creep": "CREEP window", "starting": "STARTING window", "gate": "gate", "warmup": "warm-up"}
 VERDICT_WORD = {"pass": "PASS", "fail": "FAIL", "indeterminate": "INDET", "info": "info"}
 
 
@@ -38,6 +42,12 @@ class ProgressView:
     _states: dict[int, str] = field(default_factory=dict)
     _running: str = ""
     _live: Live | None = None
+    #: bench seconds per wall second; None: measured from the events (a real bench runs at 1)
+    speed: float | None = None
+    now: Callable[[], float] = time.monotonic
+    _wait: tuple[str, float, float] | None = None  # (what, planned bench seconds, wall time it began)
+    _first: tuple[float, float] | None = None  # (bench time, wall time) of the first event
+    _last: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.plain is None:
@@ -45,13 +55,19 @@ class ProgressView:
 
     def __enter__(self) -> ProgressView:
         if not self.plain:
-            self._live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
+            # get_renderable: the time remaining counts down between events, not only when one arrives
+            self._live = Live(
+                console=self.console,
+                refresh_per_second=4,
+                transient=False,
+                get_renderable=self._render,
+            )
             self._live.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
         if self._live is not None:
-            self._live.update(self._table())
+            self._live.update(self._render())
             self._live.__exit__(*exc)
             self._live = None
 
@@ -60,14 +76,39 @@ class ProgressView:
             self._line(ev)
         self._update(ev)
         if self._live is not None:
-            self._live.update(self._table())
+            self._live.update(self._render())
 
     def _col(self, ev: Event) -> str:
         label = ev.data.get("label") or ev.point_id or "?"
         tp = ev.data.get("pass")
         return f"{label}{' (left)' if tp == 'as-left' else ''}"
 
+    def remaining(self) -> str:
+        """'CREEP window: 9:30 left of 10:00' during a long wait on a bench whose time runs, else ''."""
+        if self._wait is None:
+            return ""
+        what, seconds, began = self._wait
+        left = max(0.0, seconds - (self.now() - began) * self._rate())
+        return f"{WAIT_WORDS.get(what, what)}: {_mmss(left)} left of {_mmss(seconds)}"
+
+    def _rate(self) -> float:
+        if self.speed is not None:
+            return self.speed
+        if self._first and self._last:
+            bench, wall = self._last[0] - self._first[0], self._last[1] - self._first[1]
+            if bench > 0 and wall > 0.5:
+                return bench / wall
+        return 1.0
+
     def _update(self, ev: Event) -> None:
+        stamp = (ev.bench_time, self.now())
+        self._first = self._first or stamp
+        self._last = stamp
+        if ev.kind in ("waiting", "warmup"):
+            seconds = ev.data.get("seconds") or 0.0
+            self._wait = (ev.data.get("what") or ev.kind, float(seconds), self.now()) if seconds else None
+        elif ev.kind in ("point_started", "point_done", "creep", "starting", "run_finished", "stabilised"):
+            self._wait = None
         if ev.kind == "run_started":
             self._positions = list(ev.data.get("positions", []))
             self._states = {p: "loaded" for p in self._positions}
@@ -85,10 +126,13 @@ class ProgressView:
         elif ev.kind == "point_done" and ev.position is not None:
             v = ev.data["verdict"]
             style = {"pass": "green", "fail": "bold red", "indeterminate": "yellow"}.get(v, "")
-            self._cells[(ev.position, self._running)] = _Cell(
-                f"{ev.data['error_percent']:+.3f} ±{ev.data['expanded_percent']:.3f} {VERDICT_WORD.get(v, v)}",
-                style,
+            err, u = ev.data["error_percent"], ev.data.get("unit", "%")
+            shown = (
+                f"{err:+.3f} ±{ev.data['expanded_percent']:.3f}{'' if u == '%' else ' ' + u} "
+                if err is not None
+                else ""
             )
+            self._cells[(ev.position, self._running)] = _Cell(shown + VERDICT_WORD.get(v, v), style)
         elif ev.kind in ("creep", "starting") and ev.position is not None:
             v = ev.data["verdict"]
             self._cells[(ev.position, self._running)] = _Cell(
@@ -110,10 +154,18 @@ class ProgressView:
                 if s == "testing":
                     self._states[p] = "done"
 
+    def header(self) -> str:
+        """The line above the table: what runs, and the time left of a long wait (full width, not the
+        table's: a title would wrap to the width of a three-column table)."""
+        running = f"  running {self._running}" if self._running else ""
+        wait = self.remaining()
+        return f"{self.title}{running}" + (f" - {wait}" if wait else "")
+
+    def _render(self) -> Group:
+        return Group(Text(self.header(), style="bold"), self._table())
+
     def _table(self) -> Table:
-        t = Table(
-            title=f"{self.title}  {('running ' + self._running) if self._running else ''}", expand=False
-        )
+        t = Table(expand=False)
         t.add_column("Pos", justify="right")
         t.add_column("State")
         for c in self._columns:
@@ -144,11 +196,16 @@ class ProgressView:
                 f"{', ' + test_pass if test_pass else ''}){load}"
             )
         elif ev.kind == "reading":
-            msg = f"{pos} {d['label']} reading {d['index'] + 1}: {d['error_percent']:+.4f} %"
-        elif ev.kind == "point_done":
             msg = (
-                f"{pos} {d['label']} error {d['error_percent']:+.4f} % ± {d['expanded_percent']:.4f} % "
-                f"(k={d['k']:.2f}) limit ±{d['limit_hi']} % -> {VERDICT_WORD.get(d['verdict'], d['verdict'])}"
+                f"{pos} {d['label']} reading {d['index'] + 1}: {d['error_percent']:+.4f} {d.get('unit', '%')}"
+            )
+        elif ev.kind == "point_done" and d.get("error_percent") is None:  # a check without a number (TOU)
+            msg = f"{pos} {d['label']} {VERDICT_WORD.get(d['verdict'], d['verdict'])}: {d.get('message', '')}"
+        elif ev.kind == "point_done":
+            u = d.get("unit", "%")
+            msg = (
+                f"{pos} {d['label']} error {d['error_percent']:+.4f} {u} ± {d['expanded_percent']:.4f} {u} "
+                f"(k={d['k']:.2f}) limit ±{d['limit_hi']} {u} -> {VERDICT_WORD.get(d['verdict'], d['verdict'])}"
             )
         elif ev.kind in ("creep", "starting"):
             msg = f"{pos} {ev.kind}: {d['message']} -> {VERDICT_WORD.get(d['verdict'])}"
@@ -167,6 +224,8 @@ class ProgressView:
             msg = f"retest of {ev.point_id} ({d['pass']}) on positions {d['positions']}: {d['reason']}"
         elif ev.kind == "warmup":
             msg = f"warm-up {d['seconds']:g} s"
+        elif ev.kind == "waiting":
+            msg = f"{d['what']}: waiting {d['seconds']:.0f} s (until bench time {ev.bench_time + d['seconds']:.0f} s)"
         elif ev.kind == "average":
             msg = f"{pos} weighted average ({d['rule']}) {d['value_percent']:.3f} %R -> {VERDICT_WORD.get(d['verdict'])}"
         elif ev.kind == "point_skipped":
@@ -176,3 +235,8 @@ class ProgressView:
         else:
             msg = f"{ev.kind} " + ", ".join(f"{k} {v}" for k, v in d.items())
         print(f"{t} {msg}", flush=True)
+
+
+def _mmss(seconds: float) -> str:
+    m, sec = divmod(int(round(seconds)), 60)
+    return f"{m // 60}:{m % 60:02d}:{sec:02d}" if m >= 60 else f"{m}:{sec:02d}"

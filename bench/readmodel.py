@@ -166,23 +166,37 @@ def laboratory_from_dict(data: dict):
 
 def point_fields(p: dict) -> dict:
     """Where and at what load a recorded point was measured, as the run JSON names it."""
+    from bench.records.rows import quantity_of
+
     keys = ("position", "point_id", "label", "element", "test_pass", "voltage_v", "current_a", "lag_deg")
-    return {k: p[k] for k in keys}
+    quantity, direction = quantity_of(p)
+    return {**{k: p[k] for k in keys}, "quantity": quantity, "direction": direction}
+
+
+#: the recorded kinds whose rows are errors with an uncertainty and a verdict (the run JSON's points)
+ERROR_KINDS = ("accuracy", "influence")
+#: the energy unit of each quantity (what a point's error and constants are in)
+ENERGY_UNITS = {"active": "Wh", "reactive": "varh", "apparent": "VAh"}
 
 
 def accuracy_results(record: dict, position: int | None = None) -> list[dict]:
-    """The accuracy points of a recorded run as the run JSON states them."""
+    """The accuracy and influence points of a recorded run as the run JSON states them, each with its
+    energy quantity, direction and unit (an influence point's error is its variation from the reference
+    condition, its ``-ref`` row the error there)."""
     import math
 
     out = []
     for p in record["points"]:
-        if p["kind"] != "accuracy" or (position is not None and p["position"] != position):
+        if p["kind"] not in ERROR_KINDS or (position is not None and p["position"] != position):
             continue
         res = p.get("result") or {}
         readings = p.get("readings") or []
         out.append(
             {
                 **point_fields(p),
+                "kind": p["kind"],
+                "unit": ENERGY_UNITS[point_fields(p)["quantity"]],
+                "frequency_hz": (p.get("planned") or {}).get("frequency_hz"),
                 "power_factor": round(math.cos(math.radians(p["lag_deg"])), 4),
                 "readings": len(readings),
                 "pulses": readings[0]["meter_pulses"] if readings else None,
@@ -228,6 +242,7 @@ def recorded_results(record: dict, position: int | None = None) -> list[dict]:
                 "advance_kwh": _kwh(raw.get("advance_wh")),
                 "reference_kwh": _kwh(raw.get("reference_wh")),
                 "test_output_kwh": _kwh(raw.get("test_output_wh")),
+                "entry": raw.get("entry", "port"),  # "typed by the technician ..." without a meter port
                 "meter_pulses": p["readings"][0]["meter_pulses"] if p.get("readings") else None,
                 "kt": p["readings"][0]["kt_wh"] if p.get("readings") else None,
                 **_result(p),

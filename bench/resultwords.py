@@ -89,6 +89,10 @@ def failures(record: dict, position: int) -> list[str]:
                 "creep": "no-load (creep) test",
                 "starting": "starting-load test",
                 "register": "register test",
+                "demand": "demand test",
+                "clock": "clock test (s/day)",
+                "tou": "TOU test",
+                "identity": "identity check",
             }.get(pt["kind"], "accuracy point")
             result = observed(record, pt)
             if pt["kind"] not in ("creep", "starting") and pt.get("limit_hi") is not None and verdict:

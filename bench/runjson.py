@@ -3,7 +3,8 @@
 Built from the records store's ``run_record`` (never from the engine's memory), so a resumed or
 re-exported run produces the same file as the original. Keys (see README "JSON contract"):
 ``run`` {id, plan, bench, started, finished, outcome, bench_seconds, wall_seconds}; ``meters``;
-``points``; ``averages``; ``wiring``; ``creep``; ``starting``; ``register`` (register tests, see
+``points`` (accuracy and influence points, each with its ``quantity``, ``direction``, ``unit`` and
+``frequency_hz``: the issue-16 extension); ``averages``; ``wiring``; ``creep``; ``starting``; ``register`` (register tests, see
 :func:`bench.readmodel.register_results`).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.meterport_sections import meterport_results
 from bench.readmodel import RunRecord, accuracy_results, recorded_results
 from bench.retests import retests
 
@@ -104,6 +106,7 @@ def build_run_json(record: dict) -> dict:
             for c in record["starting"]
         ],
         "register": recorded_results(record),
+        "meter_port": meterport_results(record),  # demand, clock, TOU and identity tests
         "retests": retests(record),
         "in_service": [v.as_dict() for v in read.in_service()],
         "method": read.plan.as_dict(),

@@ -19,8 +19,10 @@ log = logging.getLogger(__name__)
 UNCONFIRMED = "the source did not confirm its output is off: use the bench's emergency stop and check it"
 
 
-def de_energise(bench) -> list[Exception]:
-    """Source outputs off first, then every other role to its safe state. Never raises."""
+def de_energise(bench, *, interruptible: bool = False) -> list[Exception]:
+    """Source outputs off first, then every other role to its safe state. Never raises, except that with
+    ``interruptible`` a Ctrl-C (or SIGTERM) that came meanwhile is raised once the bench is safe (it must
+    stop a run that is starting, not be swallowed)."""
     try:
         errors = bench.safe_state()
     except BaseException as exc:  # noqa: BLE001 - the safe state must not be the thing that fails
@@ -48,6 +50,9 @@ def de_energise(bench) -> list[Exception]:
         errors.append(RuntimeError(UNCONFIRMED))
     for err in errors:
         log.error("safe state: %s", err)
+    stop = next((e for e in errors if isinstance(e, KeyboardInterrupt)), None)
+    if interruptible and stop is not None:
+        raise stop
     return errors
 
 
@@ -135,18 +140,62 @@ class Watchdog:
         self.stop()
 
 
+#: Wall seconds a stop (Ctrl-C, SIGTERM) may take to de-energise before the process exits anyway: an
+#: instrument that never replies must not keep it alive. ``$MB_STOP_GRACE_S`` changes it.
+STOP_GRACE_S = 20.0
+EXIT_INTERRUPTED = 130
+
+
+def _grace_s() -> float:
+    import math
+    import os
+
+    try:
+        value = float(os.environ.get("MB_STOP_GRACE_S", STOP_GRACE_S))
+    except ValueError:
+        return STOP_GRACE_S
+    return value if math.isfinite(value) and value > 0 else STOP_GRACE_S
+
+
+def _exit_when_stuck(grace_s: float) -> None:
+    import os
+    import sys
+
+    msg = (
+        f"meterbench: stopping took more than {grace_s:g} s (an instrument does not reply); exiting without "
+        f"confirming the safe state: {UNCONFIRMED}"
+    )
+    log.error(msg)
+    with contextlib.suppress(Exception):
+        print(msg, file=sys.stderr, flush=True)
+    os._exit(EXIT_INTERRUPTED)
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt in the main thread so every ``finally`` de-energises."""
+    """SIGTERM and Ctrl-C become KeyboardInterrupt in the main thread, so every ``finally`` de-energises.
+
+    The first one also starts a clock: if the process is still alive :data:`STOP_GRACE_S` later (a stalled
+    instrument, a hung read), it says so and exits. A further signal interrupts the step in progress again
+    (de-energising goes on with the next step)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    stopping: list[threading.Timer] = []
 
     def handler(signum, frame):  # noqa: ARG001
+        if not stopping:
+            timer = threading.Timer(_grace_s(), _exit_when_stuck, args=(_grace_s(),))
+            timer.daemon = True
+            timer.start()
+            stopping.append(timer)
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        for timer in stopping:  # the stop got this far: the bench is as safe as it will be made
+            timer.cancel()

@@ -20,9 +20,12 @@ def print_summary(record: dict, issued=(), console: Console | None = None) -> No
         res = p.get("result") or {}
         err, u, k = res.get("error_percent"), res.get("expanded_percent"), res.get("coverage_factor")
         lim = p.get("limit_hi")
+        if (p.get("planned") or {}).get("unit") == "s/day":  # a meter-port clock test: s/day, not %
+            lim = p["planned"].get("limit")
         verdict = res.get("verdict") or ("fail" if p.get("status") == "failed" else None)
         if err is not None:
             shown = f"{err:+.4f} ± {u:.4f} ({k:.2f})" if u is not None and k is not None else f"{err:+.4f}"
+            shown += " s/day" if (p.get("planned") or {}).get("unit") == "s/day" else ""
             errors.append(shown)
         else:
             shown = res.get("message") or p.get("message") or ""

@@ -1,10 +1,11 @@
 """Engine benchmarks (prints numbers; asserts nothing).
 
-1. Bench-time efficiency: bench seconds of a run / its physical floor, for the shipped ANSI C12.20 plans
-   of 2S, 9S, 12S and 16S on the simulator. The floor is, per point, the gate time the planned meter pulses
-   take at the applied power (times the readings) plus the plan's declared settling; creep windows count
-   at their declared length and starting tests at the time the slowest meter needed. Target <= 1.10.
-2. Engine overhead: process CPU time per position-point, virtual time, 24-position 2S board. Target <= 5 ms.
+1. Bench time as the shop sees it, for the shipped ANSI C12.20 plans of 2S, 9S, 12S and 16S on the
+   simulator (faults removed): per form, the accuracy points and the whole plan apart, each as (bench
+   seconds - plan slack) / physical floor, and the instrument messages of the run. See :func:`bench_time`
+   for what the floor and the slack count. Target: accuracy-point efficiency <= 1.05.
+2. Engine overhead: process CPU per position-point on a 24-position 2S board in virtual time, best of 3,
+   with the simulator's own share measured beside it and the messages sent per pass. Target <= 2.5 ms.
 
 Run:  .venv/bin/python benchmarks/bench_engine.py
 """
@@ -40,40 +41,93 @@ def _clean_bench(path: Path, tmp: Path) -> Path:
     return out
 
 
-def _floor(record: dict) -> float:
-    floor = 0.0
-    seen = set()
-    for p in record["points"]:
-        key = (p["point_id"], p["test_pass"])
-        planned = p.get("planned") or {}
-        if p["kind"] == "accuracy" and p["status"] == "done":
-            if key in seen:  # positions run in parallel: a point's floor is its slowest position
-                continue
-            rows = [
-                q
-                for q in record["points"]
-                if (q["point_id"], q["test_pass"]) == key and q["status"] == "done"
-            ]
-            gate = max((q.get("planned") or {}).get("gate_seconds", 0.0) * (q.get("planned") or {}).get("readings", 1)
-                       for q in rows)  # fmt: skip
-            floor += gate
-            seen.add(key)
-        elif p["kind"] == "register" and p["status"] == "done" and key not in seen:
-            # the energy run at the applied power, and a settling before each register read
-            floor += planned.get("gate_seconds", 0.0)
-            seen.add(key)
-        elif p["kind"] == "creep" and key not in seen:
-            floor += planned.get("duration_s", 0.0)
-            seen.add(key)
-    starting = [s["seconds"] for s in record["starting"]]
-    if starting:
-        floor += max(starting)
-    return floor
+class Timeline:
+    """A listener noting the bench time of each point's start, its measured stability and its results."""
+
+    def __init__(self) -> None:
+        self.points: dict[tuple[str, str], dict] = {}
+        self._open: tuple[str, str] | None = None
+
+    def __call__(self, rec) -> None:
+        kind = type(rec).__name__
+        if kind == "PointStarted":
+            self._open = (rec.point_id, rec.test_pass)
+            self.points[self._open] = {"kind": rec.test_kind, "start": rec.bench_time, "end": rec.bench_time}
+        elif self._open is not None and kind == "Stabilised":
+            self.points[self._open]["stable"] = rec.bench_time
+        elif self._open is not None and kind in ("PointResult", "CountResult", "RegisterResult"):
+            self.points[self._open]["end"] = rec.bench_time
+
+
+def _accuracy_floor(rows: list[dict]) -> tuple[float, float]:
+    """(gate time of the planned pulses x readings, the wait for the first meter edge) of the slowest
+    position. The edge a gate opens on comes within one meter pulse period T of arming, at a time set by
+    the meter's disc or LED phase: expected T/2 for one meter, T x n/(n + 1) for the last of n meters in
+    parallel. Back-to-back gating pays it once per point; a gate per reading would pay it every reading."""
+    gates = period = 0.0
+    for q in rows:
+        planned = q.get("planned") or {}
+        g, n = planned.get("gate_seconds", 0.0), max(1, planned.get("meter_pulses", 1))
+        gates = max(gates, g * planned.get("readings", 1))
+        period = max(period, g / n)
+    return gates, period * len(rows) / (len(rows) + 1)
+
+
+def bench_time(form: str, record: dict, timeline: Timeline, plan, bench_seconds: float) -> dict:
+    """Bench seconds against the physics, for the accuracy points and for the whole plan.
+
+    Floor (physics only): the gate time of the planned pulses at the applied power, the measured stability
+    wait (switch-on to stable, as the engine measured it) and one wait for the first meter edge per point;
+    creep windows at their length; a starting test at the time its slowest meter needed (2 pulses).
+    Plan slack (apart): the plan's fixed settle after stability, and the starting test's time beyond its
+    slowest meter."""
+    settle = {p.id: p.settle_s for p in plan.points}
+    acc = {"bench": 0.0, "floor": 0.0, "slack": 0.0}
+    whole_floor = whole_slack = 0.0
+    for (pid, test_pass), t in timeline.points.items():
+        rows = [q for q in record["points"] if (q["point_id"], q["test_pass"]) == (pid, test_pass)]
+        took = t["end"] - t["start"]
+        slack = settle.get(pid, 0.0)
+        stable = max(0.0, t.get("stable", t["start"]) - slack - t["start"])
+        if t["kind"] == "accuracy":
+            gates, edge = _accuracy_floor([q for q in rows if q["status"] == "done"])
+            floor = stable + gates + edge
+            acc["bench"] += took
+            acc["floor"] += floor
+            acc["slack"] += slack
+        elif t["kind"] == "creep":
+            floor = stable + max((q.get("planned") or {}).get("duration_s", 0.0) for q in rows)
+        elif t["kind"] == "starting":
+            needed = max((s["seconds"] for s in record["starting"]), default=0.0)
+            floor = stable + needed
+            slack += max(0.0, took - slack - floor)
+        elif t["kind"] == "register":
+            floor = stable + max((q.get("planned") or {}).get("gate_seconds", 0.0) for q in rows)
+        else:  # wiring: the time it took (a measurement of phasors, no pulses)
+            floor = took - slack
+        whole_floor += floor
+        whole_slack += slack
+    return {
+        "form": form,
+        "acc_bench": acc["bench"],
+        "acc_floor": acc["floor"],
+        "acc_slack": acc["slack"],
+        "acc_eff": (acc["bench"] - acc["slack"]) / acc["floor"] if acc["floor"] else float("nan"),
+        "bench": bench_seconds,
+        "floor": whole_floor,
+        "slack": whole_slack,
+        "eff": (bench_seconds - whole_slack) / whole_floor if whole_floor else float("nan"),
+    }
 
 
 def efficiency() -> None:
-    print("Bench-time efficiency (bench seconds / physical floor; target <= 1.10)")
-    print(f"{'form':>5} {'bench s':>10} {'floor s':>10} {'settle s':>9} {'ratio':>7}")
+    print("Bench time as the shop sees it: (bench seconds - plan slack) / physical floor; target <= 1.05")
+    print("  floor = gate time of the planned pulses + measured stability wait + first meter edge per point")
+    print(
+        "  slack = the plan's fixed settle after stability, a starting test's time beyond its slowest meter"
+    )
+    print(f"{'form':>5} | {'acc. bench s':>12} {'slack s':>8} {'floor s':>8} {'eff':>6} | {'plan bench s':>12} "
+          f"{'slack s':>8} {'floor s':>8} {'eff':>6} | {'messages':>8}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmpd:
         tmp = Path(tmpd)
         for form, bench_file, plan_id in CASES:
@@ -81,21 +135,67 @@ def efficiency() -> None:
             store = RecordStore.open(f"sqlite:///{tmp / (form + '.sqlite')}")
             try:
                 plan = load_plan(plan_id)
-                eng = RunKernel(bench, store, plan, meters_from_bench(bench.config), settings=KernelSettings())
-                out = eng.run()
-                record = store.run_record(out.run_id)
-                # the engine settles before pulse counting (accuracy, creep, starting), not for wiring
-                settle = sum(p.settle_s * (2 if p.kind == "register" else 1)  # before each register read
-                             for p in eng.resolved.points if p.kind != "wiring")  # fmt: skip
-                floor = _floor(record) + settle
-                print(f"{form:>5} {out.bench_seconds:10.1f} {floor:10.1f} {settle:9.1f} {out.bench_seconds / floor:7.3f}"
-                      f"   ({out.outcome})")  # fmt: skip
+                timeline = Timeline()
+                eng = RunKernel(bench, store, plan, meters_from_bench(bench.config), settings=KernelSettings(),
+                                listeners=[timeline])  # fmt: skip
+                with SimulatorMeter() as sim:
+                    out = eng.run()
+                row = bench_time(
+                    form, store.run_record(out.run_id), timeline, eng.resolved, out.bench_seconds
+                )
+                print(f"{form:>5} | {row['acc_bench']:12.1f} {row['acc_slack']:8.1f} {row['acc_floor']:8.1f} "
+                      f"{row['acc_eff']:6.3f} | {row['bench']:12.1f} {row['slack']:8.1f} {row['floor']:8.1f} "
+                      f"{row['eff']:6.3f} | {sim.messages:8d}   ({out.outcome})")  # fmt: skip
             finally:
                 bench.close()
                 store.close()
 
 
-def overhead(positions: int = 24) -> None:
+class SimulatorMeter:
+    """CPU seconds spent on the instruments' side: everything below pyvisa's resource calls (pyvisa-sim's
+    sessions and byte loop, the simulated instruments, the physics they ask). What a real bench spends
+    there is the instruments' own time, not ours; the engine figure is reported with and without it."""
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self.messages = 0
+        self._depth = 0
+        self._saved: list = []
+
+    def _wrap(self, owner, name: str, counts: bool) -> None:
+        original = getattr(owner, name)
+        meter = self
+
+        def timed(*args, **kwargs):
+            if meter._depth:
+                return original(*args, **kwargs)
+            meter._depth += 1
+            if counts:
+                meter.messages += 1
+            t0 = time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                meter.cpu += time.thread_time() - t0
+                meter._depth -= 1
+
+        self._saved.append((owner, name, original))
+        setattr(owner, name, timed)
+
+    def __enter__(self) -> SimulatorMeter:
+        from pyvisa_sim.highlevel import SimVisaLibrary
+
+        self._wrap(SimVisaLibrary, "write", counts=True)  # one message sent to an instrument
+        self._wrap(SimVisaLibrary, "read", counts=False)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for owner, name, original in reversed(self._saved):
+            setattr(owner, name, original)
+
+
+def board(positions: int, tmp: Path) -> Path:
+    """The 2S example bench with ``positions`` identical healthy meters."""
     text = (ROOT / "examples" / "2s-board.toml").read_text()
     head = text.split("[[simulation.meter]]")[0]
     head = re.sub(r"(?m)^positions\s*=\s*\d+", f"positions = {positions}", head)
@@ -106,27 +206,44 @@ def overhead(positions: int = 24) -> None:
         f"noise_percent = 0.01\n"
         for k in range(1, positions + 1)
     )
+    path = tmp / f"board{positions}.toml"
+    path.write_text(head + meters)
+    return path
+
+
+def overhead(positions: int = 24, repeat: int = 3) -> None:
+    """Engine CPU per position-point: the best of ``repeat`` runs (the machine is shared; the least
+    disturbed run is the engine's own cost), with the simulator's share measured in the same run."""
+    best = None
     with tempfile.TemporaryDirectory() as tmpd:
         tmp = Path(tmpd)
-        path = tmp / "board24.toml"
-        path.write_text(head + meters)
-        bench = open_bench(path, speed=0)
-        store = RecordStore.open(f"sqlite:///{tmp / 'o.sqlite'}")
-        try:
-            eng = RunKernel(bench, store, load_plan("ansi-c12.20-2s"), meters_from_bench(bench.config))
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            out = eng.run()
-            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-            n_points = len(eng.resolved.points)
-            pp = positions * n_points
-            readings = sum(len(p["readings"]) for p in store.run_record(out.run_id)["points"])
-            print(f"\nEngine overhead, {positions}-position 2S board, virtual time ({out.outcome}):")
-            print(f"  {pp} position-points, {readings} readings committed, bench {out.bench_seconds:.0f} s")
-            print(f"  CPU {cpu:.2f} s, wall {wall:.2f} s -> {1000 * cpu / pp:.2f} ms CPU per position-point "
-                  f"(target <= 5 ms), {1000 * wall / pp:.2f} ms wall")  # fmt: skip
-        finally:
-            bench.close()
-            store.close()
+        path = board(positions, tmp)
+        for k in range(repeat):
+            bench = open_bench(path, speed=0)
+            store = RecordStore.open(f"sqlite:///{tmp / f'o{k}.sqlite'}")
+            try:
+                eng = RunKernel(bench, store, load_plan("ansi-c12.20-2s"), meters_from_bench(bench.config))
+                with SimulatorMeter() as sim:
+                    cpu0, wall0 = time.process_time(), time.perf_counter()
+                    out = eng.run()
+                    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+                pp = positions * len(eng.resolved.points)
+                readings = sum(len(p["readings"]) for p in store.run_record(out.run_id)["points"])
+                if best is None or cpu < best[0]:
+                    best = (cpu, wall, sim.cpu, sim.messages, pp, readings, out)
+            finally:
+                bench.close()
+                store.close()
+    cpu, wall, sim_cpu, messages, pp, readings, out = best
+    print(
+        f"\nEngine overhead, {positions}-position 2S board, virtual time ({out.outcome}), best of {repeat}:"
+    )
+    print(f"  {pp} position-points, {readings} readings committed, bench {out.bench_seconds:.0f} s")
+    print(f"  CPU {cpu:.2f} s, wall {wall:.2f} s -> {1000 * cpu / pp:.2f} ms CPU per position-point "
+          f"(target <= 2.5 ms), {1000 * wall / pp:.2f} ms wall")  # fmt: skip
+    print(f"  of which the simulator (pyvisa-sim + simulated instruments + physics) {1000 * sim_cpu / pp:.2f} ms "
+          f"({100 * sim_cpu / cpu:.0f} %); engine without it {1000 * (cpu - sim_cpu) / pp:.2f} ms")  # fmt: skip
+    print(f"  instrument messages sent: {messages}")
 
 
 if __name__ == "__main__":

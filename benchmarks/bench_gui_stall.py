@@ -76,9 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     w.resize(1366, 768)
     w.show()
     w.confirm = lambda title, text: True
-    w.load_sim_meters()
-    w.plan_combo.setCurrentIndex(w.plan_combo.findData(args.plan))
-    w.passes_combo.setCurrentIndex(1 if args.as_left else 0)
     events = []
     w.worker.listeners.append(lambda ev: events.append(ev.kind))
     collections: list[float] = []  # every garbage collection's length (ms), any thread
@@ -114,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.001)
 
     # The window opens and checks the bench (kept open for Start) before the technician can press Start.
+    spin(30, until=lambda: getattr(w, "ready", True))  # records and bench file load behind the first paint
+    w.load_sim_meters()
+    w.plan_combo.setCurrentIndex(w.plan_combo.findData(args.plan))
+    w.passes_combo.setCurrentIndex(1 if args.as_left else 0)
     spin(30, until=lambda: "checking" not in w.status.instruments.text())
     spin(0.3)
     timer = QTimer()

@@ -43,7 +43,12 @@ MAX_AMPS = 1000.0
 
 
 FAULT_KINDS = ("no_reply", "slow_reply", "garbage", "refused", "overload")
-METER_PORT_STATES = ("ok", "dead", "no-registers")
+METER_PORT_STATES = (
+    "ok",
+    "dead",
+    "no-registers",
+    "none",
+)  # "none": a meter without an optical port (registers typed)
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ class SimMeter:
     # The meter's register as its optical port shows it (register test); faults for that test.
     register_resolution_kwh: float = 0.001  # the display's least significant digit (0 = every digit)
     register_scale: float = 1.0  # fault: the register advances this many times the test output's energy
-    meter_port: str = "ok"  # "ok", "dead" (no reply) or "no-registers" (identity only)
+    meter_port: str = "ok"  # "ok", "dead" (no reply), "no-registers" (identity only), "none" (no port)
     manufacturer: str = "MeterBench"
     model: str = "SIM"
     firmware: str = "1.0"
@@ -105,6 +110,14 @@ class SimMeter:
     voltage_coefficient: float = 0.0  # error % per % of voltage from the nameplate voltage
     frequency_coefficient: float = 0.0  # error % per Hz from the nameplate frequency
     element_errors: tuple[tuple[str, tuple[tuple[float, float, float], ...]], ...] = ()  # (element, curve)
+    # What the meter's own tables hold (demand, clock, TOU, status, events: instruments.sim.meter_memory).
+    demand_interval_min: int = 15  # the demand interval
+    demand_subintervals: int = 1  # 1 = block demand; n > 1 = sliding demand over n subintervals
+    demand_error_percent: float = 0.0  # fault: the demand register reads this much high
+    clock_drift_ppm: float = 0.0  # the meter clock runs fast by this much (s/day = ppm x 0.0864)
+    tou_calendar: tuple[tuple[int, int], ...] = ((0, 1),)  # (minute of day, tier from then on), daily
+    status_flags: tuple[str, ...] = ()  # ST3 flags set (instruments.protocols.c1219.STATUS_BITS)
+    events: tuple[str, ...] = ()  # history-log entries before the test (c1219.HISTORY_CODES words)
 
     @property
     def simple(self) -> bool:
@@ -314,6 +327,8 @@ _CAL = (
     "traceability",
 )
 _SIM = ("speed", "seed", "rotation", "reference_position", "reference_error_percent", "meter", "fault")
+METER_MEMORY_KEYS = ("demand_interval_min", "demand_subintervals", "demand_error_percent", "clock_drift_ppm",
+                     "clock_drift_s_per_day", "tou_calendar", "status_flags", "events")  # fmt: skip
 _METER = (
     "position",
     "serial",
@@ -350,6 +365,7 @@ _METER = (
     "voltage_coefficient_percent_per_percent",
     "frequency_coefficient_percent_per_hz",
     "element_errors",
+    *METER_MEMORY_KEYS,
 )
 TEST_OUTPUTS = ("Wh", "varh", "VAh")
 TEST_OUTPUT_DIRECTIONS = ("both", "delivered", "received")
@@ -652,6 +668,7 @@ def _meter(t: _Table, positions: int) -> SimMeter:
         voltage_coefficient=t.number("voltage_coefficient_percent_per_percent", 0.0, low=-10, high=10),
         frequency_coefficient=t.number("frequency_coefficient_percent_per_hz", 0.0, low=-10, high=10),
         element_errors=tuple(element_errors),
+        **_meter_memory(t),
     )
 
 
@@ -677,6 +694,46 @@ def _curve(t: _Table, key: str) -> tuple[tuple[float, float, float], ...]:
             raise t.fail(f"{key}[{j}]", "error must be within +-100 %", found=row)
         curve.append((float(row[0]), float(row[1]), float(row[2])))
     return tuple(curve)
+
+
+def _meter_memory(t: _Table) -> dict:
+    """The meter's demand, clock, TOU calendar, status flags and event log knobs (issue 15)."""
+    from instruments.protocols.c1219 import HISTORY_CODE_BY_NAME, STATUS_BITS
+
+    interval = t.integer("demand_interval_min", 15, low=1, high=60)
+    sub = t.integer("demand_subintervals", 1, low=1, high=15)
+    if interval % sub:
+        raise t.fail("demand_subintervals", "must divide demand_interval_min into whole minutes", found=sub)
+    if t.has("clock_drift_ppm") and t.has("clock_drift_s_per_day"):
+        raise t.fail("clock_drift_s_per_day", "give clock_drift_ppm or clock_drift_s_per_day, not both")
+    ppm = t.number("clock_drift_ppm", 0.0, low=-1000, high=1000)
+    if t.has("clock_drift_s_per_day"):
+        ppm = t.number("clock_drift_s_per_day", low=-86.4, high=86.4) / 0.0864
+    calendar = []
+    rows = t.get("tou_calendar", list, [["00:00", 1]], what='a list of ["hh:mm", tier]')
+    for j, row in enumerate(rows):
+        ok = isinstance(row, list) and len(row) == 2 and isinstance(row[0], str) and type(row[1]) is int
+        hh, _, mm = row[0].partition(":") if ok else ("", "", "")
+        if not (ok and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60 and 1 <= row[1] <= 4):
+            raise t.fail(f"tou_calendar[{j}]", 'must be ["hh:mm", tier] with tier 1..4', found=row)
+        calendar.append((60 * int(hh) + int(mm), row[1]))
+    if len({m for m, _ in calendar}) != len(calendar):
+        raise t.fail("tou_calendar", "repeats a switch time", found=rows)
+    names = {}
+    for key, allowed in (("status_flags", STATUS_BITS), ("events", tuple(HISTORY_CODE_BY_NAME))):
+        got = t.get(key, list, [], what="a list of names")
+        for j, name in enumerate(got):
+            if name not in allowed:
+                raise t.fail(f"{key}[{j}]", "unknown name", found=name, allowed=allowed)
+        names[key] = tuple(got)
+    return {
+        "demand_interval_min": interval,
+        "demand_subintervals": sub,
+        "demand_error_percent": t.number("demand_error_percent", 0.0, low=-50, high=50),
+        "clock_drift_ppm": ppm,
+        "tou_calendar": tuple(sorted(calendar)),
+        **names,
+    }
 
 
 def _meter_port(t: _Table) -> str:

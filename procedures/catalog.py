@@ -31,6 +31,8 @@ UNITS = (
     "deg",
     "constant",
     "kWh",
+    "kW",  # a demand register's digit (meter-port tests)
+    "s/day",  # a clock's rate (meter-port tests)
 )
 ENERGIES = ("active", "reactive")
 ANY = "*"

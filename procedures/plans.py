@@ -11,6 +11,24 @@ Conventions:
 - ``limit_percent`` is a symmetric +- limit on the percent error (error = %R - 100, %R = 100 x meter
   energy / reference energy, positive = meter fast). It is None for points whose limit is not a percent
   (starting current, creep pulses, wiring angle): ``limit_value``/``limit_unit`` carry those.
+- ``quantity`` is the energy the point measures: "active" (Wh, the default), "reactive" (varh) or "apparent"
+  (VAh); the meter's test output and the reference's pulses are set to that quantity. For a reactive point
+  ``lag_deg`` is the current's lag as for any point: 90 = sin phi 1 inductive, 30 = sin phi 0.5 inductive,
+  -30 = sin phi 0.5 capacitive.
+- ``direction`` is "delivered" (energy to the customer, the default) or "received" (energy from the
+  customer, a net-metering meter's export). A received point's ``lag_deg`` is measured from the REVERSED
+  current, so "FL received" is lag 0 like "FL delivered"; the source is asked lag + 180 deg
+  (:attr:`ResolvedPoint.source_lag_deg`). Errors keep one sign convention in both directions: %R = 100 x
+  energy the meter registered in that direction / the reference's energy, positive = meter fast.
+- ``frequency_hz``: the plan's supply frequency (50 or 60; absent = the bench's default), and per point a
+  frequency of its own (a frequency influence point). The kernel refuses a frequency the source's declared
+  range does not cover before anything is energised.
+- ``both_directions = true`` (a plan for bidirectional meters): every accuracy point labelled FL, LL or PF
+  is followed by its received twin (id ``<id>-rcv``, label ``<label> rcv``).
+- An ``influence`` point measures the error at the reference condition (nominal voltage, the plan's
+  frequency, no harmonics) and then with the point's ``voltage``, ``frequency_hz`` or ``harmonics``
+  changed, on the same positions back to back; its limit is on the VARIATION of error between the two,
+  as IEC influence limits are defined.
 - ``element = "series"`` loads every element; "A"/"B"/"C" loads one element (its pulse count is divided
   by the number of elements: ``pulse_divisor``); "each" in a plan file expands to one point per element
   of a polyphase form and to nothing for a single-element form.
@@ -44,7 +62,25 @@ from procedures.catalog import (
 from procedures.errors import InputError
 from procedures.forms import MeterForm, get_form
 
-KINDS = ("accuracy", "starting", "creep", "wiring", "register")
+KINDS = (
+    "accuracy",
+    "starting",
+    "creep",
+    "wiring",
+    "register",
+    "influence",
+    "demand",
+    "clock",
+    "tou",
+    "identity",
+)
+QUANTITIES = ("active", "reactive", "apparent")
+DIRECTIONS = ("delivered", "received")
+PLAN_FREQUENCIES = (50.0, 60.0)  # a plan's supply frequency; a point may vary it (influence)
+POINT_FREQUENCY_HZ = (40.0, 70.0)  # a plausible point frequency; the source's declared range decides
+BOTH_DIRECTIONS_LABELS = ("FL", "LL", "PF")  # the points a both_directions plan repeats received
+MAX_HARMONIC_ORDER = 63
+MAX_HARMONIC_PERCENT = 100.0
 REGISTER_ENTRIES = ("meter-constant", "register-resolution")  # a register point's table must have both
 ELEMENTS = ("series", "A", "B", "C", "each")
 BASES = ("TA", "Ib", "In", "Imax")
@@ -52,9 +88,10 @@ DECISION_RULES = ("simple", "guard-banded")
 LIMIT_ROLES = ("accept", "adjust")
 PLAN_KEYS = ("id", "title", "standard", "version", "notes", "forms", "class_family", "classes",
              "decision_rule", "target_share", "limits", "limit_files", "current_of", "points", "average_rule",
-             "shop_option")  # fmt: skip
+             "shop_option", "frequency_hz", "both_directions")  # fmt: skip
 POINT_KEYS = ("id", "label", "kind", "element", "current", "current_of", "lag_deg", "voltage", "readings",
-              "settle_s", "duration_s", "limit", "limit_role")  # fmt: skip
+              "settle_s", "duration_s", "limit", "limit_role", "quantity", "direction", "frequency_hz",
+              "harmonics", "tou_calendar")  # fmt: skip
 AVERAGE_KEYS = ("name", "weights", "limit")
 #: the largest point current as a multiple of its base: Imax is the meter's limit; TA, Ib and In sit well
 #: below Imax (CL200: TA 30 A), so a multiple above 20 is a typo; resolve() then checks against Imax.
@@ -83,6 +120,7 @@ def _text(f: Fields, key: str, default: object = ..., *, max_len: int = bounds.T
     )
 
 
+ENERGY_UNITS = {"active": "Wh", "reactive": "varh", "apparent": "VAh"}
 CURRENT_UNITS = {"A": None, "fraction-of-TA": "TA", "fraction-of-Ib": "Ib", "fraction-of-In": "In"}
 
 
@@ -112,6 +150,11 @@ class PlanPoint:
     duration_s: float | None
     limit: LimitRef | None
     limit_role: str
+    quantity: str = "active"
+    direction: str = "delivered"
+    frequency_hz: float | None = None
+    harmonics: tuple[tuple[int, float, float], ...] = ()  # (order, % of fundamental on V, on I)
+    tou_calendar: tuple[tuple[int, int], ...] = ()  # a TOU point: (minute of day, tier), the meter's program
 
 
 @dataclass(frozen=True)
@@ -142,10 +185,30 @@ class ResolvedPoint:
     limit: Limit | None = None
     limit_role: str = "accept"
     pulse_divisor: int = 1
+    quantity: str = "active"
+    direction: str = "delivered"
+    frequency_hz: float | None = None  # None: the bench's default frequency
+    harmonics: tuple[tuple[int, float, float], ...] = ()
+    nominal_voltage_v: float | None = None  # an influence point's reference-condition voltage
+    reference_frequency_hz: float | None = None  # an influence point's reference-condition frequency
+    tou_calendar: tuple[tuple[int, int], ...] = ()  # a TOU point: the calendar the meter should keep
 
     @property
     def power_factor(self) -> float:
         return math.cos(math.radians(self.lag_deg))
+
+    @property
+    def source_lag_deg(self) -> float:
+        """The current's lag the source is asked for: a received point's lag is from the reversed current."""
+        if self.direction != "received":
+            return self.lag_deg
+        lag = (self.lag_deg + 180.0) % 360.0
+        return lag - 360.0 if lag > 180.0 else lag
+
+    @property
+    def unit(self) -> str:
+        """The energy unit of this point's quantity (what its meter and reference constants count)."""
+        return ENERGY_UNITS[self.quantity]
 
     @property
     def limit_value(self) -> float | None:
@@ -203,6 +266,7 @@ class ResolvedPlan:
     in_a: float | None = None
     imax_a: float | None = None
     source: str = ""
+    frequency_hz: float | None = None  # the plan's supply frequency (None: the bench's default)
 
     def in_service_limits(self) -> dict[str, float]:
         """Keyword arguments for ``procedures.metrology.averages.in_service_verdict`` from this plan's data:
@@ -238,6 +302,8 @@ class Plan:
     extra_tables: tuple[LimitTable, ...] = ()
     # a shop option (e.g. the register test) run besides an acceptance plan, never chosen for a form by default
     shop_option: bool = False
+    frequency_hz: float | None = None
+    both_directions: bool = False
 
     def _tables(self) -> dict[str, LimitTable]:
         return {t.id: t for t in self.extra_tables}
@@ -288,7 +354,10 @@ class Plan:
         points = []
         for k, p in enumerate(self.points):
             for element in _elements_of(p.element, form):
-                points.append(self._resolve_point(k, p, element, form, acc, cc.name, bases, volts))
+                point = self._resolve_point(k, p, element, form, acc, cc.name, bases, volts)
+                points.append(point)
+                if self.both_directions and _twin(p, point):
+                    points.append(received_twin(point))
         avg = self._resolve_average(average_rule, tuple(p.label for p in points))
         uses = {p.current_of for p in self.points}
         return ResolvedPlan(
@@ -311,6 +380,7 @@ class Plan:
             in_a=bases["In"] if "In" in uses else None,
             imax_a=bases["Imax"],
             source=self.source,
+            frequency_hz=self.frequency_hz,
         )
 
     def _match_class(self, name: str) -> str:
@@ -359,7 +429,7 @@ class Plan:
                 ) from None
         if p.current is not None:
             amps = p.current * bases[p.current_of]
-        elif p.kind == "creep":
+        elif p.kind == "creep" or p.kind in NO_LOAD_KINDS:
             amps = 0.0
         else:  # starting current taken from the limit table (validated at load)
             assert limit is not None
@@ -386,6 +456,13 @@ class Plan:
             limit=limit,
             limit_role=p.limit_role,
             pulse_divisor=form.n_elements if single and form.polyphase else 1,
+            quantity=p.quantity,
+            direction=p.direction,
+            frequency_hz=p.frequency_hz if p.frequency_hz is not None else self.frequency_hz,
+            harmonics=p.harmonics,
+            nominal_voltage_v=volts if p.kind == "influence" else None,
+            reference_frequency_hz=self.frequency_hz if p.kind == "influence" else None,
+            tou_calendar=p.tou_calendar,
         )
 
     def _resolve_average(self, override: str | None, labels: tuple[str, ...]) -> ResolvedAverage | None:
@@ -411,6 +488,17 @@ class Plan:
             )
         lim = limit_for(spec.limit.table, spec.limit.entry, extra_tables=self._tables())
         return ResolvedAverage(rule, lim.value, lim.provenance)
+
+
+def _twin(p: PlanPoint, point: ResolvedPoint) -> bool:
+    return p.kind == "accuracy" and p.direction == "delivered" and p.label in BOTH_DIRECTIONS_LABELS
+
+
+def received_twin(point: ResolvedPoint) -> ResolvedPoint:
+    """The same point in the received direction (a both_directions plan): same load, limit and settling."""
+    from dataclasses import replace
+
+    return replace(point, id=f"{point.id}-rcv", label=f"{point.label} rcv", direction="received")
 
 
 def _positive(field: str, value: object) -> float:
@@ -450,6 +538,55 @@ def _elements_of(element: str, form: MeterForm) -> tuple[str, ...]:
     if element == "each":
         return form.element_names if form.polyphase else ()
     return (element,)
+
+
+# ---- meter-port kinds (issue 15): demand, clock, TOU, identity --------------------------------------------
+NO_LOAD_KINDS = ("clock", "identity")  # read the meter's port; no load current
+#: entry unit of each meter-port kind's limit, and the entries its table must also have
+METERPORT_LIMITS = {"demand": ("percent", ("demand-resolution",)), "clock": ("s/day", ("clock-timebase",)),
+                    "tou": ("kWh", ("tou-energy",))}  # fmt: skip
+
+
+def _meterport_rules(f: Fields, kind: str, limit: LimitRef | None, tables: dict, current) -> None:
+    if kind in NO_LOAD_KINDS and current not in (None, 0.0):
+        raise f.error("current", f"a {kind} point reads the meter's port with no load", allowed="0 or omitted",
+                      found=current)  # fmt: skip
+    if kind not in METERPORT_LIMITS:
+        return
+    if limit is None:
+        raise f.error("limit", f"is missing: a {kind} point needs a limit entry",
+                      allowed="e.g. meterport-ansi:" + kind)  # fmt: skip
+    unit, also = METERPORT_LIMITS[kind]
+    table = limit_table(limit.table, tables)
+    if table.entries[limit.entry].unit != unit:
+        raise f.error("limit", f"a {kind} point needs a {unit} limit, not {table.entries[limit.entry].unit}",
+                      found=str(limit))  # fmt: skip
+    lacking = [e for e in also if e not in table.entries]
+    if lacking:
+        raise f.error("limit", f"limit table {limit.table!r} lacks {', '.join(lacking)} for the {kind} test",
+                      allowed=", ".join(also), found=str(limit))  # fmt: skip
+
+
+def _tou_calendar(f: Fields, kind: str) -> tuple[tuple[int, int], ...]:
+    """A TOU point's expected daily tier switches: ``tou_calendar = [["07:00", 2], ["21:00", 1]]``."""
+    if "tou_calendar" not in f.raw:
+        if kind == "tou":
+            raise f.error("tou_calendar", 'is missing: a TOU point states the calendar the meter should keep',
+                          allowed='[["hh:mm", tier], ...]')  # fmt: skip
+        return ()
+    if kind != "tou":
+        raise f.error("tou_calendar", "belongs to a TOU point only", found=kind)
+    rows = f.get("tou_calendar", list, what='a list of ["hh:mm", tier]')
+    out = []
+    for j, row in enumerate(rows):  # type: ignore[arg-type]
+        ok = isinstance(row, list) and len(row) == 2 and isinstance(row[0], str) and type(row[1]) is int
+        hh, _, mm = row[0].partition(":") if ok else ("", "", "")
+        if not (ok and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60 and 1 <= row[1] <= 4):
+            raise f.error(f"tou_calendar[{j}]", 'must be ["hh:mm", tier] with tier 1..4', found=row)
+        out.append((60 * int(hh) + int(mm), row[1]))
+    if len(out) < 2 or len({t for _, t in out}) < 2:
+        raise f.error("tou_calendar", "needs at least two switches to different tiers", found=rows)
+    return tuple(sorted(out))
 
 
 # ---- loading --------------------------------------------------------------------------------------------
@@ -496,7 +633,7 @@ def _parse_point(
     limit = None
     if "limit" in f.raw:
         limit = _parse_limit_ref(f.text("limit"), plan["limits"], f, "limit", tables)
-    elif kind in ("accuracy", "starting", "creep", "register"):
+    elif kind in ("accuracy", "starting", "creep", "register", "influence"):
         raise f.error("limit", f"is missing: a {kind} point needs a limit entry")
     entry = limit_table(limit.table, tables).entries[limit.entry] if limit else None
     if kind == "register":
@@ -506,19 +643,28 @@ def _parse_point(
         if lacking:
             raise f.error("limit", f"limit table {limit.table!r} lacks {', '.join(lacking)} for the register test",
                           allowed=", ".join(REGISTER_ENTRIES), found=str(limit))  # fmt: skip
-    if kind == "accuracy" and entry is not None and entry.unit != "percent":
-        raise f.error("limit", f"an accuracy point needs a percent limit, not {entry.unit}", found=str(limit))
+    if kind in ("accuracy", "influence") and entry is not None and entry.unit != "percent":
+        raise f.error("limit", f"an {kind} point needs a percent limit, not {entry.unit}", found=str(limit))
     if kind == "creep" and current not in (None, 0.0):
         raise f.error(
             "current", "a creep (no-load) point has no current", allowed="0 or omitted", found=current
         )
-    if current is None and kind not in ("creep", "starting"):
+    _meterport_rules(f, kind, limit, tables, current)
+    if current is None and kind not in ("creep", "starting", *NO_LOAD_KINDS):
         raise f.error("current", "is missing")
     if current is None and kind == "starting" and (entry is None or entry.unit not in CURRENT_UNITS):
         raise f.error("current", "is missing and the limit entry gives no starting current", found=str(limit))
     lag = f.number("lag_deg", 0.0)
     if not -180.0 < lag <= 180.0:
         raise f.error("lag_deg", "must be in (-180, 180] degrees, lagging positive", found=lag)
+    quantity = f.choice("quantity", QUANTITIES, "active")
+    direction = f.choice("direction", DIRECTIONS, "delivered")
+    _check_angle(f, kind, quantity, lag)
+    frequency = f.number("frequency_hz", None, positive=True)
+    if frequency is not None and not POINT_FREQUENCY_HZ[0] <= frequency <= POINT_FREQUENCY_HZ[1]:
+        raise f.error("frequency_hz", "is not a plausible supply frequency",
+                      allowed=f"{POINT_FREQUENCY_HZ[0]:g} ... {POINT_FREQUENCY_HZ[1]:g} Hz", found=frequency)  # fmt: skip
+    harmonics = _parse_harmonics(f, kind)
     readings = f.get("readings", int, what="a whole number")
     if not 1 <= readings <= bounds.MAX_READINGS:  # type: ignore[operator]
         raise f.error("readings", f"must be 1 ... {bounds.MAX_READINGS}", found=readings)
@@ -530,6 +676,9 @@ def _parse_point(
         raise f.error("voltage", f"must be at most {bounds.MAX_VOLTAGE_MULTIPLE:g} (a multiple of the meter's "
                       "nominal voltage: 1.0 = nominal, 1.1 = 110 %), not volts", found=voltage)  # fmt: skip
     settle = bounds.settle_s(f.number("settle_s", nonneg=True), f"{f.where}.settle_s", source=src)
+    if kind == "influence" and voltage == 1.0 and frequency is None and not harmonics:
+        raise f.error("kind", "an influence point changes something from the reference condition",
+                      allowed="voltage other than 1.0, frequency_hz or harmonics", found=kind)  # fmt: skip
     return PlanPoint(
         id=pid,
         label=_text(f, "label"),
@@ -544,7 +693,50 @@ def _parse_point(
         duration_s=duration,
         limit=limit,
         limit_role=f.choice("limit_role", LIMIT_ROLES, "accept"),
+        quantity=quantity,
+        direction=direction,
+        frequency_hz=frequency,
+        harmonics=harmonics,
+        tou_calendar=_tou_calendar(f, kind),
     )
+
+
+def _check_angle(f: Fields, kind: str, quantity: str, lag: float) -> None:
+    """An active point's current is within 90 deg of its voltage (in its direction); a reactive point's
+    current is not in phase with it (sin phi 0 gives no var energy to test)."""
+    if kind not in ("accuracy", "influence"):
+        return
+    if quantity == "reactive" and abs(math.sin(math.radians(lag))) < 0.1:
+        raise f.error("lag_deg", "a reactive point needs |sin phi| >= 0.1 (lag 90 = sin phi 1 inductive)",
+                      allowed="e.g. 90, 30, -30", found=lag)  # fmt: skip
+    if quantity == "active" and not -90.0 < lag < 90.0:
+        raise f.error("lag_deg", "an active point's current lags its voltage by less than 90 deg; for energy "
+                      "from the customer write direction = \"received\" with the lag of the reversed current",
+                      allowed="-90 < lag < 90", found=lag)  # fmt: skip
+
+
+def _parse_harmonics(f: Fields, kind: str) -> tuple[tuple[int, float, float], ...]:
+    rows = f.get("harmonics", list, [])
+    if rows and kind != "influence":
+        raise f.error("harmonics", "only an influence point adds harmonics", allowed="kind = \"influence\"",
+                      found=kind)  # fmt: skip
+    out = []
+    for k, row in enumerate(rows):  # type: ignore[arg-type]
+        ok = (
+            isinstance(row, list)
+            and len(row) == 3
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in row)
+        )
+        if ok:
+            order, v_pct, i_pct = row
+            ok = (float(order).is_integer() and 2 <= order <= MAX_HARMONIC_ORDER
+                  and 0 <= v_pct <= MAX_HARMONIC_PERCENT and 0 <= i_pct <= MAX_HARMONIC_PERCENT)  # fmt: skip
+        if not ok:
+            raise f.error(f"harmonics[{k}]", "must be [order, % of fundamental on voltage, % on current]",
+                          allowed=f"order 2 ... {MAX_HARMONIC_ORDER}, percents 0 ... {MAX_HARMONIC_PERCENT:g}",
+                          found=row)  # fmt: skip
+        out.append((int(order), float(v_pct), float(i_pct)))
+    return tuple(out)
 
 
 def parse_plan(raw: dict, src: str, data: bytes, base_dir: Path | None = None) -> Plan:
@@ -637,7 +829,18 @@ def parse_plan(raw: dict, src: str, data: bytes, base_dir: Path | None = None) -
         notes=_text(top, "notes", "", max_len=bounds.NOTE_MAX),
         extra_tables=tuple(extra.values()),
         shop_option=bool(top.get("shop_option", bool, False)),
+        frequency_hz=_plan_frequency(top),
+        both_directions=bool(top.get("both_directions", bool, False)),
     )
+
+
+def _plan_frequency(top: Fields) -> float | None:
+    hz = top.number("frequency_hz", None, positive=True)
+    if hz is not None and hz not in PLAN_FREQUENCIES:
+        raise top.error(
+            "frequency_hz", "is not a supply frequency a plan runs at", allowed="50 or 60", found=hz
+        )
+    return hz
 
 
 def load_plan_file(path: str | Path) -> Plan:

@@ -39,6 +39,7 @@ from reports.fonts import BOLD, FONT, ITALIC, register_fonts
 from reports.graphics import QrCode, error_chart, phasor_diagram
 from reports.labconfig import DEMO_ACCREDITATION
 from reports.layout import Cell, Columns, FastDrawing, Grid, Text
+from reports.meterport_sections import pdf_section as meterport_section
 from reports.model import BatchSummary, CertificateData, PointResult, RegisterTest, content_hash, point_name
 
 PAGE_SIZES = {"letter": LETTER, "a4": A4}
@@ -563,7 +564,8 @@ POINT_HEADERS = (
 def point_row(p: PointResult) -> list[str]:
     """The text of one results-table row, as printed (the tests compare against it cell by cell)."""
     return [
-        point_name(p.point_id, p.label),
+        point_name(p.point_id, p.label)
+        + p.measures,  # [varh, received]: the energy and direction if not Wh delivered
         p.element,
         fmt_v(p.voltage_v),
         fmt_a(p.current_a),
@@ -883,6 +885,7 @@ def render_certificate(
     story += _method_section(data, st, width)
     story += _results_section(data, st, width)
     story += _register_section(data, st, width)
+    story += meterport_section(data, st, width)
     story += _wiring_section(data, st, width)
     story += _chart_section(data, st, width)
     story += _statements_section(data, st, width, sha, signed, audit_head)

@@ -14,6 +14,7 @@ import re
 
 from lxml import etree
 
+from reports.meterport_sections import dcc_results as meterport_results
 from reports.model import CertificateData, PointResult, RegisterTest, point_name
 
 DCC_NS = "https://ptb.de/dcc"
@@ -103,9 +104,13 @@ def _quantity(parent, name: str, value: float, unit: str, **kw):
 
 def _point_result(results, p: PointResult) -> None:
     res = _sub(results, _d("result"), refType="meterbench_accuracyPoint")
-    _text(res, "name", f"{point_name(p.point_id, p.label)} ({p.stage}, element {p.element})")
+    _text(res, "name", f"{point_name(p.point_id, p.label)}{p.measures} ({p.stage}, element {p.element})")
     desc = _sub(res, _d("description"))
-    _sub(desc, _d("content"), f"Verdict: {p.verdict.upper()}; limit +/-{p.limit_pct:g} %.", lang="en")
+    said = f"Verdict: {p.verdict.upper()}; limit +/-{p.limit_pct:g} %."
+    if p.measures:  # not active energy delivered: say which energy, in which unit and direction
+        said += f" Energy measured: {p.quantity or 'active'} ({p.unit}), {p.direction or 'delivered'}."
+        said += " The error is the variation from the reference condition." if p.kind == "influence" else ""
+    _sub(desc, _d("content"), said, lang="en")
     data = _sub(res, _d("data"))
     _quantity(data, "Error (%R - 100)", p.error_pct, "\\percent", label="error", u=p.expanded_u_pct, k=p.k)
     _quantity(data, "Acceptance limit (+/-)", p.limit_pct, "\\percent", label="limit")
@@ -345,6 +350,7 @@ def build_dcc(
         )
     for t in data.register_tests:
         _register_result(results, t)
+    meterport_results(results, data)
     if data.wiring is not None:
         w = data.wiring
         res = _sub(results, _d("result"), refType="meterbench_wiringCheck")

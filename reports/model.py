@@ -27,6 +27,18 @@ SIGN_CONVENTION = (
     "energy than was delivered). Phasor angles are in degrees, lagging positive, with the phase-A voltage "
     "as the 0 deg reference."
 )
+#: Added to the sign convention on a certificate with received or reactive/apparent points (a certificate
+#: without them keeps the text above, so certificates issued before these points existed verify unchanged).
+DIRECTION_CONVENTION = (
+    " Energy directions: delivered = from the supply to the customer (active power P > 0), received = from "
+    "the customer to the supply (P < 0, a net-metering export); a received point's current angle is given "
+    "from the reversed current, and its error keeps the same sign: %R = 100 x (energy the meter registered "
+    "in that direction) / (the reference's energy), positive = the meter runs fast. Reactive energy is in "
+    "varh (positive for a lagging, inductive current), apparent energy in VAh; an influence point's error is "
+    "the variation of error from the reference condition (error under the influence - error at the "
+    "reference condition)."
+)
+ENERGY_UNITS = {"active": "Wh", "reactive": "varh", "apparent": "VAh"}
 
 #: Verdicts as words (never colour alone). ``indeterminate`` is for a guard-banded decision rule where the
 #: result lies within the uncertainty of the limit.
@@ -246,9 +258,31 @@ class PointResult:
     limit_pct: float
     verdict: str
     stage: str = "as-left"
+    # "" = active energy, delivered, an accuracy point (omitted from the canonical JSON, so a certificate
+    # issued before these fields existed hashes as it did)
+    quantity: str = field(default="", metadata={"canonical": "omit-empty"})  # reactive, apparent
+    direction: str = field(default="", metadata={"canonical": "omit-empty"})  # received
+    kind: str = field(default="", metadata={"canonical": "omit-empty"})  # influence (error = variation)
+
+    @property
+    def unit(self) -> str:
+        """The energy unit the point measured (Wh, varh, VAh)."""
+        return ENERGY_UNITS[self.quantity or "active"]
+
+    @property
+    def measures(self) -> str:
+        """What a printed row adds to the point's name: "" for active energy delivered, else e.g.
+        " [varh, received]" and ", variation" for an influence point."""
+        parts = [self.unit] if self.quantity else []
+        parts += [self.direction] if self.direction else []
+        parts += ["variation from reference condition"] if self.kind == "influence" else []
+        return f" [{', '.join(parts)}]" if parts else ""
 
     def __post_init__(self) -> None:
         where = f"results.points[{self.point_id}]"
+        if self.quantity not in ("", "reactive", "apparent") or self.direction not in ("", "received"):
+            raise InputError(where, "quantity must be reactive or apparent (or empty for active), direction "
+                             "received (or empty for delivered)", found=(self.quantity, self.direction))  # fmt: skip
         for name in (
             "voltage_v",
             "current_a",
@@ -372,6 +406,41 @@ class RegisterTest:
 
 
 @dataclass(frozen=True)
+class MeterPortTest:
+    """A test of what the meter's own tables hold, read through its optical port (demand, clock, TOU,
+    identity): what was observed, the measured value in its unit with U and k, the limit and its source,
+    and the verdict. ``value`` is None for a check without a number (TOU tiers, identity)."""
+
+    point_id: str
+    label: str
+    kind: str
+    quantity: str
+    observed: str
+    unit: str
+    value: float | None
+    expanded_u: float | None
+    k: float | None
+    limit: float | None
+    limit_source: str
+    verdict: str
+    stage: str = "as-found"
+
+    def __post_init__(self) -> None:
+        where = f"results.meter_port[{self.point_id}]"
+        for name in ("value", "expanded_u", "k", "limit"):
+            if getattr(self, name) is not None:
+                _check_finite(f"{where}.{name}", getattr(self, name))
+        if self.value is not None and (
+            self.expanded_u is None or self.expanded_u < 0 or not self.k or self.k <= 0
+        ):
+            raise InputError(
+                where, "a measured value needs U >= 0 and k > 0", found=(self.expanded_u, self.k)
+            )
+        _check_verdict(f"{where}.verdict", self.verdict)
+        _check_stage(f"{where}.stage", self.stage)
+
+
+@dataclass(frozen=True)
 class PhaseReading:
     """Measured phasors of one phase in the lagging convention (degrees, V(A) at 0)."""
 
@@ -433,6 +502,8 @@ class CertificateData:
     register_tests: tuple[RegisterTest, ...] = field(default=(), metadata={"canonical": "omit-empty"})
     # Shop-defined record fields (title, value), e.g. ("Work order", "WO-1182"); omitted while empty, as above.
     record_fields: tuple[tuple[str, str], ...] = field(default=(), metadata={"canonical": "omit-empty"})
+    # demand, clock, TOU and identity tests through the meter's port; omitted while empty, as above.
+    meterport_tests: tuple[MeterPortTest, ...] = field(default=(), metadata={"canonical": "omit-empty"})
     sign_convention: str = SIGN_CONVENTION
     title: str = "Certificate of Calibration and Accuracy Test"
 

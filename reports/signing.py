@@ -14,9 +14,7 @@ signature; this signer parses it once and keeps the parsed key for every certifi
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +30,8 @@ from pyhanko.sign import fields, signers
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_params
 
 from procedures.errors import InputError
+from reports.signing_paths import ENV_PASSPHRASE, default_signing_dir, get_passphrase  # noqa: F401 - re-exported
 
-ENV_PASSPHRASE = "MB_SIGNING_PASSPHRASE"
 SIGNATURE_FIELD = "MeterBenchCertificateSignature"
 IDENTITY_FILE = "identity.p12"
 CERT_FILE = "certificate.pem"
@@ -49,33 +47,6 @@ class DemoIdentity:
     p12_path: Path
     cert_path: Path
     subject: str
-
-
-def default_signing_dir() -> Path:
-    """The user's config directory for signing material, e.g. ``~/.config/meterbench/signing``."""
-    import platformdirs
-
-    return platformdirs.user_config_path("meterbench") / "signing"
-
-
-def get_passphrase(*, confirm: bool = False, source: str = "signing identity") -> bytes:
-    """The passphrase from ``MB_SIGNING_PASSPHRASE``, else a terminal prompt; never stored."""
-    env = os.environ.get(ENV_PASSPHRASE)
-    if env:
-        return env.encode("utf-8")
-    if not sys.stdin.isatty():
-        raise InputError(
-            ENV_PASSPHRASE,
-            "is not set and there is no terminal to ask for the passphrase",
-            allowed=f"set {ENV_PASSPHRASE} or run interactively",
-            source=source,
-        )
-    first = getpass.getpass(f"Passphrase for {source}: ")
-    if confirm and getpass.getpass("Repeat passphrase: ") != first:
-        raise InputError("passphrase", "the two entries differ", source=source)
-    if not first:
-        raise InputError("passphrase", "must not be empty", source=source)
-    return first.encode("utf-8")
 
 
 def make_demo_identity(

@@ -11,6 +11,10 @@ os.environ.setdefault("MB_OPERATOR", "Test Technician")
 # the user's config directory.
 os.environ["MB_AUDIT_DIR"] = tempfile.mkdtemp(prefix="mb-audit-")
 os.environ.pop("MB_AUDIT_KEY_FILE", None)
+# Subprocesses (`python -m bench.cli ...`) import this checkout's code, not whichever tree the virtual
+# environment's editable install points at (a second worktree would otherwise test the first one's code).
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)
 
 
 #: The PTB DCC 3.3.0 schema set (a copy of ../shared/schemas/dcc-3.3.0, kept in the repo so a clean clone

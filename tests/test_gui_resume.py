@@ -74,7 +74,7 @@ def test_the_window_resumes_an_interrupted_run_and_writes_its_json(qtbot, make_w
 def test_a_window_run_writes_its_json(qtbot, make_window, tmp_path):
     w = make_window()
     for s in SERIALS_2S:
-        scan(qtbot, w.grid.tiles[1], s)
+        scan(qtbot, w.board_view, s)
     assert w.start_run(), w.banner.text()
     qtbot.waitUntil(lambda: not w.running, timeout=RUN_TIMEOUT_MS)
     path = tmp_path / "runs" / f"run-{w.last_outcome.run_id}.json"

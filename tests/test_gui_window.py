@@ -43,6 +43,7 @@ def windows(qtbot, tmp_path):
         w.show()
         w.confirm = lambda title, text: True
         made.append(w)
+        qtbot.waitUntil(lambda: w.ready, timeout=RUN_TIMEOUT_MS)  # records and bench file, behind the paint
         if bench:  # the window opens and checks the bench first; a technician waits for it too
             qtbot.waitUntil(lambda: "checking" not in w.status.instruments.text(), timeout=RUN_TIMEOUT_MS)
         return w
@@ -70,16 +71,16 @@ def run_to_end(qtbot, w: MainWindow) -> None:
 
 
 def tile_words(w: MainWindow, pos: int) -> str:
-    t = w.grid.tiles[pos]
-    return " ".join(
-        [t.state_label.text(), t.meter_label.text(), t.error_label.text(), t.message_label.text()]
-    )
+    """What the board's row for ``pos`` says: headline, meter, message and every cell."""
+    row = w.board.row(pos)
+    cells = [c.text for c in row.cells.values()]
+    return " ".join([w.board.text(pos, "Result"), w.board.text(pos, "Meter"), row.message, *cells])
 
 
 def test_scans_fill_the_next_empty_positions_and_bad_ones_say_why(qtbot, make_window):
     w = make_window()
     w.tabs.setCurrentIndex(0)
-    target = w.grid.tiles[1]  # the scan lands wherever the focus is, not only in the scan field
+    target = w.board_view  # the scan lands wherever the focus is, not only in the scan field
     target.setFocus()
     for s in SERIALS_2S[:2]:
         scan(qtbot, target, s)
@@ -119,7 +120,7 @@ def test_meter_editor_refuses_bad_nameplate_with_the_reason(qtbot, make_window):
 def test_run_from_the_window_to_completion(qtbot, make_window):
     w = make_window()
     for s in SERIALS_2S:
-        scan(qtbot, w.grid.tiles[1], s)
+        scan(qtbot, w.board_view, s)
     seen_on = []
     w.worker.source_state.connect(seen_on.append)
     run_to_end(qtbot, w)
@@ -188,7 +189,7 @@ def test_esc_aborts_mid_gate_and_the_source_is_off(qtbot, make_window):
         assert bench.source.output_is_on()  # mid-gate: the board is energised ...
         qtbot.waitUntil(lambda: w.status.energised is True, timeout=5000)
         assert "ENERGISED" in w.status.source.text()  # ... and the window says so
-        qtbot.keyClick(w.grid.tiles[2], Qt.Key.Key_Escape)
+        qtbot.keyClick(w.board_view, Qt.Key.Key_Escape)
         # Off before the engine thread moves again: the abort itself switched it off
         assert bench.source.output_is_on() is False
         assert bench.simulator.physics.output_on is False
@@ -204,7 +205,7 @@ def test_esc_aborts_mid_gate_and_the_source_is_off(qtbot, make_window):
 def test_wiring_fault_shows_its_finding_and_an_override_needs_a_reason(qtbot, make_window):
     w = make_window("examples/9s-reversed-ct.toml")
     for s in ("SIM9S-0001", "SIM9S-0002", "SIM9S-0003"):
-        scan(qtbot, w.grid.tiles[1], s)
+        scan(qtbot, w.board_view, s)
     assert w.plan_id() == "ansi-c12.20-9s"
     assert w.start_run(), w.banner.text()
     # mid-run, the engine asks (source off) whether position 2's finding stops it: Esc = stop, not abort

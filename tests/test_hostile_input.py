@@ -249,3 +249,19 @@ def test_mask_url_hides_a_password_holding_at_signs():
         == "postgresql+psycopg://bob:***@h:5432/d?options=x"
     )
     assert mask_url("sqlite:////tmp/x.sqlite") == "sqlite:////tmp/x.sqlite"
+
+
+def test_a_file_error_mid_command_is_one_line_naming_the_file(monkeypatch, capsys):
+    """A disk that fills or a folder that vanishes while a command writes: one line, exit 2, no traceback."""
+    import errno
+
+    import bench.commands.plans as plans_cmd
+    from bench.cli import main as cli_main
+
+    def full_disk(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "/var/shop/certificates/MB-1.pdf")
+
+    monkeypatch.setattr(plans_cmd, "run", full_disk)
+    assert cli_main(["plans"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "meterbench plans: error: /var/shop/certificates/MB-1.pdf: No space left on device"

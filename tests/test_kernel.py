@@ -49,10 +49,11 @@ def test_every_kind_a_plan_may_name_has_a_plug_in_and_every_plug_in_a_plan_kind(
 
 
 def test_the_kinds_are_registered_and_an_unknown_kind_names_them():
-    assert set(kinds()) == {"accuracy", "creep", "starting", "wiring", "register"}
+    assert set(kinds()) == {"accuracy", "creep", "starting", "wiring", "register", "influence", "demand",
+                            "clock", "tou", "identity"}  # fmt: skip
     assert get_kind("accuracy").retestable and not get_kind("creep").retestable
     with pytest.raises(InputError) as exc:
-        get_kind("demand", where="points.D.kind")
+        get_kind("soak", where="points.D.kind")
     assert exc.value.field == "points.D.kind" and "register" in str(exc.value)
 
 

@@ -78,7 +78,10 @@ def test_unknown_kind_lists_the_kinds(tmp_path):
     path = write(tmp_path, GOOD.replace('kind = "accuracy"', 'kind = "soak"'))
     with pytest.raises(InputError) as err:
         load_plan(str(path))
-    assert err.value.allowed == "accuracy, starting, creep, wiring, register"
+    assert (
+        err.value.allowed
+        == "accuracy, starting, creep, wiring, register, influence, demand, clock, tou, identity"
+    )
 
 
 def test_duplicate_point_id(tmp_path):

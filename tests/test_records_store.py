@@ -34,7 +34,7 @@ def test_migrates_empty_database_to_head_and_matches_models(db_url):
     with engine.connect() as conn:
         names = set(sa.inspect(conn).get_table_names())
         assert {t.name for t in m.metadata.sorted_tables} <= names
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == "0002"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == "0003"
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), m.metadata)
     s.close()
     assert diffs == [], f"models.py and the migrations disagree: {diffs}"

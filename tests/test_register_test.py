@@ -240,7 +240,9 @@ def test_abort_during_the_register_run_leaves_the_source_off(tmp_path):
         out = engine.run()
         assert out.outcome == "aborted" and physics.output_on is False
         rows = [p for p in store.run_record(out.run_id)["points"] if p["kind"] == "register"]
-        assert rows and all(p["status"] == "running" for p in rows)  # no result recorded for a cut-short run
+        # no result recorded for a cut-short run; its points are closed, saying why (never left "running")
+        assert rows and all(p["status"] == "failed" and p["result"] is None for p in rows)
+        assert all(p["message"].startswith("run ended (aborted)") for p in rows)
     finally:
         bench.close()
         store.close()

@@ -168,6 +168,7 @@ def test_configure_and_start_send_the_gate_with_semicolons_and_confirm_each_valu
         *PREPARE,
         (f"{EC}:REFCONSTANT?", "1e+09"),
         *setting(f"{EC}:DUTSOURCE SC1;", f"{EC}:DUTSOURCE?", "SC1"),
+        *setting(f"{EC}:REFSOURCE P;", f"{EC}:REFSOURCE?", "P"),
         *setting(f"{EC}:DCUNIT Wh/I;", f"{EC}:DCUNIT?", "Wh/I"),
         *setting(f"{EC}:DUTCONSTANT 0.15;", f"{EC}:DUTCONSTANT?", "0.15"),
         *setting(f"{EC}:MRATE 40;", f"{EC}:MRATE?", "40"),
@@ -193,7 +194,8 @@ def test_a_target_that_does_not_follow_from_the_gate_is_an_instrument_fault():
         (f"{EC}:REFCONSTANT?", "1e+09"),
         *setting(f"{EC}:DUTSOURCE SC1;", f"{EC}:DUTSOURCE?", "SC1"),
     ]
-    for cmd, q, back in ((f"{EC}:DCUNIT Wh/I;", f"{EC}:DCUNIT?", "Wh/I"),
+    for cmd, q, back in ((f"{EC}:REFSOURCE P;", f"{EC}:REFSOURCE?", "P"),
+                         (f"{EC}:DCUNIT Wh/I;", f"{EC}:DCUNIT?", "Wh/I"),
                          (f"{EC}:DUTCONSTANT 0.15;", f"{EC}:DUTCONSTANT?", "0.15"),
                          (f"{EC}:MRATE 40;", f"{EC}:MRATE?", "40"),
                          (f"{EC}:CONTINUOUS 0;", f"{EC}:CONTINUOUS?", "0"),

@@ -15,7 +15,6 @@ import json
 import sys
 from datetime import date
 
-from instruments.bench import open_bench
 from instruments.errors import InstrumentError
 
 ORDER = 15
@@ -78,6 +77,8 @@ def _span(positions: tuple[int, ...]) -> str:
 def run(args: argparse.Namespace) -> int:
     today = args.today or date.today()
     try:
+        from instruments.bench import open_bench
+
         bench = open_bench(args.file)
     except InstrumentError as err:
         print(f"meterbench bench check: instrument error: {err}", file=sys.stderr)

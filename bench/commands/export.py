@@ -19,9 +19,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from bench.records.audit import iso
 from bench.records.options import add_db_option, add_filter_options, filters, open_store
-from bench.records.store import POINT_ROW_COLUMNS
 from procedures.errors import InputError
 
 ORDER = 70
@@ -87,6 +85,8 @@ def _safe(rows: list[dict]) -> list[dict]:
 def _frame(rows: list[dict], fmt: str):
     import pandas as pd
 
+    from bench.records.rows import POINT_ROW_COLUMNS
+
     df = pd.DataFrame(_safe(rows) if fmt == "xlsx" else rows, columns=list(POINT_ROW_COLUMNS))
     if fmt == "parquet":
         df["started_at"] = pd.to_datetime(df["started_at"], utc=True)
@@ -96,6 +96,9 @@ def _frame(rows: list[dict], fmt: str):
 
 
 def _render(rows: list[dict], fmt: str) -> bytes:
+    from bench.records.audit import iso
+    from bench.records.rows import POINT_ROW_COLUMNS
+
     if fmt == "json":
         plain = [{k: (iso(v) if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]
         return (json.dumps(plain, indent=2) + "\n").encode("utf-8")

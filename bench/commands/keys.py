@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reports.signing import ENV_PASSPHRASE, default_signing_dir, get_passphrase, make_demo_identity
+from reports.signing_paths import ENV_PASSPHRASE, default_signing_dir, get_passphrase
 
 ORDER = 80
 
@@ -46,6 +46,8 @@ def _help(parser: argparse.ArgumentParser):
 
 
 def run(args) -> int:
+    from reports.signing import make_demo_identity
+
     directory = args.dir or default_signing_dir()
     passphrase = get_passphrase(confirm=True, source="new signing identity")
     ident = make_demo_identity(directory, args.name, passphrase=passphrase)

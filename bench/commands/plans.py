@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
-from procedures.plans import ResolvedPlan, ResolvedPoint, list_plans, load_plan
+if TYPE_CHECKING:  # the plan catalogue loads when a plans command runs, not to build every parser
+    from procedures.plans import ResolvedPlan, ResolvedPoint
 
 ORDER = 20
 
@@ -49,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from procedures.plans import list_plans
+
     plans = list_plans()
     if args.json:
         rows = [
@@ -86,6 +90,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from procedures.plans import load_plan
+
     plan = load_plan(args.plan)
     rp = plan.resolve(
         args.form,
@@ -107,6 +113,7 @@ def _show(args: argparse.Namespace) -> int:
         f"{rp.plan_id} v{rp.version} — {rp.title}\nform {rp.form.name}, class {rp.accuracy_class}, "
         f"{rp.current_class} TA {rp.ta_a:g} A, {rp.voltage_v:g} V; decision rule {rp.decision_rule}, "
         f"target share {rp.target_share:g}; sha256 {rp.sha256[:16]}…"
+        + (f"; {rp.frequency_hz:g} Hz" if rp.frequency_hz else "")
     )
     columns = ("#", "id", "kind", "element", "V", "A", "lag°", "PF", "limit", "standard", "clause", "status")
     rows = []
@@ -116,7 +123,7 @@ def _show(args: argparse.Namespace) -> int:
             (
                 str(k),
                 pt.id,
-                pt.kind,
+                _kind_text(pt),
                 pt.element,
                 f"{pt.voltage_v:g}",
                 f"{pt.current_a:g}",
@@ -155,6 +162,23 @@ def _console():
     from bench.textfit import make_console
 
     return make_console()  # the terminal's width (COLUMNS wins); tables fit it without cutting an id
+
+
+def _kind_text(pt: ResolvedPoint) -> str:
+    """The point's kind, with its energy and direction when not active energy delivered, and an influence
+    point's frequency: "accuracy varh", "accuracy received", "influence varh 51 Hz"."""
+    parts = (
+        [pt.kind]
+        + ([pt.unit] if pt.quantity != "active" else [])
+        + (["received"] if pt.direction == "received" else [])
+    )
+    if (
+        pt.kind == "influence"
+        and pt.frequency_hz is not None
+        and pt.frequency_hz != pt.reference_frequency_hz
+    ):
+        parts.append(f"{pt.frequency_hz:g} Hz")
+    return " ".join(parts)
 
 
 def _pf_text(pt: ResolvedPoint) -> str:
@@ -204,6 +228,7 @@ def resolved_to_dict(rp: ResolvedPlan) -> dict:
         "ta_a": rp.ta_a,
         "voltage_v": rp.voltage_v,
         "imax_a": rp.imax_a,
+        "frequency_hz": rp.frequency_hz,
         "average_rule": None
         if rp.average_rule is None
         else {
@@ -232,6 +257,10 @@ def resolved_to_dict(rp: ResolvedPlan) -> dict:
                 "settle_s": pt.settle_s,
                 "duration_s": pt.duration_s,
                 "pulse_divisor": pt.pulse_divisor,
+                "quantity": pt.quantity,
+                "direction": pt.direction,
+                "unit": pt.unit,
+                "frequency_hz": pt.frequency_hz,
             }
             for pt in rp.points
         ],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from procedures.errors import InputError
+
 ORDER = 11
 
 
@@ -23,8 +25,19 @@ def run(args) -> int:
         settings=settings_from(args),
         speed=args.speed,
     )
+    if args.other_bench is not None:
+        from procedures import bounds
+
+        base.settings.other_bench = bounds.text("--other-bench", args.other_bench)
+        if not base.settings.other_bench.strip():
+            raise InputError(
+                "--other-bench", "needs a reason", allowed='text, e.g. "bench 1 failed; same lab"'
+            )
     req = service.resume_request(args.run_id, base, manifest=args.meters)
-    with sigterm_as_interrupt(), ProgressView(title=f"resume run {args.run_id}") as view:
+    with (
+        sigterm_as_interrupt(),
+        ProgressView(title=f"resume run {args.run_id}", speed=args.speed or None) as view,
+    ):
         outcome = service.resume(args.run_id, req, [view])
     store = service.store
     return finish(outcome, store, args, certificates=not args.no_certificates)
@@ -37,6 +50,12 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("run_id", type=int, metavar="RUN_ID")
     p.add_argument("--bench", metavar="FILE", help="bench file (default: the one the run was started with)")
     p.add_argument("--meters", metavar="MANIFEST.csv", help="meters manifest (default: as recorded)")
+    p.add_argument(
+        "--other-bench",
+        metavar="REASON",
+        help="resume on instruments (or a reference calibration) other than the run started with; the "
+        "reason is recorded and stated on the certificates",
+    )
     add_run_options(p)
     p.set_defaults(func=run)
     return p

@@ -39,7 +39,7 @@ def run(args) -> int:
     )
     req = service.retest_request(args.run_id, base)
     title = f"retest {args.point} of run {args.run_id}"
-    with sigterm_as_interrupt(), ProgressView(title=title) as view:
+    with sigterm_as_interrupt(), ProgressView(title=title, speed=args.speed or None) as view:
         outcome = service.retest(
             req,
             [view],

@@ -29,6 +29,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="after the as-found pass, wait for adjustment and run an as-left pass",
     )
     p.add_argument(
+        "--type-registers",
+        action="store_true",
+        help="a position without a meter port: type its register's start and end readings (kWh) from the "
+        "meter's display; the record says they were typed",
+    )
+    p.add_argument(
         "--override-wiring",
         action="append",
         default=[],
@@ -114,6 +120,7 @@ def settings_from(args) -> KernelSettings:
     configured_laboratory(
         getattr(args, "lab", None)
     )  # a bad laboratory file stops us before the run, not after
+    preflight_outputs(args)
     s = KernelSettings(
         warmup_s=args.warmup,
         passes=("as-found", "as-left") if args.as_left else ("as-found",),
@@ -130,7 +137,65 @@ def settings_from(args) -> KernelSettings:
             return answer.strip().lower() != "s"
 
         s.adjust = adjust
+    if getattr(args, "type_registers", False):
+        s.register_entry = typed_register
     return s
+
+
+def typed_register(position: int, which: str) -> float | None:
+    """Ask the technician for a register reading (kWh) until it is one; an empty answer gives none."""
+    while True:
+        try:
+            text = input(f"Position {position}: type the register's {which} reading in kWh (empty: none): ")
+        except EOFError:
+            return None
+        text = text.strip().replace(",", ".")
+        if not text:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if value >= 0 and value == value and value != float("inf"):
+            return value
+        print(f"  {text!r} is not a register reading: type a number of kWh >= 0, e.g. 12345.678")
+
+
+def _writable(option: str, path, *, folder: bool) -> None:
+    """Refuse, before anything is energised, an output path the run could not write at its end."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path).expanduser()
+    if target.exists() and folder != target.is_dir():
+        raise InputError(option, f"is not a {'folder' if folder else 'file'}", found=str(path))
+    if target.exists() and not folder and not os.access(target, os.W_OK):
+        raise InputError(option, "cannot be written by this account", found=str(path))
+    probe = target if folder else target.parent
+    while not probe.exists():
+        probe = probe.parent
+    try:  # a real write, not os.access: root "may" write /proc, and a read-only mount says yes too
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise InputError(option, f"cannot be written: {probe}: {why}", found=str(path)) from None
+
+
+def preflight_outputs(args) -> None:
+    """Everything that could fail after the test is checked before it: where the certificates and the
+    run JSON go, and the signing identity with its passphrase (prompted for now, not after an hour of
+    testing). The loaded signer is kept on ``args`` for :func:`finish`."""
+    if getattr(args, "json_out", None):
+        _writable("--json", args.json_out, folder=False)
+    if getattr(args, "no_certificates", False):
+        return
+    _writable("--certificates", getattr(args, "certificates", None) or "certificates", folder=True)
+    if getattr(args, "sign", False) or _identity_ready():
+        from bench.certify import configured_signer
+
+        args.preloaded_signer = configured_signer()
 
 
 def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
@@ -142,12 +207,14 @@ def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
     if certificates and outcome.outcome in ("passed", "failed"):
         from bench.certify import configured_laboratory, issue_for_run
 
-        sign = getattr(args, "sign", False) or _identity_ready()
+        signer = getattr(args, "preloaded_signer", None)
+        sign = signer is not None or getattr(args, "sign", False) or _identity_ready()
         issued = issue_for_run(
             store,
             outcome.run_id,
             args.certificates,
             sign=sign,
+            signer=signer,
             positions=positions,
             lab=configured_laboratory(getattr(args, "lab", None)),
         )
@@ -208,7 +275,10 @@ def run(args) -> int:
         speed=args.speed,
         environment=environment_from(args),
     )
-    with sigterm_as_interrupt(), ProgressView(title=f"{args.plan} on {args.bench}") as view:
+    with (
+        sigterm_as_interrupt(),
+        ProgressView(title=f"{args.plan} on {args.bench}", speed=args.speed or None) as view,
+    ):
         service = RunService(db_url=args.db)
         outcome = service.run(req, [view])
     return finish(outcome, service.store, args, certificates=not args.no_certificates)

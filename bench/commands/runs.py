@@ -91,7 +91,7 @@ def _list(args: argparse.Namespace) -> int:
         ("run", "started (UTC)", "plan", "operator", "bench", "outcome", "meters"),
         rows,
         keep=("run", "plan", "outcome", "meters"),
-        whole={"meters": meter_lines},
+        whole={"meters": meter_lines, "outcome": [f"meterbench resume {r['id']}" for r in runs]},
         drop=("bench", "operator", "started (UTC)", "plan"),
         title=f"Test runs ({len(runs)})",
         lists=("meters",),
@@ -173,6 +173,8 @@ def _print_run(record: dict) -> None:
     r = record["run"]
     outcome = (r["outcome"] or "-").upper()
     console.print(f"[bold]Run {r['id']}: {outcome}[/bold] ({r['status']})")
+    if r["status"] == "interrupted":
+        console.print(f"Stopped before its end; finish it with: meterbench resume {r['id']}")
     head = make_table("", "", title=None)
     head.show_header = False
     rows = [

@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bench.gui.widgets import VERDICT_WORDS, ErrorPlot, big_font
+from bench.gui.board import column_name
+from bench.gui.widgets import VERDICT_WORDS, PlotSlot, big_font
 
 CELL_COLOURS = {"pass": "#c9f0c9", "fail": "#f7c6c6", "indeterminate": "#ffe3a8"}
 NOT_ALONE = (
@@ -49,13 +50,6 @@ def table(headers: list[str]) -> QTableWidget:
     t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     t.horizontalHeader().setStretchLastSection(True)
     return t
-
-
-def column_name(label: str, test_pass: str | None, element: str | None) -> str:
-    col = f"{label}{' (left)' if test_pass == 'as-left' else ''}"
-    if element not in (None, "series"):
-        col += f" el.{element}"
-    return col
 
 
 @dataclass(frozen=True)
@@ -82,6 +76,9 @@ class ResultsPanel(QSplitter):
         self.table = table(["Pos", "Serial"])
         self.table.setFont(big_font(11))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
+        # sized to its contents when shown (fit_columns), not after every cell: that measures every
+        # row of the table each time, mid-run, while the tab is not even visible
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.currentCellChanged.connect(lambda *_: self._show_selection())
         tl.addWidget(self.table, 1)
         row = QHBoxLayout()
@@ -94,7 +91,7 @@ class ResultsPanel(QSplitter):
         row.addWidget(self.msg, 1)
         tl.addLayout(row)
         self.addWidget(top)
-        self.plot = ErrorPlot()
+        self.plot = PlotSlot("the error plot is loading…")  # pyqtgraph loads behind the first paint
         self.addWidget(self.plot)
         note = QLabel(
             "Sign convention: error % = 100 × meter energy / reference energy − 100 (positive: meter "
@@ -107,6 +104,20 @@ class ResultsPanel(QSplitter):
         self.cols: list[str] = []
         self.points: dict[tuple[int, str], ResultPoint] = {}  # (position, column) -> retestable point
         self.busy = False  # a run is going: no retest
+
+    def fit_columns(self) -> None:
+        """Columns as wide as their contents (when the tab is shown, or a recorded run is loaded)."""
+        self.table.resizeColumnsToContents()
+
+    def attach_plot(self):
+        """The real error plot, in the placeholder's place (after the window's first paint)."""
+        from bench.gui.plots import ErrorPlot
+
+        plot = ErrorPlot()
+        self.replaceWidget(self.indexOf(self.plot), plot)
+        self.plot.deleteLater()
+        self.plot = plot
+        return plot
 
     # ---- filling ------------------------------------------------------------------------------------
     def reset(self, run_id: int | None, serials: dict[int, str]) -> None:
@@ -138,12 +149,18 @@ class ResultsPanel(QSplitter):
         """An accuracy or register result (a ``point_done`` event's data); returns its column name."""
         v = d["verdict"]
         col = column_name(d["label"], d.get("pass"), d.get("element"))
-        self.cell(
-            pos, col, f"{d['error_percent']:+.3f} ±{d['expanded_percent']:.3f} {VERDICT_WORDS.get(v, v)}", v
-        )
-        self.plot.add(
-            pos, col, d["error_percent"], d["expanded_percent"], v, d.get("limit_lo"), d.get("limit_hi")
-        )
+        unit = d.get("unit", "%")
+        if d["error_percent"] is None:  # a meter-port check without a number (TOU tiers, identity)
+            self.cell(pos, col, VERDICT_WORDS.get(v, v), v)
+        else:
+            shown = (
+                f"{d['error_percent']:+.3f} ±{d['expanded_percent']:.3f}{'' if unit == '%' else ' ' + unit}"
+            )
+            self.cell(pos, col, f"{shown} {VERDICT_WORDS.get(v, v)}", v)
+        if unit == "%" and d["error_percent"] is not None:  # the plot's axis is percent error
+            self.plot.add(
+                pos, col, d["error_percent"], d["expanded_percent"], v, d.get("limit_lo"), d.get("limit_hi")
+            )
         if self.run_id is not None and pos in self.rows:
             self.points[(pos, col)] = ResultPoint(
                 self.run_id, pos, point_id, d.get("pass") or "as-found", d["label"]
@@ -177,6 +194,7 @@ class ResultsPanel(QSplitter):
                 a["position"], "average", f"{a.get('value_percent', 0):.3f} %R {VERDICT_WORDS.get(v, v)}", v
             )
         self.plot.redraw()
+        self.fit_columns()
 
     # ---- retest -------------------------------------------------------------------------------------
     def selected(self) -> ResultPoint | str:

@@ -1,4 +1,4 @@
-"""The window's display pieces: position tiles, the status strip, the error plot and the phasor diagram.
+"""The window's display pieces: the status strip, the error plot and the phasor diagram.
 
 Readable at arm's length: large text, and every state is written out in words; colour only repeats
 what the words say (a colour-blind technician, or a monochrome screenshot, loses nothing).
@@ -6,16 +6,11 @@ what the words say (a colour-blind technician, or a monochrome screenshot, loses
 
 from __future__ import annotations
 
-import contextlib
-import math
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
 
-import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 # state -> (words shown, background, text colour)
 STATES = {
@@ -31,7 +26,6 @@ STATES = {
 }
 VERDICT_WORDS = {"pass": "PASS", "fail": "FAIL", "indeterminate": "INDETERMINATE", "info": "info"}
 VERDICT_COLOURS = {"pass": "#0b6b0b", "fail": "#b00000", "indeterminate": "#8a5a00", "info": "#333333"}
-PHASE_COLOURS = {"A": "#c00000", "B": "#1f1f1f", "C": "#0050c0"}
 CAL_WARN_DAYS = 30
 
 
@@ -40,158 +34,6 @@ def big_font(points: int, bold: bool = False) -> QFont:
     f.setPointSize(points)
     f.setBold(bold)
     return f
-
-
-@dataclass
-class TileView:
-    """What one position tile shows (plain data, so tests and screenshots can check it)."""
-
-    position: int
-    serial: str = ""
-    form: str = ""
-    accuracy_class: str = ""
-    current_class: str = ""
-    point: str = ""
-    last_error: str = ""
-    last_verdict: str = ""
-    state: str = "empty"
-    message: str = ""
-
-
-class PositionTile(QFrame):
-    """One socket of the board: who is in it, what it is doing, its last error with the verdict in words."""
-
-    activated = Signal(int)
-
-    def __init__(self, position: int, parent=None) -> None:
-        super().__init__(parent)
-        self.view = TileView(position)
-        self.setFrameShape(QFrame.Shape.Box)
-        self.setLineWidth(2)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Tab reaches every tile; Enter edits it
-        self.setMinimumSize(130, 96)
-        self.setMaximumHeight(170)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(6, 4, 6, 4)
-        lay.setSpacing(1)
-        top = QHBoxLayout()
-        self.pos_label = QLabel(f"P{position}")
-        self.pos_label.setFont(big_font(13, True))
-        self.state_label = QLabel()
-        self.state_label.setFont(big_font(11, True))
-        self.state_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        top.addWidget(self.pos_label)
-        top.addWidget(self.state_label, 1)
-        lay.addLayout(top)
-        self.meter_label = QLabel()
-        self.meter_label.setFont(big_font(10))
-        self.point_label = QLabel()
-        self.point_label.setFont(big_font(10))
-        self.error_label = QLabel()
-        self.error_label.setFont(big_font(11, True))
-        self.message_label = QLabel()
-        self.message_label.setFont(big_font(9))
-        self.message_label.setWordWrap(True)
-        for w in (self.meter_label, self.point_label, self.error_label, self.message_label):
-            lay.addWidget(w)
-        lay.addStretch(1)
-        self.held = self.dirty = False
-        self.refresh()
-
-    def set(self, **changes) -> None:
-        for k, v in changes.items():
-            setattr(self.view, k, v)
-        if self.held:  # inside PositionsGrid.batch(): shown once, when the batch ends
-            self.dirty = True
-        else:
-            self.refresh()
-
-    def refresh(self) -> None:
-        v = self.view
-        words, bg, fg = STATES.get(v.state, (v.state.upper(), "#e6e6e6", "#000000"))
-        if getattr(self, "_styled", None) != v.state:  # re-styling is slow: only when the state changes
-            self._styled = v.state
-            self.setStyleSheet(
-                f"PositionTile {{ background: {bg}; border: 2px solid {fg}; }}"
-                f"PositionTile:focus {{ border: 4px solid #000000; }}"
-            )
-            self.state_label.setStyleSheet(f"color: {fg};")
-        self.state_label.setText(words)
-        if v.serial:
-            self.meter_label.setText(
-                f"{v.serial}\n{v.form} · cl {v.accuracy_class}"
-                f"{' · ' + v.current_class if v.current_class else ''}"
-            )
-        else:
-            self.meter_label.setText("no meter\n(scan or Enter to add)")
-        self.point_label.setText(f"Point: {v.point}" if v.point else "")
-        failed_elsewhere = v.state == "failed" and v.last_verdict != "fail" and v.message
-        if failed_elsewhere:
-            # a FAILED position's headline is what failed it, never the green verdict of its last point
-            self.error_label.setText(f"FAIL: {v.message}")
-            if getattr(self, "_err_colour", None) != "#7a0000":
-                self._err_colour = "#7a0000"
-                self.error_label.setStyleSheet("color: #7a0000;")
-        elif v.last_error:
-            colour = VERDICT_COLOURS.get(v.last_verdict, "#000000")
-            self.error_label.setText(f"{v.last_error} {VERDICT_WORDS.get(v.last_verdict, v.last_verdict)}")
-            if getattr(self, "_err_colour", None) != colour:
-                self._err_colour = colour
-                self.error_label.setStyleSheet(f"color: {colour};")
-        else:
-            self.error_label.setText("")
-        self.error_label.setWordWrap(bool(failed_elsewhere))
-        self.message_label.setText("" if failed_elsewhere else v.message)
-        self.setToolTip(v.message)
-        self.setAccessibleName(f"Position {v.position}: {words} {v.serial} {v.last_error} {v.message}")
-
-    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802 - Qt override
-        self.activated.emit(self.view.position)
-
-    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.activated.emit(self.view.position)
-            return
-        super().keyPressEvent(event)
-
-
-class PositionsGrid(QWidget):
-    """One tile per position of the bench, in rows sized for a 1366x768 screen."""
-
-    activated = Signal(int)
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.tiles: dict[int, PositionTile] = {}
-        self._grid = QGridLayout(self)
-        self._grid.setSpacing(6)
-
-    def set_positions(self, n: int) -> None:
-        for tile in self.tiles.values():
-            tile.setParent(None)
-            tile.deleteLater()
-        self.tiles = {}
-        cols = 3 if n <= 6 else 4 if n <= 12 else 6 if n <= 24 else 8
-        for k in range(n):
-            tile = PositionTile(k + 1, self)
-            tile.activated.connect(self.activated)
-            self._grid.addWidget(tile, k // cols, k % cols)
-            self.tiles[k + 1] = tile
-        self._grid.setRowStretch(self._grid.rowCount(), 1)
-
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """Tiles changed inside are redrawn once at the end (a batch of engine events touches each many times)."""
-        for tile in self.tiles.values():
-            tile.held = True
-        try:
-            yield
-        finally:
-            for tile in self.tiles.values():
-                tile.held = False
-                if tile.dirty:
-                    tile.dirty = False
-                    tile.refresh()
 
 
 class StatusStrip(QWidget):
@@ -234,11 +76,18 @@ class StatusStrip(QWidget):
         self.source.setAccessibleName(text)
 
     def set_instruments(self, status: dict) -> None:
-        parts = []
+        parts, full, ok_kinds = [], [], {}
         for role, s in status.items():
-            mark = "✔ connected" if s["ok"] else "✘ NOT CONNECTED"
-            parts.append(f"{role}: {mark} ({s['text'][:40]})")
-        self.instruments.setText("Instruments — " + "; ".join(parts) if parts else "Instruments: not checked")
+            full.append(f"{role}: {'connected' if s['ok'] else 'NOT CONNECTED'} ({s['text']})")
+            if s["ok"]:  # "calculator 1".."calculator 24" connected: one "24 calculator ✔"
+                kind = role.rstrip("0123456789 ") or role
+                ok_kinds[kind] = ok_kinds.get(kind, 0) + 1
+            else:
+                parts.append(f"{role} ✘ NOT CONNECTED ({s['text'][:60]})")
+        parts = [f"{k} ✔" if n == 1 else f"{n} × {k} ✔" for k, n in ok_kinds.items()] + parts
+        # one short line per instrument state; what each answered is in the tooltip
+        self.instruments.setText("Instruments: " + ", ".join(parts) if parts else "Instruments: not checked")
+        self.instruments.setToolTip("\n".join(full))
 
     def set_calibration(self, cal, today: date | None = None) -> str:
         """Show the reference's due date; returns "ok", "due soon" or "overdue" (Start refuses the last)."""
@@ -265,164 +114,25 @@ class StatusStrip(QWidget):
         return self.cal_state
 
 
-class ErrorPlot(pg.PlotWidget):
-    """Error (%) against test point, one series per position, with expanded-uncertainty bars and limits."""
+class PlotSlot(QLabel):
+    """Where a plot goes until pyqtgraph is loaded behind the first paint: takes data, draws nothing.
 
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.setBackground("w")
-        self.showGrid(x=False, y=True, alpha=0.3)
-        self.setLabel("left", "error % (+ = meter fast)")
-        self.getAxis("left").enableAutoSIPrefix(False)  # "500 (x0.001)" for 0.5 % misleads a technician
-        self.setTitle("Error per point (bars: expanded U)", size="11pt")
-        self.addLegend(offset=(5, 5), labelTextSize="8pt")
-        self.columns: list[str] = []
-        self.results: dict[int, dict[str, tuple[float, float, str]]] = {}
-        self.limits: dict[str, tuple[float, float]] = {}
-        self.dirty = False
-
-    def reset(self) -> None:
-        self.columns, self.results, self.limits = [], {}, {}
-        self.dirty = True
-
-    def add(self, position: int, column: str, error: float, u: float, verdict: str, lo, hi) -> None:
-        if column not in self.columns:
-            self.columns.append(column)
-        self.results.setdefault(position, {})[column] = (error, u, verdict)
-        if lo is not None and hi is not None:
-            self.limits[column] = (float(lo), float(hi))
-        self.dirty = True
-
-    def redraw(self) -> None:
-        """Update the plot in place (items are kept and given new data: rebuilding them is too slow)."""
-        if not self.dirty:
-            return
-        self.dirty = False
-        if not hasattr(self, "_limits_item"):
-            self._limits_item = self.plot(
-                [],
-                [],
-                pen=pg.mkPen("#b00000", width=2, style=Qt.PenStyle.DashLine),
-                connect="pairs",
-                name="limits",
-            )
-            self._series: dict[int, tuple] = {}
-        self.getAxis("bottom").setTicks([[(i, c) for i, c in enumerate(self.columns)]])
-        lx, ly = [], []
-        for i, c in enumerate(self.columns):
-            if c in self.limits:
-                for y in self.limits[c]:
-                    lx += [i - 0.4, i + 0.4]
-                    ly += [y, y]
-        self._limits_item.setData(lx, ly, connect="pairs")
-        n = max(len(self.results), 1)
-        symbols = ["o", "s", "t", "d", "+", "x", "star", "p"]
-        for pos in [p for p in self._series if p not in self.results]:
-            bars, dots = self._series.pop(pos)
-            self.removeItem(bars)
-            self.removeItem(dots)
-        for k, (pos, res) in enumerate(sorted(self.results.items())):
-            xs, ys, us = [], [], []
-            for i, c in enumerate(self.columns):
-                if c in res:
-                    xs.append(i + (k - (n - 1) / 2) * min(0.6 / n, 0.12))
-                    ys.append(res[c][0])
-                    us.append(res[c][1])
-            colour = pg.intColor(k, hues=max(n, 3))
-            if pos not in self._series:
-                bars = pg.ErrorBarItem(x=_arr([]), y=_arr([]), height=_arr([]), pen=colour)
-                self.addItem(bars)
-                dots = self.plot(
-                    [],
-                    [],
-                    pen=None,
-                    symbol=symbols[k % len(symbols)],
-                    symbolBrush=colour,
-                    symbolSize=8,
-                    name=f"P{pos}" if n <= 8 else None,
-                )
-                self._series[pos] = (bars, dots)
-            bars, dots = self._series[pos]
-            bars.setData(x=_arr(xs), y=_arr(ys), height=_arr([2 * u for u in us]))
-            dots.setData(xs, ys)
-
-
-class PhasorPlot(pg.PlotWidget):
-    """Phasor diagram from the reference: voltages solid, currents dashed, each labelled (VA, IA ...).
-
-    Angles are lagging-positive and drawn clockwise from phase-A voltage at 0 deg (procedures.phasors).
-    Lengths are normalised per kind (the largest voltage and the largest current reach the same radius).
+    Swapped for the real plot (:mod:`bench.gui.plots`) a moment after the window first paints.
     """
 
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self.setBackground("w")
-        self.setAspectLocked(True)
-        self.hideAxis("left")
-        self.hideAxis("bottom")
-        self.setTitle("Phasors (reference)", size="11pt")
-        self.setXRange(-1.3, 1.3)
-        self.setYRange(-1.3, 1.3)
-        self.setMouseEnabled(False, False)
-        self.phases: dict = {}
-        self.caption = ""
+    def __init__(self, text: str = "loading the plot…", parent=None) -> None:
+        super().__init__(text, parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setStyleSheet("color:#888888; background:white;")
 
-    def _items(self, key: str, colour: str, style) -> tuple:
-        """The line, arrow head and label of one phasor, created once and then moved."""
-        if key not in self._drawn:
-            line = self.plot([0, 0], [0, 0], pen=pg.mkPen(colour, width=3, style=style))
-            arrow = pg.ArrowItem(pos=(0, 0), angle=0, headLen=14, brush=colour, pen=colour)
-            self.addItem(arrow)
-            # V labels beyond the tip, I labels below their line: in phase they must not overlap
-            label = pg.TextItem("", color=colour, anchor=(0.5, 0.5) if key[0] == "V" else (0.5, -0.2))
-            label.setFont(big_font(10, True))
-            self.addItem(label)
-            self._drawn[key] = (line, arrow, label)
-        return self._drawn[key]
+    def reset(self) -> None:
+        pass
+
+    def add(self, *args) -> None:
+        pass
+
+    def redraw(self) -> None:
+        pass
 
     def set_phases(self, phases: dict, caption: str = "") -> None:
-        self.phases, self.caption = phases, caption
-        if not hasattr(self, "_drawn"):
-            self._drawn: dict[str, tuple] = {}
-            circle = [(math.cos(t / 50 * math.pi), math.sin(t / 50 * math.pi)) for t in range(101)]
-            self.plot([c[0] for c in circle], [c[1] for c in circle], pen=pg.mkPen("#cccccc"))
-            self.plot([-1.2, 1.2], [0, 0], pen=pg.mkPen("#dddddd"))
-            self.plot([0, 0], [-1.2, 1.2], pen=pg.mkPen("#dddddd"))
-        vmax = max((p.get("voltage_v", 0.0) for p in phases.values()), default=0.0) or 1.0
-        imax = max((p.get("current_a", 0.0) for p in phases.values()), default=0.0) or 1.0
-        shown = set()
-        for name, p in sorted(phases.items()):
-            colour = PHASE_COLOURS.get(name, "#444444")
-            for kind, mag, lag, scale, style in (
-                ("V", p.get("voltage_v", 0.0), p.get("voltage_lag_deg", 0.0), vmax, Qt.PenStyle.SolidLine),
-                (
-                    "I",
-                    p.get("current_a", 0.0),
-                    p.get("current_lag_deg", 0.0),
-                    imax / 0.75,
-                    Qt.PenStyle.DashLine,
-                ),
-            ):
-                if mag <= 0:
-                    continue
-                key = f"{kind}{name}"
-                shown.add(key)
-                line, arrow, label = self._items(key, colour, style)
-                r = mag / scale
-                x, y = r * math.cos(math.radians(-lag)), r * math.sin(math.radians(-lag))
-                line.setData([0, x], [0, y])
-                arrow.setPos(x, y)
-                arrow.setStyle(angle=180 + lag)
-                label.setText(f"{key} {round(lag) % 360}°")  # 359.8 lagging reads 0°, not 360°
-                k = 1.22 if kind == "V" else 0.6
-                label.setPos(x * k, y * k)
-        for key, items in self._drawn.items():
-            for item in items:
-                item.setVisible(key in shown)
-        self.setTitle(f"Phasors (reference) — {caption}" if caption else "Phasors (reference)", size="10pt")
-
-
-def _arr(values):
-    import numpy as np
-
-    return np.asarray(values, dtype=float)
+        pass

@@ -22,8 +22,8 @@ PASSES = ("as-found", "as-left")
 def prepare(k) -> None:
     """Resolve the plan for every meter (one board shares one source) and refuse, before anything is
     energised, a point the bench cannot do."""
-    from bench.kernel.kernel import Position
     from bench.kernel.registry import check_capabilities
+    from bench.kernel.states import Position
 
     check_board(k.meters)
     bad = [m.position for m in k.meters if m.position not in k.bench.calculators]
@@ -49,6 +49,8 @@ def prepare(k) -> None:
                 found=f"{m.form} {m.accuracy_class}",
             )
     k.resolved = first
+    if first.frequency_hz:  # the plan's supply frequency (an IEC plan: 50 Hz) over the bench's default
+        k.settings.frequency_hz = first.frequency_hz
     check_capabilities(k.bench, first)
     k.positions = {m.position: Position(m) for m in k.meters}
 
@@ -126,25 +128,26 @@ def open_run(k) -> int:
     k.store.upsert_instrument(
         bench_id, "source", type(k.bench.source).__name__, cfg.source.resource, src_id, None
     )
-    meter_ids = {
-        m.position: k.store.upsert_meter(
-            m.serial,
-            manufacturer=m.manufacturer,
-            model=m.model,
-            form=m.form,
-            accuracy_class=m.accuracy_class,
-            current_class=m.current_class,
-            voltage_v=m.voltage_v,
-            ta_a=m.ta_a,
-            ib_a=m.ib_a,
-            in_a=m.in_a,
-            imax_a=m.imax_a,
-            kh=m.kh,
-            kt=m.kt,
-            firmware=m.firmware,
-        )
-        for m in k.meters
-    }
+    with k.store.batch():  # the board's meters in one commit, not one each
+        meter_ids = {
+            m.position: k.store.upsert_meter(
+                m.serial,
+                manufacturer=m.manufacturer,
+                model=m.model,
+                form=m.form,
+                accuracy_class=m.accuracy_class,
+                current_class=m.current_class,
+                voltage_v=m.voltage_v,
+                ta_a=m.ta_a,
+                ib_a=m.ib_a,
+                in_a=m.in_a,
+                imax_a=m.imax_a,
+                kh=m.kh,
+                kt=m.kt,
+                firmware=m.firmware,
+            )
+            for m in k.meters
+        }
     rp = k.resolved
     env = {"host": platform.node(), "pid": os.getpid(), "simulated": k.bench.simulator is not None}
     env.update(k.environment)
@@ -190,6 +193,87 @@ def precheck(k) -> None:
         if not (m.kt > 0 and m.kh > 0 and m.kt < float("inf")):
             raise InputError(f"position {m.position}.kt", "must be > 0", found=m.kt)
     k.publish([r.PreCheck(identity=ident, calibration_due=cal.due.isoformat())])
+
+
+# ---- resume ----------------------------------------------------------------------------------------
+STOPS = ("no pulses", "wiring fault")
+
+
+CALIBRATION_KEYS = ("certificate", "calibrated", "due", "uncertainty_percent", "coverage_factor")
+
+
+def same_bench(k, record: dict) -> dict | None:
+    """A run resumes on the bench it started on: the same source and reference (as they identify
+    themselves) and the same calibration of the reference standard. On another, only with the
+    technician's reason (``settings.other_bench``): returns what is recorded about it; None on the same."""
+    with k.io:
+        now = {"source": k.bench.source.identify(), "reference": k.bench.reference.identify()}
+    cal = plain(k.bench.reference.calibration) or {}
+    was = {i["role"]: i for i in record["instruments"]}
+    differ = [
+        f"{role} {(was.get(role) or {}).get('identity') or 'not recorded'} -> {ident}"
+        for role, ident in now.items()
+        if (was.get(role) or {}).get("identity") != ident
+    ]
+    old_cal = ((was.get("reference") or {}).get("calibration") or {}).get("data") or {}
+    if any(str(old_cal.get(key)) != str(cal.get(key)) for key in CALIBRATION_KEYS):
+        differ.append(
+            f"reference calibration {old_cal.get('certificate')} due {old_cal.get('due')} -> "
+            f"{cal.get('certificate')} due {cal.get('due')}"
+        )
+    if not differ:
+        return None
+    reason = (k.settings.other_bench or "").strip()
+    if not reason:
+        raise InputError(
+            "bench",
+            f"run {record['run']['id']} started on other instruments ({'; '.join(differ)}); it resumes only "
+            "on the bench it started on",
+            allowed='that bench, or --other-bench "REASON" (recorded and stated on the certificates)',
+        )
+    return {"bench": k.bench.name, "changes": differ, "reason": reason}
+
+
+def restore(k, record: dict) -> None:
+    """A resumed run goes on from what its record says, as if it had never stopped: the points recorded
+    are not repeated, a position stopped (no pulses, a wiring fault, a dead port) stays stopped and is
+    not tested again, a result outside its limit still fails its meter, and the passes are the run's."""
+    passes = (record["run"].get("settings") or {}).get("passes")
+    if passes:
+        k.settings.passes = tuple(passes)
+    k.done = {
+        (p["position"], p["point_id"], p["test_pass"])
+        for p in record["points"]
+        if p["status"] in ("done", "failed", "skipped")
+    }
+    final = k.settings.passes[-1]
+    adjust_only = {p.id for p in k.resolved.points if p.limit_role == "adjust"}
+    outcomes = {p["position"]: (p["outcome"], p["message"] or "") for p in record["positions"]}
+    for pos, st in k.positions.items():
+        mine = [p for p in record["points"] if p["position"] == pos]
+        outcome, message = outcomes.get(pos, (None, ""))
+        dead = next((p for p in mine if p["status"] == "failed"), None)
+        if outcome in STOPS or (dead is not None and outcome == "failed"):
+            st.to(outcome, message)
+            st.stopped = True
+        elif dead is not None:  # recorded before a stop was committed with its failure (older records)
+            why = dead["message"] or (dead.get("result") or {}).get("message") or "failed"
+            st.to("no pulses" if why.startswith("no pulses") else "failed", why)
+            st.stopped = True
+        elif any(_fails(p, final, adjust_only) for p in mine):
+            k.fail_verdict(pos)
+
+
+def _fails(p: dict, final: str, adjust_only: set[str]) -> bool:
+    """This recorded result fails its meter (as the kinds decide it during the run)."""
+    verdict = (p.get("result") or {}).get("verdict")
+    if p["status"] != "done" or verdict is None:
+        return False
+    if p["kind"] in ("creep", "starting"):
+        return verdict == "fail"
+    return (
+        p["test_pass"] == final and p["point_id"] not in adjust_only and verdict in ("fail", "indeterminate")
+    )
 
 
 # ---- retest ----------------------------------------------------------------------------------------
@@ -370,6 +454,8 @@ def averages(k) -> None:
         return
     record = k.store.run_record(k.run_id)
     snapshot = plan_snapshot(k.resolved)
+    # a resumed run that got as far as its averages keeps them (a retest recomputes them)
+    have = set() if k.only is not None else {(a["position"], a["test_pass"]) for a in record["averages"]}
     out = []
     for pos in k.positions:
         if k.only is not None and pos not in k.only:
@@ -384,17 +470,17 @@ def averages(k) -> None:
             verdict = "pass" if abs(value - 100.0) <= ra.limit_percent + 1e-9 else "fail"
             judged = in_service(regs, creep_ok, snapshot)
             word, reasons = (judged[0], judged[2]) if judged else (None, ())
-            out.append(
-                r.Average(
-                    position=pos,
-                    test_pass=test_pass,
-                    rule=ra.name,
-                    value_percent=value,
-                    verdict=verdict,
-                    in_service=word,
-                    reasons=tuple(reasons),
-                )
+            average = r.Average(
+                position=pos,
+                test_pass=test_pass,
+                rule=ra.name,
+                value_percent=value,
+                verdict=verdict,
+                in_service=word,
+                reasons=tuple(reasons),
             )
+            if (pos, test_pass) not in have:
+                out.append(average)
             final = test_pass == k.settings.passes[-1]
             if verdict == "fail" or (final and word == "reject"):
                 k.fail_verdict(pos)

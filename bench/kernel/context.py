@@ -79,12 +79,16 @@ class RunContext:
     def energise(
         self, point, *, current: float | None = None, lag: float | None = None, element: str | None = None
     ) -> None:
-        """Source to the point's load (or the given current, angle, element) and on."""
+        """Source to the point's load (or the given current, angle, element) and on, at the point's
+        frequency (the plan's, else the bench's). A received point's current is reversed
+        (``point.source_lag_deg``); ``lag`` is then the source's angle as given."""
         self._k.energise(
             point.voltage_v,
             point.current_a if current is None else current,
-            point.lag_deg if lag is None else lag,
+            getattr(point, "source_lag_deg", point.lag_deg) if lag is None else lag,
             point.element if element is None else element,
+            getattr(point, "frequency_hz", None),
+            getattr(point, "harmonics", ()),
         )
 
     def stabilise(self, expected_current: float):
@@ -122,17 +126,28 @@ class RunContext:
         return read
 
     # ---- gates and counts ------------------------------------------------------------------------
-    def gates(self, jobs: dict, readings: int) -> Iterator[list]:
-        """Gates on every live position (``jobs``: position -> (kt, gate plan)), single or back to back."""
-        return self._k.gate_runner.readings(jobs, readings, self._k.active_set)
+    def gates(self, jobs: dict, readings: int, quantity: str = "active") -> Iterator[list]:
+        """Gates on every live position (``jobs``: position -> (kt, gate plan)), single or back to back,
+        counting ``quantity`` (active, reactive, apparent) pulses."""
+        return self._k.gate_runner.readings(jobs, readings, self._k.active_set, quantity)
 
     def dosage(self, jobs: dict, point, ramp_s: float) -> Dosed:
         """Gates armed with the source off, then the point's load on, every gate waited for, source off."""
         return self._k.gate_runner.dosage(jobs, lambda: self.energise(point), ramp_s)
 
-    def count(self, positions: Iterable[int], duration_s: float, *, until_started: bool) -> dict:
-        """Count meter pulses (no gate) for ``duration_s``; a starting test ends once every meter started."""
-        return self._k.gate_runner.count(list(positions), duration_s, until_started=until_started)
+    def count(
+        self,
+        positions: Iterable[int],
+        duration_s: float,
+        *,
+        until_started: bool,
+        pulse_period_s: float | None = None,
+    ) -> dict:
+        """Count meter pulses (no gate) for ``duration_s``; a starting test ends once every meter started
+        (``pulse_period_s``: the shortest period a correct meter has at the load, to poll at that rate)."""
+        return self._k.gate_runner.count(
+            list(positions), duration_s, until_started=until_started, pulse_period_s=pulse_period_s
+        )
 
     def meter_port(self, position: int):
         """The position's meter port, or None."""
@@ -143,6 +158,16 @@ class RunContext:
         with self._k.io:
             return self._k.bench.meter_ports[position].registers()
 
+    def port_can(self, position: int, what: str) -> bool:
+        """Whether the position's meter port offers the read or procedure ``what`` (a method name)."""
+        return callable(getattr(self._k.bench.meter_ports.get(position), what, None))
+
+    def port_call(self, position: int, what: str, *args):
+        """One read or procedure of the position's meter port (``demand``, ``clock``, ``demand_reset``...)
+        under the bench's I/O lock; raises what the port raises (InstrumentError, OSError)."""
+        with self._k.io:
+            return getattr(self._k.bench.meter_ports[position], what)(*args)
+
     # ---- people ----------------------------------------------------------------------------------
     def ask(self, question: Callable, *args):
         """A person decides: the source goes off first, and the wait is not a stall."""
@@ -152,6 +177,11 @@ class RunContext:
     def publish(self, *records: r.Record) -> None:
         """Record (one commit for all of them), then show. Stamps the run id and bench time."""
         self._k.publish(records)
+
+    def atomic(self):
+        """``with ctx.atomic():`` what is published inside is committed as one (a result and the stop it
+        causes: a crash never keeps one without the other)."""
+        return self._k.atomic()
 
     def open_point(self, position: int, point, test_pass: str, planned: dict) -> r.PointOpened:
         """A position's row for a point; a retest's row names the one it supersedes and why."""

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from bench.kernel import records as r
+
 
 def no_pulses(gate_plan, waited_s: float, reading: int | None = None, readings: int | None = None) -> str:
     """What a position whose gate never finished is told (the text starts "no pulses", its state's name)."""
@@ -47,40 +49,66 @@ class GateRunner:
         self.bench = kernel.bench
         self.s = kernel.settings
 
+    def _source_held(self) -> None:
+        """Before a meter is told it gave no pulses: a source that tripped (an overload, an amplifier that
+        cannot regulate) is the cause, and the run's error naming the source, not the meter's."""
+        with self.k.io:
+            self.bench.source.output_is_on()  # raises InstrumentFault if it is off while it should be on
+
     def _deadline(self, plan, since: float) -> float:
         return since + plan.gate_seconds * self.s.gate_timeout_factor + self.s.gate_timeout_margin_s
 
-    def _arm(self, jobs: dict, series: int | None = None) -> None:
+    def _arm(self, jobs: dict, series: int | None = None, quantity: str = "active") -> None:
         with self.k.io:
             for pos, (kt, plan) in jobs.items():
-                self.bench.calculators[pos].configure(kt, plan.meter_pulses)
+                calc = self.bench.calculators[pos]
+                if quantity == "active":  # every driver's call; only some gate var or VA pulses
+                    calc.configure(kt, plan.meter_pulses)
+                else:
+                    calc.configure(kt, plan.meter_pulses, quantity=quantity)
             for pos in jobs:
                 calc = self.bench.calculators[pos]
                 calc.start() if series is None else calc.start_series(series)
+            self._settings_done(jobs)
+
+    def _settings_done(self, positions) -> None:
+        """After a point's settings on every position: the calculators' error queues, read once each
+        (a calculator that checks after every write has nothing to do here)."""
+        for pos in positions:
+            done = getattr(self.bench.calculators[pos], "settings_done", None)
+            if callable(done):
+                done()
 
     def can_series(self, positions) -> bool:
         return bool(positions) and all(
             callable(getattr(self.bench.calculators[p], "start_series", None)) for p in positions
         )
 
-    def readings(self, jobs: dict, readings: int, live) -> Iterator[list]:
+    def readings(self, jobs: dict, readings: int, live, quantity: str = "active") -> Iterator[list]:
         """Yield lists of (position, reading index, GateResult or a "no pulses" message) as gates finish.
-        ``live()`` says which positions are still tested (a position found dead drops out)."""
+        ``live()`` says which positions are still tested (a position found dead drops out); ``quantity``
+        is the energy the gates count (the meters' test output and the reference's pulses)."""
         alive = [p for p in jobs if p in live()]
         if self.can_series(alive):
-            yield from self._series({p: jobs[p] for p in alive}, readings)
+            yield from self._series({p: jobs[p] for p in alive}, readings, quantity)
             return
         for index in range(readings):
             alive = [p for p in jobs if p in live()]
             if not alive:
                 return
             self.k.safe_point()
-            results = self._single({p: jobs[p] for p in alive})
+            results = self._single({p: jobs[p] for p in alive}, quantity)
             yield [(pos, index, res) for pos, res in results.items()]
 
-    def _single(self, jobs: dict) -> dict:
+    def _waiting(self, what: str, seconds: float) -> None:
+        """Tell the displays a long wait has begun (its planned length, for a time-remaining bar)."""
+        if seconds >= r.LONG_WAIT_S:
+            self.k.publish([r.Waiting(what=what, seconds=seconds)])
+
+    def _single(self, jobs: dict, quantity: str = "active") -> dict:
         clock = self.bench.clock
-        self._arm(jobs)
+        self._arm(jobs, quantity=quantity)
+        self._waiting("gate", max(gp.gate_seconds for _, gp in jobs.values()))
         start = clock.now()
         deadlines = {pos: self._deadline(gp, start) for pos, (_, gp) in jobs.items()}
         out: dict = {}
@@ -102,6 +130,7 @@ class GateRunner:
                         out[pos] = calc.result()
                         continue
                 if now >= deadlines[pos]:
+                    self._source_held()
                     with self.k.io:
                         calc.stop()
                     out[pos] = no_pulses(jobs[pos][1], deadlines[pos] - start)
@@ -113,14 +142,21 @@ class GateRunner:
                 self.k.sleep(max(self.s.gate_poll_s, min(0.8 * min(remaining, default=0.0), 0.25 * first)))
         return out
 
-    def _series(self, jobs: dict, readings: int) -> Iterator[list]:
+    def _series(self, jobs: dict, readings: int, quantity: str = "active") -> Iterator[list]:
         clock = self.bench.clock
-        self._arm(jobs, series=readings)
+        self._arm(jobs, series=readings, quantity=quantity)
+        self._waiting("gate", readings * max(gp.gate_seconds for _, gp in jobs.values()))
         start = clock.now()
         deadlines = {pos: self._deadline(gp, start) for pos, (_, gp) in jobs.items()}
         taken = dict.fromkeys(jobs, 0)
         open_ = set(jobs)
-        self.k.sleep(min(gp.gate_seconds for _, gp in jobs.values()))
+        # The first gate opens on the meter's first edge, up to one pulse period after arming: with more
+        # gates to come, the first read waits that period too (a read before it finds nothing). A single
+        # gate is read from its planned end, so its point never waits longer than it must.
+        first = min(gp.gate_seconds for _, gp in jobs.values())
+        if readings > 1:
+            first += min(gp.gate_seconds / max(1, gp.meter_pulses) for _, gp in jobs.values())
+        self.k.sleep(first)
         while open_:
             self.k.safe_point()
             now = clock.now()
@@ -136,6 +172,7 @@ class GateRunner:
                 if taken[pos] >= readings:
                     open_.discard(pos)
                 elif now >= deadlines[pos]:
+                    self._source_held()
                     with self.k.io:
                         calc.stop()
                     open_.discard(pos)
@@ -165,6 +202,7 @@ class GateRunner:
         self._arm(jobs)
         on_from = clock.now()
         energise()
+        self._waiting("gate", max(plan.gate_seconds for _, plan in jobs.values()))
         start = clock.now()
         deadline = {pos: self._deadline(plan, start) for pos, (_, plan) in jobs.items()}
         seen_running = dict.fromkeys(jobs, start)
@@ -185,6 +223,7 @@ class GateRunner:
                         out[pos], finished_at[pos] = calc.result(), now
                         continue
                     if now >= deadline[pos]:
+                        self._source_held()
                         calc.stop()
                         out[pos] = no_pulses(plan, deadline[pos] - start)
                         continue
@@ -208,24 +247,59 @@ class GateRunner:
             tails[pos] = (max(0.0, off_from - latest), off_to - earliest)
         return Dosed(out, tails)
 
-    def count(self, positions: list[int], duration_s: float, *, until_started: bool) -> dict:
+    def count(
+        self,
+        positions: list[int],
+        duration_s: float,
+        *,
+        until_started: bool,
+        pulse_period_s: float | None = None,
+    ) -> dict:
         """Count meter pulses without a gate for ``duration_s``: {position: (pulses, seconds)}.
 
         A starting test may end as soon as every meter has registered 2 pulses (it started and keeps
-        registering); a creep test always runs its full window."""
+        registering); a creep test always runs its full window and is read once, at its end. Counts are
+        polled at the rate the test needs: with ``pulse_period_s`` (the period a meter registering correctly
+        has at the applied load; a meter up to 25 % fast is allowed for) no meter can show 2 pulses within
+        0.8 of a period, so the first read waits that long, a meter that showed no pulse is not read again
+        for that long, and a meter seen started is not read again; reads come on a grid of an eighth of a
+        period, at most 15 s apart, so the read that ends the test comes when it did when every meter was
+        read every 15 s (bench time before messages)."""
         clock = self.bench.clock
         with self.k.io:
             for pos in positions:
                 self.bench.calculators[pos].count_start()
+            self._settings_done(positions)
+        self._waiting("starting" if until_started else "creep", duration_s)
         end = clock.now() + duration_s
+        step, gap = 15.0, 0.0
+        if until_started and pulse_period_s and pulse_period_s > 0:
+            step = min(15.0, max(self.s.gate_poll_s, pulse_period_s / 8))
+            gap = 0.8 * pulse_period_s  # a meter's two pulses are at least this far apart
+            # on the grid of reads (whole steps): skipping the early reads never delays the last one
+            self.k.sleep(min(step * int(gap / step), duration_s))
+        elif not until_started:
+            self.k.sleep(duration_s)
+        counts: dict = {}
+        due = dict.fromkeys(positions, clock.now())  # when a read of the position can first show it started
         while True:
+            now = clock.now()
+            # A meter seen started keeps the count it showed then; one that showed no pulse at a read cannot
+            # show two before ``gap`` later, so it is not read until then; at the window's end all are read.
+            started = {p for p, c in counts.items() if until_started and c[0] >= 2}
+            todo = [p for p in positions if p not in started and (due[p] <= now or now >= end)]
             with self.k.io:
-                counts = {pos: self.bench.calculators[pos].count_read() for pos in positions}
-            if until_started and all(c[0] >= 2 for c in counts.values()):
+                for p in todo:
+                    counts[p] = self.bench.calculators[p].count_read()
+                    if counts[p][0] == 0:
+                        due[p] = now + gap
+            if until_started and len(counts) == len(positions) and all(c[0] >= 2 for c in counts.values()):
                 break
-            if clock.now() >= end:
+            if now >= end:
                 break
-            self.k.sleep(min(15.0 if until_started else 60.0, end - clock.now()))
+            self.k.sleep(min(step, end - now))
+        if until_started:
+            self._source_held()  # a meter that did not start on a tripped source did not fail
         with self.k.io:
             for pos in positions:
                 self.bench.calculators[pos].stop()

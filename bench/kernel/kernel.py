@@ -26,7 +26,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from bench.kernel import bookkeeping, registry
 from bench.kernel import records as r
@@ -36,9 +35,10 @@ from bench.kernel.settings import KernelSettings
 from bench.kernel.source import phases as source_phases
 from bench.kernel.source import stabilise
 from bench.kernel.states import (
-    POSITION_TRANSITIONS,
     RUN_TRANSITIONS,
-    PositionState,
+    AbortRequested,
+    Position,
+    RunOutcome,
     RunState,
     StateMachine,
 )
@@ -54,39 +54,6 @@ log = logging.getLogger(__name__)
 PASSES = ("as-found", "as-left")
 
 Listener = Callable[[r.Record], None]
-
-
-class AbortRequested(Exception):
-    """The operator (or a safety trip) asked the run to stop."""
-
-
-class Position:
-    """One loaded meter's state in the run."""
-
-    def __init__(self, meter: LoadedMeter) -> None:
-        self.meter = meter
-        self.machine = StateMachine(POSITION_TRANSITIONS, PositionState.LOADED)
-        self.message = ""
-        self.stopped = False  # the run does no more on it
-
-    @property
-    def state(self) -> str:
-        return self.machine.state.value
-
-    def to(self, state: str | PositionState, message: str | None = None) -> None:
-        self.machine.to(PositionState(state))
-        if message is not None:
-            self.message = message
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    run_id: int
-    outcome: str
-    positions: dict[int, str]
-    bench_seconds: float
-    wall_seconds: float
-    message: str = ""
 
 
 class RunKernel:
@@ -119,6 +86,7 @@ class RunKernel:
         self.io = threading.RLock()  # one caller on the instruments at a time (watchdog, GUI abort)
         self.done: set[tuple[int, str, str]] = set()
         self.gate_runner = GateRunner(self)
+        self._harmonics_on = False  # the source carries a harmonic point's harmonics
         registry.kinds()  # load the kind plug-ins now, not in the middle of the run
         self.context = RunContext(self)
         self.writer = None
@@ -131,6 +99,7 @@ class RunKernel:
         self._abort_reason = ""
         self._watchdog: Watchdog | None = None
         self._t0_bench = 0.0
+        self._held: list | None = None  # records of an atomic moment, shown once it is committed
 
     # ---- controls (any thread) -------------------------------------------------------------------
     @property
@@ -174,8 +143,10 @@ class RunKernel:
         """Finish an interrupted run: recorded points are kept and not repeated."""
         bookkeeping.prepare(self)
         self.run_id = run_id
-        self.done = set(self.store.completed_points(run_id))
-        self.store.mark_resumed(run_id)
+        record = self.store.run_record(run_id)
+        elsewhere = bookkeeping.same_bench(self, record)  # refused on another bench unless a reason is given
+        bookkeeping.restore(self, record)
+        self.store.mark_resumed(run_id, elsewhere=elsewhere)
         return self._execute()
 
     def retest(
@@ -218,21 +189,20 @@ class RunKernel:
         assert self.run_id is not None and self.resolved is not None
         from bench.kernel.store_writer import StoreWriter
 
-        self.writer = StoreWriter(self.store, self.run_id)
-        t0_wall = time.monotonic()
-        self._t0_bench = self.bench.clock.now()
-        self._watchdog = Watchdog(
-            self.bench,
-            self.settings.watchdog_s,
-            on_trip=self._watchdog_trip,
-            heartbeat=self._heartbeat,
-            heartbeat_s=self.settings.heartbeat_s,
-        ).start()
         outcome, message, end, reraise = "error", "", RunState.ERROR, None
-        try:
+        t0_wall, self._t0_bench = time.monotonic(), self.bench.clock.now()
+        try:  # from the first moment: a Ctrl-C or SIGTERM anywhere from here de-energises and is recorded
+            self.writer = StoreWriter(self.store, self.run_id)
+            self._watchdog = Watchdog(
+                self.bench,
+                self.settings.watchdog_s,
+                on_trip=self._watchdog_trip,
+                heartbeat=self._heartbeat,
+                heartbeat_s=self.settings.heartbeat_s,
+            ).start()
             # start from the safe state, whatever the last run left; a source that cannot confirm it is
-            # not energised at all
-            if any(str(e).startswith(UNCONFIRMED) for e in de_energise(self.bench)):
+            # not energised at all; a Ctrl-C meanwhile is not swallowed (it stops the run once safe)
+            if any(str(e).startswith(UNCONFIRMED) for e in de_energise(self.bench, interruptible=True)):
                 raise InstrumentError(self.bench.source.name, "output_off", None, UNCONFIRMED)
             self.publish([r.RunStarted(plan=self.resolved.plan_id, positions=tuple(sorted(self.positions)))])
             self.machine.to(RunState.PRE_CHECK)
@@ -350,6 +320,12 @@ class RunKernel:
                 self.done.add((rec.position, rec.point_id, rec.test_pass))
         if not show:
             return
+        if self._held is not None:
+            self._held.extend(recs)
+            return
+        self._show(recs)
+
+    def _show(self, recs) -> None:
         for rec in recs:
             if rec.kind is None or (type(rec) is r.PointResult and not rec.shown):
                 continue
@@ -358,6 +334,22 @@ class RunKernel:
                     listener(rec)
                 except Exception:  # noqa: BLE001 - a display's fault does not end a run; Ctrl-C does
                     log.exception("display subscriber %r failed on %s", listener, rec.kind)
+
+    @contextlib.contextmanager
+    def atomic(self):
+        """What is published inside is one moment of the record: committed together (a crash leaves all
+        of it or none, so a resume never finds a failure without the stop it caused), shown after."""
+        if self._held is not None or self.writer is None:
+            yield
+            return
+        self._held = []
+        try:
+            with self.writer.batch():
+                yield
+            held = self._held
+        finally:
+            self._held = None
+        self._show(held)
 
     def opened(self, position: int, point, test_pass: str, planned: dict) -> r.PointOpened:
         if position in self.retest_reasons:
@@ -472,10 +464,21 @@ class RunKernel:
         return bool(self.ask(self.settings.adjust)) if self.settings.adjust else True
 
     # ---- the source: only the kernel switches it ---------------------------------------------------
-    def energise(self, voltage: float, current: float, lag: float, element: str) -> None:
+    def energise(
+        self,
+        voltage: float,
+        current: float,
+        lag: float,
+        element: str,
+        frequency_hz: float | None = None,
+        harmonics: tuple = (),
+    ) -> None:
         phases = source_phases(self, voltage, current, lag, element)
         with self.io:
-            self.bench.source.apply(phases, self.settings.frequency_hz)
+            self.bench.source.apply(phases, frequency_hz or self.settings.frequency_hz)
+            if harmonics or self._harmonics_on:  # a harmonic point's waveform, cleared after it
+                self.bench.source.set_harmonics(phases, harmonics)  # a source that can (checked before)
+                self._harmonics_on = bool(harmonics)
             if not self.bench.source.output_is_on():
                 self.bench.source.output_on()
 

@@ -80,6 +80,21 @@ class WarmUp(Record):
 
 
 @_addressed
+class Waiting(Record):
+    """A long wait begins: a creep or starting window, or a gate (or a point's gates back to back), with
+    how long it should last in bench seconds, so a display can show the time remaining. Display only
+    (not stored); published only for waits of at least :data:`LONG_WAIT_S`."""
+
+    kind: ClassVar[str] = "waiting"
+    point_id: str | None = None
+    what: str = ""  # "creep", "starting", "gate"
+    seconds: float = 0.0
+
+
+LONG_WAIT_S = 10.0
+
+
+@_addressed
 class RetestStarted(Record):
     kind: ClassVar[str] = "retest"
     point_id: str | None = None
@@ -184,6 +199,7 @@ class Reading(Record):
     quantity: Quantity = Quantity.ACTIVE
     direction: Direction = Direction.DELIVERED
     stored: bool = True  # False: shown only (the register result stores its own readings)
+    unit: str = "%"  # of error_percent: "%" except a meter-port clock test's "s/day"
 
 
 @_addressed
@@ -211,10 +227,13 @@ class PointResult(Record):
     quantity: Quantity = Quantity.ACTIVE
     direction: Direction = Direction.DELIVERED
     shown: bool = True
+    unit: str = "%"  # of the error, U and limits: "%" except a meter-port clock test's "s/day"
 
     @property
     def data(self) -> dict[str, Any]:
         return {
+            "unit": self.unit,
+            "message": self.message,
             "label": self.label,
             "element": self.element,
             "pass": self.test_pass,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from procedures.errors import InputError
 
-KIND_MODULES = ("accuracy", "count", "wiring", "register")
+KIND_MODULES = ("accuracy", "count", "wiring", "register", "influence", "demand", "clock", "tou", "identity")
 
 
 @dataclass(frozen=True)
@@ -94,12 +94,22 @@ def capability(abilities: Abilities, role: str):
     return abilities.capabilities.get(role)
 
 
+def frequency_needs(abilities: Abilities, point) -> list[str]:
+    """Every point runs at its frequency (its own, else the plan's): within the source's declared range."""
+    hz = getattr(point, "frequency_hz", None)
+    caps = capability(abilities, "source")
+    if hz is None or caps is None:
+        return []
+    lo, hi = caps.frequency_hz
+    return [] if lo <= hz <= hi else [f"{hz:g} Hz: the source sets {lo:g} ... {hi:g} Hz"]
+
+
 def check_capabilities(bench, resolved) -> None:
     """Refuse a plan whose points need what this bench cannot do, naming the point and what is missing."""
     abilities = Abilities.of(bench)
     for point in resolved.points:
         kind = get_kind(point.kind, where=f"points.{point.id}.kind")
-        missing = kind.needs(abilities, point)
+        missing = frequency_needs(abilities, point) + kind.needs(abilities, point)
         if missing:
             raise InputError(
                 f"points.{point.id}",

@@ -26,6 +26,9 @@ class KernelSettings:
     min_meter_pulses: int = 1
     allow_overdue: bool = False
     wiring_overrides: dict[int | None, str] = field(default_factory=dict)  # position (None=board) -> reason
+    # resume on a bench whose instruments or reference standard differ from the run's: the technician's
+    # reason (recorded on the run and stated on its certificates); empty = refused
+    other_bench: str = ""
     watchdog_s: float = 60.0
     heartbeat_s: float = 30.0  # wall seconds between "this run is alive" marks in the store
     ref_drift_percent: float = 0.0
@@ -39,3 +42,7 @@ class KernelSettings:
     # the findings as in `meterbench diagnose`; returns the operator's reason to carry on, or None to
     # let the finding stop it. ``wiring_overrides`` given up front are used without asking.
     wiring_decision: Callable[[int | None, list[dict]], str | None] | None = None
+    # Called with the source OFF for a register point on a position without a meter port: (position,
+    # "start" | "end") -> the register reading in kWh the technician typed from the meter's display, or None
+    # (no reading: the position's register point fails). None here = such positions are skipped.
+    register_entry: Callable[[int, str], float | None] | None = None

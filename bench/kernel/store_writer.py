@@ -9,11 +9,14 @@ display hears of them. A store that fails ends the run (nothing may be measured 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Mapping
 from datetime import date, datetime
 
 from bench.kernel import records as r
+
+log = logging.getLogger(__name__)
 
 
 def plain(obj):
@@ -60,6 +63,7 @@ class StoreWriter:
             r.Average: self._average,
             r.PositionStopped: self._outcome,
             r.PositionOutcome: self._outcome,
+            r.RunFinished: self._finished,
         }
         self.handles = frozenset(self._handlers)
 
@@ -90,6 +94,8 @@ class StoreWriter:
             limit_hi=hi,
             limit_provenance=plain(prov) if prov else {},
             planned=rec.planned,
+            quantity=getattr(p, "quantity", "active"),
+            direction=getattr(p, "direction", "delivered"),
         )
 
     def _row(self, position: int, point_id: str, test_pass: str) -> int:
@@ -171,3 +177,11 @@ class StoreWriter:
 
     def _outcome(self, rec: r.PositionStopped | r.PositionOutcome) -> None:
         self.store.set_position_outcome(self.run_id, rec.position, rec.state, rec.message)
+
+    def _finished(self, rec: r.RunFinished) -> None:
+        if rec.outcome not in ("error", "aborted"):
+            return
+        try:  # points the end cut short are closed, saying why (the bench is already safe)
+            self.store.close_open_points(self.run_id, f"run ended ({rec.outcome}): {rec.message}"[:500])
+        except Exception:  # noqa: BLE001 - a store that failed is what ended the run; its end stands
+            log.exception("closing the points the run's end cut short")

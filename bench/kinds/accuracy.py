@@ -42,12 +42,44 @@ def gate_needs(bench, point) -> list[str]:
     return []
 
 
+def quantity_needs(bench, point) -> list[str]:
+    """A var or VA point needs calculators that gate that quantity's reference pulses."""
+    quantity = getattr(point, "quantity", "active")
+    caps = capability(bench, "calculators")
+    if quantity != "active" and caps is not None and quantity not in caps.quantities:
+        return [
+            f"{quantity} energy: the error calculators gate only {', '.join(sorted(caps.quantities))} pulses"
+        ]
+    return []
+
+
 def _needs(bench, point) -> list[str]:
-    return element_needs(bench, point) + gate_needs(bench, point)
+    return element_needs(bench, point) + gate_needs(bench, point) + quantity_needs(bench, point)
+
+
+def power_of(reading, quantity: str) -> float:
+    """The reference's power in the point's quantity: W (POW1), var (POW2) or VA (POW3)."""
+    return {"active": reading.watts, "reactive": reading.vars, "apparent": reading.va}[quantity]
+
+
+def quantity_fields(point) -> dict:
+    """The energy quantity and direction a record of this point carries."""
+    return {
+        "quantity": r.Quantity(getattr(point, "quantity", "active")),
+        "direction": r.Direction(getattr(point, "direction", "delivered")),
+    }
 
 
 def run(ctx, point, test_pass: str, todo: list[int]) -> None:
     ctx.publish(r.PointStarted.of(point, "accuracy", test_pass, todo))
+    measured, failed = measure(ctx, point, test_pass, todo)
+    judge(ctx, point, test_pass, todo, measured, failed)
+
+
+def measure(ctx, point, test_pass: str, todo: list[int]) -> tuple[dict, set[int]]:
+    """A point's readings on every live position, each committed as taken: ({position: ErrorResult}, the
+    positions that failed with no pulses or no readings)."""
+    quantity = getattr(point, "quantity", "active")
     ctx.energise(point)
     ref = ctx.stabilise(point.current_a)
     if point.settle_s > 0:  # the plan's declared pulse-pickup settling, after measured stability
@@ -62,7 +94,7 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
     for pos in todo:
         m = ctx.meter(pos)
         plans[pos] = plan_gate(
-            abs(ref.watts) * c,
+            abs(power_of(ref, quantity)) * c,
             m.kt,
             kr,
             half,
@@ -85,6 +117,10 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
                     "kr_wh": kr,
                     "kt_wh": m.kt,
                     "reference_watts": ref.watts,
+                    "reference_power": power_of(ref, quantity),
+                    "quantity": quantity,
+                    "direction": getattr(point, "direction", "delivered"),
+                    "frequency_hz": ref.frequency_hz,
                 },
             )
         )
@@ -93,7 +129,7 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
     ref_pulses: dict[int, list[float]] = {p: [] for p in todo}
     failed: set[int] = set()
     jobs = {p: (ctx.meter(p).kt, plans[p]) for p in todo}
-    for batch in ctx.gates(jobs, point.readings):
+    for batch in ctx.gates(jobs, point.readings, quantity):
         seen = ctx.read_reference()  # what the reference saw as these gates closed
         seen_record = {
             "watts": seen.watts,
@@ -131,6 +167,7 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
                     instrument_error_percent=res.instrument_error_percent,
                     reference=seen_record,
                     label=point.label,
+                    **quantity_fields(point),
                 )
             )
         if taken:
@@ -139,13 +176,12 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
         if pos not in failed and not errors[pos]:
             _failed(ctx, pos, point, test_pass, "failed", "no readings")
             failed.add(pos)
-    rule = get_decision_rule(ctx.plan.decision_rule)
     cal = ctx.calibration
-    results = []
+    measured = {}
     for pos in todo:
         if pos in failed:
             continue
-        res = error_budget(
+        measured[pos] = error_budget(
             errors[pos],
             ref_cal_u_percent=cal.uncertainty_percent,
             ref_cal_k=cal.coverage_factor,
@@ -154,7 +190,23 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
             lag_deg=point.lag_deg,  # the gate opens and closes on meter pulses: its count is exact
             ref_phase_error_urad=s.ref_phase_error_urad,
             repeatability_prior_percent=s.repeatability_prior_percent,
+            quantity=quantity,
         )
+    return measured, failed
+
+
+def judge(
+    ctx, point, test_pass: str, todo: list[int], measured: dict, failed: set[int], *, message=None
+) -> None:
+    """Each measured position's result against the point's limit by the plan's decision rule, published
+    in one commit; ``message(pos, result)`` adds to what a result says (an influence point's variation)."""
+    lo, hi = ctx.limits(point)
+    rule = get_decision_rule(ctx.plan.decision_rule)
+    results = []
+    for pos in todo:
+        if pos in failed or pos not in measured:
+            continue
+        res = measured[pos]
         verdict = rule.decide(res.error_percent, res.expanded_percent, lo, hi) if lo is not None else None
         outcome = verdict.outcome if verdict else "info"
         results.append(
@@ -171,9 +223,12 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
                 budget=tuple(res.components),
                 verdict=outcome,
                 decision_rule=rule.name,
-                message=verdict.reason if verdict else "",
+                message="; ".join(
+                    t for t in (message(pos, res) if message else "", verdict.reason if verdict else "") if t
+                ),
                 limit_lo=lo,
                 limit_hi=hi,
+                **quantity_fields(point),
             )
         )
         # an in-service plan's point limits are adjustment thresholds: its average decides acceptance
@@ -188,21 +243,23 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
 
 
 def _failed(ctx, pos: int, point, test_pass: str, state: str, message: str) -> None:
-    ctx.publish(
-        r.PointResult(
-            position=pos,
-            point_id=point.id,
-            test_pass=test_pass,
-            status="failed",
-            label=point.label,
-            element=point.element,
-            verdict="fail",
-            decision_rule=ctx.plan.decision_rule,
-            message=message,
-            shown=False,
+    with ctx.atomic():  # the failed row and the stop it causes: a resume finds both or neither
+        ctx.publish(
+            r.PointResult(
+                position=pos,
+                point_id=point.id,
+                test_pass=test_pass,
+                status="failed",
+                label=point.label,
+                element=point.element,
+                verdict="fail",
+                decision_rule=ctx.plan.decision_rule,
+                message=message,
+                shown=False,
+                **quantity_fields(point),
+            )
         )
-    )
-    ctx.stop_position(pos, state, message)
+        ctx.stop_position(pos, state, message)
 
 
 def results(record: dict, position: int | None = None) -> list[dict]:
@@ -227,6 +284,9 @@ KIND = register_kind(
             "settle_s",
             "limit",
             "limit_role",
+            "quantity",
+            "direction",
+            "frequency_hz",
         ),
         results=results,
     )

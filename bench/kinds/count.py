@@ -21,10 +21,14 @@ def _run(ctx, point, test_pass: str, todo: list[int], *, creep: bool) -> None:
     ctx.publish(*(ctx.open_point(pos, point, test_pass, {"duration_s": duration}) for pos in todo))
     current = 0.0 if creep else point.current_a
     ctx.energise(point, current=current, lag=0.0 if creep else point.lag_deg)
-    ctx.stabilise(current)
+    ref = ctx.stabilise(current)
     if point.settle_s > 0:  # a pulse from the power-up transient is not creep
         ctx.sleep(point.settle_s)
-    counts = ctx.count(todo, duration, until_started=not creep)
+    period = None
+    watts = abs(ref.watts) * ctx.elements_in_series(point) if ref is not None else 0.0
+    if not creep and watts > 0:  # the quickest a correct meter on the board registers one pulse
+        period = min(ctx.meter(pos).kt for pos in todo) * 3600.0 / watts
+    counts = ctx.count(todo, duration, until_started=not creep, pulse_period_s=period)
     ctx.source_off()
     out = []
     for pos in todo:

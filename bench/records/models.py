@@ -177,6 +177,10 @@ points = sa.Table(
     sa.Column("voltage_v", sa.Float, nullable=False),
     sa.Column("current_a", sa.Float, nullable=False),
     sa.Column("lag_deg", sa.Float, nullable=False),
+    # the energy measured (active, reactive, apparent) and its direction (delivered, received); NULL on rows
+    # written before migration 0003, which all measured active energy delivered (see quantity_of)
+    sa.Column("quantity", sa.String(20), nullable=True),
+    sa.Column("direction", sa.String(20), nullable=True),
     sa.Column("limit_lo", sa.Float, nullable=True),
     sa.Column("limit_hi", sa.Float, nullable=True),
     sa.Column("limit_provenance", sa.JSON, nullable=False),

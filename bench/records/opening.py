@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-from sqlalchemy import event
-
-from bench.records import models as m
 from procedures.errors import InputError
+
+if TYPE_CHECKING:  # SQLAlchemy is imported by the functions that open a database, not by `--help`
+    import sqlalchemy as sa
 
 PG_LOCK_KEY = 0x4D42_5245  # "MBRE": one advisory lock serialises all audited writers
 NETWORK_FS = {
@@ -114,6 +114,8 @@ def check_sqlite_file(path: Path) -> None:
 
 def refuse_foreign(names: set[str], shown: str) -> None:
     """Another application's database is refused rather than given our tables."""
+    from bench.records import models as m
+
     ours = {t.name for t in m.metadata.sorted_tables} | {"alembic_version"}
     if names and "alembic_version" not in names and not names <= ours:
         listed = ", ".join(sorted(names)[:5])
@@ -194,7 +196,14 @@ def sqlite_engine(url: sa.URL, *, create: bool, make_folder: bool = False) -> sa
             allowed="a local disk, or a PostgreSQL URL for shared records",
             found=str(path),
         )
-    engine = sa.create_engine(url.set(database=str(path)), connect_args={"timeout": 30})
+    import sqlalchemy as sa
+    from sqlalchemy import event
+
+    from bench.records.encoding import json_serializer
+
+    engine = sa.create_engine(
+        url.set(database=str(path)), connect_args={"timeout": 30}, json_serializer=json_serializer
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):

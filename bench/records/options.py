@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from bench.records.store import DB_ENV, RecordStore
+from bench.records.opening import DB_ENV
 from procedures.errors import InputError
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) is imported when a command opens it, not to build --help
+    from bench.records.store import RecordStore
 
 _DATE_ALLOWED = "YYYY-MM-DD or an ISO 8601 time such as 2026-11-21T14:30 or 2026-11-21T14:30Z (UTC unless an offset is given)"
 
@@ -76,6 +80,8 @@ def filters(args: argparse.Namespace) -> dict:
 
 def open_store(args: argparse.Namespace) -> RecordStore:
     """The store named by --db (or $MB_DB_URL, or the per-user file); never creates a new SQLite file."""
+    from bench.records.store import RecordStore
+
     store = RecordStore.open(getattr(args, "db", None), create=False)
     # a run whose process died shows as interrupted as soon as anyone looks, not "running"; reading the
     # records must not fail for want of that write

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Iterable, Mapping
@@ -10,9 +11,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench.records import encoding
 from bench.records import models as m
 from bench.records.rows import (
+    DIRECTIONS,
     POINT_STATUSES,
+    QUANTITIES,
     RUN_OUTCOMES,
     TEST_PASSES,
     choice,
@@ -144,8 +148,12 @@ class RunWrites:
         limit_hi: float | None,
         limit_provenance: dict,
         planned: dict,
+        quantity: str = "active",
+        direction: str = "delivered",
     ) -> int:
         choice("test_pass", test_pass, TEST_PASSES)
+        choice("quantity", quantity, QUANTITIES)
+        choice("direction", direction, DIRECTIONS)
         with self._write() as tx:
             self._require_position(tx.conn, run_id, position)
             return tx.insert(
@@ -161,6 +169,8 @@ class RunWrites:
                     "voltage_v": voltage_v,
                     "current_a": current_a,
                     "lag_deg": lag_deg,
+                    "quantity": quantity,
+                    "direction": direction,
                     "limit_lo": limit_lo,
                     "limit_hi": limit_hi,
                     "limit_provenance": limit_provenance,
@@ -186,7 +196,9 @@ class RunWrites:
         instrument_error_percent: float | None,
         reference: dict,
     ) -> int:
-        """Store one raw reading; it is committed (audited, on disk) when this returns."""
+        """Store one raw reading; it is committed (audited, on disk) when this returns, and its row id is
+        returned. Inside :meth:`batch` it is committed with the batch (one multi-row INSERT for the readings
+        of that moment) and None is returned."""
         with self._write() as tx:
             return tx.insert(
                 m.readings,
@@ -203,6 +215,7 @@ class RunWrites:
                     "reference": reference,
                     "taken_at": tx.at,
                 },
+                defer=self._in_batch(),
             )
 
     def add_readings_bulk(self, point_row: int, readings: Iterable[Mapping[str, Any]]) -> int:
@@ -244,22 +257,31 @@ class RunWrites:
         message: str = "",
     ) -> None:
         choice("status", status, POINT_STATUSES)
+        changes = {"status": status, "message": message}
         with self._write() as tx:
-            point = (
-                tx.conn.execute(sa.select(m.points).where(m.points.c.id == point_row))
-                .mappings()
-                .one_or_none()
-            )
-            if point is None:
-                raise InputError("point_row", "no such point", found=point_row, source="records store")
-            if point["status"] != "running":
-                raise InputError(
-                    "point_row",
-                    f"point already {point['status']}; a result is recorded once",
-                    found=point_row,
-                    source="records store",
+            changes["finished_at"] = tx.at
+            known = tx.remembered.get(point_row) or self.remembered.get(point_row)
+            merged = None
+            if known is not None:  # a point this store wrote: no read-back, the update checks it still runs
+                merged = tx.update_known(m.points, point_row, known, changes, where={"status": "running"})
+            if merged is None:
+                point = (
+                    tx.conn.execute(sa.select(m.points).where(m.points.c.id == point_row))
+                    .mappings()
+                    .one_or_none()
                 )
-            tx.update(m.points, point_row, {"status": status, "message": message, "finished_at": tx.at})
+                if point is None:
+                    raise InputError("point_row", "no such point", found=point_row, source="records store")
+                if point["status"] != "running":
+                    raise InputError(
+                        "point_row",
+                        f"point already {point['status']}; a result is recorded once",
+                        found=point_row,
+                        source="records store",
+                    )
+                merged = tx.update_known(
+                    m.points, point_row, encoding.encode_row(m.points, point)[1], changes
+                )
             tx.insert(
                 m.results,
                 {
@@ -269,12 +291,13 @@ class RunWrites:
                     "coverage_factor": coverage_factor,
                     "dof": dof,
                     "budget": budget,
-                    "limit_lo": point["limit_lo"],
-                    "limit_hi": point["limit_hi"],
+                    "limit_lo": json.loads(merged["limit_lo"]),
+                    "limit_hi": json.loads(merged["limit_hi"]),
                     "verdict": verdict,
                     "decision_rule": decision_rule,
                     "created_at": tx.at,
                 },
+                defer=True,
             )
 
     def add_wiring_check(
@@ -386,6 +409,20 @@ class RunWrites:
                 )
                 changes["settings"] = settings
             tx.update(m.runs, run_id, changes)
+
+    def close_open_points(self, run_id: int, message: str) -> list[int]:
+        """A run that ended early (an instrument error, an abort): its points still running are closed as
+        failed with why, never left "running". Returns their rows."""
+        p = m.points.c
+        with self._write() as tx:
+            rows = (
+                tx.conn.execute(sa.select(p.id).where(p.run_id == run_id, p.status == "running"))
+                .scalars()
+                .all()
+            )
+            for pid in rows:
+                tx.update(m.points, pid, {"status": "failed", "message": message, "finished_at": tx.at})
+            return list(rows)
 
     def completed_points(self, run_id: int) -> set[tuple[int, str, str]]:
         """(position, point_id, test_pass) already done, failed or skipped: what a resumed run must not

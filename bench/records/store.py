@@ -28,7 +28,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.records import audit
+from bench.records import audit, encoding
 from bench.records import models as m
 from bench.records.opening import (  # noqa: F401 - default_url, mask_url, DB_ENV stay importable from here
     DB_ENV,
@@ -72,6 +72,9 @@ class RecordStore(RunWrites, RunReads):
         self._key: bytes | None = None  # the audit key, loaded (or created) at the first write
         self.identity = database_identity(engine)  # names this database's anchor (audit.write_anchor)
         self._known_positions: set[tuple[int, int | None]] = set()
+        # canonical texts of the REMEMBERED rows (points) this store committed: finishing a point updates it
+        # without reading it back (the update still checks the row is as remembered: status running)
+        self.remembered: dict[int, dict[str, str]] = {}
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -106,7 +109,9 @@ class RecordStore(RunWrites, RunReads):
             ):  # plain postgresql:// would pick psycopg2; we ship psycopg 3
                 parsed = parsed.set(drivername="postgresql+psycopg")
             try:
-                engine = sa.create_engine(parsed, pool_pre_ping=True)
+                engine = sa.create_engine(
+                    parsed, pool_pre_ping=True, json_serializer=encoding.json_serializer
+                )
             except (sa.exc.ArgumentError, ValueError, TypeError, ImportError) as err:
                 raise InputError(
                     "--db", f"not a usable PostgreSQL URL: {err}", allowed=URL_ALLOWED, found=shown
@@ -198,8 +203,12 @@ class RecordStore(RunWrites, RunReads):
         with self._write_conn() as conn:
             tx = Tx(conn, m.utcnow())
             yield tx
+            tx.flush()
             new_head = audit.append(conn, tx.entries, tx.at, self._audit_key())
-        self._anchor(new_head)
+        self._committed(tx, new_head)
+
+    def _in_batch(self) -> bool:
+        return getattr(self._local, "tx", None) is not None
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -215,20 +224,26 @@ class RecordStore(RunWrites, RunReads):
             self._local.tx = tx
             try:
                 yield
+                tx.flush()
                 new_head = audit.append(conn, tx.entries, tx.at, self._audit_key())
             finally:
                 self._local.tx = None
-        self._anchor(new_head)
+        self._committed(tx, new_head)
 
     def _audit_key(self) -> bytes:
         if self._key is None:
             self._key = audit.load_key(create=True)
         return self._key
 
-    def _anchor(self, new_head: tuple[int, str] | None) -> None:
-        """After the commit: the chain head goes to the anchor file outside the database."""
+    def _committed(self, tx: Tx, new_head: tuple[int, str] | None) -> None:
+        """After the commit: the chain head goes to the anchor file outside the database, and the rows the
+        transaction wrote are remembered (only now: a rolled-back row id may be given out again)."""
         if new_head is not None:
             audit.write_anchor(self.identity, *new_head)
+        if tx.remembered:
+            if len(self.remembered) > 20_000:  # a long-lived store (the GUI) forgets old runs' points
+                self.remembered.clear()
+            self.remembered.update(tx.remembered)
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
@@ -423,8 +438,9 @@ class RecordStore(RunWrites, RunReads):
                 self._interrupt(tx, run_id)
             return found
 
-    def mark_resumed(self, run_id: int) -> None:
-        """An interrupted run continues under this process (status back to "running")."""
+    def mark_resumed(self, run_id: int, *, elsewhere: dict | None = None) -> None:
+        """An interrupted run continues under this process (status back to "running"); ``elsewhere``: it
+        continues on other instruments, with the technician's reason (kept in the run's settings)."""
         with self._write() as tx:
             run = tx.conn.execute(sa.select(m.runs).where(m.runs.c.id == run_id)).mappings().one_or_none()
             if run is None:
@@ -436,16 +452,17 @@ class RecordStore(RunWrites, RunReads):
                     found=run_id,
                     source="records store",
                 )
-            tx.update(
-                m.runs,
-                run_id,
-                {
-                    "status": "running",
-                    "pid": os.getpid(),
-                    "hostname": socket.gethostname(),
-                    "resumes": run["resumes"] + 1,
-                },
-            )
+            changes = {
+                "status": "running",
+                "pid": os.getpid(),
+                "hostname": socket.gethostname(),
+                "resumes": run["resumes"] + 1,
+            }
+            if elsewhere:
+                settings = dict(run["settings"] or {})
+                settings["resumed_elsewhere"] = [*settings.get("resumed_elsewhere", []), elsewhere]
+                changes["settings"] = settings
+            tx.update(m.runs, run_id, changes)
             tx.conn.execute(sa.update(m.runs).where(m.runs.c.id == run_id).values(heartbeat_at=tx.at))
 
     # ------------------------------------------------------------------ audit

@@ -171,7 +171,7 @@ class Link:
         except Exception as exc:  # noqa: BLE001 - translated, never swallowed
             raise self._translate(exc, command) from exc
         reply = reply.strip("\r\n ")
-        if not reply or any(not (32 <= ord(ch) < 127) for ch in reply):
+        if not reply or not (reply.isascii() and reply.isprintable()):  # printable ASCII only
             raise UnparseableReply(self.name, command, reply, "reply is empty or not printable ASCII")
         return reply
 

@@ -3,7 +3,9 @@ bench (one ANSI Type 2 optical probe per socket, each its own serial port).
 
 What it reads: identity (ST1 manufacturer, model, firmware, serial; ST5 device id), status and tamper
 flags (ST3), energy registers (ST21/ST22/ST12/ST23: summations by unit of measure and quadrants, so
-``kWh_delivered`` is the summation of active energy in quadrants I+IV), the clock (ST52); procedures
+``kWh_delivered`` is the summation of active energy in quadrants I+IV, and per TOU tier ``kWh_tier<n>``),
+the demand (ST13 interval, ST23 maximum, ST25 previous reset), the clock (ST52, ST55 with the tier in
+force), the TOU calendar (ST51/ST54) and the history log (ST71/ST74); procedures
 demand reset (9) and set date/time (10) through ST7/ST8. Protocol facts and their sources are in
 :mod:`instruments.protocols.c1218` / :mod:`instruments.protocols.c1219`; the table layouts marked [U] there
 are the published standard's structure, not confirmed in a public implementation — reading them is safe
@@ -208,7 +210,77 @@ class C1218Port:
                 out[f"{unit}_{way}"] = value * uom.multiplier / 1000.0
             if data.demand_resets is not None:
                 out["demand_resets"] = float(data.demand_resets)
+            for t, (sums, _demands) in enumerate(data.tiers, start=1):
+                for k, value in enumerate(sums):
+                    uom = uoms[select[k]] if k < len(select) and select[k] < len(uoms) else None
+                    if uom is not None and uom.quantity == "W" and uom.delivered:
+                        out[f"kWh_tier{t}"] = value * uom.multiplier / 1000.0
             return out
+
+        return self._session(work)
+
+    def _demand_layout(self):
+        cfg = self._cfg
+        layout = self._decode(c1219.decode_st21, self._table(c1219.ACT_REGS))
+        if layout.demands < 1:
+            raise UnparseableReply(self.name, f"read {TABLE_LABEL(c1219.ACT_REGS)}", None,
+                                   "the meter keeps no demand register (ST21 NBR_DEMANDS = 0)")  # fmt: skip
+        select = self._table(c1219.DATA_SELECTION)
+        uoms = self._decode(c1219.decode_st12, self._table(c1219.UOM_ENTRY), cfg)
+        src = select[layout.summations] if len(select) > layout.summations else 0xFF
+        uom = uoms[src] if src < len(uoms) else None
+        if uom is None or uom.quantity != "W":
+            raise UnparseableReply(self.name, f"read {TABLE_LABEL(c1219.DATA_SELECTION)}", None,
+                                   "the first demand is not an active-power demand")  # fmt: skip
+        return layout, uom.multiplier / 1000.0
+
+    def demand(self) -> dict:
+        """The first demand register (ST13 interval, ST23 maximum in kW, ST25 the last reset)."""
+
+        def work():
+            cfg = self._cfg
+            layout, to_kw = self._demand_layout()
+            ctl = self._decode(c1219.decode_st13, self._table(c1219.DEMAND_CONTROL))[0]
+            data = self._decode(c1219.decode_st23, self._table(c1219.CURRENT_REG_DATA), cfg, layout)
+            when, prev = self._decode(
+                c1219.decode_st25, self._table(c1219.PREVIOUS_DEMAND_RESET_DATA), cfg, layout
+            )
+            return {
+                "max_kw": data.demands[0][0] * to_kw,
+                "interval_s": ctl.interval_s,
+                "subintervals": ctl.multiplier,
+                "demand_type": ctl.kind,
+                "resets": data.demand_resets,
+                "previous_reset": when.isoformat(sep=" ") if when else None,
+                "previous_max_kw": prev.demands[0][0] * to_kw if prev.demands else None,
+                "tables": "ST13, ST23, ST25",
+            }
+
+        return self._session(work)
+
+    def clock_state(self):
+        """ST55: the meter's time, day of week, DST and the TOU tier in force (1-based in ``tier``)."""
+        return self._session(
+            lambda: self._decode(c1219.decode_st55, self._table(c1219.CLOCK_STATE), self._cfg)
+        )
+
+    def tou_calendar(self) -> list[tuple[str, int]]:
+        """The daily tier switches (ST51, ST54) as ("hh:mm", tier 1-based)."""
+
+        def work():
+            act = self._decode(c1219.decode_st51, self._table(c1219.ACT_TIME_TOU))
+            switches = self._decode(c1219.decode_st54, self._table(c1219.CALENDAR), act)
+            return [(f"{s.hour:02d}:{s.minute:02d}", s.tier + 1) for s in switches]
+
+        return self._session(work)
+
+    def events(self) -> list[str]:
+        """The history log (ST71, ST74), oldest first, in words with their meter time."""
+
+        def work():
+            layout = self._decode(c1219.decode_st71, self._table(c1219.ACT_LOG))
+            log = self._decode(c1219.decode_st74, self._table(c1219.HISTORY_LOG_DATA), self._cfg, layout)
+            return [f"{e.when:%Y-%m-%d %H:%M:%S} {e.words}" if e.when else e.words for e in log]
 
         return self._session(work)
 

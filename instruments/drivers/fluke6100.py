@@ -79,6 +79,9 @@ COMMANDS = {
     "current_units": ("UNIT:MHAR:CURR ABS", "C"),
     "voltage": ("SOUR:PHAS{n}:VOLT:MHAR:HARM1 {amp:.7g},{angle:.4f}", "C"),
     "current": ("SOUR:PHAS{n}:CURR:MHAR:HARM1 {amp:.7g},{angle:.4f}", "C"),
+    # a harmonic of the multi-harmonic waveform, y = 0...100, amplitude absolute (UNIT:MHAR ABS), FM 5-36
+    "voltage_harmonic": ("SOUR:PHAS{n}:VOLT:MHAR:HARM{k:d} {amp:.7g},{angle:.4f}", "C"),
+    "current_harmonic": ("SOUR:PHAS{n}:CURR:MHAR:HARM{k:d} {amp:.7g},{angle:.4f}", "C"),
     "voltage?": ("SOUR:PHAS{n}:VOLT:MHAR:HARM1?", "C"),  # FM 5-36 -> <amplitude>,<angle>
     "current?": ("SOUR:PHAS{n}:CURR:MHAR:HARM1?", "C"),
     "voltage_state": ("SOUR:PHAS{n}:VOLT:STAT {on:d}", "C"),
@@ -175,6 +178,8 @@ class Fluke6100(AllInOneRoles):
         self._cleared = False
         self._frequency_hz = 0.0
         self._enabled: dict[int, tuple[bool, bool]] = {}  # phase -> (voltage on, current on) as last set
+        self._energy_setup: tuple | None = None  # the energy-test settings last sent and found accepted
+        self._unchecked: list[str] = []  # energy-test settings sent since the error queue was last read
 
     # ---- shared ---------------------------------------------------------------------------------
     def identify(self) -> str:
@@ -256,7 +261,9 @@ class Fluke6100(AllInOneRoles):
             per_element=True,
             frequency_hz=FREQUENCY_HZ,
             harmonics=True,
-            quantities=frozenset({"active", "apparent"}),  # POW:WATT?, POW:VA?; the energy test: active
+            # the energy test gates Wh only: ENER:MUT:CONS:UNIT has IPWH...MWHPI and no var/VA unit (FM 5-58...5-64);
+            # POW:VA? is a reading of its apparent power, not a pulse output a gate can count
+            quantities=frozenset({"active"}),
             energy_test=energy,
             positions=1,
             continuous_gating=False,
@@ -268,6 +275,7 @@ class Fluke6100(AllInOneRoles):
         """Output off; then, when the energy option is fitted, the test sequence aborted (``ENER:ABOR``
         also drops the source, FM 5-58: here only as part of the safe state). Harmless when off."""
         self._want_on = False
+        self._energy_setup = None  # after ENER:ABOR the test is set up afresh
         self.link.write(cmd("output_off"))
         try:
             fitted = self.energy_option()
@@ -360,6 +368,32 @@ class Fluke6100(AllInOneRoles):
         self._cleared = True
         self.check("; ".join(sent))
         if self._want_on:  # a change while the output is on settles like switching on
+            self.clock.sleep(self.opts["settle_s"])
+
+    def set_harmonics(self, phases: dict[str, PhaseSetting], harmonics) -> None:
+        """Add ``harmonics`` ((order, % of the fundamental on the voltage, % on the current), ...) to the
+        waveform :meth:`apply` set up, or with none clear every harmonic but the fundamental (FM 5-36
+        ``MHAR:CLE``). Each harmonic is in phase with its fundamental: angle = order x the fundamental's."""
+        steps: list[tuple[str, dict]] = []
+        for n, p in zip((1, 2, 3), PHASES, strict=True):
+            s = phases.get(p)
+            if n not in self.fitted() or s is None:
+                continue
+            steps += [("voltage_clear", {"n": n}), ("current_clear", {"n": n})]
+            v_wire = wrap180(-s.voltage_lag_deg)
+            i_wire = wrap180(s.voltage_lag_deg - s.current_lag_deg)
+            for order, v_pct, i_pct in harmonics:
+                if not 2 <= int(order) <= 100:
+                    raise InputError("harmonics", "orders 2 ... 100 (FM 5-36 HARM0...HARM100)", found=order)
+                if s.voltage_v and v_pct:
+                    steps.append(("voltage_harmonic", {"n": n, "k": int(order), "amp": s.voltage_v * v_pct / 100.0,
+                                                       "angle": wrap180(order * v_wire) + 0.0}))  # fmt: skip
+                if s.current_a and i_pct:
+                    steps.append(("current_harmonic", {"n": n, "k": int(order), "amp": s.current_a * i_pct / 100.0,
+                                                       "angle": wrap180(order * i_wire) + 0.0}))  # fmt: skip
+        sent = [self._send(name, **values) for name, values in steps]
+        self.check("; ".join(sent))
+        if self._want_on:
             self.clock.sleep(self.opts["settle_s"])
 
     def _output_state(self) -> bool:
@@ -474,6 +508,9 @@ class Fluke6100(AllInOneRoles):
         if not (self.kr_wh > 0 and math.isfinite(self.kr_wh)):
             raise InputError("reference.kr_wh", "must be > 0 Wh per pulse", found=self.kr_wh)
         self._energy_path(cmd("test_pulses", n=meter_pulses))
+        setup = (kt_wh, meter_pulses, self.kr_wh, self.opts["mut_input"])
+        if setup == self._energy_setup:  # the next reading of a point: the unit holds these settings
+            return
         # FM 5-58/5-59: the MUT source first, then the reference source, then the test pulse source
         steps = [
             ("mut_unit", {}),
@@ -485,12 +522,24 @@ class Fluke6100(AllInOneRoles):
             ("pulse_source", {}),
             ("test_pulses", {"n": meter_pulses}),
         ]
-        sent = [self._send(name, **values) for name, values in steps]
-        self.check("; ".join(sent))
+        self._energy_setup = None
+        self._unchecked += [self._send(name, **values) for name, values in steps]
+        self._energy_setup = setup  # accepted once the error queue read after the start is empty
+
+    def _settings_checked(self) -> None:
+        """The error queue, once for the energy-test settings (and start) sent since it was last read."""
+        if self._unchecked:
+            after, self._unchecked = "; ".join(self._unchecked), []
+            try:
+                self.check(after)
+            except InstrumentError:
+                self._energy_setup = None  # refused or faulted: send the whole setup again next time
+                raise
 
     def start(self) -> None:
         self._energy_path(cmd("test_start"))
-        self.check(self._send("test_start"))
+        self._unchecked.append(self._send("test_start"))
+        self._settings_checked()
 
     def poll(self) -> tuple[str, float]:
         self._energy_path(cmd("test_status?"))
@@ -511,7 +560,8 @@ class Fluke6100(AllInOneRoles):
 
     def count_start(self) -> None:
         self._energy_path(cmd("count_start"))
-        self.check(self._send("count_start"))
+        self._unchecked.append(self._send("count_start"))
+        self._settings_checked()
 
     def count_read(self) -> tuple[int, float]:
         self._energy_path(cmd("count?"))

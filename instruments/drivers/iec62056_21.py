@@ -144,6 +144,45 @@ class Iec62056Port:
         err = lines.get("F.F", ("0", ""))[0]
         return [] if set(err) <= {"0"} else [f"error register F.F = {err}"]
 
+    def _number(self, lines, address: str, units: dict[str, float]) -> float:
+        if address not in lines:
+            raise UnparseableReply(self.name, f"data readout, OBIS {address}", None,
+                                   f"the meter's readout has no {address} line")  # fmt: skip
+        value, unit = lines[address]
+        if unit not in units:
+            raise UnparseableReply(self.name, f"data readout, OBIS {address}", f"{address}({value}*{unit})",
+                                   f"unit {unit!r}, expected one of {', '.join(units)}")  # fmt: skip
+        try:
+            return float(value) * units[unit]
+        except ValueError:
+            raise UnparseableReply(self.name, f"data readout, OBIS {address}", f"{address}({value})",
+                                   "not a number") from None  # fmt: skip
+
+    def demand(self) -> dict:
+        """The demand lines [U OBIS meanings]: 0.8.0 interval, 1.5.0 last interval's demand, 1.6.0 the
+        maximum since the last reset, 0.1.0 the reset count. Over mode C's data readout a demand reset is
+        not possible (it needs the meter's programming mode): the demand test judges 1.5.0."""
+        _ident, lines = self.readout()
+        kw = {"kW": 1.0, "W": 1e-3, "MW": 1e3}
+        out = {
+            "interval_s": self._number(lines, "0.8.0", {"min": 60.0, "s": 1.0}),
+            "last_kw": self._number(lines, "1.5.0", kw),
+            "max_kw": self._number(lines, "1.6.0", kw),
+            "subintervals": None,
+            "demand_type": "block or sliding (not in the readout)",
+            "resets": int(self._number(lines, "0.1.0", {"": 1.0})) if "0.1.0" in lines else None,
+            "tables": "OBIS 0.8.0, 1.5.0, 1.6.0",
+        }
+        return out
+
+    def events(self) -> list[str]:
+        """The event counters of the readout, in words [U OBIS meanings]."""
+        _ident, lines = self.readout()
+        names = {"C.7.0": "power failures", "C.51.0": "tamper attempts", "0.1.0": "demand resets"}
+        return [
+            f"{names[a]}: {int(lines[a][0])} ({a})" for a in names if a in lines and lines[a][0].isdigit()
+        ]
+
     def clock(self) -> datetime:
         _ident, lines = self.readout()
         try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from instruments.drivers import DriverContext, Link, parse_numbers, read_options
 from instruments.errors import CommandRefused, InstrumentFault, UnparseableReply
-from instruments.interfaces import GateResult
+from instruments.interfaces import Capabilities, GateResult
 from instruments.registry import DriverSpec
 from procedures.errors import InputError
 
@@ -25,6 +25,7 @@ COMMANDS = {
     "error": "SYST:ERR?",
     "positions?": "SYST:POS?",
     "configure": "POS{p}:CONF {kt:.9g},{n:d}",
+    "quantity": "POS{p}:QUAN {q}",  # which reference pulses the gate counts: W, VAR, VA
     "start": "POS{p}:GATE START",
     "abort": "POS{p}:GATE ABORT",
     "status?": "POS{p}:STAT?",  # -> IDLE|RUN|DONE,<progress>
@@ -35,6 +36,7 @@ COMMANDS = {
     "count?": "POS{p}:COUN?",  # -> <meter pulses>,<seconds>
 }
 OPTIONS = {"timeout_ms": (int, 2000, lambda v: 50 <= v <= 60000, "50..60000 ms")}
+QUANTITY_WORDS = {"active": "W", "reactive": "VAR", "apparent": "VA"}
 STATUS_WORDS = {"IDLE": "idle", "RUN": "running", "DONE": "finished"}
 
 
@@ -47,9 +49,31 @@ class SimCounter:
         self.link = Link(ctx.resource, ctx.name, timeout_ms=self.opts["timeout_ms"])
         self.positions: tuple[int, ...] = ()
         self.kr_wh = 0.0
+        self._unchecked: list[str] = []  # settings written since the error queue was last read
+
+    def wrote(self, command: str) -> None:
+        """A setting was sent; its error-queue check is made once for all the settings of a point."""
+        self.link.write(command)
+        self._unchecked.append(command)
+
+    def settings_done(self) -> None:
+        """Read the error queue once for every setting sent since the last check (a refused configure or
+        start raises here, naming the commands); nothing to do when none was sent."""
+        if self._unchecked:
+            after, self._unchecked = "; ".join(self._unchecked), []
+            self.check(after)
 
     def identify(self) -> str:
         return self.link.query(COMMANDS["identify"])
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            quantities=frozenset(QUANTITY_WORDS),  # POS<n>:QUAN W|VAR|VA selects the reference pulses
+            energy_test=True,
+            positions=48,
+            continuous_gating=True,  # POS<n>:GATE:SER
+            pulse_count=True,  # POS<n>:COUN
+        )
 
     def check(self, after: str) -> None:
         errs = []
@@ -87,25 +111,35 @@ class PositionCalculator:
     def __init__(self, rack: SimCounter, position: int) -> None:
         self.rack, self.position = rack, position
         self.name = f"{rack.name} position {position}"
+        self._quantity = "active"  # the device's power-on default (POS<n>:QUAN W)
 
     def _c(self, key: str, **kw) -> str:
         return COMMANDS[key].format(p=self.position, **kw)
 
-    def configure(self, kt_wh: float, meter_pulses: int) -> None:
+    def configure(self, kt_wh: float, meter_pulses: int, quantity: str = "active") -> None:
+        """A gate of ``meter_pulses`` of ``kt_wh`` Wh (varh, VAh) against the reference's W (var, VA) pulses."""
+        if quantity not in QUANTITY_WORDS:
+            raise InputError(
+                "quantity", "is not an energy quantity", allowed=tuple(QUANTITY_WORDS), found=quantity
+            )
         if not (kt_wh > 0 and math.isfinite(kt_wh)):
             raise InputError("kt_wh", "must be > 0 Wh per pulse", found=kt_wh)
         if meter_pulses < 1:
             raise InputError("meter_pulses", "must be >= 1", found=meter_pulses)
-        c = self._c("configure", kt=kt_wh, n=meter_pulses)
-        self.rack.link.write(c)
-        self.rack.check(c)
+        if quantity != self._quantity:
+            self.rack.wrote(self._c("quantity", q=QUANTITY_WORDS[quantity]))
+            self._quantity = quantity
+        self.rack.wrote(self._c("configure", kt=kt_wh, n=meter_pulses))
 
     def start(self) -> None:
-        c = self._c("start")
-        self.rack.link.write(c)
-        self.rack.check(c)
+        self.rack.wrote(self._c("start"))
+
+    def settings_done(self) -> None:
+        """The error queue, once for the settings of every position sent since the last check."""
+        self.rack.settings_done()
 
     def poll(self) -> tuple[str, float]:
+        self.rack.settings_done()  # nothing is concluded from a gate whose settings were not checked
         q = self._c("status?")
         reply = self.rack.link.query(q)
         word, _, progress = reply.partition(",")
@@ -115,6 +149,7 @@ class PositionCalculator:
         return STATUS_WORDS[word], min(max(value, 0.0), 1.0)
 
     def result(self) -> GateResult:
+        self.rack.settings_done()
         q = self._c("result?")
         return self._gate_result(q, self.rack.link.query(q))
 
@@ -129,12 +164,11 @@ class PositionCalculator:
         so a point's readings cost one wait for the first meter edge instead of one per reading."""
         if gates < 1:
             raise InputError("gates", "must be >= 1", found=gates)
-        c = self._c("start_series", n=gates)
-        self.rack.link.write(c)
-        self.rack.check(c)
+        self.rack.wrote(self._c("start_series", n=gates))
 
     def results(self) -> list[GateResult]:
         """Every finished gate of the running series, oldest first."""
+        self.rack.settings_done()
         q = self._c("results?")
         reply = self.rack.link.query(q)
         head, *parts = reply.split(";")
@@ -143,11 +177,10 @@ class PositionCalculator:
         return [self._gate_result(q, part) for part in parts]
 
     def count_start(self) -> None:
-        c = self._c("count_start")
-        self.rack.link.write(c)
-        self.rack.check(c)
+        self.rack.wrote(self._c("count_start"))
 
     def count_read(self) -> tuple[int, float]:
+        self.rack.settings_done()
         q = self._c("count?")
         pulses, secs = parse_numbers(self.name, q, self.rack.link.query(q), 2)
         return int(pulses), secs

@@ -85,9 +85,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "mmode?": ("CONFIGURATION:POW1:MMODE?", "C", _DUMP),
     "dut_source": (EC + ":DUTSOURCE {name};", "C", _SEC1 + "; ZX com5003d/configs/com5003d.xml (SC1)"),
     "dut_source?": (EC + ":DUTSOURCE?", "C", _DUMP),
+    "ref_source": (EC + ":REFSOURCE {name};", "C", _SEC1 + " (P, Q, S: the POW1/2/3 frequency outputs)"),
     "ref_source?": (EC + ":REFSOURCE?", "C", _DUMP),
     "ref_constant?": (EC + ":REFCONSTANT?", "C", _DUMP),
-    "dut_unit": (EC + ":DCUNIT Wh/I;", "C", _SEC1 + " getDutConstUnitValidator"),
+    "dut_unit": (EC + ":DCUNIT {unit};", "C", _SEC1 + " getDutConstUnitValidator"),
     "dut_unit?": (EC + ":DCUNIT?", "C", _DUMP),
     "dut_constant": (EC + ":DUTCONSTANT {value};", "C", _SEC1),
     "dut_constant?": (EC + ":DUTCONSTANT?", "C", _DUMP),
@@ -127,6 +128,10 @@ OPTIONS = {
     "measuring_mode": (str, "4LW", lambda v: v in MMODES, "4LW (4-wire), 3LW (3-wire, Aron), 2LW"),
     "opc_timeout_s": (float, 5.0, lambda v: 0.1 <= v <= 120.0, "0.1..120 s"),
 }  # fmt: skip
+#: a point's energy quantity -> (REFSOURCE: which power module's pulses the gate counts, DCUNIT of the
+#: meter constant kt per pulse): P = POW1 active, Q = POW2 reactive, S = POW3 apparent; the DCUNIT must be
+#: one of its REFSOURCE's (ZC sec1modulemeasprogram.cpp getDutConstUnitValidator, newRefInput)
+QUANTITY_SETTINGS = {"active": ("P", "Wh/I"), "reactive": ("Q", "Varh/I"), "apparent": ("S", "VAh/I")}
 KR_TOLERANCE = 1e-6  # relative: a bench-file kr_wh further from the unit's REFCONSTANT is refused
 
 _ITEM = re.compile(r"([A-Za-z][A-Za-z0-9]*):([A-Za-z0-9_\-]+):\[([^\]]*)\]:([^;]*)")
@@ -221,7 +226,7 @@ class ZeraCOM5003:
         return Capabilities(
             phases=3,
             quantities=frozenset({"active", "reactive", "apparent"}),  # POW1 W, POW2 var, POW3 VA
-            energy_test=True,  # gates on active energy: DCUNIT Wh/I with the default reference P (fOUT1)
+            energy_test=True,  # REFSOURCE P|Q|S with DCUNIT Wh/I|Varh/I|VAh/I (QUANTITY_SETTINGS)
             positions=1,
             continuous_gating=False,  # CONTINUOUS keeps only the last result: readings could be lost
             pulse_count=True,  # a gate of count_gate_pulses; PULSES counts the meter's pulses
@@ -425,7 +430,14 @@ class ECPosition:
         self.meter.setting(what, command, query, expected)
         self._configured[key] = value
 
-    def configure(self, kt_wh: float, meter_pulses: int) -> None:
+    def configure(self, kt_wh: float, meter_pulses: int, quantity: str = "active") -> None:
+        """A gate of ``meter_pulses`` of ``kt_wh`` Wh (varh, VAh for a reactive, apparent ``quantity``) each,
+        against the reference's pulses of the same quantity (REFSOURCE P|Q|S; REFCONSTANT is then in
+        imp/kWh, imp/kvarh, imp/kVAh)."""
+        if quantity not in QUANTITY_SETTINGS:
+            raise InputError(
+                "quantity", "is not an energy quantity", allowed=tuple(QUANTITY_SETTINGS), found=quantity
+            )
         if not (kt_wh > 0 and math.isfinite(kt_wh)):
             raise InputError("kt_wh", "must be > 0 Wh per pulse", found=kt_wh)
         if not 1 <= meter_pulses <= MAX_COUNT:
@@ -443,7 +455,12 @@ class ECPosition:
                 found=meter_pulses,
             )
         self._set("DUT input", "dut", "SC1", cmd("dut_source", name="SC1"), cmd("dut_source?"), "SC1")
-        self._set("DUT constant unit", "unit", "Wh/I", cmd("dut_unit"), cmd("dut_unit?"), "Wh/I")
+        source, unit = QUANTITY_SETTINGS[quantity]
+        if self._configured.get("ref") != source:
+            self._configured.pop("unit", None)  # a new REFSOURCE resets DCUNIT on the unit (ZC newRefInput)
+        self._set("reference pulses (REFSOURCE)", "ref", source, cmd("ref_source", name=source),
+                  cmd("ref_source?"), source)  # fmt: skip
+        self._set("DUT constant unit", "unit", unit, cmd("dut_unit", unit=unit), cmd("dut_unit?"), unit)
         self._set("DUT constant", "kt", value, cmd("dut_constant", value=value), cmd("dut_constant?"),
                   float(value))  # fmt: skip
         self._set("meter pulses (MRATE)", "mrate", meter_pulses, cmd("mrate", n=meter_pulses), cmd("mrate?"),

@@ -357,7 +357,8 @@ class ZeraMAD:
     def capabilities(self) -> Capabilities:
         return Capabilities(
             # the rack counts whatever pulses the reference puts on src-ref-1: the quantity is the reference's
-            quantities=frozenset({"active", "reactive", "apparent"}),
+            # pulse output, which nothing on this bench selects yet, so only active energy is gated
+            quantities=frozenset({"active"}),
             energy_test=True,
             positions=1,
             continuous_gating=False,  # repetition reports only the last gate (see the module text)

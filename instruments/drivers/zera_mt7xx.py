@@ -335,7 +335,9 @@ class ZeraMT7xx(AllInOneRoles):
             per_element=True,
             frequency_hz=HERTZ,
             harmonics=False,
-            quantities=frozenset({"active"}),
+            quantities=frozenset(
+                {"active"}
+            ),  # no public source says how the MT selects var/VA pulses ([U]): active only
             energy_test=True,
             positions=1,
             continuous_gating=False,  # AEB1 exists, but AES1 shows one error: back-to-back results get lost

@@ -19,23 +19,31 @@ reference's truth. The protocol facts and their sources are in :mod:`instruments
   meter does not have answers ``onp`` [U];
 - 6 s without traffic drops the session back to the start (channel traffic timeout) [U];
 - faults from the bench file: ``meter_port = "dead"`` answers nothing at all; ``"no-registers"`` has no
-  ST21–ST23.
+  ST21–ST23 (nor ST25).
+
+What the tables hold (issue 15; layouts in :mod:`instruments.protocols.c1219`, marked there): ST13 the
+demand interval (subinterval x multiplier), ST21/ST22/ST23 two summations (delivered, received), one
+maximum demand with its time, one tier block per TOU tier; ST25 the registers at the last demand reset
+with its time; ST51/ST54 the daily tier switches; ST52/ST55 the clock (ST55 with the tier in force);
+ST3 the bench file's ``status_flags``; ST71/ST74 a 32-entry circular history log with time and
+sequence number. The demand, tier and clock values come from the meter's memory
+(:mod:`instruments.sim.meter_memory`), i.e. from what it registered.
 """
 
 from __future__ import annotations
 
 import math
 import struct
-from datetime import datetime, timedelta
 
 from instruments.protocols import c1218, c1219
+from instruments.sim.meter_memory import EPOCH, memory_for, shown_kwh
 from instruments.sim.meterport import registered_kwh
 from instruments.sim.protocol import Connection, Reply, SerialSettings, SimInstrument
 
 PASSWORD = b"\x00" * 20  # the factory default of a simulated meter
 CHANNEL_TIMEOUT_S = 6.0
-EPOCH = datetime(2026, 1, 1)
-ALL_TABLES = (0, 1, 3, 5, 7, 8, 12, 21, 22, 23, 52)
+ALL_TABLES = (0, 1, 3, 5, 7, 8, 12, 13, 21, 22, 23, 25, 51, 52, 54, 55, 71, 74)
+LOG_ENTRIES = 32
 
 
 class SimC1218Meter(SimInstrument):
@@ -46,12 +54,10 @@ class SimC1218Meter(SimInstrument):
         super().__init__()
         self.physics, self.position, self.password = physics, position, password
         self.serial = SerialSettings(9600, 8, 1, "none")
-        self.demand_resets = 0
-        self.clock_offset = timedelta(0)  # set by procedure 10
-        self.drift_ppm = 0.0
-        self.status_flags = 0  # ST3 ED_STD_STATUS1 bits (see instruments.protocols.c1219.STATUS_BITS)
+        self.status_flags = 0  # extra ST3 ED_STD_STATUS1 bits a test sets (c1219.STATUS_BITS)
         self.proc_response = b""
         self._last = -math.inf
+        self.memory = memory_for(physics, position) if position in physics.meters else None
 
     # ---- framing -------------------------------------------------------------------------------------
     def split(self, buffer: bytearray) -> list[bytes]:
@@ -206,14 +212,13 @@ class SimC1218Meter(SimInstrument):
         result = 0
         if number == c1219.PROC_REMOTE_RESET:
             if params[:1] and params[0] & 1:
-                self.demand_resets = (self.demand_resets + 1) % 256
+                self.memory.demand_reset()
         elif number == c1219.PROC_SET_DATE_TIME:
             if len(params) < 7:
                 result = 2
             else:
                 try:
-                    want = c1219.decode_st52(params[1:7], _CFG)
-                    self.clock_offset = want - self._clock_base()
+                    self.memory.set_clock(c1219.decode_st52(params[1:7], _CFG))
                 except ValueError:
                     result = 2
         else:
@@ -222,18 +227,14 @@ class SimC1218Meter(SimInstrument):
         return bytes([c1218.OK]), True, ""
 
     # ---- tables ----------------------------------------------------------------------------------------
-    def _clock_base(self) -> datetime:
-        t = self.physics.clock.now()
-        return EPOCH + timedelta(seconds=t * (1 + self.drift_ppm * 1e-6))
-
     def _table(self, table: int) -> bytes | None:
         spec = self.spec
         if table == c1219.GEN_CONFIG:
-            used = bytearray(8)
+            used = bytearray(10)  # DIM_STD_TBLS_USED bytes: tables 0..79
             for t in ALL_TABLES:
                 used[t // 8] |= 1 << (t % 8)
             # little-endian, ISO 646 characters (1 << 1), time format 2, NI formats FLOAT64 / FLOAT64
-            head = bytes([0x02, 0x02, 0x00]) + b"EMTR" + bytes([2, 0, 10, 64, 2, 0, 8, 0, 2, 0, 0, 0])
+            head = bytes([0x02, 0x02, 0x00]) + b"EMTR" + bytes([2, 0, 10, 64, 2, 0, 10, 0, 2, 0, 0, 0])
             return head + bytes(used) + bytes([0x00, 0x06])  # standard procedures 9 and 10
         if table == c1219.GENERAL_MFG_ID:
             fw = (spec.firmware.split(".") + ["0"])[:2]
@@ -244,14 +245,35 @@ class SimC1218Meter(SimInstrument):
                 + bytes([1, 0, major % 256, minor % 256])
                 + spec.serial[:16].ljust(16).encode("ascii", "replace")
             )
+        mem = self.memory
         if table == c1219.ED_MODE_STATUS:
-            return bytes([0x01]) + struct.pack("<H", self.status_flags) + b"\x00\x00"
+            bits = self.status_flags
+            for name in mem.status_flags:
+                bits |= 1 << c1219.STATUS_BITS.index(name)
+            return bytes([0x01]) + struct.pack("<H", bits) + b"\x00\x00"
         if table == c1219.DEVICE_IDENT:
             return spec.serial[:20].ljust(20).encode("ascii", "replace")
         if table == c1219.PROC_RESPONSE:
             return self.proc_response or struct.pack("<H", 0) + b"\x00\x00"
         if table == c1219.CLOCK:
-            return c1219.encode_st52(self._clock_base() + self.clock_offset) + b"\x00"
+            now = mem.now()
+            return c1219.encode_st52(now) + bytes([now.isoweekday() % 7])
+        if table == c1219.CLOCK_STATE:
+            now = mem.now()
+            tier = mem.tier_at((now - EPOCH).total_seconds()) - 1
+            return c1219.encode_st55(now, tier, tier)
+        if table == c1219.DEMAND_CONTROL:
+            return c1219.encode_st13(int(mem.sub_s // 60), mem.subintervals)
+        if table == c1219.ACT_TIME_TOU:
+            return bytes([0, 0, 0, 0, 0]) + struct.pack("<HH", len(mem.calendar), 3 * len(mem.calendar))
+        if table == c1219.CALENDAR:
+            return c1219.encode_st54(
+                [c1219.TierSwitch(m // 60, m % 60, tier - 1) for m, tier in mem.calendar]
+            )
+        if table == c1219.ACT_LOG:  # time and sequence number per entry, no argument [C layout]
+            return bytes([0x06, 0, 0, 0, 0]) + struct.pack("<HH", LOG_ENTRIES, 0) + b"\x00\x00\x00"
+        if table == c1219.HISTORY_LOG_DATA:
+            return self._history()
         if spec.meter_port == "no-registers":
             return None
         if table == c1219.UOM_ENTRY:
@@ -260,12 +282,55 @@ class SimC1218Meter(SimInstrument):
             received = 0 | kilo | (1 << 15) | (1 << 16)
             return struct.pack("<II", delivered, received)
         if table == c1219.ACT_REGS:
-            return bytes([0x04, 0x00, 0, 2, 0, 0, 1, 0, 0, 0])  # reset counter; 2 summations, no demands
+            # reset counter and date-time flags; 2 summations, 1 demand, 1 occurrence, one block per tier
+            return bytes([0x06, 0x00, 0, 2, 1, 0, 1, mem.tiers, 0, 0])
         if table == c1219.DATA_SELECTION:
-            return bytes([0, 1])
+            return bytes([0, 1, 0, 0x01])  # summations: UOM 0, 1; demand: UOM 0; it is a maximum
         if table == c1219.CURRENT_REG_DATA:
-            return bytes([self.demand_resets]) + struct.pack("<dd", self._kwh(), 0.0)
+            return bytes([mem.resets]) + self._register_data(
+                self._kwh(), mem.tier_kwh(), mem.max_kw, mem.max_at
+            )
+        if table == c1219.PREVIOUS_DEMAND_RESET_DATA:
+            prev = mem.previous
+            if prev is None:
+                return bytes(6) + bytes([mem.resets]) + self._register_data(0.0, [0.0] * mem.tiers, 0.0, None)
+            digit = spec.register_resolution_kwh
+            return (
+                c1219.encode_st52(prev.when)
+                + bytes([mem.resets])
+                + self._register_data(
+                    shown_kwh(prev.total_wh / 1000.0, digit),
+                    [w / 1000.0 for w in prev.tier_wh],
+                    prev.max_kw,
+                    prev.max_at,
+                )  # fmt: skip
+            )
         return None
+
+    def _register_data(self, total_kwh: float, tiers: list[float], max_kw: float, max_at) -> bytes:
+        """A REGISTER_DATA_RCD (ST23 after its reset counter; ST25): summations in Wh (UOM multiplier kilo
+        in ST12 makes them kWh), then the demand's time (STIME_DATE) and value in kW; tier blocks with the
+        tier's energy and no tier demand (this simulated meter keeps none: 0)."""
+        stime = c1219.encode_st52(max_at)[:5] if max_at else bytes(5)
+        digit = self.spec.register_resolution_kwh
+        out = struct.pack("<dd", total_kwh, 0.0) + stime + struct.pack("<d", max_kw)
+        for kwh in tiers:
+            out += struct.pack("<dd", shown_kwh(kwh, digit), 0.0) + bytes(5) + struct.pack("<d", 0.0)
+        return out
+
+    def _history(self) -> bytes:
+        """ST74: the newest LOG_ENTRIES entries in a circular list [C layout: termineter log.py]."""
+        events = self.memory.events
+        slots = [bytes(12)] * LOG_ENTRIES
+        for seq, (when, name) in enumerate(events, start=1):
+            code = c1219.HISTORY_CODE_BY_NAME[name]
+            slots[(seq - 1) % LOG_ENTRIES] = c1219.encode_st52(when) + struct.pack(
+                "<HHH", seq & 0xFFFF, 0, code
+            )
+        valid = min(len(events), LOG_ENTRIES)
+        last = (len(events) - 1) % LOG_ENTRIES if events else 0
+        head = bytes([0x00]) + struct.pack("<HHIH", valid, last, len(events), valid)
+        return head + b"".join(slots)
 
     def _kwh(self) -> float:
         return registered_kwh(self.physics, self.position)

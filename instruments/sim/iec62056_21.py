@@ -13,20 +13,26 @@ Facts and sources in :mod:`instruments.protocols.iec62056_21`. What the simulate
   ``2.8.0`` export (received), ``0.9.1`` time ``hh:mm:ss``, ``0.9.2`` date ``YY-MM-DD``, ``F.F`` the error
   register, ``C.7.0`` power-failure count — the registers hold what the simulated meter registered (its
   error included) truncated to its display digit, never the reference's truth;
+- demand, tiers, clock and counters from the meter's memory (:mod:`instruments.sim.meter_memory`):
+  ``0.8.0`` the demand interval in minutes, ``1.5.0`` the last completed interval's demand and ``1.6.0``
+  the maximum demand since the last reset with its time, in kW, ``0.1.0`` the demand-reset count,
+  ``1.8.1``/``1.8.2`` the energy registered in each TOU tier, ``C.7.0`` the power failures and ``C.51.0``
+  the tamper attempts in its history, ``F.F`` its status flags as a hexadecimal bit mask (the ST3 bit order
+  of :data:`instruments.protocols.c1219.STATUS_BITS`; a real meter's F.F bits are the manufacturer's) [U:
+  the OBIS value-group meanings (IEC 62056-61) are from public summaries, not confirmed here];
 - faults from the bench file: ``meter_port = "dead"`` answers nothing; ``"no-registers"`` reads out
   identity lines only.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from instruments.protocols import iec62056_21 as p
+from instruments.protocols.c1219 import STATUS_BITS
+from instruments.sim.meter_memory import memory_for, shown_kwh
 from instruments.sim.meterport import registered_kwh
 from instruments.sim.protocol import Connection, Reply, SerialSettings, SimInstrument
 
 SIGN_ON = SerialSettings(300, 7, 1, "even")
-EPOCH = datetime(2026, 1, 1)
 
 
 class SimIec62056Meter(SimInstrument):
@@ -38,8 +44,7 @@ class SimIec62056Meter(SimInstrument):
         super().__init__()
         self.physics, self.position = physics, position
         self.serial = SIGN_ON
-        self.error_register = "00000000"
-        self.drift_ppm = 0.0
+        self.memory = memory_for(physics, position) if position in physics.meters else None
 
     def split(self, buffer: bytearray) -> list[bytes]:
         out = []
@@ -85,20 +90,30 @@ class SimIec62056Meter(SimInstrument):
         return self.silence(f"{message!r} is neither a sign-on nor an acknowledgement")
 
     def _lines(self) -> list[str]:
-        spec = self.spec
-        now = EPOCH + timedelta(seconds=self.physics.clock.now() * (1 + self.drift_ppm * 1e-6))
+        spec, mem = self.spec, self.memory
+        now = mem.now()
+        flags = sum(1 << STATUS_BITS.index(name) for name in mem.status_flags)
+        count = {name: sum(1 for _, e in mem.events if e == name) for name in
+                 ("primary power down", "tamper attempt detected")}  # fmt: skip
         lines = [
             f"0.0.0({spec.serial})",
             f"C.1.0({spec.serial})",
             f"0.2.0({spec.firmware})",
-            f"F.F({self.error_register})",
+            f"F.F({flags:08X})",
             f"0.9.1({now:%H:%M:%S})",
             f"0.9.2({now:%y-%m-%d})",
+            f"C.7.0({count['primary power down']:04d})",
+            f"C.51.0({count['tamper attempt detected']:04d})",
         ]
         if spec.meter_port != "no-registers":
             kwh = self._kwh()
-            lines += [f"1.8.0({kwh:010.3f}*kWh)", f"1.8.1({kwh:010.3f}*kWh)", "1.8.2(000000.000*kWh)",
-                      "2.8.0(000000.000*kWh)", "C.7.0(0000)"]  # fmt: skip
+            tiers = [shown_kwh(t, spec.register_resolution_kwh) for t in mem.tier_kwh()]
+            at = f"({mem.max_at:%y-%m-%d %H:%M})" if mem.max_at else ""
+            lines += [f"1.8.0({kwh:010.3f}*kWh)"]
+            lines += [f"1.8.{k}({t:010.3f}*kWh)" for k, t in enumerate(tiers, start=1)]
+            lines += ["2.8.0(000000.000*kWh)", f"0.8.0({mem.interval_s / 60:02.0f}*min)",
+                      f"1.5.0({mem.last_kw:07.3f}*kW)", f"1.6.0({mem.max_kw:07.3f}*kW){at}",
+                      f"0.1.0({mem.resets:02d})"]  # fmt: skip
         return lines
 
     def _kwh(self) -> float:

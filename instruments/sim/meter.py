@@ -79,6 +79,15 @@ class MeterState:
     element_names: tuple[str, ...] = ()  # the form's element names, in element_phasors order
     noise_percent: float = 0.0  # this reading's noise draw
     _rng: random.Random = field(init=False)
+    # called with the delivered register's new value each time the physics integrates it (the meter's own
+    # demand and TOU memory follows it: instruments.sim.meter_memory)
+    observers: list = field(default_factory=list, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value) -> None:
+        object.__setattr__(self, name, value)
+        if name == "energy_wh":
+            for seen in self.__dict__.get("observers", ()):
+                seen(value)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(f"{self.seed}/meter/{self.spec.position}")

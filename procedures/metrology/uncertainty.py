@@ -22,7 +22,9 @@ Each δ has expectation zero (the reading is not corrected for it) and contribut
 - **Reference phase error** (type B, rectangular): ``ref_phase_error_urad`` is the half-width of the
   reference's phase error in **microradians** (1 mrad = 0.0573°; 1 minute of arc = 291 µrad). The relative
   power error is tan(φ)·δφ, so its sensitivity is 100·tan(φ)·1e-6 %/µrad: zero at PF 1, 1.73e-4 %/µrad
-  at PF 0.5 lag (φ = 60°). This is why PF 0.5 points carry more uncertainty.
+  at PF 0.5 lag (φ = 60°). This is why PF 0.5 points carry more uncertainty. For reactive energy
+  (``quantity = "reactive"``, Q = VI sin φ) the relative error is cot(φ)·δφ: zero at sin φ = 1 (φ = 90°),
+  1.73e-4 %/µrad at sin φ = 0.5 (φ = 30°); apparent energy (S = VI) has no phase term.
 
 Effective degrees of freedom come from Welch–Satterthwaite (GTC), k from the t-distribution at ν_eff
 for the chosen coverage (:func:`GTC.reporting.k_factor`), and U = k·u_c. Note that with few readings
@@ -85,6 +87,15 @@ class ErrorResult:
         return 100.0 + self.error_percent
 
 
+#: How a phase error δφ moves each quantity: P = VI cos φ gives δP/P = -tan φ·δφ, Q = VI sin φ gives
+#: δQ/Q = cot φ·δφ, S = VI none (the sign is irrelevant: the input is symmetric).
+PHASE_SENSITIVITY = {
+    "active": (math.tan, "tan φ"),
+    "reactive": (lambda phi: math.cos(phi) / math.sin(phi), "cot φ"),
+    "apparent": (lambda phi: 0.0, "0 (VA has no phase)"),
+}
+
+
 def error_budget(
     readings_percent: Sequence[float],
     *,
@@ -99,6 +110,7 @@ def error_budget(
     temperature_percent: float = 0.0,
     coverage: float = 0.95,
     repeatability_prior_percent: float = 0.0,
+    quantity: str = "active",
 ) -> ErrorResult:
     """The error of n readings at one test point, with its expanded uncertainty and budget.
 
@@ -133,10 +145,21 @@ def error_budget(
         n_m = positive(
             "meter_pulses_per_gate", meter_pulses_per_gate, allowed="meter pulses per gate > 0, or None"
         )
+    if quantity not in PHASE_SENSITIVITY:
+        raise InputError(
+            "quantity", "is not an energy quantity", allowed=tuple(PHASE_SENSITIVITY), found=quantity
+        )
     lag = real("lag_deg", lag_deg, allowed="the current's lag in degrees, -90 < lag < 90")
-    if not -90.0 < lag < 90.0:
+    if quantity == "active" and not -90.0 < lag < 90.0:
         raise InputError(
             "lag_deg", "is not between -90 and 90 degrees", allowed="-90 < lag < 90 (PF > 0)", found=lag_deg
+        )
+    if quantity == "reactive" and (not -180.0 < lag <= 180.0 or abs(math.sin(math.radians(lag))) < 1e-3):
+        raise InputError(
+            "lag_deg",
+            "gives no reactive energy",
+            allowed="-180 < lag <= 180 with sin(lag) != 0",
+            found=lag_deg,
         )
     phase = non_negative(
         "ref_phase_error_urad", ref_phase_error_urad, allowed="a half-width in microradians >= 0"
@@ -219,13 +242,14 @@ def error_budget(
             "%",
             f"±1 pulse in {n_m:g}",
         )
+    trig, name = PHASE_SENSITIVITY[quantity]
     add_b(
         f"Reference phase error at {lag:g}° lag",
         "rectangular",
         phase / _SQRT3,
-        100.0 * math.tan(math.radians(lag)) * 1e-6,
+        100.0 * trig(math.radians(lag)) * 1e-6,
         "µrad",
-        f"±{phase:g} µrad, sensitivity 100·tan φ·1e-6 %/µrad",
+        f"±{phase:g} µrad, sensitivity 100·{name}·1e-6 %/µrad",
     )
     add_b("Source stability", "rectangular", source / _SQRT3, 1.0, "%", f"±{source:g} %")
     add_b("Temperature", "rectangular", temp / _SQRT3, 1.0, "%", f"±{temp:g} %")

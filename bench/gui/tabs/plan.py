@@ -217,3 +217,9 @@ class PlanTab:
             ]
             for c, v in enumerate(vals):
                 self.plan_table.setItem(r, c, item(v))
+        if not self.running:  # the board shows the plan's points before any is run
+            from bench.gui.live import plan_columns
+
+            cols = plan_columns(rp.points, self.passes())
+            if cols != self.board.columns:
+                self.board.set_columns(cols)

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bench.gui.board import column_name
 from bench.gui.prompts import RetestDialog
 from bench.gui.results import ResultPoint, ResultsPanel
 from bench.gui.worker import RunJob
@@ -58,9 +59,9 @@ class ResultsTab:
         self.running, self.paused = True, False
         self.results_panel.busy = True
         self.tabs.setCurrentIndex(1)
-        tile = self.grid.tiles.get(point.position)
-        if tile is not None and point.position in self.meters:
-            tile.set(state="testing", point=f"retest {point.label}", message="")
+        if point.position in self.meters:
+            col = column_name(point.label, point.test_pass, None)
+            self.board.set_running(col, [point.position])
         self.results_panel.msg.setText(
             f"Retesting {point.label} ({point.test_pass}) at position {point.position}…"
         )

@@ -5,25 +5,22 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QDialog,
-    QGroupBox,
     QLabel,
     QMessageBox,
-    QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
+from bench.gui import live
+from bench.gui.board import BoardModel, BoardView
+from bench.gui.detail import PositionDetail
+from bench.gui.live import plan_columns
 from bench.gui.prompts import AsLeftPrompt, WiringDecisionDialog, WiringOverrideDialog
 from bench.gui.tabs import PASSES_AS_LEFT, RECHECK_AFTER_MS
-from bench.gui.widgets import (
-    VERDICT_WORDS,
-    PhasorPlot,
-    PositionsGrid,
-    big_font,
-)
+from bench.gui.waits import WaitBar
+from bench.gui.widgets import VERDICT_WORDS, big_font
 from bench.gui.worker import Question, RunJob
 from procedures.errors import InputError
 
@@ -40,35 +37,30 @@ class RunTab:
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         self.banner = QLabel("Load a bench file (tab 7), meters (tab 3) and a plan (tab 4), then Start.")
-        self.banner.setFont(big_font(14, True))
+        self.banner.setFont(big_font(13, True))
         self.banner.setWordWrap(True)
         ll.addWidget(self.banner)
-        self.grid = PositionsGrid()
-        self.grid.activated.connect(self.edit_position)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.grid)
-        ll.addWidget(scroll, 1)
+        self.wait_bar = WaitBar()
+        ll.addWidget(self.wait_bar)
+        self.board = BoardModel(self)
+        self.board_view = BoardView(self.board)
+        self.board_view.activated_position.connect(self.edit_position)
+        ll.addWidget(self.board_view, 1)
         w.addWidget(left)
-        right = QSplitter(Qt.Orientation.Vertical)
-        self.phasor = PhasorPlot()
-        right.addWidget(self.phasor)
-        box = QGroupBox("Wiring check")
-        bl = QVBoxLayout(box)
-        self.wiring_text = QPlainTextEdit()
-        self.wiring_text.setReadOnly(True)
-        self.wiring_text.setFont(big_font(11))
-        self.wiring_text.setPlaceholderText("Wiring-check findings appear here in plain language.")
-        bl.addWidget(self.wiring_text)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        self.detail = PositionDetail(self.board)
+        self.board_view.selected_position.connect(self.detail.show_position)
+        self.phasor, self.wiring_text = self.detail.phasor, self.detail.wiring_log
+        rl.addWidget(self.detail, 1)
         ob = QPushButton("Override a wiring finding… (asks for a reason)")
         ob.clicked.connect(self.override_wiring)
-        bl.addWidget(ob)
-        right.addWidget(box)
-        right.setSizes([300, 260])
+        rl.addWidget(ob)
         w.addWidget(right)
         w.setStretchFactor(0, 3)
-        w.setStretchFactor(1, 2)
-        w.setSizes([860, 480])
+        w.setStretchFactor(1, 1)
+        w.setSizes([960, 390])
         return w
 
     # ================================================================ run control
@@ -94,12 +86,14 @@ class RunTab:
     def start_run(self) -> bool:
         """Validate everything, ask before energising, then hand the run to the worker."""
         from bench.meters import check_board
-        from bench.session import RunRequest, prepare
+        from procedures.plans import load_plan
 
         if self.running:
             return False
         problem = None
-        if self.config is None:
+        if not self.ready:
+            problem = "Still opening the records and the bench file: Start again in a moment."
+        elif self.config is None:
             problem = "No bench file: choose one in Settings (tab 7)."
         elif not self.meters:
             problem = "No meters loaded: scan them or import a manifest (tab 3)."
@@ -109,12 +103,11 @@ class RunTab:
             try:
                 meters = [self.meters[p] for p in sorted(self.meters)]
                 check_board(meters)
-                prep = prepare(
-                    RunRequest(bench_file=self.settings.bench_file, plan=self.plan_id(), meters=meters)
-                )
+                # the bench file is the one loaded (the worker reads it again, and says if it changed)
+                plan = load_plan(self.plan_id())
                 environment = self.environment()
-                m = prep.meters[0]
-                rp = prep.plan.resolve(
+                m = meters[0]
+                rp = plan.resolve(
                     m.form,
                     m.accuracy_class,
                     ta=m.ta_a,
@@ -161,9 +154,11 @@ class RunTab:
         self.findings = []
         self.wiring_text.clear()
         self.results_panel.reset(None, {p: m.serial for p, m in self.meters.items()})
-        for p, tile in self.grid.tiles.items():
-            if p in self.meters:
-                tile.set(state="loaded", point="", last_error="", last_verdict="", message="")
+        with self.board.batch():
+            self.board.set_columns(plan_columns(rp.points, passes))
+            for p, m in self.meters.items():
+                self.board.set_meter(p, m)
+        self.detail.show_position(self.detail.position or min(self.meters))
         self.banner.setText(f"Starting {self.plan_id()} …")
         self.status.run.setText("Starting…")
         self._update_controls()
@@ -237,9 +232,13 @@ class RunTab:
     def on_run_started(self, run_id: int) -> None:
         self.run_id = self.results_panel.run_id = run_id
         self.c_run.setValue(run_id)
+        sim = self.config.simulation if self.config is not None else None
+        speed = self.settings.speed if self.settings.speed is not None else (sim.speed if sim else 1.0)
+        self.wait_bar.rate = float(speed)  # bench seconds per wall second; 0 = virtual time
 
     def _run_ended(self) -> None:
         self.pump.stop()
+        self.wait_bar.stop()
         self._close_prompts()
         self.running = self.paused = self.results_panel.busy = False
         # Open and check the bench again for the next Start, once the technician is looking at the results.
@@ -256,12 +255,14 @@ class RunTab:
         self._run_ended()
         self.last_outcome = outcome
         counts: dict[str, int] = {}
-        for pos, state in outcome.positions.items():
-            tile = self.grid.tiles.get(pos)
-            if tile is None:
-                continue
-            tile.set(state=state, point="")
-            counts[state] = counts.get(state, 0) + 1
+        with self.board.batch():
+            self.board.finish()
+            for pos, state in outcome.positions.items():
+                if self.board.row(pos) is None:
+                    continue
+                self.board.set_state(pos, state)
+                counts[state] = counts.get(state, 0) + 1
+        self.detail.refresh()
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         word = outcome.outcome.upper()
         self.banner.setText(f"Run {outcome.run_id} {word}: {summary}. {outcome.message}")
@@ -279,9 +280,7 @@ class RunTab:
         if q.kind == "as-left":
             dlg = AsLeftPrompt(sorted(self.failed_verdicts), self)
             waiting = "WAITING: adjust the meters, then continue with the as-left pass (source OFF)"
-            for tile in self.grid.tiles.values():
-                if tile.view.state == "testing":
-                    tile.set(point="as-found done: ADJUST")
+            self.board.set_running("", [])
         else:
             dlg = WiringDecisionDialog(q.position, q.findings, self)
             where = "the board" if q.position is None else f"position {q.position}"
@@ -318,15 +317,20 @@ class RunTab:
 
     # ================================================================ engine events
     def on_events(self, events: list) -> None:
-        with self.grid.batch():
+        touched: set[int] = set()
+        with self.board.batch():
             for ev in events:
                 try:
+                    touched |= live.apply(self.board, ev)
+                    self.wait_bar.on_event(ev, self.board.running)
                     self._event(ev)
                 except Exception as exc:  # noqa: BLE001 - a display problem must never stop the run
                     self.status.run.setText(f"display error: {exc}")
+        if self.detail.position in touched:
+            self.detail.refresh()
 
     def _event(self, ev) -> None:
-        d, pos, tiles = ev.data, ev.position, self.grid.tiles
+        d, pos = ev.data, ev.position
         if ev.kind == "run_started":
             self.run_id = self.results_panel.run_id = ev.run_id
             self.status.run.setText(f"Run {ev.run_id}: started")
@@ -351,44 +355,28 @@ class RunTab:
                 f"Run {ev.run_id} WARMING UP: {secs:g} s (bench time) at the plan's voltage and "
                 "test amperes before the first point — Esc aborts (source off first)"
             )
-            for tile in tiles.values():
-                if tile.view.state in ("loaded", "testing"):
-                    tile.set(point=f"warm-up {secs:g} s")
         elif ev.kind == "point_started":
             label = d.get("label") or ev.point_id
             tp = d.get("pass", "")
             text = f"{label}{' (as-left)' if tp == 'as-left' else ''}"
-            for p in d.get("positions", []):
-                if p in tiles:
-                    tiles[p].set(state="testing", point=text)
             extra = (
                 f" {d['voltage_v']:g} V {d['current_a']:g} A" if "current_a" in d and "voltage_v" in d else ""
             )
             self.status.run.setText(f"Run {ev.run_id}: {text}{extra}")
         elif ev.kind == "stabilised":
             self._phasors = (d.get("phases", {}), f"point {ev.point_id}")
-        elif ev.kind == "reading" and pos in tiles:
-            tiles[pos].set(
-                last_error=f"{d['error_percent']:+.3f} % (reading {d['index'] + 1})", last_verdict=""
-            )
-        elif ev.kind == "point_done" and pos in tiles:
+        elif ev.kind == "point_done" and self.board.row(pos) is not None:
             v = d["verdict"]
-            tiles[pos].set(
-                last_error=f"{d['error_percent']:+.3f} % ±{d['expanded_percent']:.3f}", last_verdict=v
-            )
-            col = self.results_panel.point_done(pos, ev.point_id, d)
+            self.results_panel.point_done(pos, ev.point_id, d)
             if v in ("fail", "indeterminate"):
                 self.failed_verdicts.add(pos)
-                tiles[pos].set(message=f"{col}: {VERDICT_WORDS.get(v, v)}")
-        elif ev.kind in ("creep", "starting") and pos in tiles:
+        elif ev.kind in ("creep", "starting") and self.board.row(pos) is not None:
             v = d["verdict"]
-            tiles[pos].set(last_error=f"{ev.kind}: {d['pulses']} pulse(s)", last_verdict=v)
             self.results_panel.cell(
                 pos, d.get("label") or ev.kind, f"{d['pulses']} p {VERDICT_WORDS.get(v, v)}", v
             )
             if v != "pass":
                 self.failed_verdicts.add(pos)
-                tiles[pos].set(message=d.get("message", ""))
         elif ev.kind == "wiring":
             where = "Board (supply)" if pos is None else f"Position {pos}"
             findings = d.get("findings", [])
@@ -401,22 +389,7 @@ class RunTab:
             else:
                 entry = f"{where}: wiring correct (rotation {d.get('rotation')})"
             self.wiring_text.appendPlainText(entry)
-            if pos in tiles:
-                if findings:  # the plain-language finding, not the engine's code
-                    tiles[pos].set(message=findings[0]["message"][:160])
-                tiles[pos].set(
-                    last_error="wiring " + ("OK" if not findings else "FINDING"),
-                    last_verdict="pass" if not findings or d.get("override") else "fail",
-                )
-        elif ev.kind == "position_failed" and pos in tiles:
-            msg = d.get("message", "")
-            keep = (
-                d.get("state") == "wiring fault" and tiles[pos].view.message and not msg.startswith("board")
-            )
-            tiles[pos].set(
-                state=d.get("state", "failed"), point="", message=tiles[pos].view.message if keep else msg
-            )
-        elif ev.kind == "average" and pos in tiles:
+        elif ev.kind == "average" and self.board.row(pos) is not None:
             v = d["verdict"]
             self.results_panel.cell(
                 pos, "average", f"{d['value_percent']:.3f} %R {VERDICT_WORDS.get(v, v)}", v
@@ -433,9 +406,13 @@ class RunTab:
             self._update_controls()
 
     def _redraw_plots(self) -> None:
+        if self.wait_bar.what:
+            self.wait_bar.tick()
         if self._phasors is not None:
-            phases, caption = self._phasors
-            self._phasors = None
-            self.phasor.set_phases(phases, caption)
+            self.detail.reference_phases, self._phasors = self._phasors, None
+            self.detail.draw_phasors()
         if self.tabs.currentIndex() == 1:  # drawn when seen: a hidden plot is data, not pixels
             self.error_plot.redraw()
+            if self.results_panel.table.columnCount() != getattr(self, "_fitted", -1):
+                self._fitted = self.results_panel.table.columnCount()
+                self.results_panel.fit_columns()

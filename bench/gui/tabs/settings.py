@@ -22,6 +22,13 @@ from bench.gui.widgets import (
 from procedures.errors import InputError
 
 
+def _buddy(text: str, widget: QWidget) -> QLabel:
+    """A label whose & marks its shortcut key (Alt+key focuses ``widget``), not a literal '&'."""
+    label = QLabel(text)
+    label.setBuddy(widget)
+    return label
+
+
 class SettingsTab:
     """The Settings tab: bench file, records, laboratory, signing identity, speed; opening the bench.
 
@@ -60,7 +67,7 @@ class SettingsTab:
                 b = QPushButton("Browse…")
                 b.clicked.connect(lambda _=False, e=edit, p=pick: self._browse(e, p))
                 row.addWidget(b)
-            fl.addRow(label, row)
+            fl.addRow(_buddy(label, edit), row)  # a row of a layout has no buddy: & would show as text
         fl.addRow("Simulation &speed (0 = virtual time)", self.s_speed)
         lay.addLayout(fl)
         apply = QPushButton("&Apply settings")
@@ -100,7 +107,8 @@ class SettingsTab:
                 from bench.session import open_store
 
                 store = open_store(db)
-                self.store.close()
+                if self.store is not None:
+                    self.store.close()
                 self.store = self.worker.store = store
                 s.db_url = db
             if s.lab_file:
@@ -140,7 +148,8 @@ class SettingsTab:
         self.config = config
         self.settings.bench_file = path
         self.s_bench.setText(path)
-        self.grid.set_positions(config.positions)
+        self.board.set_positions(config.positions)
+        self.detail.show_position(1 if config.positions else None)
         self.meters = {p: m for p, m in self.meters.items() if p <= config.positions}
         self.sim_meters = {}
         for sm in config.simulation.meters if config.simulation else ():
