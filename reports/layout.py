@@ -151,6 +151,8 @@ class Grid(Flowable):
         for yy in (0.0, *(sum(self.heights[k:]) for k in range(len(self.heights)))):
             path.moveTo(0, yy)
             path.lineTo(self.width, yy)
+        if all(len(row) == len(self.widths) for row in self.rows):  # no spans: one rule per column edge
+            verticals = [(0.0, self.height, xs[1:-1])]
         for y0, y1, inner in verticals:
             for x in (0.0, *inner, self.width):
                 path.moveTo(x, y0)
