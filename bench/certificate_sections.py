@@ -78,6 +78,10 @@ def register_tests(record: dict, position: int):
             continue
         if r["status"] != "done" or c.get("error_percent") is None or r.get("end_kwh") is None:
             continue  # a failed point is already listed among the points that could not be measured
+        if r.get("entry", "port") != "port":
+            notes.append(
+                f"Register test {r['label']}: the start and end readings were {r['entry']} (no meter port)."
+            )
         tests.append(
             rm.RegisterTest(
                 point_id=r["point_id"],

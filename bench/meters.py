@@ -101,10 +101,16 @@ class LoadedMeter:
     register_resolution_kwh: float | None = None
     optical_protocol: str = ""
     corrections: tuple[tuple[str, str, str], ...] = ()
+    # nameplate fields a person corrected on the bench before the run, each (field, old value, new
+    # value, who, when as ISO 8601 UTC): the run's record keeps them with the meter
+    nameplate_changes: tuple[tuple[str, str, str, str, str], ...] = ()
 
     def __post_init__(self) -> None:  # a record read back from JSON carries lists
         object.__setattr__(self, "record_fields", tuple((str(k), str(v)) for k, v in self.record_fields))
         object.__setattr__(self, "corrections", tuple(tuple(map(str, c)) for c in self.corrections))
+        object.__setattr__(
+            self, "nameplate_changes", tuple(tuple(map(str, c)) for c in self.nameplate_changes)
+        )
 
     @property
     def meter_form(self) -> MeterForm:

@@ -242,6 +242,7 @@ def recorded_results(record: dict, position: int | None = None) -> list[dict]:
                 "advance_kwh": _kwh(raw.get("advance_wh")),
                 "reference_kwh": _kwh(raw.get("reference_wh")),
                 "test_output_kwh": _kwh(raw.get("test_output_wh")),
+                "entry": raw.get("entry", "port"),  # "typed by the technician ..." without a meter port
                 "meter_pulses": p["readings"][0]["meter_pulses"] if p.get("readings") else None,
                 "kt": p["readings"][0]["kt_wh"] if p.get("readings") else None,
                 **_result(p),

@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.gui.prompts import AsLeftPrompt, WiringDecisionDialog
     from bench.gui.settings import GuiSettings
     from bench.gui.window import MainWindow
+    from benchmarks.bench_gui_stall import board_file  # the stall benchmark's n-position board
 
     app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp(prefix="meterbench-shots-"))
@@ -98,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     shot(w, "04-running-energised", 0)
     release.set()
     pump(0.2, until=lambda: not w.running)
+    w.board_view.select(3)  # the failed meter's detail beside the board
     shot(w, "05-run-finished", 0)
+    w.worker.listeners.remove(hold)
     shot(w, "06-results-and-error-plot", 1)
     w.c_run.setValue(w.last_outcome.run_id)
     w.c_pos.setValue(1)
@@ -118,6 +121,39 @@ def main(argv: list[str] | None = None) -> int:
     pump(0.2, until=lambda: not w.running)
     w.shutdown()
     w.deleteLater()
+
+    # the creep window's countdown: the engine held at the start of the wait (source on)
+    w = window("examples/2s-board.toml")
+    w.load_sim_meters()
+    w.warmup_spin.setValue(0)
+    w.passes_combo.setCurrentIndex(0)
+    waiting, release = threading.Event(), threading.Event()
+
+    def hold_wait(ev):
+        if ev.kind == "waiting" and ev.data.get("what") == "creep" and not waiting.is_set():
+            waiting.set()
+            release.wait(20)
+
+    w.worker.listeners.append(hold_wait)
+    w.start_run()
+    pump(0.2, until=waiting.is_set)
+    pump(0.5)
+    shot(w, "13-creep-window-time-remaining", 0)
+    release.set()
+    pump(0.2, until=lambda: not w.running)
+    w.shutdown()
+    w.deleteLater()
+
+    # real boards: 24 and 48 positions at the end of a run, a failed meter selected
+    for n, name in ((24, "14-board-24-positions"), (48, "15-board-48-positions")):
+        w = window(str(board_file(n, tmp)))
+        w.load_sim_meters()
+        w.start_run()
+        pump(0.2, until=lambda w=w: not w.running)
+        w.board_view.select(3)
+        shot(w, name, 0)
+        w.shutdown()
+        w.deleteLater()
 
     w = window("examples/9s-reversed-ct.toml")
     w.load_sim_meters()

@@ -161,8 +161,9 @@ def open_bench(
         from instruments.sim.meterport import SimMeterPort
 
         # a simulated socket without a configured optical probe keeps the protocol-free simulated port
-        for pos in simulation.physics.meters:
-            meter_ports.setdefault(pos, SimMeterPort(simulation.physics, pos))
+        for pos, meter in simulation.physics.meters.items():
+            if meter.spec.meter_port != "none":  # "none": a meter without an optical port
+                meter_ports.setdefault(pos, SimMeterPort(simulation.physics, pos))
     return Bench(
         name=config.name,
         location=config.location,

@@ -43,7 +43,12 @@ MAX_AMPS = 1000.0
 
 
 FAULT_KINDS = ("no_reply", "slow_reply", "garbage", "refused", "overload")
-METER_PORT_STATES = ("ok", "dead", "no-registers")
+METER_PORT_STATES = (
+    "ok",
+    "dead",
+    "no-registers",
+    "none",
+)  # "none": a meter without an optical port (registers typed)
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ class SimMeter:
     # The meter's register as its optical port shows it (register test); faults for that test.
     register_resolution_kwh: float = 0.001  # the display's least significant digit (0 = every digit)
     register_scale: float = 1.0  # fault: the register advances this many times the test output's energy
-    meter_port: str = "ok"  # "ok", "dead" (no reply) or "no-registers" (identity only)
+    meter_port: str = "ok"  # "ok", "dead" (no reply), "no-registers" (identity only), "none" (no port)
     manufacturer: str = "MeterBench"
     model: str = "SIM"
     firmware: str = "1.0"

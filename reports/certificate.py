@@ -31,17 +31,14 @@ from reportlab.platypus import (
     Image,
     KeepTogether,
     PageTemplate,
-    Paragraph,
     Spacer,
-    Table,
-    TableStyle,
 )
 
 from procedures.errors import InputError
 from reports.fonts import BOLD, FONT, ITALIC, register_fonts
 from reports.graphics import QrCode, error_chart, phasor_diagram
 from reports.labconfig import DEMO_ACCREDITATION
-from reports.layout import Cell, Grid, Text
+from reports.layout import Cell, Columns, FastDrawing, Grid, Text
 from reports.meterport_sections import pdf_section as meterport_section
 from reports.model import BatchSummary, CertificateData, PointResult, RegisterTest, content_hash, point_name
 
@@ -372,50 +369,23 @@ def _title_block(data: CertificateData, st, width: float) -> list:
         "indeterminate": "conformity could not be decided",
         "not tested": "not tested",
     }[data.overall_verdict]
-    box_rows = [[Paragraph(f"Overall result: {verdict}", st["verdict"])], [_p(meaning, st["cell"])]]
-    box_rows += [[_p(line, st["cellb"])] for line in result_reasons(data)]
-    box = Table(box_rows, colWidths=[58 * mm])
-    box.setStyle(
-        TableStyle(
-            [
-                _FONT_CMD,
-                ("BOX", (0, 0), (-1, -1), 1.2, PASS_TEXT if data.overall_verdict == "pass" else FAIL_TEXT),
-                ("BACKGROUND", (0, 0), (-1, -1), colors.white if data.overall_verdict == "pass" else FAIL_BG),
-            ]
-        )
-    )
-    cells = [left, box]
+    passed = data.overall_verdict == "pass"
+    lines = [_p(f"Overall result: {verdict}", st["verdict"]), Spacer(1, 6), _p(meaning, st["cell"])]
+    for line in result_reasons(data):
+        lines += [Spacer(1, 6), _p(line, st["cellb"])]
+    box = Columns([lines], [58 * mm], box=PASS_TEXT if passed else FAIL_TEXT, box_width=1.2,
+                  bg=colors.white if passed else FAIL_BG)  # fmt: skip
+    cells: list[list] = [left, [box]]
     widths = [width - 60 * mm, 60 * mm]
     if lab.logo_path:
-        cells = [Image(lab.logo_path, width=22 * mm, height=22 * mm, kind="proportional"), left, box]
+        cells = [[Image(lab.logo_path, width=22 * mm, height=22 * mm, kind="proportional")], left, [box]]
         widths = [25 * mm, width - 85 * mm, 60 * mm]
-    t = Table([cells], colWidths=widths, hAlign="LEFT")
-    t.setStyle(
-        TableStyle([_FONT_CMD, ("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
-    )
+    t = Columns(cells, widths, pad=(0.0, 6.0, 3.0, 3.0), valign="MIDDLE")
     out = [t, Spacer(1, 6)]
     if lab.accreditation == DEMO_ACCREDITATION:
-        warn = Table(
-            [
-                [
-                    _p(
-                        "DEMONSTRATION CERTIFICATE - issued by the built-in demonstration laboratory with "
-                        "simulated instruments. It is not valid for any regulatory or billing purpose.",
-                        st["cellb"],
-                    )
-                ]
-            ],
-            colWidths=[width],
-        )
-        warn.setStyle(
-            TableStyle(
-                [
-                    _FONT_CMD,
-                    ("BOX", (0, 0), (-1, -1), 0.8, FAIL_TEXT),
-                    ("BACKGROUND", (0, 0), (-1, -1), WARN_BG),
-                ]
-            )
-        )
+        text = ("DEMONSTRATION CERTIFICATE - issued by the built-in demonstration laboratory with simulated "
+                "instruments. It is not valid for any regulatory or billing purpose.")  # fmt: skip
+        warn = Columns([[_p(text, st["cellb"])]], [width], box=FAIL_TEXT, box_width=0.8, bg=WARN_BG)
         out += [warn, Spacer(1, 6)]
     return out
 
@@ -447,10 +417,7 @@ def _identity_section(data: CertificateData, st, width: float) -> list:
         [lw, half - lw],
         st,
     )
-    two = Table([[issuer, customer]], colWidths=[half + 3 * mm, half + 3 * mm], hAlign="LEFT")
-    two.setStyle(
-        TableStyle([_FONT_CMD, ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
-    )
+    two = Columns([[issuer], [customer]], [half + 3 * mm, half + 3 * mm], pad=(0.0, 6.0, 3.0, 3.0))
     current = []
     if m.test_amperes is not None:
         current.append(f"TA {m.test_amperes:g} A")
@@ -813,16 +780,13 @@ def _wiring_section(data: CertificateData, st, width: float) -> list:
             st["note"],
         ),
     ]
-    diagram = phasor_diagram(w.phases, size=62 * mm)
-    t = Table([[left, diagram]], colWidths=[width - 66 * mm, 66 * mm], hAlign="LEFT")
-    t.setStyle(
-        TableStyle([_FONT_CMD, ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
-    )
+    diagram = FastDrawing(phasor_diagram(w.phases, size=62 * mm))
+    t = Columns([left, [diagram]], [width - 66 * mm, 66 * mm], pad=(0.0, 6.0, 3.0, 3.0))
     return [KeepTogether([_p("Wiring check (phase rotation, polarity, phasors)", st["h2"]), t])]
 
 
 def _chart_section(data: CertificateData, st, width: float) -> list:
-    chart = error_chart(data.points, width=width, height=70 * mm)
+    chart = FastDrawing(error_chart(data.points, width=width, height=70 * mm))
     return [KeepTogether([_p("Error versus test current", st["h2"]), chart])]
 
 
@@ -886,17 +850,7 @@ def _statements_section(
             st["small"],
         ),
     ]
-    auth = Table([[signed, qd], [record, ""]], colWidths=[width - 34 * mm, 34 * mm], hAlign="LEFT")
-    auth.setStyle(
-        TableStyle(
-            [
-                _FONT_CMD,
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("BOX", (0, 0), (-1, -1), 0.6, RULE),
-                ("SPAN", (1, 0), (1, 1)),
-            ]
-        )
-    )
+    auth = Columns([[*signed, Spacer(1, 6), *record], [qd]], [width - 34 * mm, 34 * mm], box=RULE)
     out += [KeepTogether([_p("Authorisation", st["h2"]), auth])]
     out += [_p(f"\u2014 {END_MARKER} {data.certificate_number} \u2014", st["end"])]
     return out

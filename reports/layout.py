@@ -112,6 +112,10 @@ class Grid(Flowable):
         c.setLineWidth(self.rule_width)
         c.setStrokeColor(self.rule)
         verticals = []
+        # one text object for every cell: the canvas state is not pushed per string; each line ends with
+        # T* as drawString's do, so text extraction (verify's page comparison) reads cells as lines
+        text = c.beginText()
+        font = colour = None
         for row, lines, h, bg in zip(self.rows, self.lines, self.heights, self.row_bg, strict=True):
             y0 = y - h
             if bg is not None:
@@ -122,21 +126,27 @@ class Grid(Flowable):
                 if cell.bg is not None:
                     c.setFillColor(cell.bg)
                     c.rect(x0, y0, x1 - x0, h, stroke=0, fill=1)
-            for k, (cell, text) in enumerate(zip(row, lines, strict=True)):
+            for k, (cell, broken) in enumerate(zip(row, lines, strict=True)):
                 x0, x1 = xs[k], (xs[-1] if k == len(row) - 1 else xs[k + 1])
-                block = len(text) * self.leading
+                block = len(broken) * self.leading
                 first = y - top - (h - top - bottom - block) / 2 if self.valign == "MIDDLE" else y - top
                 base = first - self.size
-                c.setFillColor(cell.colour)
-                c.setFont(cell.font, self.size)
-                for line in text:
+                if cell.font != font:
+                    font = cell.font
+                    text.setFont(font, self.size)
+                if cell.colour != colour:
+                    colour = cell.colour
+                    text.setFillColor(colour)
+                for line in broken:
                     if cell.align == "RIGHT":
-                        c.drawRightString(x1 - right, base, line)
+                        text.setTextOrigin(x1 - right - stringWidth(line, font, self.size), base)
                     else:
-                        c.drawString(x0 + left, base, line)
+                        text.setTextOrigin(x0 + left, base)
+                    text.textLine(line)
                     base -= self.leading
             verticals.append((y0, y, [xs[k] for k in range(1, len(row))]))
             y = y0
+        c.drawText(text)
         path = c.beginPath()
         for yy in (0.0, *(sum(self.heights[k:]) for k in range(len(self.heights)))):
             path.moveTo(0, yy)
@@ -183,14 +193,136 @@ class Text(Flowable):
 
     def draw(self):
         s, c = self.style, self.canv
-        c.saveState()
-        c.setFillColor(s.textColor)
-        c.setFont(s.fontName, s.fontSize)
+        c.saveState()  # the text's colour must not leak into what is drawn next
+        text = c.beginText()
+        text.setFillColor(s.textColor)
+        text.setFont(s.fontName, s.fontSize)
         y = self.height - s.fontSize
         for line in self.lines:
-            if s.alignment == TA_CENTER:
-                c.drawCentredString(self.width / 2, y, line)
-            else:
-                c.drawString(0, y, line)
+            x = (
+                (self.width - stringWidth(line, s.fontName, s.fontSize)) / 2
+                if s.alignment == TA_CENTER
+                else 0
+            )
+            text.setTextOrigin(x, y)
+            text.textLine(line)
             y -= s.leading
+        c.drawText(text)
         c.restoreState()
+
+
+class Columns(Flowable):
+    """Flowables side by side in columns of fixed width (each column a list stacked top down), what a
+    one-row platypus ``Table`` of flowables does, without its cell machinery; optionally boxed and filled.
+    ``pad`` is (left, right, top, bottom) inside each column; ``valign`` "MIDDLE" or "TOP". Not split."""
+
+    def __init__(self, columns: list[list[Flowable]], widths: list[float], *, pad=(6.0, 6.0, 3.0, 3.0),
+                 valign: str = "TOP", box=None, box_width: float = 0.6, bg=None):  # fmt: skip
+        super().__init__()
+        self.columns, self.widths, self.pad, self.valign = columns, list(widths), pad, valign
+        self.box, self.box_width, self.bg = box, box_width, bg
+        self.hAlign = "LEFT"
+
+    def wrap(self, avail_width, avail_height):
+        left, right, top, bottom = self.pad
+        self._sizes = []
+        for col, w in zip(self.columns, self.widths, strict=True):
+            sizes = [f.wrapOn(self.canv, w - left - right, avail_height) for f in col]
+            self._sizes.append(sizes)
+        inner = max((sum(h for _w, h in sizes) for sizes in self._sizes), default=0.0)
+        self.width, self.height = sum(self.widths), inner + top + bottom
+        return self.width, self.height
+
+    def draw(self):
+        c = self.canv
+        left, _right, top, bottom = self.pad
+        if self.bg is not None or self.box is not None:
+            c.saveState()
+            if self.bg is not None:
+                c.setFillColor(self.bg)
+            if self.box is not None:
+                c.setStrokeColor(self.box)
+                c.setLineWidth(self.box_width)
+            c.rect(0, 0, self.width, self.height, stroke=self.box is not None, fill=self.bg is not None)
+            c.restoreState()
+        x = 0.0
+        for col, sizes, w in zip(self.columns, self._sizes, self.widths, strict=True):
+            used = sum(h for _w, h in sizes)
+            y = self.height - top
+            if self.valign == "MIDDLE":
+                y -= (self.height - top - bottom - used) / 2
+            for f, (_fw, h) in zip(col, sizes, strict=True):
+                y -= h
+                f.drawOn(c, x + left, y)
+            x += w
+
+
+class FastDrawing(Flowable):
+    """A reportlab ``Drawing`` of plain shapes (lines, rectangles, circles, polygons, strings and
+    transformed groups) drawn straight onto the canvas, as ``renderPDF`` draws them but without its
+    per-shape state machinery. The drawing stays the object the tests inspect."""
+
+    def __init__(self, drawing):
+        super().__init__()
+        self.drawing = drawing
+        self.width, self.height = drawing.width, drawing.height
+        self.hAlign = "LEFT"
+
+    def wrap(self, avail_width, avail_height):
+        return self.width, self.height
+
+    def draw(self):
+        c = self.canv
+        c.saveState()
+        _draw_shapes(c, self.drawing.contents)
+        c.restoreState()
+
+
+def _paint(c, shape) -> tuple[bool, bool]:
+    stroke = getattr(shape, "strokeColor", None)
+    fill = getattr(shape, "fillColor", None)
+    if stroke is not None:
+        c.setStrokeColor(stroke)
+        c.setLineWidth(shape.strokeWidth)
+        c.setDash(shape.strokeDashArray or [])
+    if fill is not None:
+        c.setFillColor(fill)
+    return stroke is not None, fill is not None
+
+
+def _draw_shapes(c, shapes) -> None:
+    from reportlab.graphics import shapes as sh
+
+    for s in shapes:
+        if isinstance(s, sh.Group):
+            c.saveState()
+            if getattr(s, "transform", None) is not None:
+                c.transform(*s.transform)
+            _draw_shapes(c, s.contents)
+            c.restoreState()
+        elif isinstance(s, sh.String):
+            c.setFillColor(s.fillColor)
+            c.setFont(s.fontName, s.fontSize)
+            draw = {"start": c.drawString, "middle": c.drawCentredString, "end": c.drawRightString}
+            draw[s.textAnchor](s.x, s.y, s.text)
+        elif isinstance(s, sh.Line):
+            if s.strokeColor is not None:
+                _paint(c, s)
+                c.line(s.x1, s.y1, s.x2, s.y2)
+        elif isinstance(s, sh.Circle):
+            stroke, fill = _paint(c, s)
+            c.circle(s.cx, s.cy, s.r, stroke=int(stroke), fill=int(fill))
+        elif isinstance(s, sh.Rect):
+            stroke, fill = _paint(c, s)
+            c.rect(s.x, s.y, s.width, s.height, stroke=int(stroke), fill=int(fill))
+        elif isinstance(s, sh.Polygon):
+            stroke, fill = _paint(c, s)
+            pts = s.points
+            path = c.beginPath()
+            path.moveTo(pts[0], pts[1])
+            for k in range(2, len(pts), 2):
+                path.lineTo(pts[k], pts[k + 1])
+            path.close()
+            c.drawPath(path, stroke=int(stroke), fill=int(fill))
+        else:
+            raise TypeError(f"FastDrawing cannot draw a {type(s).__name__}")

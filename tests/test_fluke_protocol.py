@@ -223,9 +223,11 @@ def test_energy_path_with_opt_in_measures_position_1_and_stop_leaves_the_source_
         assert sent_since(sim, mark) == [
             "ENER:MUT:CONS:UNIT WHPI", "ENER:MUT:CONS 1.8", "ENER:MUT:SOUR CH1",
             "ENER:OUTP:CONS:UNIT IPWH", "ENER:OUTP:CONS 100000", "ENER:REF:SOUR MAIN",
-            "ENER:MUT:TEST:PSOU CH1", "ENER:MUT:TEST:PULS 12", "SYST:ERR?",
+            "ENER:MUT:TEST:PSOU CH1", "ENER:MUT:TEST:PULS 12",
         ]  # fmt: skip
-        calc.start()
+        mark = len(sim.log)
+        calc.start()  # the error queue is read once, for the settings and the start together
+        assert sent_since(sim, mark) == ["ENER:TEST:STAR", "SYST:ERR?"]
         wait_until(bench.clock, lambda: calc.poll()[0] == "finished", 60.0, 0.5, "gate")
         r = calc.result()
         error = 100.0 * r.meter_pulses * 1.8 / (r.ref_pulses * r.kr_wh) - 100.0
@@ -236,6 +238,11 @@ def test_energy_path_with_opt_in_measures_position_1_and_stop_leaves_the_source_
         calc.stop()
         assert bench.simulator.physics.output_on  # stopping a gate is never ENER:ABOR
         assert {"ENER:TEST:STAR", "ENER:TEST:STOP"} <= calc.link.unconfirmed_sent
+        mark = len(sim.log)
+        calc.configure(1.8, 12)  # the next reading of the point: the unit still holds these settings
+        assert sent_since(sim, mark) == []
+        calc.configure(1.8, 6)
+        assert "ENER:MUT:TEST:PULS 6" in sent_since(sim, mark)
 
 
 def test_without_the_energy_option_no_energy_test_and_no_ener_abor():

@@ -3,10 +3,8 @@ which point, the running point marked, 48 positions legible, the selected positi
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -15,9 +13,10 @@ pytestmark = pytest.mark.gui
 
 from PySide6.QtGui import QFontMetrics  # noqa: E402
 from PySide6.QtWidgets import QLabel  # noqa: E402
-from test_gui_window import ROOT, RUN_TIMEOUT_MS, run_to_end, windows  # noqa: E402
+from test_gui_window import RUN_TIMEOUT_MS, run_to_end, windows  # noqa: E402
 
 from bench.gui.board import CELL_BG  # noqa: E402
+from benchmarks.bench_gui_stall import board_file  # noqa: E402  (the stall benchmark's n-position board)
 
 ERROR_CELL = re.compile(r"^[+-]\d+\.\d{3} ±\d+\.\d{3} [✔✘?]$")
 
@@ -25,16 +24,6 @@ ERROR_CELL = re.compile(r"^[+-]\d+\.\d{3} ±\d+\.\d{3} [✔✘?]$")
 @pytest.fixture
 def make_window(qtbot, tmp_path):
     yield from windows(qtbot, tmp_path)
-
-
-def board_file(n: int, folder: Path) -> Path:
-    """examples/2s-board.toml with ``n`` positions (the GUI stall benchmark's board, one definition)."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_gui_stall", ROOT / "benchmarks" / "bench_gui_stall.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.board_file(n, folder)
 
 
 def test_the_board_shows_which_meter_failed_which_point(qtbot, make_window):

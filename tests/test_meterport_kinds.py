@@ -317,3 +317,89 @@ def test_the_gui_shows_meterport_results_live_in_their_units(qtbot):
     panel.point_done(1, "tou", tou.data)
     texts = [panel.table.item(0, c).text() for c in range(2, panel.table.columnCount())]
     assert texts[0].startswith("+2.160 ±0.220 s/day") and texts[1].startswith("FAIL")
+
+
+@pytest.mark.refusals_ok
+def test_a_broken_crc_on_a_demand_table_is_nakked_and_read_again():
+    import pyvisa
+
+    import instruments.drivers.ansi_c1218 as drv
+    from instruments.drivers import DriverContext
+    from instruments.sim.ansi_c1218 import SimC1218Meter
+    from instruments.sim.library import CoupledSimLibrary
+
+    class BrokenOnce(SimC1218Meter):
+        broken = 0
+
+        def _read(self, data):
+            body, ok, why = super()._read(data)
+            self.asked_st25 = data[1:3] == b"\x00\x19"
+            return body, ok, why
+
+        def handle(self, message, conn):
+            reply = super().handle(message, conn)
+            if getattr(self, "asked_st25", False) and not self.broken and len(reply.lines) == 2:
+                self.broken += 1
+                good = reply.lines[1].encode("latin-1")
+                bad = good[:-1] + bytes([good[-1] ^ 0xFF])
+                return type(reply)((reply.lines[0], bad.decode("latin-1")), reply.accepted, reply.why)
+            return reply
+
+    with open_bench(ANSI) as bench:
+        meter = BrokenOnce(bench.simulator.physics, 1)
+        lib = CoupledSimLibrary.create()
+        lib.attach_instrument("ASRL31::INSTR", meter)
+        rm = pyvisa.ResourceManager(lib)
+        try:
+            port = drv.C1218Driver(
+                DriverContext(rm.open_resource("ASRL31::INSTR"), "probe 1", bench.clock, {})
+            ).port(1)
+            got = port.demand()
+        finally:
+            rm.close()
+    assert meter.broken == 1 and got["interval_s"] == 900 and got["previous_max_kw"] == 0.0
+
+
+def test_a_meter_without_a_port_gets_typed_register_readings_and_the_record_says_so(tmp_path, monkeypatch):
+    """Issue 15 item 2: the technician types the start and end readings from the display."""
+    import instruments.bench as ib
+    from bench.commands import run as run_cmd
+    from instruments.sim.meterport import registered_kwh
+
+    base = (ROOT / "examples" / "2s-optical-c1218.toml").read_text()
+    cut = base.index('[[instruments.meter_ports]]\ndriver = "ansi_c1218"\nresource = "ASRL13::INSTR"')
+    text = base[:cut] + base[base.index("[simulation]") :]  # socket 3's meter has no optical port
+    text = text.replace('serial = "SIM2S-0003"', 'serial = "SIM2S-0003"\nmeter_port = "none"')
+    (tmp_path / "b.toml").write_text(text)
+    opened, asked = [], []
+    real = ib.open_bench
+    monkeypatch.setattr(ib, "open_bench", lambda *a, **k: opened.append(real(*a, **k)) or opened[-1])
+
+    def technician(position, which):  # reads the meter's display, as a person would
+        asked.append((position, which))
+        return registered_kwh(opened[-1].simulator.physics, position)
+
+    monkeypatch.setattr(run_cmd, "typed_register", technician)
+    _code, doc = _run(tmp_path, tmp_path / "b.toml", "ansi-c12.20-2s-register", "--type-registers",
+                      "--certificates", str(tmp_path / "certs"))  # fmt: skip
+    assert asked == [(3, "start"), (3, "end")]  # only the socket without a port was asked
+    regs = {r["position"]: r for r in doc["register"]}
+    assert regs[3]["status"] == "done" and regs[3]["entry"].startswith("typed by the technician")
+    assert regs[1]["entry"] == "port"
+    assert abs(regs[3]["error_percent"]) <= regs[3]["expanded_uncertainty_percent"] + 0.15
+    import subprocess
+
+    pdf = next((tmp_path / "certs").glob("*P03.pdf"))
+    words = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    assert "typed by the technician" in words
+
+
+def test_typed_register_asks_again_until_it_is_a_reading(monkeypatch, capsys):
+    from bench.commands.run import typed_register
+
+    answers = iter(["twelve", "-3", "12,5"])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    assert typed_register(2, "start") == 12.5
+    assert capsys.readouterr().out.count("is not a register reading") == 2
+    monkeypatch.setattr("builtins.input", lambda prompt: "")
+    assert typed_register(2, "end") is None

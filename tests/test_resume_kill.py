@@ -13,7 +13,8 @@ the kill is still the result (only points the kill cut short are measured again)
 new point.
 
 The run is a real process running `meterbench run` (the CLI's main): forked from this already-imported test
-process to keep the file's wall time low, and once with a fresh `python -m bench.cli`.
+process to keep the file's wall time low (a forked child pauses 2 ms after each commit, so a kill can land
+between any two commits of a virtual-time run), and once with a fresh `python -m bench.cli`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from bench.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 SPEED = "0"  # virtual time: the run goes as fast as the CPU; each commit is followed by a pause (below)
 MOMENTS = 20
+LANES = 2  # runs killed side by side (each in its own database): the file's wall time about halves
 SCENARIOS = {
     "early-failure": ("examples/2s-board.toml", "ansi-c12.20-2s"),
     "wiring-stop": ("examples/9s-reversed-ct.toml", "ansi-c12.20-9s"),
@@ -63,15 +65,15 @@ def _fork(argv: list[str], log: Path) -> int:
         os.dup2(fd, 2)
         sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the child's whole life
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-        from bench.records import store
+        from bench.records import audit
 
-        anchor = store.RecordStore._anchor
+        anchor = audit.write_anchor  # called once after every commit
 
-        def slow_anchor(self, new_head):  # a moment between two commits lasts long enough to be hit
-            anchor(self, new_head)
+        def slow_anchor(*a, **kw):  # a moment between two commits lasts long enough to be hit
+            anchor(*a, **kw)
             time.sleep(0.002)
 
-        store.RecordStore._anchor = slow_anchor
+        audit.write_anchor = slow_anchor
         rc = main(argv + COMMON)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -81,6 +83,7 @@ def _fork(argv: list[str], log: Path) -> int:
         import traceback
 
         traceback.print_exc()
+        sys.stderr.flush()
     finally:
         os._exit(rc)
 
@@ -220,41 +223,62 @@ def test_kill_9_at_twenty_moments_then_resume_ends_as_the_uninterrupted_run(scen
     last = _q(base_db, "SELECT max(seq) FROM audit_log WHERE table_name = 'run_positions'")[0][0]
     targets = [first + round(i * (last - first) / (MOMENTS - 1)) for i in range(MOMENTS)]
     landed = []
-    for i, target in enumerate(targets):
-        db, out, log = tmp_path / f"k{i}.sqlite", tmp_path / f"k{i}.json", tmp_path / f"k{i}.log"
-        start = _spawn if (scenario, i) == ("early-failure", MOMENTS // 2) else _fork
-        pid = start(_run_argv(bench, plan, db, out), log)
-        deadline = time.monotonic() + 60
-        while _seq(db) < target and time.monotonic() < deadline:
-            assert _exited(pid) is None, f"moment {i}: the run ended before seq {target}: {log.read_text()}"
+    moments = list(enumerate(targets))
+    for lane in (moments[k : k + LANES] for k in range(0, MOMENTS, LANES)):
+        # LANES runs at a time, each in its own database: each is killed at its own moment
+        runs = {}
+        for i, target in lane:
+            db, out, log = tmp_path / f"k{i}.sqlite", tmp_path / f"k{i}.json", tmp_path / f"k{i}.log"
+            start = _spawn if (scenario, i) == ("early-failure", MOMENTS // 2) else _fork
+            runs[i] = (target, db, out, log, start, start(_run_argv(bench, plan, db, out), log))
+        waiting, deadline = set(runs), time.monotonic() + 60
+        while waiting and time.monotonic() < deadline:
+            for i in sorted(waiting):
+                target, db, _, log, _, pid = runs[i]
+                if _seq(db) >= target:
+                    os.kill(pid, signal.SIGKILL)
+                    assert _wait(pid) == -signal.SIGKILL
+                    waiting.discard(i)
+                else:
+                    assert _exited(pid) is None, (
+                        f"moment {i}: the run ended before seq {target}: {log.read_text()}"
+                    )
             time.sleep(0.0005)
-        os.kill(pid, signal.SIGKILL)
-        assert _wait(pid) == -signal.SIGKILL
-        seq = _seq(db)
-        landed.append(seq)
-        readings, finished = _snapshot(db)
-        run_id = _q(db, "SELECT id FROM runs")[0][0]
-        where = f"moment {i} (killed at audit seq {seq}, target {target})"
-
-        # the dead run is shown interrupted, with its resume command, as soon as anyone looks
-        rc, shown = _cli(capsys, "runs", "--db", str(db))
-        assert rc == 0 and "interrupted" in shown and f"meterbench resume {run_id}" in shown, where
-        rc, shown = _cli(capsys, "runs", "show", str(run_id), "--db", str(db))
-        assert rc == 0 and "(interrupted)" in shown and f"meterbench resume {run_id}" in shown, where
-        rc, shown = _cli(capsys, "audit", "verify", "--db", str(db))
-        assert rc == 0, f"{where}: {shown}"
-
-        rc = _wait(start(_resume_argv(run_id, db, out), tmp_path / f"r{i}.log"))
-        assert rc == rc0, f"{where}: {(tmp_path / f'r{i}.log').read_text()}"
-        assert _outcomes(json.loads(out.read_text())) == expected, where
-        rc, shown = _cli(capsys, "audit", "verify", "--db", str(db))
-        assert rc == 0, f"{where}: {shown}"
-        after_readings, after = _snapshot(db)
-        assert readings <= after_readings, f"{where}: readings lost"
-        assert {pid: after.get(pid) for pid in finished} == finished, f"{where}: a recorded result changed"
-        twice = "SELECT position, point_id FROM points WHERE status != 'interrupted' GROUP BY 1, 2, test_pass"
-        assert _q(db, twice + " HAVING count(*) > 1") == [], f"{where}: a finished point measured again"
-        # only points the kill cut short were measured again; every point has its full set of readings,
-        # and a stopped position got no new point
-        assert _readings_per_point(db) == counts0, where
+        assert not waiting, f"moments {waiting} never reached"
+        seen = {}
+        for i, (target, db, *_) in runs.items():
+            seq = _seq(db)
+            landed.append(seq)
+            run_id = _q(db, "SELECT id FROM runs")[0][0]
+            where = f"moment {i} (killed at audit seq {seq}, target {target})"
+            seen[i] = (where, run_id, *_snapshot(db))
+            # the dead run is shown interrupted, with its resume command, as soon as anyone looks
+            rc, shown = _cli(capsys, "runs", "--db", str(db))
+            assert rc == 0 and "interrupted" in shown and f"meterbench resume {run_id}" in shown, where
+            rc, shown = _cli(capsys, "runs", "show", str(run_id), "--db", str(db))
+            assert rc == 0 and "(interrupted)" in shown and f"meterbench resume {run_id}" in shown, where
+            rc, shown = _cli(capsys, "audit", "verify", "--db", str(db))
+            assert rc == 0, f"{where}: {shown}"
+        resumed = {
+            i: start(_resume_argv(seen[i][1], db, out), tmp_path / f"r{i}.log")
+            for i, (_, db, out, _, start, _) in runs.items()
+        }
+        for i, (_, db, out, _, _, _) in runs.items():
+            where, _, readings, finished = seen[i]
+            rc = _wait(resumed[i])
+            assert rc == rc0, f"{where}: {(tmp_path / f'r{i}.log').read_text()}"
+            assert _outcomes(json.loads(out.read_text())) == expected, where
+            rc, shown = _cli(capsys, "audit", "verify", "--db", str(db))
+            assert rc == 0, f"{where}: {shown}"
+            after_readings, after = _snapshot(db)
+            assert readings <= after_readings, f"{where}: readings lost"
+            assert {p: after.get(p) for p in finished} == finished, f"{where}: a recorded result changed"
+            twice = (
+                "SELECT position, point_id FROM points WHERE status != 'interrupted' GROUP BY 1, 2, test_pass"
+            )
+            assert _q(db, twice + " HAVING count(*) > 1") == [], f"{where}: a finished point measured again"
+            # only points the kill cut short were measured again; every point has its full set of readings,
+            # and a stopped position got no new point
+            assert _readings_per_point(db) == counts0, where
+    print(f"{scenario}: {MOMENTS} kills at audit seq {landed} (of {last})")
     assert len(set(landed)) >= MOMENTS * 2 // 3, f"kill moments not spread: {landed}"

@@ -68,3 +68,20 @@ def test_a_board_pass_reads_the_error_queue_per_point_and_counts_at_the_rate_nee
     period = 180.0
     assert reads[1] <= positions * (2 + (starting.duration_s - 0.8 * period) / 15.0), reads
     assert reads[1] < positions * starting.duration_s / 15.0
+
+
+def test_a_refused_energy_test_setting_is_named_at_the_start_and_sent_again_next_time():
+    from test_fluke_protocol import FL_16S, open_fluke, sent_since, sim_of
+
+    with open_fluke(allow_unconfirmed=True) as bench:
+        src, calc = bench.source, bench.calculators[1]
+        src.apply(FL_16S, 60.0)
+        src.output_on()
+        sim = sim_of(bench)
+        bench.simulator.inject("calculators", "refused", command="ENER:MUT:TEST:PULS")
+        calc.configure(1.8, 12)
+        with pytest.raises(CommandRefused, match="ENER:MUT:TEST:PULS 12"):
+            calc.start()
+        mark = len(sim.log)
+        calc.configure(1.8, 12)  # not taken for granted after a refusal: the whole setup again
+        assert "ENER:MUT:CONS 1.8" in sent_since(sim, mark)

@@ -29,6 +29,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="after the as-found pass, wait for adjustment and run an as-left pass",
     )
     p.add_argument(
+        "--type-registers",
+        action="store_true",
+        help="a position without a meter port: type its register's start and end readings (kWh) from the "
+        "meter's display; the record says they were typed",
+    )
+    p.add_argument(
         "--override-wiring",
         action="append",
         default=[],
@@ -131,7 +137,28 @@ def settings_from(args) -> KernelSettings:
             return answer.strip().lower() != "s"
 
         s.adjust = adjust
+    if getattr(args, "type_registers", False):
+        s.register_entry = typed_register
     return s
+
+
+def typed_register(position: int, which: str) -> float | None:
+    """Ask the technician for a register reading (kWh) until it is one; an empty answer gives none."""
+    while True:
+        try:
+            text = input(f"Position {position}: type the register's {which} reading in kWh (empty: none): ")
+        except EOFError:
+            return None
+        text = text.strip().replace(",", ".")
+        if not text:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if value >= 0 and value == value and value != float("inf"):
+            return value
+        print(f"  {text!r} is not a register reading: type a number of kWh >= 0, e.g. 12345.678")
 
 
 def _writable(option: str, path, *, folder: bool) -> None:

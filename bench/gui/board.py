@@ -76,6 +76,7 @@ class BoardRow:
     readings: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     phases: dict | None = None
+    changes: tuple = ()  # nameplate corrections: (field, old, new, who, when)
 
     def failing(self, columns: list[str]) -> list[str]:
         return [c for c in columns if self.cells.get(c, Cell()).verdict in BAD]
@@ -134,10 +135,17 @@ class BoardModel(QStandardItemModel):
 
     def set_columns(self, columns: list[str]) -> None:
         """The plan's points, before any is run (every cell empty)."""
+        same = list(dict.fromkeys(columns)) == self.columns
         self.columns, self.running = list(dict.fromkeys(columns)), ""
         for row in self.rows:
             row.cells, row.readings, row.findings, row.phases = {}, [], [], None
-        self._reshape()
+        if same:  # the same plan again: empty the cells in place (rebuilding the items is slower)
+            self._headers |= set(self.columns)
+            self._dirty = {(r, c) for r in range(len(self.rows)) for c in range(self.columnCount())}
+            if not self._held:
+                self._flush()
+        else:
+            self._reshape()
 
     def _reshape(self) -> None:
         self._shown = {}
@@ -187,25 +195,35 @@ class BoardModel(QStandardItemModel):
                 self.setHorizontalHeaderItem(c, it)
         self._headers = set()
         dirty, self._dirty = self._dirty, set()
-        for r, c in dirty:
-            if r >= len(self.rows) or c >= self.columnCount():
-                continue
-            look = self._look(self.rows[r], c)
-            if self._shown.get((r, c)) == look:
-                continue
-            self._shown[(r, c)] = look
-            text, bg, fg, bold, tip, align = look
-            it = self.item(r, c)
-            if it is None:
-                it = QStandardItem()
-                it.setEditable(False)
-                self.setItem(r, c, it)
-            it.setText(text)
-            it.setData(self._brush(bg) if bg else None, Qt.ItemDataRole.BackgroundRole)
-            it.setData(self._brush(fg) if fg else None, Qt.ItemDataRole.ForegroundRole)
-            it.setFont(self._bold if bold else self._plain)
-            it.setToolTip(tip)
-            it.setTextAlignment(align)
+        changed: set[tuple[int, int]] = set()
+        # Every item setter would tell the view on its own (six per cell): the view hears once per row.
+        self.blockSignals(True)
+        try:
+            for r, c in dirty:
+                if r < len(self.rows) and c < self.columnCount():
+                    look = self._look(self.rows[r], c)
+                    if self._shown.get((r, c)) != look:
+                        self._shown[(r, c)] = look
+                        self._show(r, c, look)
+                        changed.add((r, c))
+        finally:
+            self.blockSignals(False)
+        for (r0, r1), (c0, c1) in _spans(changed):
+            self.dataChanged.emit(self.index(r0, c0), self.index(r1, c1))
+
+    def _show(self, r: int, c: int, look: tuple) -> None:
+        text, bg, fg, bold, tip, align = look
+        it = self.item(r, c)
+        if it is None:
+            it = QStandardItem()
+            it.setEditable(False)
+            self.setItem(r, c, it)
+        it.setText(text)
+        it.setData(self._brush(bg) if bg else None, Qt.ItemDataRole.BackgroundRole)
+        it.setData(self._brush(fg) if fg else None, Qt.ItemDataRole.ForegroundRole)
+        it.setFont(self._bold if bold else self._plain)
+        it.setToolTip(tip)
+        it.setTextAlignment(align)
 
     def _look(self, row: BoardRow, c: int) -> tuple:
         """(text, background, foreground, bold, tooltip, alignment) of one cell."""
@@ -244,6 +262,7 @@ class BoardModel(QStandardItemModel):
         row.form = meter.form if meter else ""
         row.accuracy_class = meter.accuracy_class if meter else ""
         row.current_class = (meter.current_class or "") if meter else ""
+        row.changes = tuple(getattr(meter, "nameplate_changes", ())) if meter else ()
         row.state, row.message = ("loaded" if meter else "empty"), ""
         row.cells = {}
         r = self.index_of[position]
@@ -330,6 +349,14 @@ class BoardModel(QStandardItemModel):
         return row.cells.get(col, Cell()).verdict if row else ""
 
 
+def _spans(cells: set[tuple[int, int]]) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Changed cells as few rectangles: one per changed row, spanning its changed columns."""
+    rows: dict[int, list[int]] = {}
+    for r, c in cells:
+        rows.setdefault(r, []).append(c)
+    return [((r, r), (min(cs), max(cs))) for r, cs in sorted(rows.items())]
+
+
 class BoardView(QTableView):
     """The board table: compact fixed-size cells (48 rows stay legible), one position selected."""
 
@@ -344,7 +371,8 @@ class BoardView(QTableView):
         super().__init__(parent)
         self.setModel(model)
         self.setFont(big_font(CELL_PT))
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        # one cell is selected, not the row: a highlighted row would hide its verdict colours
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setWordWrap(False)
@@ -358,7 +386,7 @@ class BoardView(QTableView):
         hh.setDefaultSectionSize(self.CELL_PX)
         hh.setFont(big_font(10, True))
         hh.setHighlightSections(False)
-        self.setStyleSheet("QTableView::item:selected { border: 2px solid #000000; }")
+
         model.columnsInserted.connect(lambda *_: self._widths())
         self._widths()
         self.doubleClicked.connect(lambda idx: self._activate(idx.row()))
@@ -383,7 +411,7 @@ class BoardView(QTableView):
 
     def currentChanged(self, current, previous) -> None:  # noqa: N802 - Qt override
         super().currentChanged(current, previous)
-        if current.isValid():
+        if current.isValid() and current.row() != previous.row():
             self.selected_position.emit(self.model().rows[current.row()].position)
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt override
@@ -395,4 +423,4 @@ class BoardView(QTableView):
     def select(self, position: int) -> None:
         r = self.model().index_of.get(position)
         if r is not None:
-            self.setCurrentIndex(self.model().index(r, 2))
+            self.setCurrentIndex(self.model().index(r, 1))

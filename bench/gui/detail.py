@@ -56,6 +56,7 @@ class PositionDetail(QWidget):
         from bench.gui.plots import PhasorPlot
 
         plot = PhasorPlot()
+        plot.prepare()
         self.split.replaceWidget(self.split.indexOf(self.phasor), plot)
         self.phasor.deleteLater()
         self.phasor = plot
@@ -105,6 +106,9 @@ class PositionDetail(QWidget):
         if row.serial:
             cc = f" · {row.current_class}" if row.current_class else ""
             msg = f"\n{row.message}" if row.message else ""
+            if row.changes:
+                fixes = "; ".join(f"{f} {a or '—'} → {b or '—'}" for f, a, b, _, _ in row.changes)
+                msg += f"\nNameplate corrected: {fixes} (by {row.changes[-1][3]})"
             self.nameplate.setText(f"{row.serial} — form {row.form}, class {row.accuracy_class}{cc}{msg}")
         else:
             self.nameplate.setText("No meter in this position (scan one, or Enter to type its nameplate).")

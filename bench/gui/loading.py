@@ -11,6 +11,8 @@ nameplate taken from the bench file's simulated meter of that serial (simulated 
 from __future__ import annotations
 
 import time
+from dataclasses import fields, replace
+from datetime import datetime
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -103,6 +105,41 @@ def scan_to_meter(serial: str, position: int, template: dict, sim_meters: dict) 
             note = f"bench file has {serial} in position {sim_pos}; check the socket"
     raw["serial"], raw["position"] = serial, position
     return make_meter(raw, source="scan"), note
+
+
+#: the nameplate as the editor sets it: (LoadedMeter attribute, what the record calls it)
+NAMEPLATE = (
+    ("serial", "serial"),
+    ("form", "form"),
+    ("accuracy_class", "accuracy_class"),
+    ("current_class", "current_class"),
+    ("ta_a", "ta"),
+    ("voltage_v", "voltage"),
+    ("kh", "kh"),
+    ("kt", "kt"),
+    ("manufacturer", "manufacturer"),
+    ("model", "model"),
+)
+NAMEPLATE_ATTRS = {attr for attr, _ in NAMEPLATE}
+
+
+def _shown(value) -> str:
+    if value is None:
+        return ""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def corrected(old: LoadedMeter, new: LoadedMeter, operator: str, when: datetime) -> LoadedMeter:
+    """``new``'s nameplate on ``old``'s meter, with each changed field recorded: (field, old value, new
+    value, who, when). What the editor does not show (customer, record fields, meter type...) is kept."""
+    changes = [
+        (name, _shown(getattr(old, attr)), _shown(getattr(new, attr)), operator, when.isoformat())
+        for attr, name in NAMEPLATE
+        if _shown(getattr(old, attr)) != _shown(getattr(new, attr))
+    ]
+    keep = {f.name: getattr(new, f.name) for f in fields(LoadedMeter) if f.name in NAMEPLATE_ATTRS}
+    keep.update(ib_a=new.ib_a, in_a=new.in_a, imax_a=new.imax_a)
+    return replace(old, **keep, nameplate_changes=(*old.nameplate_changes, *changes))
 
 
 def meter_raw(m: LoadedMeter) -> dict:

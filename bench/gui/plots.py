@@ -118,6 +118,18 @@ class PhasorPlot(pg.PlotWidget):
         self.phases: dict = {}
         self.caption = ""
 
+    def prepare(self) -> None:
+        """Create every phase's line, arrow and label now, hidden (creating them mid-run stalls the
+        window for tens of milliseconds at the first stabilised point)."""
+        self.set_phases({})
+        for name in ("A", "B", "C"):
+            colour = PHASE_COLOURS[name]
+            self._items(f"V{name}", colour, Qt.PenStyle.SolidLine)
+            self._items(f"I{name}", colour, Qt.PenStyle.DashLine)
+        for items in self._drawn.values():
+            for item in items:
+                item.setVisible(False)
+
     def _items(self, key: str, colour: str, style) -> tuple:
         """The line, arrow head and label of one phasor, created once and then moved."""
         if key not in self._drawn:

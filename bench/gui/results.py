@@ -76,6 +76,9 @@ class ResultsPanel(QSplitter):
         self.table = table(["Pos", "Serial"])
         self.table.setFont(big_font(11))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
+        # sized to its contents when shown (fit_columns), not after every cell: that measures every
+        # row of the table each time, mid-run, while the tab is not even visible
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.currentCellChanged.connect(lambda *_: self._show_selection())
         tl.addWidget(self.table, 1)
         row = QHBoxLayout()
@@ -101,6 +104,10 @@ class ResultsPanel(QSplitter):
         self.cols: list[str] = []
         self.points: dict[tuple[int, str], ResultPoint] = {}  # (position, column) -> retestable point
         self.busy = False  # a run is going: no retest
+
+    def fit_columns(self) -> None:
+        """Columns as wide as their contents (when the tab is shown, or a recorded run is loaded)."""
+        self.table.resizeColumnsToContents()
 
     def attach_plot(self):
         """The real error plot, in the placeholder's place (after the window's first paint)."""
@@ -187,6 +194,7 @@ class ResultsPanel(QSplitter):
                 a["position"], "average", f"{a.get('value_percent', 0):.3f} %R {VERDICT_WORDS.get(v, v)}", v
             )
         self.plot.redraw()
+        self.fit_columns()
 
     # ---- retest -------------------------------------------------------------------------------------
     def selected(self) -> ResultPoint | str:

@@ -22,8 +22,8 @@ PASSES = ("as-found", "as-left")
 def prepare(k) -> None:
     """Resolve the plan for every meter (one board shares one source) and refuse, before anything is
     energised, a point the bench cannot do."""
-    from bench.kernel.kernel import Position
     from bench.kernel.registry import check_capabilities
+    from bench.kernel.states import Position
 
     check_board(k.meters)
     bad = [m.position for m in k.meters if m.position not in k.bench.calculators]

@@ -150,7 +150,13 @@ class GateRunner:
         deadlines = {pos: self._deadline(gp, start) for pos, (_, gp) in jobs.items()}
         taken = dict.fromkeys(jobs, 0)
         open_ = set(jobs)
-        self.k.sleep(min(gp.gate_seconds for _, gp in jobs.values()))
+        # The first gate opens on the meter's first edge, up to one pulse period after arming: with more
+        # gates to come, the first read waits that period too (a read before it finds nothing). A single
+        # gate is read from its planned end, so its point never waits longer than it must.
+        first = min(gp.gate_seconds for _, gp in jobs.values())
+        if readings > 1:
+            first += min(gp.gate_seconds / max(1, gp.meter_pulses) for _, gp in jobs.values())
+        self.k.sleep(first)
         while open_:
             self.k.safe_point()
             now = clock.now()
@@ -254,9 +260,11 @@ class GateRunner:
         A starting test may end as soon as every meter has registered 2 pulses (it started and keeps
         registering); a creep test always runs its full window and is read once, at its end. Counts are
         polled at the rate the test needs: with ``pulse_period_s`` (the period a meter registering correctly
-        has at the applied load) no meter can show 2 pulses before about one period, so the first read
-        waits 0.8 of it, then reads come every eighth of a period, at most 15 s apart (bench time before
-        messages: a later read would lengthen the test)."""
+        has at the applied load; a meter up to 25 % fast is allowed for) no meter can show 2 pulses within
+        0.8 of a period, so the first read waits that long, a meter that showed no pulse is not read again
+        for that long, and a meter seen started is not read again; reads come on a grid of an eighth of a
+        period, at most 15 s apart, so the read that ends the test comes when it did when every meter was
+        read every 15 s (bench time before messages)."""
         clock = self.bench.clock
         with self.k.io:
             for pos in positions:
@@ -264,21 +272,32 @@ class GateRunner:
             self._settings_done(positions)
         self._waiting("starting" if until_started else "creep", duration_s)
         end = clock.now() + duration_s
-        step = 15.0
+        step, gap = 15.0, 0.0
         if until_started and pulse_period_s and pulse_period_s > 0:
             step = min(15.0, max(self.s.gate_poll_s, pulse_period_s / 8))
+            gap = 0.8 * pulse_period_s  # a meter's two pulses are at least this far apart
             # on the grid of reads (whole steps): skipping the early reads never delays the last one
-            self.k.sleep(min(step * int(0.8 * pulse_period_s / step), duration_s))
+            self.k.sleep(min(step * int(gap / step), duration_s))
         elif not until_started:
             self.k.sleep(duration_s)
+        counts: dict = {}
+        due = dict.fromkeys(positions, clock.now())  # when a read of the position can first show it started
         while True:
+            now = clock.now()
+            # A meter seen started keeps the count it showed then; one that showed no pulse at a read cannot
+            # show two before ``gap`` later, so it is not read until then; at the window's end all are read.
+            started = {p for p, c in counts.items() if until_started and c[0] >= 2}
+            todo = [p for p in positions if p not in started and (due[p] <= now or now >= end)]
             with self.k.io:
-                counts = {pos: self.bench.calculators[pos].count_read() for pos in positions}
-            if until_started and all(c[0] >= 2 for c in counts.values()):
+                for p in todo:
+                    counts[p] = self.bench.calculators[p].count_read()
+                    if counts[p][0] == 0:
+                        due[p] = now + gap
+            if until_started and len(counts) == len(positions) and all(c[0] >= 2 for c in counts.values()):
                 break
-            if clock.now() >= end:
+            if now >= end:
                 break
-            self.k.sleep(min(step, end - clock.now()))
+            self.k.sleep(min(step, end - now))
         if until_started:
             self._source_held()  # a meter that did not start on a tripped source did not fail
         with self.k.io:

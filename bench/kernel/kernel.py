@@ -26,7 +26,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from bench.kernel import bookkeeping, registry
 from bench.kernel import records as r
@@ -35,9 +34,10 @@ from bench.kernel.gates import GateRunner
 from bench.kernel.settings import KernelSettings
 from bench.kernel.source import energise, stabilise
 from bench.kernel.states import (
-    POSITION_TRANSITIONS,
     RUN_TRANSITIONS,
-    PositionState,
+    AbortRequested,
+    Position,
+    RunOutcome,
     RunState,
     StateMachine,
 )
@@ -53,39 +53,6 @@ log = logging.getLogger(__name__)
 PASSES = ("as-found", "as-left")
 
 Listener = Callable[[r.Record], None]
-
-
-class AbortRequested(Exception):
-    """The operator (or a safety trip) asked the run to stop."""
-
-
-class Position:
-    """One loaded meter's state in the run."""
-
-    def __init__(self, meter: LoadedMeter) -> None:
-        self.meter = meter
-        self.machine = StateMachine(POSITION_TRANSITIONS, PositionState.LOADED)
-        self.message = ""
-        self.stopped = False  # the run does no more on it
-
-    @property
-    def state(self) -> str:
-        return self.machine.state.value
-
-    def to(self, state: str | PositionState, message: str | None = None) -> None:
-        self.machine.to(PositionState(state))
-        if message is not None:
-            self.message = message
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    run_id: int
-    outcome: str
-    positions: dict[int, str]
-    bench_seconds: float
-    wall_seconds: float
-    message: str = ""
 
 
 class RunKernel:

@@ -42,3 +42,7 @@ class KernelSettings:
     # the findings as in `meterbench diagnose`; returns the operator's reason to carry on, or None to
     # let the finding stop it. ``wiring_overrides`` given up front are used without asking.
     wiring_decision: Callable[[int | None, list[dict]], str | None] | None = None
+    # Called with the source OFF for a register point on a position without a meter port: (position,
+    # "start" | "end") -> the register reading in kWh the technician typed from the meter's display, or None
+    # (no reading: the position's register point fails). None here = such positions are skipped.
+    register_entry: Callable[[int, str], float | None] | None = None

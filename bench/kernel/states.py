@@ -18,6 +18,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.meters import LoadedMeter
 
 
 class IllegalTransition(RuntimeError):
@@ -113,3 +118,36 @@ class StateMachine:
 
     def can(self, new) -> bool:
         return new == self.state or new in self._table[self.state]
+
+
+class AbortRequested(Exception):
+    """The operator (or a safety trip) asked the run to stop."""
+
+
+class Position:
+    """One loaded meter's state in the run."""
+
+    def __init__(self, meter: LoadedMeter) -> None:
+        self.meter = meter
+        self.machine = StateMachine(POSITION_TRANSITIONS, PositionState.LOADED)
+        self.message = ""
+        self.stopped = False  # the run does no more on it
+
+    @property
+    def state(self) -> str:
+        return self.machine.state.value
+
+    def to(self, state: str | PositionState, message: str | None = None) -> None:
+        self.machine.to(PositionState(state))
+        if message is not None:
+            self.message = message
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: int
+    outcome: str
+    positions: dict[int, str]
+    bench_seconds: float
+    wall_seconds: float
+    message: str = ""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from bench.kernel import records as r
 from bench.kinds import TestKind, register_kind
-from bench.kinds.meterport import PORT_ERRORS, fail, port_needs, ports_for
+from bench.kinds.meterport import PORT_ERRORS, check, fail, port_needs, ports_for
 
 MODE_FLAGS = ("test mode", "meter shop mode")
 SHOWN_EVENTS = 12
@@ -55,28 +55,16 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
         lines.append("program identity: not read (no public table layout)")
         verdict = "fail" if problems else "pass"
         details = {"lines": lines, "identity": ident, "flags": flags, "events": events, "problems": problems}
-        ctx.publish(
-            r.Reading(
-                position=pos,
-                point_id=point.id,
-                test_pass=test_pass,
-                reference={"identity": details},
-                label=point.label,
-                unit="",
-            ),
-            r.PointResult(
-                position=pos,
-                point_id=point.id,
-                test_pass=test_pass,
-                label=point.label,
-                verdict=verdict,
-                decision_rule="identity",
-                unit="",
-                message="; ".join(problems) or "identity as expected; no error flags",
-            ),
+        check(
+            ctx,
+            pos,
+            point,
+            test_pass,
+            verdict,
+            "; ".join(problems) or "identity as expected; no error flags",
+            details,
+            "",
         )
-        if ctx.final_pass(test_pass) and verdict == "fail":
-            ctx.fail_verdict(pos)
 
 
 def results(record: dict, position: int | None = None) -> list[dict]:

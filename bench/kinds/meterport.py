@@ -144,6 +144,33 @@ def result(ctx, pos: int, point, test_pass: str, m, lo: float, hi: float, detail
     return verdict.outcome
 
 
+def check(ctx, pos: int, point, test_pass: str, verdict: str, message: str, details: dict, unit: str) -> None:
+    """Publish a check without a number (TOU tiers, identity): its reading's details and its verdict."""
+    ctx.publish(
+        r.Reading(
+            position=pos,
+            point_id=point.id,
+            test_pass=test_pass,
+            reference={point.kind: details},
+            label=point.label,
+            unit=unit,
+        ),
+        r.PointResult(
+            position=pos,
+            point_id=point.id,
+            test_pass=test_pass,
+            label=point.label,
+            element=point.element,
+            verdict=verdict,
+            decision_rule=point.kind,
+            message=message,
+            unit=unit,
+        ),
+    )
+    if ctx.final_pass(test_pass) and verdict == "fail":
+        ctx.fail_verdict(pos)
+
+
 def port_needs(what: str):
     """A kind's ``needs``: the bench must have meter ports."""
 

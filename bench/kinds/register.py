@@ -90,7 +90,7 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
     ctx.publish(r.PointStarted.of(point, "register", test_pass, todo))
     ports = []
     for pos in todo:
-        if ctx.meter_port(pos) is None:
+        if ctx.meter_port(pos) is None and ctx.settings.register_entry is None:
             _skip(ctx, pos, point, test_pass, "no meter port at this position: the register cannot be read")
         else:
             ports.append(pos)
@@ -141,7 +141,7 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
             repeatability_prior_percent=ctx.settings.repeatability_prior_percent,
             tail_span_s=ramp_s + kt * 3600.0 / (abs(ref.watts) * c),
         )
-        state, value = _read(ctx, pos)
+        state, value = _read(ctx, pos, "start")
         if state == "skip":
             _skip(ctx, pos, point, test_pass, value)
             continue
@@ -157,6 +157,7 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
             "kr_wh": kr,
             "elements_in_series": c,
             "reference_watts": ref.watts,
+            "entry": _entry(ctx, pos),
         }
         # Both rows exist before the run (the start reading is committed when taken).
         ctx.publish(
@@ -179,7 +180,7 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
         if isinstance(gate, str):
             _fail(ctx, pos, point, const_point, test_pass, gate, state="no pulses")
             continue
-        state, end = _read(ctx, pos)
+        state, end = _read(ctx, pos, "end")
         if state != "ok":
             _fail(ctx, pos, point, const_point, test_pass, f"register not read after the run: {end}")
             continue
@@ -215,6 +216,7 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
             "reference_wh": res.reference_wh,
             "outside_gate_wh": res.outside_gate_wh,
             "tail_seconds": list(dosed.tails[pos]),
+            "entry": _entry(ctx, pos),
         }
         rows = {}
         for pt, m, (r_lo, r_hi) in (
@@ -277,8 +279,26 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
         )
 
 
-def _read(ctx, pos: int) -> tuple[str, float | str]:
-    """("ok", kWh), ("skip", reason) when the port has no energy register, or ("fail", message)."""
+def _entry(ctx, pos: int) -> str:
+    """How this position's register readings were taken: through its meter port, or typed (issue 15)."""
+    return "port" if ctx.meter_port(pos) is not None else "typed by the technician from the meter's display"
+
+
+def _read(ctx, pos: int, which: str) -> tuple[str, float | str]:
+    """("ok", kWh), ("skip", reason) when the port has no energy register, or ("fail", message). A position
+    without a meter port gets the reading the technician types (the source off while they read it)."""
+    if ctx.meter_port(pos) is None:
+        value = ctx.ask(ctx.settings.register_entry, pos, which)
+        if value is None:
+            return "fail", f"no {which} register reading was typed"
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            return "fail", f"the typed {which} register reading is not a reading in kWh: {value!r}"
+        return "ok", float(value)
     try:
         regs = ctx.read_registers(pos)
     except (InstrumentError, OSError) as exc:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from bench.kernel import records as r
 from bench.kinds import TestKind, register_kind
-from bench.kinds.meterport import PORT_ERRORS, entry, fail, port_needs, ports_for, provenance, skip
+from bench.kinds.meterport import PORT_ERRORS, check, entry, fail, port_needs, ports_for, provenance, skip
 from procedures.metrology.meterport import tou_check
 
 LEAD_S = 120.0
@@ -166,29 +166,7 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
             "reference_kw": mean_w / 1000.0,
             "unit": "kWh",
         }
-        ctx.publish(
-            r.Reading(
-                position=pos,
-                point_id=point.id,
-                test_pass=test_pass,
-                reference={"tou": details},
-                label=point.label,
-                unit="kWh",
-            ),
-            r.PointResult(
-                position=pos,
-                point_id=point.id,
-                test_pass=test_pass,
-                label=point.label,
-                element=point.element,
-                verdict=verdict,
-                decision_rule="tou tiers",
-                message=message,
-                unit="kWh",
-            ),
-        )
-        if ctx.final_pass(test_pass) and verdict == "fail":
-            ctx.fail_verdict(pos)
+        check(ctx, pos, point, test_pass, verdict, message, details, "kWh")
 
 
 def results(record: dict, position: int | None = None) -> list[dict]:

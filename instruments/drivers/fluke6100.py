@@ -178,6 +178,8 @@ class Fluke6100(AllInOneRoles):
         self._cleared = False
         self._frequency_hz = 0.0
         self._enabled: dict[int, tuple[bool, bool]] = {}  # phase -> (voltage on, current on) as last set
+        self._energy_setup: tuple | None = None  # the energy-test settings last sent and found accepted
+        self._unchecked: list[str] = []  # energy-test settings sent since the error queue was last read
 
     # ---- shared ---------------------------------------------------------------------------------
     def identify(self) -> str:
@@ -273,6 +275,7 @@ class Fluke6100(AllInOneRoles):
         """Output off; then, when the energy option is fitted, the test sequence aborted (``ENER:ABOR``
         also drops the source, FM 5-58: here only as part of the safe state). Harmless when off."""
         self._want_on = False
+        self._energy_setup = None  # after ENER:ABOR the test is set up afresh
         self.link.write(cmd("output_off"))
         try:
             fitted = self.energy_option()
@@ -505,6 +508,9 @@ class Fluke6100(AllInOneRoles):
         if not (self.kr_wh > 0 and math.isfinite(self.kr_wh)):
             raise InputError("reference.kr_wh", "must be > 0 Wh per pulse", found=self.kr_wh)
         self._energy_path(cmd("test_pulses", n=meter_pulses))
+        setup = (kt_wh, meter_pulses, self.kr_wh, self.opts["mut_input"])
+        if setup == self._energy_setup:  # the next reading of a point: the unit holds these settings
+            return
         # FM 5-58/5-59: the MUT source first, then the reference source, then the test pulse source
         steps = [
             ("mut_unit", {}),
@@ -516,12 +522,24 @@ class Fluke6100(AllInOneRoles):
             ("pulse_source", {}),
             ("test_pulses", {"n": meter_pulses}),
         ]
-        sent = [self._send(name, **values) for name, values in steps]
-        self.check("; ".join(sent))
+        self._energy_setup = None
+        self._unchecked += [self._send(name, **values) for name, values in steps]
+        self._energy_setup = setup  # accepted once the error queue read after the start is empty
+
+    def _settings_checked(self) -> None:
+        """The error queue, once for the energy-test settings (and start) sent since it was last read."""
+        if self._unchecked:
+            after, self._unchecked = "; ".join(self._unchecked), []
+            try:
+                self.check(after)
+            except InstrumentError:
+                self._energy_setup = None  # refused or faulted: send the whole setup again next time
+                raise
 
     def start(self) -> None:
         self._energy_path(cmd("test_start"))
-        self.check(self._send("test_start"))
+        self._unchecked.append(self._send("test_start"))
+        self._settings_checked()
 
     def poll(self) -> tuple[str, float]:
         self._energy_path(cmd("test_status?"))
@@ -542,7 +560,8 @@ class Fluke6100(AllInOneRoles):
 
     def count_start(self) -> None:
         self._energy_path(cmd("count_start"))
-        self.check(self._send("count_start"))
+        self._unchecked.append(self._send("count_start"))
+        self._settings_checked()
 
     def count_read(self) -> tuple[int, float]:
         self._energy_path(cmd("count?"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from PySide6.QtWidgets import (
@@ -18,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bench.gui.loading import MeterDialog, meter_raw, scan_to_meter
+from bench.gui.loading import MeterDialog, corrected, meter_raw, scan_to_meter
 from bench.gui.results import item, table
 from bench.gui.widgets import (
     big_font,
@@ -129,19 +130,35 @@ class MetersTab:
         self._say(f"{meter.serial} → position {pos}. {note}", not note)
 
     def edit_position(self, position: int) -> None:
+        """Enter a meter, or correct a loaded meter's nameplate: each change is kept with who and when."""
         if self.running or self.config is None:
             return
         m = self.meters.get(position)
         raw = meter_raw(m) if m else {k: e.text().strip() for k, e in self.template.items()}
-        dlg = MeterDialog(position, raw, self)
-        if dlg.exec() == QDialog.DialogCode.Accepted and dlg.meter is not None:
-            others = {mm.serial for p, mm in self.meters.items() if p != position}
-            if dlg.meter.serial in others:
-                self._say(f"{dlg.meter.serial} is already loaded in another position.", False)
-                return
-            self.meters[position] = dlg.meter
+        new = self.ask_meter(position, raw)
+        if new is None:
+            return
+        others = {mm.serial for p, mm in self.meters.items() if p != position}
+        if new.serial in others:
+            self._say(f"{new.serial} is already loaded in another position.", False)
+            return
+        if m is None:
+            self.meters[position] = new
             self._refresh_meters()
             self._say(f"Position {position} saved.", True)
+            return
+        who = self.settings.operator or "operator not named (Settings, tab 7)"
+        fixed = corrected(m, new, who, datetime.now(UTC).replace(microsecond=0))
+        self.meters[position] = fixed
+        self._refresh_meters()
+        done = fixed.nameplate_changes[len(m.nameplate_changes) :]
+        said = "; ".join(f"{f} {a or '—'} → {b or '—'}" for f, a, b, _, _ in done) or "nothing changed"
+        self._say(f"Position {position} nameplate corrected: {said} (recorded with the run, by {who}).", True)
+
+    def _meter_dialog(self, position: int, raw: dict):
+        title = f"Correct the nameplate of position {position}" if position in self.meters else None
+        dlg = MeterDialog(position, raw, self, title=title)
+        return dlg.meter if dlg.exec() == QDialog.DialogCode.Accepted else None
 
     def _selected_position(self) -> int | None:
         rows = self.meter_table.selectionModel().selectedRows() if self.meter_table.selectionModel() else []

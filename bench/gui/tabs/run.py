@@ -86,7 +86,7 @@ class RunTab:
     def start_run(self) -> bool:
         """Validate everything, ask before energising, then hand the run to the worker."""
         from bench.meters import check_board
-        from bench.session import RunRequest, prepare
+        from procedures.plans import load_plan
 
         if self.running:
             return False
@@ -103,12 +103,11 @@ class RunTab:
             try:
                 meters = [self.meters[p] for p in sorted(self.meters)]
                 check_board(meters)
-                prep = prepare(
-                    RunRequest(bench_file=self.settings.bench_file, plan=self.plan_id(), meters=meters)
-                )
+                # the bench file is the one loaded (the worker reads it again, and says if it changed)
+                plan = load_plan(self.plan_id())
                 environment = self.environment()
-                m = prep.meters[0]
-                rp = prep.plan.resolve(
+                m = meters[0]
+                rp = plan.resolve(
                     m.form,
                     m.accuracy_class,
                     ta=m.ta_a,
@@ -414,3 +413,6 @@ class RunTab:
             self.detail.draw_phasors()
         if self.tabs.currentIndex() == 1:  # drawn when seen: a hidden plot is data, not pixels
             self.error_plot.redraw()
+            if self.results_panel.table.columnCount() != getattr(self, "_fitted", -1):
+                self._fitted = self.results_panel.table.columnCount()
+                self.results_panel.fit_columns()
