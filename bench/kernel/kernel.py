@@ -32,8 +32,7 @@ from bench.kernel import records as r
 from bench.kernel.context import RunContext
 from bench.kernel.gates import GateRunner
 from bench.kernel.settings import KernelSettings
-from bench.kernel.source import phases as source_phases
-from bench.kernel.source import stabilise
+from bench.kernel.source import energise, stabilise
 from bench.kernel.states import (
     RUN_TRANSITIONS,
     AbortRequested,
@@ -86,7 +85,7 @@ class RunKernel:
         self.io = threading.RLock()  # one caller on the instruments at a time (watchdog, GUI abort)
         self.done: set[tuple[int, str, str]] = set()
         self.gate_runner = GateRunner(self)
-        self._harmonics_on = False  # the source carries a harmonic point's harmonics
+        self.harmonics_on = False  # the source carries a harmonic point's harmonics (source.energise)
         registry.kinds()  # load the kind plug-ins now, not in the middle of the run
         self.context = RunContext(self)
         self.writer = None
@@ -464,23 +463,9 @@ class RunKernel:
         return bool(self.ask(self.settings.adjust)) if self.settings.adjust else True
 
     # ---- the source: only the kernel switches it ---------------------------------------------------
-    def energise(
-        self,
-        voltage: float,
-        current: float,
-        lag: float,
-        element: str,
-        frequency_hz: float | None = None,
-        harmonics: tuple = (),
-    ) -> None:
-        phases = source_phases(self, voltage, current, lag, element)
-        with self.io:
-            self.bench.source.apply(phases, frequency_hz or self.settings.frequency_hz)
-            if harmonics or self._harmonics_on:  # a harmonic point's waveform, cleared after it
-                self.bench.source.set_harmonics(phases, harmonics)  # a source that can (checked before)
-                self._harmonics_on = bool(harmonics)
-            if not self.bench.source.output_is_on():
-                self.bench.source.output_on()
+    def energise(self, *load) -> None:
+        """(voltage, current, lag, element[, frequency_hz, harmonics]): see bench.kernel.source.energise."""
+        energise(self, *load)
 
     def source_off(self) -> None:
         with self.io:

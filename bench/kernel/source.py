@@ -10,6 +10,28 @@ from procedures.forms import MeterForm, correct_service
 from procedures.phasors import lag_deg
 
 
+def energise(
+    k,
+    voltage: float,
+    current: float,
+    lag: float,
+    element: str,
+    frequency_hz: float | None = None,
+    harmonics: tuple = (),
+) -> None:
+    """The source to a point's load at its frequency (else the bench's) with its harmonics, and on.
+    Harmonics stay only for the point that asks for them: the next point's waveform is cleared."""
+    settings = phases(k, voltage, current, lag, element)
+    source = k.bench.source
+    with k.io:
+        source.apply(settings, frequency_hz or k.settings.frequency_hz)
+        if harmonics or k.harmonics_on:  # a source that can (refused before energising otherwise)
+            source.set_harmonics(settings, harmonics)
+            k.harmonics_on = bool(harmonics)
+        if not source.output_is_on():
+            source.output_on()
+
+
 def stabilise(k, expected_current: float) -> ReferenceReading:
     """Wait until successive reference readings agree (measured, not a blind sleep)."""
     s = k.settings

@@ -20,7 +20,7 @@ def _run(ctx, point, test_pass: str, todo: list[int], *, creep: bool) -> None:
     duration = point.duration_s or 600.0
     ctx.publish(*(ctx.open_point(pos, point, test_pass, {"duration_s": duration}) for pos in todo))
     current = 0.0 if creep else point.current_a
-    ctx.energise(point, current=current, lag=0.0 if creep else point.lag_deg)
+    ctx.energise(point, current=current, lag=0.0 if creep else point.source_lag_deg)  # received: reversed
     ref = ctx.stabilise(current)
     if point.settle_s > 0:  # a pulse from the power-up transient is not creep
         ctx.sleep(point.settle_s)
