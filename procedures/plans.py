@@ -29,6 +29,11 @@ Conventions:
   frequency, no harmonics) and then with the point's ``voltage``, ``frequency_hz`` or ``harmonics``
   changed, on the same positions back to back; its limit is on the VARIATION of error between the two,
   as IEC influence limits are defined.
+- ``test_time`` (plan-level for its accuracy points, or per accuracy point): "fixed" (the default) runs the
+  readings and settle_s as written; "from-uncertainty" takes the least bench time whose expanded U stays
+  within target_share x limit, on the bench's own repeatability pooled from its records (then ``readings``
+  is the most the point may take), settling on measured stability alone; a bench with no history at
+  comparable points runs the point as written, and its certificate says which basis was used.
 - ``element = "series"`` loads every element; "A"/"B"/"C" loads one element (its pulse count is divided
   by the number of elements: ``pulse_divisor``); "each" in a plan file expands to one point per element
   of a polyphase form and to nothing for a single-element form.

@@ -173,7 +173,8 @@ def plan_from_uncertainty(
     top = max_pulses if max_gate_s is None else min(max_pulses, math.floor(max_gate_s / period + _CEIL_SLACK))
 
     def meets(readings: int, pulses: int) -> bool:
-        return expanded_u(readings, pulses * kt / (kr * c)) <= allowed_u
+        # judged one reference pulse short of the expected count: the count a gate gets is ±1 of it
+        return expanded_u(readings, max(pulses * kt / (kr * c) - 1.0, 1.0)) <= allowed_u
 
     best: tuple[float, int, int] | None = None
     for readings in range(1, n_max + 1):
@@ -207,6 +208,6 @@ def plan_from_uncertainty(
         ref_pulses_expected=n_r,
         gate_seconds=pulses * period,
         quantisation_percent=quant,
-        expected_u_percent=expanded_u(readings, n_r),
+        expected_u_percent=expanded_u(readings, max(n_r - 1.0, 1.0)),
         readings=readings,
     )
