@@ -165,3 +165,22 @@ def sign_convention(points) -> str:
 
     special = any(pt.quantity or pt.direction or pt.kind for pt in points)
     return SIGN_CONVENTION + DIRECTION_CONVENTION if special else SIGN_CONVENTION
+
+
+def test_time_notes(pts: list[dict]) -> list[str]:
+    """A deviation/method line for the points whose readings and pulses a from-uncertainty plan chose
+    (issue 14): the target, each point's readings x pulses, and what its repeatability component rests on."""
+    chosen = [p for p in pts if (p.get("planned") or {}).get("test_time") == "from-uncertainty"]
+    if not chosen:
+        return []
+    by_basis: dict[str, list[str]] = {}
+    for p in chosen:
+        planned = p["planned"]
+        label = f"{p['label']} {planned.get('readings')} reading(s) x {planned.get('meter_pulses')} pulse(s)"
+        by_basis.setdefault(str(planned.get("repeatability_basis", "")), []).append(label)
+    share = chosen[0]["planned"].get("target_share")
+    parts = [f"{', '.join(labels)}: repeatability {basis}" for basis, labels in by_basis.items()]
+    return [
+        f"Readings, pulses and settling chosen from the uncertainty target (U <= {share:g} x limit), "
+        "settled on measured stability where the bench's repeatability was known; " + "; ".join(parts) + "."
+    ]

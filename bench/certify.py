@@ -22,6 +22,7 @@ from bench.certificate_sections import (
     register_tests,
     resolution_provenance,
     sign_convention,
+    test_time_notes,
 )
 from bench.meterport_sections import meterport_tests
 from bench.readmodel import RunRecord, laboratory_to_dict
@@ -305,7 +306,7 @@ def build_certificate_data(
             f"The run was interrupted and finished on other instruments than it started on "
             f"({'; '.join(moved['changes'])}); the technician's reason: {moved['reason']}"
         )
-    deviations += register_notes + meterport_notes
+    deviations += register_notes + meterport_notes + test_time_notes(pts)
     deviations += [describe(r) for r in retests(record, position)]
     earlier = read.certificates(position)[:revision]
     if earlier:  # ISO/IEC 17025 §7.8.8: an amended certificate identifies the one it replaces

@@ -248,4 +248,8 @@ def overhead(positions: int = 24, repeat: int = 3) -> None:
 
 if __name__ == "__main__":
     efficiency()
+    from benchmarks.bench_plan_time import main as plan_time  # a board pass: fixed vs from-uncertainty
+
+    print()
+    plan_time()
     overhead()

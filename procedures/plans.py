@@ -29,6 +29,11 @@ Conventions:
   frequency, no harmonics) and then with the point's ``voltage``, ``frequency_hz`` or ``harmonics``
   changed, on the same positions back to back; its limit is on the VARIATION of error between the two,
   as IEC influence limits are defined.
+- ``test_time`` (plan-level for its accuracy points, or per accuracy point): "fixed" (the default) runs the
+  readings and settle_s as written; "from-uncertainty" takes the least bench time whose expanded U stays
+  within target_share x limit, on the bench's own repeatability pooled from its records (then ``readings``
+  is the most the point may take), settling on measured stability alone; a bench with no history at
+  comparable points runs the point as written, and its certificate says which basis was used.
 - ``element = "series"`` loads every element; "A"/"B"/"C" loads one element (its pulse count is divided
   by the number of elements: ``pulse_divisor``); "each" in a plan file expands to one point per element
   of a polyphase form and to nothing for a single-element form.
@@ -86,12 +91,17 @@ ELEMENTS = ("series", "A", "B", "C", "each")
 BASES = ("TA", "Ib", "In", "Imax")
 DECISION_RULES = ("simple", "guard-banded")
 LIMIT_ROLES = ("accept", "adjust")
+#: how an accuracy point's readings, pulses and settling are chosen: "fixed" = as the plan writes them;
+#: "from-uncertainty" = the least bench time whose expanded U stays within target_share x limit, on the
+#: bench's own pooled repeatability and measured stability (the point's readings are then the most it may
+#: take, and what it takes when the bench has no history)
+TEST_TIMES = ("fixed", "from-uncertainty")
 PLAN_KEYS = ("id", "title", "standard", "version", "notes", "forms", "class_family", "classes",
              "decision_rule", "target_share", "limits", "limit_files", "current_of", "points", "average_rule",
-             "shop_option", "frequency_hz", "both_directions")  # fmt: skip
+             "shop_option", "frequency_hz", "both_directions", "test_time")  # fmt: skip
 POINT_KEYS = ("id", "label", "kind", "element", "current", "current_of", "lag_deg", "voltage", "readings",
               "settle_s", "duration_s", "limit", "limit_role", "quantity", "direction", "frequency_hz",
-              "harmonics", "tou_calendar")  # fmt: skip
+              "harmonics", "tou_calendar", "test_time")  # fmt: skip
 AVERAGE_KEYS = ("name", "weights", "limit")
 #: the largest point current as a multiple of its base: Imax is the meter's limit; TA, Ib and In sit well
 #: below Imax (CL200: TA 30 A), so a multiple above 20 is a typo; resolve() then checks against Imax.
@@ -155,6 +165,7 @@ class PlanPoint:
     frequency_hz: float | None = None
     harmonics: tuple[tuple[int, float, float], ...] = ()  # (order, % of fundamental on V, on I)
     tou_calendar: tuple[tuple[int, int], ...] = ()  # a TOU point: (minute of day, tier), the meter's program
+    test_time: str | None = None  # None: the plan's test_time
 
 
 @dataclass(frozen=True)
@@ -192,6 +203,7 @@ class ResolvedPoint:
     nominal_voltage_v: float | None = None  # an influence point's reference-condition voltage
     reference_frequency_hz: float | None = None  # an influence point's reference-condition frequency
     tou_calendar: tuple[tuple[int, int], ...] = ()  # a TOU point: the calendar the meter should keep
+    test_time: str = "fixed"  # see TEST_TIMES
 
     @property
     def power_factor(self) -> float:
@@ -304,6 +316,7 @@ class Plan:
     shop_option: bool = False
     frequency_hz: float | None = None
     both_directions: bool = False
+    test_time: str = "fixed"  # the accuracy points' default (TEST_TIMES)
 
     def _tables(self) -> dict[str, LimitTable]:
         return {t.id: t for t in self.extra_tables}
@@ -463,6 +476,7 @@ class Plan:
             nominal_voltage_v=volts if p.kind == "influence" else None,
             reference_frequency_hz=self.frequency_hz if p.kind == "influence" else None,
             tou_calendar=p.tou_calendar,
+            test_time=(p.test_time or self.test_time) if p.kind == "accuracy" else "fixed",
         )
 
     def _resolve_average(self, override: str | None, labels: tuple[str, ...]) -> ResolvedAverage | None:
@@ -698,7 +712,18 @@ def _parse_point(
         frequency_hz=frequency,
         harmonics=harmonics,
         tou_calendar=_tou_calendar(f, kind),
+        test_time=_test_time(f, kind),
     )
+
+
+def _test_time(f: Fields, kind: str) -> str | None:
+    if "test_time" not in f.raw:
+        return None
+    value = f.choice("test_time", TEST_TIMES)
+    if value != "fixed" and kind != "accuracy":
+        raise f.error("test_time", f"a {kind} point's time is as written; only accuracy points plan theirs",
+                      allowed="fixed", found=value)  # fmt: skip
+    return value
 
 
 def _check_angle(f: Fields, kind: str, quantity: str, lag: float) -> None:
@@ -831,6 +856,7 @@ def parse_plan(raw: dict, src: str, data: bytes, base_dir: Path | None = None) -
         shop_option=bool(top.get("shop_option", bool, False)),
         frequency_hz=_plan_frequency(top),
         both_directions=bool(top.get("both_directions", bool, False)),
+        test_time=top.choice("test_time", TEST_TIMES, "fixed"),
     )
 
 

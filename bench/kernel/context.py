@@ -106,6 +106,17 @@ class RunContext:
         """Wait on the bench clock, responsive to abort and pause."""
         self._k.sleep(seconds)
 
+    def bench_repeatability(self, point):
+        """The bench's own one-reading repeatability at points like ``point``, pooled from its earlier
+        runs in the records (:class:`bench.records.repeatability.PooledRepeatability`), or None."""
+        key = (round(point.current_a, 6), round(point.lag_deg, 3), getattr(point, "quantity", "active"))
+        cache = self.__dict__.setdefault("_repeatability", {})
+        if key not in cache:
+            cache[key] = self._k.store.pooled_repeatability(
+                self._k.run_id, current_a=key[0], lag_deg=key[1], quantity=key[2]
+            )
+        return cache[key]
+
     def read_reference(self):
         with self._k.io:
             return self._k.bench.reference.read()

@@ -4,10 +4,18 @@ the plan's decision rule. All of a point's readings run on every live position a
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 
 from bench.kernel import records as r
 from bench.kinds import TestKind, capability, register_kind
-from procedures.metrology import error_budget, get_decision_rule, plan_gate, registration_pulse_gating
+from procedures.errors import InputError
+from procedures.metrology import (
+    error_budget,
+    get_decision_rule,
+    plan_from_uncertainty,
+    plan_gate,
+    registration_pulse_gating,
+)
 
 
 def phasor_dict(reading) -> dict:
@@ -80,30 +88,38 @@ def measure(ctx, point, test_pass: str, todo: list[int]) -> tuple[dict, set[int]
     """A point's readings on every live position, each committed as taken: ({position: ErrorResult}, the
     positions that failed with no pulses or no readings)."""
     quantity = getattr(point, "quantity", "active")
+    # planned from the uncertainty target: on the bench's own pooled repeatability, settled on measured
+    # stability alone; without history the plan's readings and settle, as written
+    auto = getattr(point, "test_time", "fixed") == "from-uncertainty"
+    pooled = ctx.bench_repeatability(point) if auto else None
+    why = "this bench has no history at comparable points"
     ctx.energise(point)
     ref = ctx.stabilise(point.current_a)
-    if point.settle_s > 0:  # the plan's declared pulse-pickup settling, after measured stability
+    if point.settle_s > 0 and pooled is None:  # the plan's pulse-pickup settling, after measured stability
         ctx.sleep(point.settle_s)
     ctx.publish(r.Stabilised(point_id=point.id, watts=ref.watts, phases=phasor_dict(ref)))
     c = ctx.elements_in_series(point)
     kr = ctx.kr_wh
     lo, hi = ctx.limits(point)
     half = min(abs(lo), abs(hi)) if lo is not None else 1.0
-    s = ctx.settings
-    plans, opened = {}, []
+    power = abs(power_of(ref, quantity)) * c
+    try:
+        plans = planned_gates(ctx, point, todo, power, half, pooled)
+    except InputError as exc:  # the bench's repeatability cannot reach the target: the plan's readings
+        why, pooled = f"the target is out of reach on this bench's repeatability ({exc.problem})", None
+        plans = planned_gates(ctx, point, todo, power, half, None)
+    readings = max((p.readings for p in plans.values()), default=point.readings)
+    plans = {pos: replace(p, readings=readings) for pos, p in plans.items()}
+    extra = {}
+    if auto:
+        extra = {
+            "test_time": point.test_time,
+            "target_share": ctx.plan.target_share,
+            "repeatability_basis": repeatability_basis(pooled, readings, why),
+        }
+    opened = []
     for pos in todo:
         m = ctx.meter(pos)
-        plans[pos] = plan_gate(
-            abs(power_of(ref, quantity)) * c,
-            m.kt,
-            kr,
-            half,
-            target_share=ctx.plan.target_share,
-            repeatability_percent=s.repeatability_prior_percent,
-            readings=point.readings,
-            min_pulses=s.min_meter_pulses,
-            elements_in_series=c,
-        )
         opened.append(
             ctx.open_point(
                 pos,
@@ -112,7 +128,7 @@ def measure(ctx, point, test_pass: str, todo: list[int]) -> tuple[dict, set[int]
                 {
                     "meter_pulses": plans[pos].meter_pulses,
                     "gate_seconds": plans[pos].gate_seconds,
-                    "readings": point.readings,
+                    "readings": readings,
                     "elements_in_series": c,
                     "kr_wh": kr,
                     "kt_wh": m.kt,
@@ -121,6 +137,7 @@ def measure(ctx, point, test_pass: str, todo: list[int]) -> tuple[dict, set[int]
                     "quantity": quantity,
                     "direction": getattr(point, "direction", "delivered"),
                     "frequency_hz": ref.frequency_hz,
+                    **extra,
                 },
             )
         )
@@ -129,7 +146,7 @@ def measure(ctx, point, test_pass: str, todo: list[int]) -> tuple[dict, set[int]
     ref_pulses: dict[int, list[float]] = {p: [] for p in todo}
     failed: set[int] = set()
     jobs = {p: (ctx.meter(p).kt, plans[p]) for p in todo}
-    for batch in ctx.gates(jobs, point.readings, quantity):
+    for batch in ctx.gates(jobs, readings, quantity):
         seen = ctx.read_reference()  # what the reference saw as these gates closed
         seen_record = {
             "watts": seen.watts,
@@ -176,23 +193,74 @@ def measure(ctx, point, test_pass: str, todo: list[int]) -> tuple[dict, set[int]
         if pos not in failed and not errors[pos]:
             _failed(ctx, pos, point, test_pass, "failed", "no readings")
             failed.add(pos)
-    cal = ctx.calibration
     measured = {}
     for pos in todo:
         if pos in failed:
             continue
-        measured[pos] = error_budget(
-            errors[pos],
-            ref_cal_u_percent=cal.uncertainty_percent,
-            ref_cal_k=cal.coverage_factor,
-            ref_drift_percent=s.ref_drift_percent,
-            ref_pulses_per_gate=statistics.fmean(ref_pulses[pos]),
-            lag_deg=point.lag_deg,  # the gate opens and closes on meter pulses: its count is exact
-            ref_phase_error_urad=s.ref_phase_error_urad,
-            repeatability_prior_percent=s.repeatability_prior_percent,
-            quantity=quantity,
-        )
+        measured[pos] = budget(ctx, point, errors[pos], statistics.fmean(ref_pulses[pos]), pooled)
     return measured, failed
+
+
+def budget(ctx, point, errors: list[float], ref_pulses: float, pooled):
+    """A point's error budget (:func:`procedures.metrology.error_budget`) on this bench; with ``pooled``
+    (the bench's own repeatability) its repeatability component rests on the bench's records."""
+    cal, s = ctx.calibration, ctx.settings
+    return error_budget(
+        errors,
+        ref_cal_u_percent=cal.uncertainty_percent,
+        ref_cal_k=cal.coverage_factor,
+        ref_drift_percent=s.ref_drift_percent,
+        ref_pulses_per_gate=ref_pulses,
+        lag_deg=point.lag_deg,  # the gate opens and closes on meter pulses: its count is exact
+        ref_phase_error_urad=s.ref_phase_error_urad,
+        repeatability_prior_percent=s.repeatability_prior_percent,
+        quantity=getattr(point, "quantity", "active"),
+        repeatability_pooled=None if pooled is None else (pooled.s_percent, pooled.dof, pooled.basis),
+    )
+
+
+def planned_gates(ctx, point, todo: list[int], power: float, half: float, pooled) -> dict:
+    """Each position's gate plan: from the uncertainty target when the bench's repeatability is known
+    (the least bench time with U <= target_share x limit, judged by the very budget the result gets),
+    else the fewest pulses for the plan's readings (:func:`procedures.metrology.plan_gate`)."""
+    c, kr, s = ctx.elements_in_series(point), ctx.kr_wh, ctx.settings
+    plans = {}
+    for pos in todo:
+        kt = ctx.meter(pos).kt
+        if pooled is not None:
+            plans[pos] = plan_from_uncertainty(
+                power,
+                kt,
+                kr,
+                half,
+                lambda n, n_r: budget(ctx, point, [0.0] * n, n_r, pooled).expanded_percent,
+                target_share=ctx.plan.target_share,
+                max_readings=point.readings,
+                min_pulses=s.min_meter_pulses,
+                max_gate_s=s.max_gate_s,
+                elements_in_series=c,
+            )
+            continue
+        plans[pos] = plan_gate(
+            power,
+            kt,
+            kr,
+            half,
+            target_share=ctx.plan.target_share,
+            repeatability_percent=s.repeatability_prior_percent,
+            readings=point.readings,
+            min_pulses=s.min_meter_pulses,
+            elements_in_series=c,
+        )
+    return plans
+
+
+def repeatability_basis(pooled, readings: int, why: str = "") -> str:
+    """What a from-uncertainty point's repeatability component rests on, as its certificate says it."""
+    if pooled is not None:
+        return pooled.basis
+    own = f"from this point's own {readings} reading{'s' if readings != 1 else ''}"
+    return f"{own} ({why}: the plan's readings and settling)"
 
 
 def judge(
@@ -287,6 +355,7 @@ KIND = register_kind(
             "quantity",
             "direction",
             "frequency_hz",
+            "test_time",
         ),
         results=results,
     )

@@ -287,3 +287,13 @@ class RunReads:
             if entry is not None:  # a run started between the two queries is left for next time
                 entry["points"].append({k: row[k] for k in keys})
         return list(history.values())
+
+    def pooled_repeatability(
+        self, run_id: int, *, current_a: float, lag_deg: float, quantity: str = "active"
+    ):
+        """This run's bench's own repeatability at points like this one, pooled from its earlier runs
+        (:mod:`bench.records.repeatability`), or None when its history is too short."""
+        from bench.records.repeatability import pooled_repeatability
+
+        with self._read() as conn:
+            return pooled_repeatability(conn, run_id, current_a=current_a, lag_deg=lag_deg, quantity=quantity)

@@ -25,7 +25,7 @@ from procedures.metrology.decision import (
     get_decision_rule,
     test_uncertainty_ratio,
 )
-from procedures.metrology.planning import GatePlan, element_test_pulses, plan_gate
+from procedures.metrology.planning import GatePlan, element_test_pulses, plan_from_uncertainty, plan_gate
 from procedures.metrology.register import RegisterPlan, RegisterResult, plan_register, register_result
 from procedures.metrology.registration import (
     error_percent,
@@ -58,6 +58,7 @@ __all__ = [
     "get_rule",
     "in_service_verdict",
     "parse_ratio",
+    "plan_from_uncertainty",
     "plan_gate",
     "plan_register",
     "primary_kh",

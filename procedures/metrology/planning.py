@@ -21,6 +21,7 @@ Model (documented because a plan's pulse counts come from it):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from procedures.errors import InputError
@@ -133,3 +134,80 @@ def element_test_pulses(series_pulses: int, n_elements: int) -> int:
     s = count("series_pulses", series_pulses, minimum=1)
     n = count("n_elements", n_elements, minimum=1)
     return -(-s // n)
+
+
+def plan_from_uncertainty(
+    power_w: float,
+    kt_wh: float,
+    kr_wh: float,
+    limit_percent: float,
+    expanded_u: Callable[[int, float], float],
+    *,
+    target_share: float = 0.25,
+    max_readings: int = 1,
+    min_pulses: int = 1,
+    max_gate_s: float | None = None,
+    elements_in_series: int = 1,
+    max_pulses: int = 1 << 16,
+) -> GatePlan:
+    """The readings and meter pulses of least bench time whose expanded uncertainty stays within
+    ``target_share × limit_percent``.
+
+    ``expanded_u(readings, ref_pulses_per_gate)`` is the point's whole expanded U in percent as its error
+    budget will state it (reference calibration, drift, phase, quantisation and repeatability of the mean
+    of ``readings``): the planner searches, the budget judges, so the plan and the certificate agree.
+    Bench time of a choice: ``readings × (meter_pulses + 1)`` meter pulse periods (each gate's pulses and
+    the wait for the edge that opens it); ties go to fewer readings. Raises :class:`InputError` naming
+    ``target_share`` when no choice of up to ``max_readings`` readings within ``max_gate_s`` reaches it.
+    """
+    p = positive("power_w", power_w, allowed="a finite power in W > 0")
+    kt = positive("kt_wh", kt_wh)
+    kr = positive("kr_wh", kr_wh)
+    limit = positive("limit_percent", limit_percent, allowed="a finite accuracy limit in % > 0")
+    share = positive("target_share", target_share, allowed="a fraction of the limit, 0 < share <= 1")
+    n_max = count("max_readings", max_readings, minimum=1)
+    n_min = count("min_pulses", min_pulses, minimum=1)
+    c = count("elements_in_series", elements_in_series, minimum=1)
+    allowed_u = share * limit
+    period = kt * 3600.0 / p
+    top = max_pulses if max_gate_s is None else min(max_pulses, math.floor(max_gate_s / period + _CEIL_SLACK))
+
+    def meets(readings: int, pulses: int) -> bool:
+        # judged one reference pulse short of the expected count: the count a gate gets is ±1 of it
+        return expanded_u(readings, max(pulses * kt / (kr * c) - 1.0, 1.0)) <= allowed_u
+
+    best: tuple[float, int, int] | None = None
+    for readings in range(1, n_max + 1):
+        hi = n_min
+        while hi <= top and not meets(readings, hi):
+            hi *= 2
+        if hi > top:
+            if top < n_min or not meets(readings, top):
+                continue
+            hi = top
+        lo = max(n_min, hi // 2)  # the least pulse count that meets: U falls as the pulses grow
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if meets(readings, mid) else (mid + 1, hi)
+        cost = readings * (hi + 1) * period
+        if best is None or cost < best[0] - 1e-12:
+            best = (cost, readings, hi)
+    if best is None:
+        raise InputError(
+            "target_share",
+            f"{share:g} × {limit:g} % is out of reach with up to {n_max} reading(s)"
+            + (f" within {max_gate_s:g} s per gate" if max_gate_s is not None else ""),
+            allowed="more readings, a larger target_share or a steadier bench",
+            found=target_share,
+        )
+    _, readings, pulses = best
+    n_r = pulses * kt / (kr * c)
+    quant = 100.0 / n_r
+    return GatePlan(
+        meter_pulses=pulses,
+        ref_pulses_expected=n_r,
+        gate_seconds=pulses * period,
+        quantisation_percent=quant,
+        expected_u_percent=expanded_u(readings, max(n_r - 1.0, 1.0)),
+        readings=readings,
+    )

@@ -11,6 +11,9 @@ Each δ has expectation zero (the reading is not corrected for it) and contribut
   With a single reading there is no type-A evaluation; the result then carries **no repeatability
   component** unless ``repeatability_prior_percent`` (the one-reading standard deviation from an earlier
   repeatability study, type B, normal) is given, and ``notes`` says so. Take ≥ 2 readings to evaluate it.
+  With ``repeatability_pooled = (s_p, ν_p, basis)`` (the pooled one-reading standard deviation of earlier
+  runs of the same bench at comparable points: type A, evaluated from those readings) the component is
+  s_p/√n with ν_p degrees of freedom whatever n, and ``basis`` says where it came from.
 - **Reference calibration** (type B, normal): certificate U divided by its k (default 2), ν = ∞.
 - **Reference drift**, **source stability**, **temperature** (type B, rectangular): the inputs are
   *half-widths* a of the possible deviation, u = a/√3.
@@ -111,6 +114,7 @@ def error_budget(
     coverage: float = 0.95,
     repeatability_prior_percent: float = 0.0,
     quantity: str = "active",
+    repeatability_pooled: tuple[float, float, str] | None = None,
 ) -> ErrorResult:
     """The error of n readings at one test point, with its expanded uncertainty and budget.
 
@@ -175,6 +179,15 @@ def error_budget(
         "repeatability_prior_percent", repeatability_prior_percent, allowed="a standard deviation in % >= 0"
     )
 
+    pooled = None
+    if repeatability_pooled is not None:
+        s_p, dof_p, basis_p = repeatability_pooled
+        pooled = (
+            non_negative("repeatability_pooled", s_p, allowed="a pooled standard deviation in % >= 0"),
+            positive("repeatability_pooled.dof", dof_p, allowed="its degrees of freedom > 0"),
+            str(basis_p),
+        )
+
     n = count("readings", len(values), minimum=1)
     mean = statistics.fmean(values)
     notes: list[str] = []
@@ -191,7 +204,23 @@ def error_budget(
         )
         parts.append((comp, GTC.ureal(0.0, input_u, label=name)))
 
-    if n >= 2:
+    if pooled is not None:
+        s_p, dof_p, basis_p = pooled
+        u_a = s_p / math.sqrt(n)
+        comp = Component(
+            "Repeatability (pooled from this bench's records)",
+            "A",
+            "normal",
+            u_a,
+            dof_p,
+            1.0,
+            u_a,
+            "%",
+            f"s = {s_p:.3g} %, s/√{n}; {basis_p}",
+        )
+        parts.append((comp, GTC.ureal(0.0, u_a, df=dof_p, label=comp.name) if u_a > 0 else 0.0))
+        notes.append(f"repeatability {basis_p}")
+    elif n >= 2:
         s = statistics.stdev(values)
         u_a = s / math.sqrt(n)
         comp = Component(
