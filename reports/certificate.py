@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Callable
 
 from reportlab.lib import colors
@@ -304,6 +305,25 @@ _FUNCTIONAL_NAMES = {
 }
 
 
+_EXPECTED = re.compile(r"^.* (?P<got>\S+) \(expected (?P<want>\S+)\)$")
+_ADVANCED = re.compile(r"advanced (?P<got>[-\d.]+) kWh, its window (?P<want>[-\d.]+) kWh")
+_CONTEXT_ONLY = ("protocol ", "manufacturer ", "events:", "program identity", "status flags: none")
+_LOGGED = re.compile(r"^\d{4}-\d\d-\d\d ")  # one entry of the event log
+
+
+def _disagreeing(observed: str) -> str:
+    """The parts of a meter-port check's observations that decided a failure: an identity field against
+    its expected value, a status flag, a tier register against its window's energy (a page-1 box has
+    no room for the ones that agree, nor for the event log, which the results table shows)."""
+    keep = []
+    for part in observed.split("; "):
+        m = _EXPECTED.match(part) or _ADVANCED.search(part)
+        if (m and m["got"] == m["want"]) or part.startswith(_CONTEXT_ONLY) or _LOGGED.match(part):
+            continue
+        keep.append(part)
+    return "; ".join(keep) or observed
+
+
 def result_reasons(data: CertificateData) -> list[str]:
     """What decided a failing or indeterminate overall result, one line per result, for page 1's box:
     "FAIL — starting test (0 pulse(s) in 600 s)", "FAIL — LL error +1.300 % outside ±1.00 %".
@@ -334,6 +354,15 @@ def result_reasons(data: CertificateData) -> list[str]:
         )
         found.append((t.constant_verdict, f"meter constant {name} error {fmt_err(t.constant_error_pct)} % against "
                                           f"{fmt_lim(t.constant_limit_pct)} %"))  # fmt: skip
+    for t in data.meterport_tests:
+        if t.stage != final:
+            continue
+        if t.value is not None and t.limit is not None:
+            detail = f"{fmt_err(t.value)} {t.unit} against ±{t.limit:g} {t.unit}"
+        else:  # a check without a number (TOU tiers, identity): the observations that do not agree
+            detail = _disagreeing(t.observed)
+            detail = detail if len(detail) <= 90 else detail[:89].rstrip() + "…"
+        found.append((t.verdict, f"{t.kind} test {point_name(t.point_id, t.label)}: {detail}"))
     for w in data.weighted_averages:
         found.append(
             (
