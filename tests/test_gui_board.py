@@ -140,3 +140,20 @@ def test_no_label_shows_a_literal_ampersand(qtbot, make_window):
             if "&" in text and label.buddy() is None and label.textFormat().name != "RichText":
                 stray.append((w.tabs.tabText(k), label.text()))
     assert stray == []
+
+
+def test_a_received_point_says_what_it_measured(qtbot, make_window):
+    """A net-metering plan's received points: their own columns, and the cell's tip and the detail's
+    readings say the energy and direction they measured (a delivered Wh point says nothing extra)."""
+    w = make_window("examples/2s-net-metering.toml")
+    w.load_sim_meters()
+    k = w.plan_combo.findData("ansi-c12.20-2s-net")
+    assert k >= 0
+    w.plan_combo.setCurrentIndex(k)
+    assert w.plan_id() == "ansi-c12.20-2s-net"
+    assert "FL rcv" in w.board.columns
+    run_to_end(qtbot, w)
+    row = w.board.row(1)
+    assert ERROR_CELL.match(w.board.text(1, "FL rcv")), w.board.text(1, "FL rcv")
+    assert "[Wh received]" in row.cells["FL rcv"].tip
+    assert "[Wh" not in row.cells["FL"].tip

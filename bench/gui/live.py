@@ -19,6 +19,17 @@ def plan_columns(points, passes) -> list[str]:
     return cols
 
 
+ENERGY_UNITS = {"active": "Wh", "reactive": "varh", "apparent": "VAh"}
+
+
+def _measured(d: dict) -> str:
+    """' [varh delivered]' for a point that is not active energy delivered (what most points measure)."""
+    quantity, direction = d.get("quantity") or "active", d.get("direction") or "delivered"
+    if quantity == "active" and direction == "delivered":
+        return ""
+    return f" [{ENERGY_UNITS.get(quantity, quantity)} {direction}]"
+
+
 def _col(d: dict, fallback: str) -> str:
     return column_name(d.get("label") or fallback, d.get("pass"), d.get("element"))
 
@@ -52,11 +63,12 @@ def apply(board: BoardModel, ev) -> set[int]:  # noqa: C901 - one branch per eve
         text = error_text(d.get("error_percent"), d.get("expanded_percent"), v)
         unit = d.get("unit", "%")  # a meter-port clock error is in s/day, not %
         limit = f"limit ±{d['limit_hi']:g} {unit}" if d.get("limit_hi") is not None else ""
-        tip = f"{col}: {text} {unit} (U, k≈2) {limit} {VERDICT_WORDS.get(v, v)}".strip()
+        measured = _measured(d)
+        tip = f"{col}{measured}: {text} {unit} (U, k≈2) {limit} {VERDICT_WORDS.get(v, v)}".strip()
         board.set_cell(pos, col, text, v, tip)
         err, u = d.get("error_percent"), d.get("expanded_percent")
         value = "no result" if err is None else f"{err:+.4f} ± {u or 0:.4f} {unit}"
-        board.add_reading(pos, f"{col} RESULT {value} → {VERDICT_WORDS.get(v, v or '—')}")
+        board.add_reading(pos, f"{col}{measured} RESULT {value} → {VERDICT_WORDS.get(v, v or '—')}")
         return {pos}
     if kind in ("creep", "starting") and row is not None:
         v = d["verdict"]

@@ -243,6 +243,8 @@ class PointResult(Record):
             "limit_lo": self.limit_lo,
             "limit_hi": self.limit_hi,
             "verdict": self.verdict,
+            "quantity": self.quantity.value,  # a display says when a point is not Wh delivered
+            "direction": self.direction.value,
         }
 
 
