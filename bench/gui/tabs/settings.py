@@ -128,7 +128,8 @@ class SettingsTab:
 
         try:
             lab = load_laboratory(self.settings.lab_file) if self.settings.lab_file else default_laboratory()
-            self.lab_label.setText(f"Laboratory: {lab.name} — accreditation: {lab.accreditation}")
+            accreditation = lab.accreditation or "none stated in the laboratory file"
+            self.lab_label.setText(f"Laboratory: {lab.name} — accreditation: {accreditation}")
             if not self.c_approver.text() and lab.signatories:
                 self.c_approver.setText(lab.signatories[0].name)
         except InputError as exc:
