@@ -110,7 +110,9 @@ class Capabilities:
     phases: int = 3  # source: how many phases it can energise (1 = single-phase series-parallel bench)
     per_element: bool = True  # source: can energise one element's current alone (element tests)
     frequency_hz: tuple[float, float] = (45.0, 65.0)  # source: settable range
-    harmonics: bool = False  # source: can add harmonics (its driver then has set_harmonics(phases, harmonics))
+    harmonics: bool = (
+        False  # source: can add harmonics (its driver then has set_harmonics(phases, harmonics))
+    )
     quantities: frozenset[str] = frozenset({"active"})  # reference/calculators: active, reactive, apparent
     energy_test: bool = True  # calculators: can run a pulse-error gate at all (e.g. an energy option fitted)
     positions: int = 1  # calculators: positions this instrument serves
