@@ -21,6 +21,11 @@ from reportlab.platypus import Flowable
 
 from reports.fonts import FONT
 
+#: The revision of the certificate's printed layout, embedded in every certificate (XMP keyword
+#: ``layout:N``). ``meterbench verify`` compares a certificate's pages with the records only when it
+#: prints the same layout; raise it whenever a change alters any text a certificate prints.
+LAYOUT_REVISION = "2"
+
 
 def _lines(text: str, font: str, size: float, width: float) -> list[str]:
     if "\n" not in text and stringWidth(text, font, size) <= width:

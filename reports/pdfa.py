@@ -22,11 +22,14 @@ from pathlib import Path
 import pikepdf
 import pikepdf.pdfa
 
+from reports.layout import LAYOUT_REVISION
+
 FLAVOUR = "2b"
 _KEYWORD = re.compile(r"content-sha256:([0-9a-f]{64})")
 _NUMBER = re.compile(r"meterbench-certificate:(\S+)")
 _AUDIT = re.compile(r"audit-head:([0-9]+:[0-9a-f]{64})")
 _DCC = re.compile(r"dcc-sha256:([0-9a-f]{64})")
+_LAYOUT = re.compile(r"(?:^| )layout:([0-9A-Za-z.]+)")
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class PdfaStatus:
 
 def _keywords(number: str, sha256: str, audit_head: str | None = None, dcc_sha256: str | None = None) -> str:
     return (
-        f"meterbench-certificate:{number} content-sha256:{sha256}"
+        f"meterbench-certificate:{number} content-sha256:{sha256} layout:{LAYOUT_REVISION}"
         + (f" audit-head:{audit_head}" if audit_head else "")
         + (f" dcc-sha256:{dcc_sha256}" if dcc_sha256 else "")
     )
@@ -209,4 +212,10 @@ def read_audit_head(pdf: pikepdf.Pdf) -> str | None:
 def read_dcc_hash(pdf: pikepdf.Pdf) -> str | None:
     """The hash of the DCC issued with this PDF (:func:`reports.dcc.dcc_data_hash`), or None."""
     found = _DCC.search(str(pdf.open_metadata().get("pdf:Keywords", "") or ""))
+    return found.group(1) if found else None
+
+
+def read_layout(pdf: pikepdf.Pdf) -> str | None:
+    """The certificate layout revision it was printed with, or None (certificates before revision 2)."""
+    found = _LAYOUT.search(str(pdf.open_metadata().get("pdf:Keywords", "") or ""))
     return found.group(1) if found else None

@@ -36,7 +36,7 @@ from pathlib import Path
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import serialization
 
-from reports.pdfa import check_pdfa, read_audit_head, read_dcc_hash, read_identity
+from reports.pdfa import check_pdfa, read_audit_head, read_dcc_hash, read_identity, read_layout
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class VerifyReport:
     audit_head: str | None = None
     dcc_sha256: str | None = None
     page_size: str = "letter"
+    layout: str | None = None  # the certificate layout revision it was printed with
 
     @property
     def ok(self) -> bool:
@@ -131,7 +132,7 @@ def verify_pdf(path: str | Path | bytes, trust_roots=None) -> VerifyReport:
     problems: list[str] = []
     intact = valid = signed = False
     signer = signed_at = None
-    number = sha = head = dcc_sha = None
+    number = sha = head = dcc_sha = layout = None
     size = "letter"
     if isinstance(path, bytes):
         data = path
@@ -150,6 +151,7 @@ def verify_pdf(path: str | Path | bytes, trust_roots=None) -> VerifyReport:
         with pikepdf.open(io.BytesIO(data)) as pdf:
             number, sha = read_identity(pdf)
             head, dcc_sha = read_audit_head(pdf), read_dcc_hash(pdf)
+            layout = read_layout(pdf)
             width = float(pdf.pages[0].mediabox[2]) if len(pdf.pages) else 612.0
             size = "a4" if abs(width - 595.3) < 2 else "letter"
     except Exception as exc:  # a damaged file is a finding, not a crash
@@ -216,7 +218,7 @@ def verify_pdf(path: str | Path | bytes, trust_roots=None) -> VerifyReport:
 
     return VerifyReport(
         intact, valid, signer, signed_at, pdfa_ok, tuple(pdfa_messages), number, sha, problems,
-        signed=signed, audit_head=head, dcc_sha256=dcc_sha, page_size=size,
+        signed=signed, audit_head=head, dcc_sha256=dcc_sha, page_size=size, layout=layout,
     )  # fmt: skip
 
 

@@ -141,3 +141,22 @@ def test_an_unsigned_dcc_is_said_to_match_its_pdf_but_not_authenticated(issued, 
     assert main(["verify", str(xml), "--no-db"]) == 1
     out = capsys.readouterr().out
     assert "hashes to the value its PDF carries, but that PDF is not signed" in out
+
+
+def test_a_certificate_of_an_earlier_layout_is_not_called_tampered(issued, tmp_path, capsys):
+    """Pages printed by an earlier version of the layout read differently from today's rendering of the
+    same records; verify says it did not compare them, rather than 'PRINTED VALUES DIFFER'."""
+    import pikepdf
+
+    old = tmp_path / issued["unsigned"].pdf_path.name
+    with pikepdf.open(issued["unsigned"].pdf_path) as pdf:
+        with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
+            keywords = str(meta["pdf:Keywords"])
+            assert " layout:" in keywords
+            meta["pdf:Keywords"] = " ".join(k for k in keywords.split() if not k.startswith("layout:"))
+        pdf.save(old)
+    main(["verify", str(old), "--db", issued["db"]])
+    out = capsys.readouterr().out
+    assert "Pages            not compared: printed with a layout before revision 2" in out
+    assert "PRINTED VALUES DIFFER" not in out and "earlier certificate layout" in out
+    assert "Records          content matches run 1" in out

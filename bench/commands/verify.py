@@ -112,6 +112,7 @@ def _check_records(args, report, pdf, dcc, path, number, lines, problems, unchec
     from bench.records.store import mask_url
     from reports.certificate import render_certificate
     from reports.dcc import build_dcc, dcc_data_hash
+    from reports.layout import LAYOUT_REVISION
     from reports.model import content_hash
     from reports.verify import compare_pages
 
@@ -132,7 +133,16 @@ def _check_records(args, report, pdf, dcc, path, number, lines, problems, unchec
         carried = report.content_hash if report is not None else dcc.content_hash
         if recomputed == carried == rec["content_hash"]:
             lines.append(f"Records          content matches run {rec['run_id']}")
-            if pdf:
+            if pdf and report is not None and report.layout != LAYOUT_REVISION:
+                # printed by an earlier version of the certificate's layout: today's rendering of the same
+                # records reads differently, which says nothing about tampering
+                printed = f"layout {report.layout}" if report.layout else "a layout before revision 2"
+                lines.append(
+                    f"Pages            not compared: printed with {printed}; this version prints layout "
+                    f"{LAYOUT_REVISION}"
+                )
+                unchecked.append("the printed values against the records (an earlier certificate layout)")
+            elif pdf:
                 plain = render_certificate(
                     data,
                     page_size=report.page_size if report else "letter",
