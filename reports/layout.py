@@ -27,6 +27,17 @@ from reports.fonts import FONT
 LAYOUT_REVISION = "2"
 
 
+#: Characters a certificate's text may carry that the embedded Vera fonts have no glyph for (PDF/A-2b
+#: refuses a .notdef glyph, so the whole certificate would not be issued): printed as words instead.
+_NO_GLYPH = str.maketrans({"ν": "nu", "φ": "phi", "δ": "delta", "Σ": "sum", "σ": "sigma", "✔": "ok", "✘": "x",
+                           "▶": ">", "→": "->", "←": "<-", "∠": "angle ", "⁴": "^4", "Φ": "Phi", "Δ": "delta", "λ": "lambda", "θ": "theta", "ω": "omega", "π": "pi"})  # fmt: skip
+
+
+def printable(text: str) -> str:
+    """``text`` with every character the certificate fonts cannot draw spelled out (see _NO_GLYPH)."""
+    return text if text.isascii() else text.translate(_NO_GLYPH)
+
+
 def _lines(text: str, font: str, size: float, width: float) -> list[str]:
     if "\n" not in text and stringWidth(text, font, size) <= width:
         return [text]
@@ -39,7 +50,7 @@ class Cell:
     __slots__ = ("text", "font", "colour", "align", "bg")
 
     def __init__(self, text: str, font: str = FONT, colour=colors.black, align: str = "LEFT", bg=None):
-        self.text, self.font, self.colour, self.align, self.bg = text, font, colour, align, bg
+        self.text, self.font, self.colour, self.align, self.bg = printable(text), font, colour, align, bg
 
 
 class Grid(Flowable):
@@ -172,7 +183,7 @@ class Text(Flowable):
 
     def __init__(self, text: str, style, _lines_given: list[str] | None = None, _width: float | None = None):
         super().__init__()
-        self.text, self.style = text, style
+        self.text, self.style = printable(text), style
         self.spaceBefore, self.spaceAfter = style.spaceBefore, style.spaceAfter
         self._given, self._avail = _lines_given, _width
         self.lines: list[str] = _lines_given or []

@@ -92,7 +92,7 @@ def test_certificate_states_the_basis_of_the_repeatability_component(board):
     (line,) = [d for d in build_certificate_data(planned, 1).deviations if "uncertainty target" in d]
     assert "U <= 0.25 x limit" in line
     assert "LL 1 reading(s) x 1 pulse(s), PF 1 reading(s) x 1 pulse(s), FL 1 reading(s) x 1 pulse(s)" in line
-    assert "repeatability from 9 readings pooled over 1 earlier run of this bench, ν = 6" in line
+    assert "repeatability from 9 readings pooled over 1 earlier run of this bench, 6 degrees of freedom" in line
 
 
 def _plan_with(top: dict | None = None, point: dict | None = None):

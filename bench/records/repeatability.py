@@ -38,7 +38,7 @@ class PooledRepeatability:
     def basis(self) -> str:
         return (
             f"from {self.readings} readings pooled over {self.runs} earlier run"
-            f"{'s' if self.runs != 1 else ''} of this bench, ν = {self.dof}"
+            f"{'s' if self.runs != 1 else ''} of this bench, {self.dof} degrees of freedom"
         )
 
 
