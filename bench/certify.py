@@ -55,6 +55,26 @@ def _date(text: str | None) -> dt.date:
     return dt.datetime.fromisoformat(str(text)).date()
 
 
+def _incomplete(record: dict, position: int) -> str:
+    """Why this position's test stopped before the plan's end, and the points the run measured on other
+    positions but not on it ("" when it was completed). A stopped position whose earlier points passed
+    must not read as a conforming meter."""
+    state = next((p for p in record["positions"] if p["position"] == position), {})
+    if (state.get("outcome") or "passed") in ("passed", "failed"):
+        return ""
+    done = {(p["point_id"], p["test_pass"]) for p in record["points"]
+            if p["position"] == position and p["status"] == "done"}  # fmt: skip
+    missing, seen = [], set()
+    for p in record["points"]:
+        key = (p["point_id"], p["test_pass"])
+        if key in done or key in seen or (p.get("limit_hi") is None and p["kind"] == "influence"):
+            continue
+        seen.add(key)
+        missing.append(p["label"] + (" (as-left)" if p["test_pass"] == "as-left" else ""))
+    why = (state.get("message") or state["outcome"]).split("; check ")[0]
+    return f"stopped: {why}" + (f"; not measured: {', '.join(missing)}" if missing else "")
+
+
 def build_certificate_data(
     record: dict, position: int, *, lab=None, approved_by: str | None = None, revision: int | None = None
 ):
@@ -246,6 +266,9 @@ def build_certificate_data(
     if wiring:
         final.append(wiring.verdict)
     overall = "fail" if "fail" in final else ("indeterminate" if "indeterminate" in final else "pass")
+    incomplete = _incomplete(record, position)
+    if incomplete and overall == "pass":  # what was measured passed; what was not, cannot be said to
+        overall = "indeterminate"
     # what the run recorded of its plan, never today's plan file (a shop's own plan has no shipped twin)
     plan_title, standard = read.plan.title or run["plan_id"], read.plan.standard
     conformity = (
@@ -254,6 +277,9 @@ def build_certificate_data(
         if overall != "indeterminate"
         else f"Conformity to {standard or 'the plan'} cannot be stated: at least one result lies within the "
         f"expanded uncertainty of its limit (decision rule '{rule.name}')."
+        if not incomplete
+        else f"Conformity to {standard or 'the plan'} cannot be stated: the test was not completed "
+        f"({incomplete})."
     )
     for v in read.in_service(position):
         conformity += (
@@ -376,6 +402,7 @@ def build_certificate_data(
         decision_rule=rm.DecisionRule(name=rule.name, statement=rule.statement),
         conformity_statement=conformity,
         overall_verdict=overall,
+        incomplete=incomplete,
         tested_by=tested_by,
         approved_by=approver,
         run_id=str(run["id"]),

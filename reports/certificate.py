@@ -378,6 +378,8 @@ def result_reasons(data: CertificateData) -> list[str]:
             )
         )
     lines = [f"{VERDICT_WORDS[v]} — {text}" for v, text in found if v in ("fail", "indeterminate")]
+    if data.incomplete:
+        lines.insert(0, f"NOT COMPLETED — {data.incomplete}")
     lines.sort(key=lambda line: not line.startswith("FAIL"))  # stable: failures first, in certificate order
     if len(lines) > BOX_REASONS:
         lines = lines[: BOX_REASONS - 1] + [f"and {len(lines) - BOX_REASONS + 1} more (see Results)"]

@@ -504,6 +504,9 @@ class CertificateData:
     record_fields: tuple[tuple[str, str], ...] = field(default=(), metadata={"canonical": "omit-empty"})
     # demand, clock, TOU and identity tests through the meter's port; omitted while empty, as above.
     meterport_tests: tuple[MeterPortTest, ...] = field(default=(), metadata={"canonical": "omit-empty"})
+    # why the test of this meter was not completed (the position stopped early), and what was not
+    # measured: such a certificate never states conformity; omitted while empty, as above.
+    incomplete: str = field(default="", metadata={"canonical": "omit-empty"})
     sign_convention: str = SIGN_CONVENTION
     title: str = "Certificate of Calibration and Accuracy Test"
 
