@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.records import RecordStore
+# the checkout this script is in, not whichever one the venv has installed (a worktree measures its own code)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.records import RecordStore  # noqa: E402
 
 POINTS_PER_RUN = 10
 BATCH = 1000

@@ -135,3 +135,27 @@ def test_a_refused_value_in_a_batch_writes_nothing(db_url):
         assert store.verify_audit() == []
     finally:
         store.close()
+
+
+def test_single_commit_readings_from_two_stores_interleave_on_one_chain(db_url):
+    """Each reading's statements go to the driver directly on SQLite: two stores (two benches' processes on
+    one file) interleave, every reading reads back as written, and the chain verifies."""
+    first = RecordStore.open(db_url)
+    second = RecordStore.open(db_url)
+    try:
+        run, rows = _board(first)
+        for i in range(6):
+            _reading(first if i % 2 else second, rows[1 + i % 2], i)
+        record = first.run_record(run)
+        taken = {p["position"]: p["readings"] for p in record["points"]}
+        assert [r["idx"] for r in taken[1]] == [0, 2, 4] and [r["idx"] for r in taken[2]] == [1, 3, 5]
+        assert taken[2][1]["reference"] == {"v": [240.0], "n": 3}
+        assert all(str(r["taken_at"]).endswith("Z") for r in taken[1]), taken[1]
+        assert first.verify_audit() == [] and second.verify_audit() == []
+        head = first.audit_head()
+        with pytest.raises(sa.exc.IntegrityError):  # no such point: the database refuses it, nothing written
+            _reading(first, 10_000, 9)
+        assert first.audit_head() == head and first.verify_audit() == []
+    finally:
+        first.close()
+        second.close()

@@ -50,6 +50,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.records import models as m
+from bench.records import rawsql
 from procedures.errors import InputError
 
 GENESIS = "0" * 64
@@ -292,8 +293,8 @@ def read_anchor(identity: str) -> dict | None:
 
 def head(conn: sa.Connection) -> tuple[int, str] | None:
     """(seq, hash) of the newest audit entry, or None for an empty log."""
-    row = conn.execute(_statements()[0]).first()
-    return (row.seq, row.hash) if row else None
+    row = rawsql.execute(conn, _statements()[0]).fetchone()
+    return (row[0], row[1]) if row else None
 
 
 @functools.cache
@@ -331,7 +332,10 @@ def append(
                 "hash": prev,
             }
         )
-    conn.execute(_statements()[1], rows[0] if len(rows) == 1 else rows)
+    if len(rows) == 1:
+        rawsql.execute(conn, _statements()[1], rows[0])
+    else:
+        conn.execute(_statements()[1], rows)
     return seq, prev
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench.records import audit, encoding
+from bench.records import audit, encoding, rawsql
 from bench.records import models as m
 from procedures.errors import InputError
 
@@ -80,7 +80,7 @@ class Tx:
         if defer:
             self.pending.setdefault(table, []).append(encoded)
             return None
-        row_id = self.conn.execute(_insert_stmt(table, False), encoded[0]).scalar_one()
+        row_id = rawsql.execute(self.conn, _insert_stmt(table, False), encoded[0]).fetchone()[0]
         self._inserted(table, row_id, encoded[1])
         return row_id
 

@@ -1,0 +1,70 @@
+"""SQLite's per-commit statements sent straight to the driver: each compiled once by SQLAlchemy (its SQL text,
+parameter order and bind processors, so values are stored exactly as SQLAlchemy would store them), then
+executed on the transaction's own DBAPI cursor.
+
+Why: a single-commit reading runs three statements (the reading, the audit head, the audit entry); through
+SQLAlchemy's execution machinery each costs ~0.1 ms of Python, more than SQLite's own work, and the engine
+commits a reading every few seconds on every position (issue #14). The transaction, its BEGIN IMMEDIATE and
+its commit stay SQLAlchemy's. A driver error is re-raised as the SQLAlchemy exception the statement would
+have raised (``IntegrityError``, ``OperationalError``), so callers see no difference. PostgreSQL, and any
+statement whose compiled form needs SQLAlchemy at execution time (Python-side defaults), take the ordinary path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+_Compiled = tuple[str, tuple[tuple[str, Callable | None, Any], ...]] | None
+_cache: dict[tuple[int, Any], _Compiled] = {}
+
+
+def _compile(stmt: sa.Executable, dialect: sa.Dialect, keys: tuple[str, ...]) -> _Compiled:
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+    if (
+        getattr(compiled, "insert_prefetch", None)
+        or getattr(compiled, "update_prefetch", None)
+        or getattr(compiled, "postfetch", None)
+        or compiled.positiontup is None
+    ):
+        return None  # SQLAlchemy computes something at execution time: leave it to SQLAlchemy
+    processors = {  # what SQLAlchemy would apply: the type's own conversion, then the dialect's
+        name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()
+    }
+    fixed = {}  # parameters the statement itself holds (a LIMIT), not given by this call
+    for name in set(compiled.positiontup) - set(keys):
+        bind = compiled.binds.get(name)
+        if bind is None or bind.callable is not None or bind.required:
+            return None
+        value = bind.effective_value
+        fixed[name] = value if processors.get(name) is None else processors[name](value)
+    params = tuple((name, processors.get(name), fixed.get(name)) for name in compiled.positiontup)
+    return compiled.string, params
+
+
+def execute(conn: sa.Connection, stmt: sa.Executable, values: Mapping[str, Any] | None = None) -> Any:
+    """Run ``stmt`` with ``values`` and return the DBAPI cursor (SQLite), or SQLAlchemy's result
+    (other backends, or a statement this cannot run directly). Both answer ``fetchone()``."""
+    values = values or {}
+    if conn.dialect.name != "sqlite":
+        return conn.execute(stmt, values)
+    keys = tuple(values)
+    cache_key = (id(stmt), keys)
+    try:
+        plan = _cache[cache_key]
+    except KeyError:
+        plan = _cache[cache_key] = _compile(stmt, conn.dialect, keys)
+        _cache[(id(stmt), "stmt")] = stmt  # keeps the statement alive, so its id is not reused
+    if plan is None:
+        return conn.execute(stmt, values)
+    sql, params = plan
+    args = tuple(f if n not in values else values[n] if p is None else p(values[n]) for n, p, f in params)
+    cursor = conn.connection.driver_connection.cursor()
+    error = conn.dialect.loaded_dbapi.Error
+    try:
+        cursor.execute(sql, args)
+    except error as err:
+        raise sa.exc.DBAPIError.instance(sql, args, err, error) from err
+    return cursor
