@@ -77,15 +77,29 @@ class Abilities:
     three_phase: bool
     capabilities: dict  # role -> instruments.interfaces.Capabilities, as declared (may be empty)
     has_meter_ports: bool
+    #: (position, port method) pairs a meter port offers but may not use: writes made with a command
+    #: found in no public source, on a port the bench file did not opt in (``allow_unconfirmed``)
+    barred_port_writes: frozenset = frozenset()
 
     @classmethod
     def of(cls, bench) -> Abilities:
+        ports = getattr(bench, "meter_ports", None) or {}
+        barred = frozenset(
+            (pos, write)
+            for pos, port in ports.items()
+            for write in PORT_WRITES
+            if callable(getattr(port, write, None)) and getattr(port, "allow_unconfirmed", True) is False
+        )
         return cls(
             bench.name,
             bool(bench.three_phase_source),
             dict(getattr(bench, "capabilities", None) or {}),
-            bool(getattr(bench, "meter_ports", None)),
+            bool(ports),
+            barred,
         )
+
+
+PORT_WRITES = ("demand_reset", "set_clock")  # what a meter-port test writes to the meter
 
 
 def capability(abilities: Abilities, role: str):

@@ -119,7 +119,7 @@ KIND = register_kind(
         title="Demand test (meter port)",
         run=run,
         retestable=True,
-        needs=port_needs("demand register"),
+        needs=port_needs("demand register", writes="demand_reset"),
         plan_fields=("element", "current", "lag_deg", "voltage", "settle_s", "limit"),
         results=results,
     )

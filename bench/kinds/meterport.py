@@ -171,10 +171,21 @@ def check(ctx, pos: int, point, test_pass: str, verdict: str, message: str, deta
         ctx.fail_verdict(pos)
 
 
-def port_needs(what: str):
-    """A kind's ``needs``: the bench must have meter ports."""
+def port_needs(what: str, writes: str | None = None):
+    """A kind's ``needs``: the bench must have meter ports; with ``writes`` (a port method such as
+    ``demand_reset``), each port offering it must be allowed to use it. A write the protocol makes with an
+    unconfirmed command needs the shop's opt-in; without it the run is refused before energising, not
+    recorded afterwards as a meter's failure."""
 
     def needs(bench, point) -> list[str]:
-        return [] if bench.has_meter_ports else [f"a meter port: the bench has none to read the {what}"]
+        if not bench.has_meter_ports:
+            return [f"a meter port: the bench has none to read the {what}"]
+        barred = sorted(pos for pos, write in bench.barred_port_writes if write == writes)
+        if not barred:
+            return []
+        return [
+            f"allow_unconfirmed = true for the meter port(s) of position(s) {', '.join(map(str, barred))}: "
+            f"the {writes.replace('_', ' ')} of a {point.kind} point uses a command found in no public source"
+        ]
 
     return needs

@@ -181,7 +181,7 @@ KIND = register_kind(
         title="TOU test (meter port)",
         run=run,
         retestable=True,
-        needs=port_needs("TOU tier registers"),
+        needs=port_needs("TOU tier registers", writes="set_clock"),
         plan_fields=("element", "current", "lag_deg", "voltage", "tou_calendar", "duration_s", "limit"),
         results=results,
     )
