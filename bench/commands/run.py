@@ -180,7 +180,9 @@ def _writable(option: str, path, *, folder: bool) -> None:
             pass
     except OSError as exc:
         why = exc.strerror or str(exc)
-        raise InputError(option, f"cannot be written: {probe}: {why}", found=str(path)) from None
+        raise InputError(
+            option, f"cannot be written (a test file in {probe} failed: {why})", found=str(path)
+        ) from None
 
 
 def preflight_outputs(args) -> None:
