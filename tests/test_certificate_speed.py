@@ -44,3 +44,31 @@ def test_embedding_the_pdf_in_the_dcc_built_once_gives_the_bytes_of_building_it_
     root = etree.fromstring(with_document(other, number, pdf))
     assert read_dcc(etree.tostring(root))["pdf"] == pdf
     assert dcc_data_hash(with_document(other, number, pdf)) == dcc_data_hash(full)
+
+
+def _font_files(pdf_bytes: bytes) -> list[tuple[bytes, bytes]]:
+    import io
+
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(pdf_bytes)) as pdf:
+        return sorted(
+            (obj.read_raw_bytes(), obj.read_bytes())
+            for obj in pdf.objects
+            if isinstance(obj, pikepdf.Dictionary) and "/FontFile2" in obj
+            for obj in [obj.FontFile2]
+        )
+
+
+def test_font_subsets_made_once_per_process_embed_the_bytes_made_afresh():
+    from reports.certificate import render_certificate
+    from reports.fonts import forget_subsets
+
+    first, second = (
+        sample_certificate_data("2S", certificate_number=f"F-{k}", serial=f"S{k}") for k in (1, 2)
+    )
+    render_certificate(first, sha256=content_hash(first), signed=True)
+    warm = render_certificate(second, sha256=content_hash(second), signed=True)
+    forget_subsets()
+    cold = render_certificate(second, sha256=content_hash(second), signed=True)
+    assert _font_files(warm) == _font_files(cold) and len(_font_files(cold)) >= 2
