@@ -167,9 +167,7 @@ def build_dcc(
 ) -> bytes:
     """The DCC XML (UTF-8 bytes) for one certificate; ``pdf_bytes`` embeds the issued PDF as its document;
     ``audit_head`` (``"<seq>:<hash>"``) is the records' audit chain head at issue."""
-    root = etree.Element(
-        _d("digitalCalibrationCertificate"), nsmap={"dcc": DCC_NS, "si": SI_NS}, schemaVersion=SCHEMA_VERSION
-    )
+    root = _root()
     adm = _sub(root, _d("administrativeData"))
     sw = _sub(_sub(adm, _d("dccSoftware")), _d("software"))
     _text(sw, "name", "MeterBench")
@@ -364,13 +362,49 @@ def build_dcc(
             _quantity(wd, f"I{ph.phase} angle (lag)", ph.current_deg, "\\degree")
 
     if pdf_bytes is not None:
-        doc = _sub(root, _d("document"))
-        _text(doc, "name", "Human-readable certificate (PDF/A-2b, PAdES-signed when issued with a signer)")
-        _sub(doc, _d("fileName"), f"{data.certificate_number}.pdf")
-        _sub(doc, _d("mimeType"), "application/pdf")
-        _sub(doc, _d("dataBase64"), base64.b64encode(pdf_bytes).decode("ascii"))
+        _document(root, data.certificate_number, pdf_bytes)
+    return _serialise(root)
 
+
+def _root() -> etree._Element:
+    return etree.Element(
+        _d("digitalCalibrationCertificate"), nsmap={"dcc": DCC_NS, "si": SI_NS}, schemaVersion=SCHEMA_VERSION
+    )
+
+
+def _serialise(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _document(root, number: str, pdf_bytes: bytes) -> None:
+    doc = _sub(root, _d("document"))
+    _text(doc, "name", "Human-readable certificate (PDF/A-2b, PAdES-signed when issued with a signer)")
+    _sub(doc, _d("fileName"), f"{number}.pdf")
+    _sub(doc, _d("mimeType"), "application/pdf")
+    _sub(doc, _d("dataBase64"), base64.b64encode(pdf_bytes).decode("ascii"))
+
+
+_CLOSE = b"</dcc:digitalCalibrationCertificate>\n"
+
+
+def with_document(xml: bytes, number: str, pdf_bytes: bytes) -> bytes:
+    """``xml`` (a DCC from :func:`build_dcc` without a document) with the issued PDF embedded: the same
+    bytes as ``build_dcc(..., pdf_bytes=pdf_bytes)``, without building the whole DCC a second time.
+
+    Issuing builds the DCC once to hash it before the PDF is signed, then embeds the signed PDF. The
+    document element is serialised on its own and put before the closing tag, indented as
+    :func:`build_dcc` would; a DCC that does not end as :func:`build_dcc` ends one is parsed and the
+    document appended to its tree instead.
+    """
+    if not xml.endswith(_CLOSE):
+        root = parse_dcc(xml)
+        _document(root, number, pdf_bytes)
+        return _serialise(root)
+    shell = _root()
+    _document(shell, number, pdf_bytes)
+    alone = _serialise(shell)
+    inner = alone[alone.index(b">\n", alone.index(b"<dcc:digitalCalibrationCertificate")) + 2 : -len(_CLOSE)]
+    return xml[: -len(_CLOSE)] + inner + _CLOSE
 
 
 def _safe_parser() -> etree.XMLParser:

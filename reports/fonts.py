@@ -13,7 +13,8 @@ module that draws imports it before ``reportlab.graphics``.
 from __future__ import annotations
 
 import os
-from functools import cache
+import zlib
+from functools import cache, lru_cache
 
 from reportlab import rl_config
 
@@ -56,7 +57,9 @@ def register_fonts() -> str:
     from reportlab.pdfbase.ttfonts import TTFont
 
     for name, filename in _FILES.items():
-        pdfmetrics.registerFont(TTFont(name, filename))
+        font = TTFont(name, filename)
+        _reuse_subsets(font.face)
+        pdfmetrics.registerFont(font)
     pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=BOLD, italic=ITALIC, boldItalic=BOLD_ITALIC)
     addMapping(FONT, 0, 0, FONT)
     addMapping(FONT, 1, 0, BOLD)
@@ -66,3 +69,52 @@ def register_fonts() -> str:
     # shapes copies the default at import time, so the setting above alone would not reach Drawings
     shapes.STATE_DEFAULTS["fontName"] = FONT
     return FONT
+
+
+#: font subsets (and their compressed streams) kept per face: a batch of certificates uses a few subsets
+SUBSET_CACHE = 32
+
+
+class _FontFlate:
+    """reportlab's FlateDecode filter for embedded font files, remembering the last few it compressed."""
+
+    pdfname = "FlateDecode"
+
+    @staticmethod
+    @lru_cache(maxsize=4 * SUBSET_CACHE)
+    def encode(content: bytes) -> bytes:
+        return zlib.compress(content)
+
+
+def _reuse_subsets(face) -> None:
+    """Make ``face`` build each font subset, and compress it, once per process rather than per PDF.
+
+    Certificates of one template use the same characters in the same order, so reportlab makes the
+    same subset (a new TrueType font of those glyphs, and its zlib stream) for every one: about 3 ms
+    of each certificate. The subset is a pure function of the characters in slot order (``makeSubset``),
+    so it is remembered by them; the bytes embedded are the bytes reportlab would have made.
+    """
+    make = lru_cache(maxsize=SUBSET_CACHE)(lambda key: original_make(list(key)))
+    original_make, original_add = face.makeSubset, face.addSubsetObjects
+
+    def make_subset(subset):
+        return make(tuple(subset))
+
+    def add_subset_objects(doc, fontname, subset):
+        ref = original_add(doc, fontname, subset)
+        stream = doc.idToObject.get(f"fontFile:{face.filename}({fontname})")
+        if stream is not None and stream.filters:
+            stream.filters = [_FontFlate]
+        return ref
+
+    face.makeSubset, face.addSubsetObjects = make_subset, add_subset_objects
+    face.meterbench_subsets = make  # its cache_info() / cache_clear(), for the tests
+
+
+def forget_subsets() -> None:
+    """Empty the subset caches (tests: a certificate made from cold caches is byte-for-byte the same)."""
+    from reportlab.pdfbase import pdfmetrics
+
+    for name in _FILES:
+        pdfmetrics.getFont(name).face.meterbench_subsets.cache_clear()
+    _FontFlate.encode.cache_clear()

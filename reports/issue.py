@@ -23,7 +23,7 @@ from pathlib import Path
 
 from procedures.errors import InputError
 from reports.certificate import render_batch_summary, render_certificate
-from reports.dcc import build_dcc, dcc_data_hash
+from reports.dcc import build_dcc, dcc_data_hash, with_document
 from reports.dccschema import check_dcc
 from reports.model import BatchSummary, CertificateData, Laboratory, content_hash
 from reports.pdfa import tag_plain, to_pdfa
@@ -149,7 +149,9 @@ def issue_certificate(
         data, page_size=page_size, sha256=sha, signed=signer is not None, audit_head=audit_head
     )
     # The DCC's hash goes into the PDF before it is signed; the signed PDF then goes into the DCC.
-    dcc_sha = issued_dcc_hash(build_dcc(data, sha, audit_head=audit_head)) if dcc else None
+    # built once: hashed now, and the signed PDF embedded in it afterwards (with_document)
+    bare_dcc = build_dcc(data, sha, audit_head=audit_head) if dcc else None
+    dcc_sha = issued_dcc_hash(bare_dcc) if bare_dcc is not None else None
     _write_pdf(
         plain,
         pdf_path,
@@ -168,8 +170,7 @@ def issue_certificate(
     written_dcc = None
     if dcc:
         try:
-            pdf_bytes = pdf_path.read_bytes() if embed_pdf_in_dcc else None
-            xml = build_dcc(data, sha, pdf_bytes=pdf_bytes, audit_head=audit_head)
+            xml = with_document(bare_dcc, number, pdf_path.read_bytes()) if embed_pdf_in_dcc else bare_dcc
             check_dcc(xml, number)
             _write_atomic(xml, dcc_path)
             written_dcc = dcc_path
