@@ -184,3 +184,26 @@ def test_time_notes(pts: list[dict]) -> list[str]:
         f"Readings, pulses and settling chosen from the uncertainty target (U <= {share:g} x limit), "
         "settled on measured stability where the bench's repeatability was known; " + "; ".join(parts) + "."
     ]
+
+
+def incomplete_test(record: dict, position: int) -> str:
+    """Why this position's test stopped before the plan's end, and the points the run measured on other
+    positions but not on it ("" when it was completed). A stopped position whose earlier points passed
+    must not read as a conforming meter."""
+    state = next((p for p in record["positions"] if p["position"] == position), {})
+    if (state.get("outcome") or "passed") in ("passed", "failed"):
+        return ""
+    done = {
+        (p["point_id"], p["test_pass"])
+        for p in record["points"]
+        if p["position"] == position and p["status"] == "done"
+    }
+    missing, seen = [], set()
+    for p in record["points"]:
+        key = (p["point_id"], p["test_pass"])
+        if key in done or key in seen or (p.get("limit_hi") is None and p["kind"] == "influence"):
+            continue
+        seen.add(key)
+        missing.append(p["label"] + (" (as-left)" if p["test_pass"] == "as-left" else ""))
+    why = (state.get("message") or state["outcome"]).split("; check ")[0]
+    return f"stopped: {why}" + (f"; not measured: {', '.join(missing)}" if missing else "")

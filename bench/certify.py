@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 from bench.certificate_sections import (
+    incomplete_test,
     instrument_identity,
     limit_provenance,
     point_measures,
@@ -53,26 +54,6 @@ def _date(text: str | None) -> dt.date:
     if not text:
         return dt.date.today()
     return dt.datetime.fromisoformat(str(text)).date()
-
-
-def _incomplete(record: dict, position: int) -> str:
-    """Why this position's test stopped before the plan's end, and the points the run measured on other
-    positions but not on it ("" when it was completed). A stopped position whose earlier points passed
-    must not read as a conforming meter."""
-    state = next((p for p in record["positions"] if p["position"] == position), {})
-    if (state.get("outcome") or "passed") in ("passed", "failed"):
-        return ""
-    done = {(p["point_id"], p["test_pass"]) for p in record["points"]
-            if p["position"] == position and p["status"] == "done"}  # fmt: skip
-    missing, seen = [], set()
-    for p in record["points"]:
-        key = (p["point_id"], p["test_pass"])
-        if key in done or key in seen or (p.get("limit_hi") is None and p["kind"] == "influence"):
-            continue
-        seen.add(key)
-        missing.append(p["label"] + (" (as-left)" if p["test_pass"] == "as-left" else ""))
-    why = (state.get("message") or state["outcome"]).split("; check ")[0]
-    return f"stopped: {why}" + (f"; not measured: {', '.join(missing)}" if missing else "")
 
 
 def build_certificate_data(
@@ -266,7 +247,7 @@ def build_certificate_data(
     if wiring:
         final.append(wiring.verdict)
     overall = "fail" if "fail" in final else ("indeterminate" if "indeterminate" in final else "pass")
-    incomplete = _incomplete(record, position)
+    incomplete = incomplete_test(record, position)
     if incomplete and overall == "pass":  # what was measured passed; what was not, cannot be said to
         overall = "indeterminate"
     # what the run recorded of its plan, never today's plan file (a shop's own plan has no shipped twin)
