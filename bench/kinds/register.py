@@ -26,6 +26,7 @@ import math
 from bench.kernel import records as r
 from bench.kinds import TestKind, register_kind
 from bench.kinds.accuracy import element_needs
+from bench.kinds.meterport import skip as _skip
 from instruments.errors import InstrumentError
 from procedures.catalog import Limit, limit_for
 from procedures.errors import InputError
@@ -312,29 +313,6 @@ def _read(ctx, pos: int, which: str) -> tuple[str, float | str]:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         return "fail", f"meter port gave an unusable {REGISTER_KEY} reading: {value!r}"
     return "ok", float(value)
-
-
-def _skip(ctx, pos: int, point, test_pass: str, reason: str) -> None:
-    ctx.publish(
-        ctx.open_point(pos, point, test_pass, {"reason": reason}),
-        r.PointResult(
-            position=pos,
-            point_id=point.id,
-            test_pass=test_pass,
-            status="skipped",
-            label=point.label,
-            message=reason,
-            shown=False,
-        ),
-        r.PointSkipped(
-            position=pos,
-            point_id=point.id,
-            test_pass=test_pass,
-            label=point.label,
-            test_kind="register",
-            message=reason,
-        ),
-    )
 
 
 def _fail(ctx, pos: int, point, const_point, test_pass: str, message: str, state: str = "failed") -> None:
