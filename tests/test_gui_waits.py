@@ -77,7 +77,12 @@ def test_the_window_shows_the_warm_up_and_the_creep_window_with_time_remaining(q
     try:
         for want in ("warmup", "creep"):
             qtbot.waitUntil(lambda want=want: bool(held) and held[-1] == want, timeout=RUN_TIMEOUT_MS)
-            qtbot.waitUntil(lambda: w.wait_bar.isVisible(), timeout=5000)
+            # the bar is still up from the warm-up when the creep record is held: wait for it to say creep
+            prefix = {"warmup": "WARM-UP", "creep": "CREEP"}[want]
+            qtbot.waitUntil(
+                lambda prefix=prefix: w.wait_bar.isVisible() and w.wait_bar.label.text().startswith(prefix),
+                timeout=5000,
+            )
             seen[want] = w.wait_bar.label.text()
             release.set()
             release.clear()
