@@ -111,6 +111,41 @@ def test_reference_reads_the_settings_back_and_zero_while_off():
         assert r.watts == pytest.approx(3 * 277 * 30 * 0.5) and r.frequency_hz == 60.0
 
 
+def test_a_single_phase_point_switches_the_other_phases_off_and_reads_only_its_own():
+    """A 2S point on a three-phase unit: phases 2 and 3 get their two STAT 0 and nothing else, the
+    reference read asks phase 1 only, and a later point that uses phase 2 sets it whole before STAT 1."""
+    with open_fluke() as bench:
+        sim = sim_of(bench)
+        bench.source.apply(FL_16S, 60.0)
+        mark = len(sim.log)
+        bench.source.apply({"A": PhaseSetting(240.0, 0.0, 30.0, 0.0)}, 60.0)
+        sent = sent_since(sim, mark)
+        assert [m for m in sent if m.startswith(("SOUR:PHAS2", "SOUR:PHAS3"))] == [
+            "SOUR:PHAS2:VOLT:STAT 0", "SOUR:PHAS2:CURR:STAT 0",
+            "SOUR:PHAS3:VOLT:STAT 0", "SOUR:PHAS3:CURR:STAT 0",
+        ]  # fmt: skip
+        bench.source.output_on()
+        mark = len(sim.log)
+        r = bench.reference.read()
+        assert [m for m in sent_since(sim, mark) if m.startswith("SOUR:")] == [
+            "SOUR:PHAS1:VOLT:MHAR:HARM1?", "SOUR:PHAS1:CURR:MHAR:HARM1?",
+            "SOUR:PHAS1:POW:WATT?", "SOUR:PHAS1:POW:VA?",
+        ]  # fmt: skip
+        assert r.watts == pytest.approx(240.0 * 30.0) and r.phases["B"].voltage_v == 0.0
+        assert bench.simulator.physics.reference_watts() == pytest.approx(r.watts, rel=1e-2)
+        bench.source.output_off()
+        mark = len(sim.log)
+        bench.source.apply(
+            {"A": PhaseSetting(240.0, 0.0, 30.0, 0.0), "B": PhaseSetting(240.0, 120.0, 5.0, 120.0)}, 60.0
+        )
+        b = [m for m in sent_since(sim, mark) if m.startswith("SOUR:PHAS2")]
+        assert b[:2] == ["SOUR:PHAS2:VOLT:RANG 0,360", "SOUR:PHAS2:CURR:RANG 0.5,5"]
+        assert "SOUR:PHAS2:VOLT:MHAR:HARM1 240,-120.0000" in b and b[-2:] == [
+            "SOUR:PHAS2:VOLT:STAT 1", "SOUR:PHAS2:CURR:STAT 1",
+        ]  # fmt: skip
+        assert bench.simulator.physics.phases["B"].current_a == 5.0
+
+
 def test_a_power_that_disagrees_with_the_angle_convention_is_not_trusted(monkeypatch):
     with open_fluke() as bench:
         bench.source.apply(FL_16S, 60.0)

@@ -340,6 +340,11 @@ class Fluke6100(AllInOneRoles):
             n: (self._voltage_range(n, s.voltage_v), self._current_range(n, s.current_a))
             for n, s in plan.items()
         }
+        # A phase to be off gets only its two output states (STAT 0): its range, waveform and amplitude
+        # source nothing while its outputs are off, and a later point that uses it sets them all before
+        # switching it on. A third of the messages of a single-phase point on a three-phase unit.
+        live = {n: s for n, s in plan.items() if s.voltage_v or s.current_a}
+        ranges = {n: r for n, r in ranges.items() if n in live}
         steps: list[tuple[str, dict]] = []
         for n, (v_hi, (i_lo, i_hi)) in ranges.items():
             steps += [
@@ -347,11 +352,12 @@ class Fluke6100(AllInOneRoles):
                 ("current_range", {"n": n, "lo": i_lo, "hi": i_hi}),
             ]
         for n in plan:
-            steps += [("voltage_waveform", {"n": n}), ("current_waveform", {"n": n})]
+            if n in live:
+                steps += [("voltage_waveform", {"n": n}), ("current_waveform", {"n": n})]
             if not self._cleared:
                 steps += [("voltage_clear", {"n": n}), ("current_clear", {"n": n})]
         steps += [("voltage_units", {}), ("current_units", {})]
-        for n, s in plan.items():
+        for n, s in live.items():
             v_wire = wrap180(-s.voltage_lag_deg) + 0.0  # (+ 0.0: no "-0.0000" on the wire)
             i_wire = wrap180(s.voltage_lag_deg - s.current_lag_deg) + 0.0  # against its own phase's voltage
             steps += [("voltage", {"n": n, "amp": s.voltage_v, "angle": v_wire}),
@@ -454,7 +460,9 @@ class Fluke6100(AllInOneRoles):
         phases = {}
         for n in self.fitted():
             p = PHASES[n - 1]
-            if not on:
+            # a phase whose outputs this driver switched off (STAT 0) sources nothing, and the unit's
+            # "readings" are its settings: it reads zero without four queries
+            if not on or not any(self._enabled.get(n, (True, True))):
                 phases[p] = PhaseReading(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
                 continue
             vq, v_reply = self._ask("voltage?", n=n)
