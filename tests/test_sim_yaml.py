@@ -45,6 +45,6 @@ def test_sim_counter_yaml_has_48_positions():
         res = rm.open_resource(name, read_termination="\n", write_termination="\n", timeout=500)
         res.write("POS48:CONF 0.6,12")
         assert res.query("POS48:CONF?") == "0.6,12"
-        assert res.query("POS48:STAT?") == "IDLE,0.000"
+        assert res.query("POS48:STAT?") == "IDLE,0.000,-1"  # -1: no gate opened
     finally:
         rm.close()

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from bench.kernel import records as r
 
+READ_EVERY_S = 1.0  # a series' finished gates are read at most this often when their ends are known
+
 
 def no_pulses(gate_plan, waited_s: float, reading: int | None = None, readings: int | None = None) -> str:
     """What a position whose gate never finished is told (the text starts "no pulses", its state's name)."""
@@ -97,7 +99,7 @@ class GateRunner:
             if not alive:
                 return
             self.k.safe_point()
-            results = self._single({p: jobs[p] for p in alive}, quantity)
+            results = self._single({p: jobs[p] for p in alive}, quantity, last=index == readings - 1)
             yield [(pos, index, res) for pos, res in results.items()]
 
     def _waiting(self, what: str, seconds: float) -> None:
@@ -105,7 +107,7 @@ class GateRunner:
         if seconds >= r.LONG_WAIT_S:
             self.k.publish([r.Waiting(what=what, seconds=seconds)])
 
-    def _single(self, jobs: dict, quantity: str = "active") -> dict:
+    def _single(self, jobs: dict, quantity: str = "active", last: bool = True) -> dict:
         clock = self.bench.clock
         self._arm(jobs, quantity=quantity)
         self._waiting("gate", max(gp.gate_seconds for _, gp in jobs.values()))
@@ -137,9 +139,13 @@ class GateRunner:
                     continue
                 remaining.append((1.0 - max(0.0, min(1.0, progress))) * jobs[pos][1].gate_seconds)
             if len(out) < len(jobs):
-                # progress counts meter edges, so a gate of few pulses looks unstarted until it ends:
-                # cap the sleep at a quarter gate so the overrun stays small
-                self.k.sleep(max(self.s.gate_poll_s, min(0.8 * min(remaining, default=0.0), 0.25 * first)))
+                # progress counts meter edges, so a gate of few pulses looks unstarted until it ends: cap
+                # the sleep at a quarter gate so the overrun stays small. Before another reading that is
+                # enough (the next gate waits for a fresh meter edge anyway); the point's last gate is
+                # polled finer, at a twentieth for one position, a quarter for five or more (each poll
+                # round is a message per position)
+                cap = (min(0.25, 0.05 * len(jobs)) if last else 0.25) * first
+                self.k.sleep(max(self.s.gate_poll_s, min(0.8 * min(remaining, default=0.0), cap)))
         return out
 
     def _series(self, jobs: dict, readings: int, quantity: str = "active") -> Iterator[list]:
@@ -150,25 +156,28 @@ class GateRunner:
         deadlines = {pos: self._deadline(gp, start) for pos, (_, gp) in jobs.items()}
         taken = dict.fromkeys(jobs, 0)
         open_ = set(jobs)
-        # The first gate opens on the meter's first edge, up to one pulse period after arming: with more
-        # gates to come, the first read waits that period too (a read before it finds nothing). A single
-        # gate is read from its planned end, so its point never waits longer than it must.
-        first = min(gp.gate_seconds for _, gp in jobs.values())
-        if readings > 1:
-            first += min(gp.gate_seconds / max(1, gp.meter_pulses) for _, gp in jobs.values())
-        self.k.sleep(first)
+        opened = self._series_opened(jobs, start)
+        due = {p: self._series_due(jobs[p][1], readings, 0, opened.get(p), start, True) for p in jobs}
+        # positions due within a meter pulse period of the first are read together, at the last of them:
+        # the point ends with its last gate anyway, and one batch is one reference read and one commit
+        window = max(gp.gate_seconds / max(1, gp.meter_pulses) for _, gp in jobs.values())
         while open_:
+            first = min(due[p] for p in open_)
+            then = max(d for p in open_ if (d := due[p]) <= first + window)
+            self.k.sleep(max(self.s.gate_poll_s, then - clock.now()))
             self.k.safe_point()
             now = clock.now()
             new: list = []
-            for pos in sorted(open_):
+            for pos in sorted(p for p in open_ if due[p] <= now + 1e-9):
                 calc = self.bench.calculators[pos]
                 with self.k.io:
                     done = calc.results()
                 new += [(pos, taken[pos] + i, res) for i, res in enumerate(done[taken[pos] : readings])]
                 if len(done) > taken[pos]:
                     deadlines[pos] = self._deadline(jobs[pos][1], now)
+                got = len(done) > taken[pos]
                 taken[pos] = min(len(done), readings)
+                gp = jobs[pos][1]
                 if taken[pos] >= readings:
                     open_.discard(pos)
                 elif now >= deadlines[pos]:
@@ -176,20 +185,54 @@ class GateRunner:
                     with self.k.io:
                         calc.stop()
                     open_.discard(pos)
-                    gp = jobs[pos][1]
                     new.append(
                         (pos, taken[pos], no_pulses(gp, self._deadline(gp, 0.0), taken[pos] + 1, readings))
                     )
+                else:
+                    due[pos] = self._series_due(gp, readings, taken[pos], opened.get(pos), now, got)
             if new:
                 yield new
-            if open_:
-                # Sleep to about the next gate end; near the series' end, in finer steps so the point
-                # does not overrun its last gate by much (only the last gate's overrun costs bench time).
-                left = [(readings - taken[p]) * jobs[p][1].gate_seconds for p in open_]
-                step = min(jobs[p][1].gate_seconds for p in open_)
-                self.k.sleep(
-                    max(self.s.gate_poll_s, min(0.25 * step if min(left) <= step else step, 0.8 * min(left)))
-                )
+
+    def _series_opened(self, jobs: dict, start: float) -> dict[int, float]:
+        """When each position's series opened on its meter's first edge, where its calculator can say
+        (``gate_age``): asked once, one meter pulse period after arming, when every healthy meter's first
+        edge has come. From it, every gate's end is known and read then, not polled for."""
+        calcs = {p: self.bench.calculators[p] for p in jobs}
+        if not all(callable(getattr(c, "gate_age", None)) for c in calcs.values()):
+            return {}
+        self.k.sleep(max(gp.gate_seconds / max(1, gp.meter_pulses) for _, gp in jobs.values()))
+        self.k.safe_point()
+        found = {}
+        with self.k.io:
+            for pos, calc in calcs.items():
+                age = calc.gate_age()
+                if age is not None:
+                    found[pos] = self.bench.clock.now() - age
+        return found
+
+    def _series_due(
+        self, gp, readings: int, taken: int, opened: float | None, now: float, got: bool
+    ) -> float:
+        """When to read a position's finished gates next.
+
+        With the series' opening edge known, at the planned end of the next reading, or of a later one
+        so that reads come at most once a second (each reading is still committed as it is read); a read
+        that found the gate not yet ended (a slow meter) looks again a little later. Without it, sleep to
+        about the next gate end, and near the series' end in finer steps so the last gate is not overrun
+        by much (only the last gate's overrun costs bench time)."""
+        g = gp.gate_seconds
+        if opened is not None:
+            k = taken + 1
+            while k < readings and (k + 1 - taken) * g <= READ_EVERY_S:
+                k += 1
+            end = opened + k * g * 1.002  # 0.2 %: a hair slower than planned (noise, the reference's gain)
+            if not got or end <= now:  # the read came before the gate's end: a slow meter
+                return now + max(self.s.gate_poll_s, 0.02 * g)
+            return end
+        if taken == 0 and got:  # the first read: one pulse period for the first edge, then the first gate
+            return now + g + (g / max(1, gp.meter_pulses) if readings > 1 else 0.0)
+        left = (readings - taken) * g
+        return now + max(self.s.gate_poll_s, min(0.25 * g if left <= g else g, 0.8 * left))
 
     def dosage(self, jobs: dict, energise, ramp_s: float) -> Dosed:
         """Arm every gate with the source off, ``energise()``, wait for every gate, switch off.

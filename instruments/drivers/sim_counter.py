@@ -28,7 +28,7 @@ COMMANDS = {
     "quantity": "POS{p}:QUAN {q}",  # which reference pulses the gate counts: W, VAR, VA
     "start": "POS{p}:GATE START",
     "abort": "POS{p}:GATE ABORT",
-    "status?": "POS{p}:STAT?",  # -> IDLE|RUN|DONE,<progress>
+    "status?": "POS{p}:STAT?",  # -> IDLE|RUN|DONE,<progress>,<s since the gate opened, -1 before>
     "result?": "POS{p}:RES?",  # -> <error %|NAN>,<meter pulses>,<reference pulses>,<seconds>
     "start_series": "POS{p}:GATE:SER {n:d}",  # n gates back to back (continuous gating)
     "results?": "POS{p}:RES:ALL?",  # -> <finished>;<result>;<result>...
@@ -138,15 +138,25 @@ class PositionCalculator:
         """The error queue, once for the settings of every position sent since the last check."""
         self.rack.settings_done()
 
-    def poll(self) -> tuple[str, float]:
+    def _status(self) -> tuple[str, float, float | None]:
         self.rack.settings_done()  # nothing is concluded from a gate whose settings were not checked
         q = self._c("status?")
         reply = self.rack.link.query(q)
-        word, _, progress = reply.partition(",")
+        word, _, numbers = reply.partition(",")
         if word not in STATUS_WORDS:
-            raise UnparseableReply(self.name, q, reply, "expected IDLE|RUN|DONE,<progress>")
-        (value,) = parse_numbers(self.name, q, progress, 1)
-        return STATUS_WORDS[word], min(max(value, 0.0), 1.0)
+            raise UnparseableReply(self.name, q, reply, "expected IDLE|RUN|DONE,<progress>,<opened s>")
+        progress, opened = parse_numbers(self.name, q, numbers, 2)
+        return STATUS_WORDS[word], min(max(progress, 0.0), 1.0), (None if opened < 0 else opened)
+
+    def poll(self) -> tuple[str, float]:
+        state, progress, _ = self._status()
+        return state, progress
+
+    def gate_age(self) -> float | None:
+        """Seconds since the running gate (of a series: its first gate) opened on a meter edge, None while
+        it waits for that edge: with the planned gate length, when each of its gates will end."""
+        state, _, opened = self._status()
+        return opened if state != "idle" else None
 
     def result(self) -> GateResult:
         self.rack.settings_done()

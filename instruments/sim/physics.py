@@ -68,6 +68,7 @@ class Gate:
     quantity: str = "active"  # what the reference pulses count: active, reactive or apparent energy
     edges: int = 0
     t_start: float = 0.0
+    t_open: float | None = None  # the edge that opened the gate (a series: its first gate); None while armed
     ref_start: float = 0.0  # reference energy (Wh) at the first edge
     result: tuple[int, int, float, float | None] | None = None  # meter, ref pulses, seconds, error %
     series: int = 1  # gates in a back-to-back series (each closing edge opens the next)
@@ -225,30 +226,44 @@ class BenchPhysics:
         }
         self._ref_t0, self._ref_starts, self._ref_rates = t0, starts, rates
         for pos, meter in self.meters.items():
-            delivered, received, out = meter.rates(self.meter_elements(pos), self.frequency_hz)
-            rate = out / 3600.0
-            e0 = meter.output_units
-            meter.output_units = e0 + rate * dt
-            meter.energy_wh += delivered / 3600.0 * dt
-            meter.energy_received_wh += received / 3600.0 * dt
-            first, last = math.floor(e0 / meter.spec.kt + 1e-9) + 1, meter.pulses
-            if last < first:
-                continue
-            gate = self.gates[pos]
-            per_edge = gate.state in ("armed", "running") or meter.spec.missed_pulse_fraction > 0
-            if not per_edge:
-                self.emitted[pos] += last - first + 1
-                gate.count_edges += (last - first + 1) if gate.counting else 0
-                continue
-            for j in range(first, last + 1):
-                if not meter.pulse_arrives(j):
-                    continue
-                t_edge = t0 + (j * meter.spec.kt - e0) / rate
-                self._edge(pos, t_edge)
+            self._advance_meter(pos, meter, t0, now)
         self.ref_energy_wh = starts["active"] + rates["active"] * dt
         self.ref_energy_varh = starts["reactive"] + rates["reactive"] * dt
         self.ref_energy_vah = starts["apparent"] + rates["apparent"] * dt
         self.t = now
+
+    def _advance_meter(self, pos: int, meter, t0: float, now: float) -> None:
+        """A meter's registers and test-output edges from ``t0`` to ``now``. A gate that closes and opens
+        the next of a series draws the next reading's noise: the meter registers with it from that edge
+        on, however long the interval between two queries is (the meter does not wait to be asked)."""
+        kt = meter.spec.kt
+        while True:
+            delivered, received, out = meter.rates(self.meter_elements(pos), self.frequency_hz)
+            noise, rate, span = meter.noise_percent, out / 3600.0, now - t0
+            e0 = meter.output_units
+            first, last = math.floor(e0 / kt + 1e-9) + 1, math.floor((e0 + rate * span) / kt + 1e-9)
+            gate = self.gates[pos]
+            per_edge = gate.state in ("armed", "running") or meter.spec.missed_pulse_fraction > 0
+            upto = now
+            if last >= first and not per_edge:
+                self.emitted[pos] += last - first + 1
+                gate.count_edges += (last - first + 1) if gate.counting else 0
+            elif last >= first:
+                for j in range(first, last + 1):
+                    if not meter.pulse_arrives(j):
+                        continue
+                    t_edge = t0 + (j * kt - e0) / rate
+                    self._edge(pos, t_edge)
+                    if meter.noise_percent != noise:  # a new reading began at this edge
+                        upto = t_edge
+                        break
+            d = upto - t0
+            meter.output_units = e0 + rate * d if upto == now else max(e0 + rate * d, j * kt)
+            meter.energy_wh += delivered / 3600.0 * d
+            meter.energy_received_wh += received / 3600.0 * d
+            if upto == now:
+                return
+            t0 = upto
 
     def ref_energy(self, quantity: str = "active") -> float:
         """The energy (Wh, varh or VAh) the reference has pulsed out so far for ``quantity``."""
@@ -267,6 +282,7 @@ class BenchPhysics:
             gate.count_edges += 1
         if gate.state == "armed":
             gate.state, gate.t_start, gate.ref_start, gate.edges = "running", t, ref_energy, 0
+            gate.t_open = t
         elif gate.state == "running":
             gate.edges += 1
             if gate.edges >= gate.pulses:
@@ -300,6 +316,7 @@ class BenchPhysics:
         self.advance()
         gate = self.gates[pos]
         gate.state, gate.result, gate.edges, gate.series, gate.results = "armed", None, 0, max(1, series), []
+        gate.t_open = None
         if pos in self.meters:
             self.meters[pos].new_reading()
 
@@ -312,6 +329,12 @@ class BenchPhysics:
             done = len(gate.results) + (gate.edges / gate.pulses if gate.pulses else 0.0)
             return "running", done / gate.series
         return "idle", 0.0
+
+    def gate_opened(self, pos: int) -> float | None:
+        """When the meter edge that opened the gate (a series: its first gate) came; None before it."""
+        self.advance()
+        gate = self.gates[pos]
+        return gate.t_open if gate.state in ("running", "finished") else None
 
     def gate_result(self, pos: int) -> tuple[int, int, float, float | None] | None:
         self.advance()

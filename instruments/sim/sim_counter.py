@@ -34,7 +34,7 @@ class SimCounterSim(DeviceHooks):
                 return f"{p.kr_wh:.6g}"
             raise KeyError(prop)
         if channel not in self.positions:
-            return "NAN,0,0,0" if prop == "result" else "IDLE,0.000" if prop == "status" else "0,0"
+            return "NAN,0,0,0" if prop == "result" else "IDLE,0.000,-1" if prop == "status" else "0,0"
         if prop == "config":
             kt, n = self.config[channel]
             return f"{kt:g},{n}"
@@ -42,7 +42,9 @@ class SimCounterSim(DeviceHooks):
             return self.quantity[channel]
         if prop == "status":
             state, progress = p.gate_status(channel)
-            return f"{ {'idle': 'IDLE', 'running': 'RUN', 'finished': 'DONE'}[state] },{progress:.3f}"
+            opened = p.gate_opened(channel)
+            word = {"idle": "IDLE", "running": "RUN", "finished": "DONE"}[state]
+            return f"{word},{progress:.3f},{-1 if opened is None else round(p.t - opened, 3):g}"
         if prop == "result":
             res = p.gate_result(channel)
             return "NAN,0,0,0" if res is None else _result_text(res)
