@@ -4,8 +4,6 @@ unless the operator overrides it. As-found only: a wiring fault is corrected, no
 
 from __future__ import annotations
 
-import contextlib
-
 from bench.kernel import records as r
 from bench.kinds import TestKind, register_kind
 from bench.kinds.accuracy import phasor_dict
@@ -47,66 +45,48 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
     # Every phasor is read: switch off before analysing, so no person is asked to decide about a finding
     # with the board energised.
     ctx.source_off()
-    # The whole check is one moment of the record: a crash keeps all of it or none, so a resume never
-    # finds the board's check without its positions' (unless a person is asked about a finding mid-way).
-    with ctx.atomic() if ctx.settings.wiring_decision is None else contextlib.nullcontext():
+    # Every finding is analysed, and every question a person must answer asked (its answer kept for a
+    # resume), before anything is recorded: the whole check is then one moment of the record, so a crash
+    # keeps all of it or none and a resume never finds the board's check without its positions'.
+    decided = []
+    board_stops = False
+    for pos, reading in checks:
+        if pos is not None and board_stops:
+            break
+        phasors = Phasors.from_json(_phasor_json(reading, form), f"reference at position {pos or 'board'}")
+        report = analyse(form, phasors, hookup="service" if ctx.three_phase else "series")
+        findings = tuple(
+            {"code": f.code, "phases": list(f.phases), "message": f.message} for f in report.findings
+        )
+        # With each socket's own phasors, the reference's view stops the board only for what the supply
+        # itself gets wrong (rotation, voltages); a current fault belongs to its position.
+        stopping = [
+            f for f in findings if pos is not None or per_position is None or f["code"] in SUPPLY_FINDINGS
+        ]
+        override = ctx.wiring_override(pos)
+        shown = {
+            "position": pos,
+            "point_id": point.id,
+            "rotation": report.rotation,
+            "findings": findings,
+            "phases": phasor_dict(reading),
+            "registration_percent": report.registration_percent,
+        }
+        if stopping and not override and ctx.settings.wiring_decision is not None:
+            # shown before anyone is asked, so the phasor diagram is this position's when the question comes
+            ctx.publish(r.WiringFound(**shown, override=None))
+            override = ctx.ask(ctx.settings.wiring_decision, pos, stopping) or None
+            if override:
+                ctx.keep_wiring_override(pos, override)  # a resumed run keeps the decision
+        decided.append((shown, stopping, override))
+        board_stops = board_stops or (pos is None and bool(stopping) and not override)
+    with ctx.atomic():
         ctx.publish(*(ctx.open_point(pos, point, test_pass, {}) for pos in todo))
         board_fault = None
-        for pos, reading in checks:
-            if pos is not None and board_fault is not None:
-                break
-            phasors = Phasors.from_json(
-                _phasor_json(reading, form), f"reference at position {pos or 'board'}"
-            )
-            report = analyse(form, phasors, hookup="service" if ctx.three_phase else "series")
-            findings = tuple(
-                {"code": f.code, "phases": list(f.phases), "message": f.message} for f in report.findings
-            )
-            # With each socket's own phasors, the reference's view stops the board only for what the supply
-            # itself gets wrong (rotation, voltages); a current fault belongs to its position.
-            stopping = [
-                f for f in findings if pos is not None or per_position is None or f["code"] in SUPPLY_FINDINGS
-            ]
-            override = ctx.wiring_override(pos)
-            shown = {
-                "position": pos,
-                "point_id": point.id,
-                "rotation": report.rotation,
-                "findings": findings,
-                "phases": phasor_dict(reading),
-                "registration_percent": report.registration_percent,
-            }
-            if stopping and not override and ctx.settings.wiring_decision is not None:
-                # shown before anyone is asked, so the phasor diagram is this position's when the question comes
-                ctx.publish(r.WiringFound(**shown, override=None))
-                override = ctx.ask(ctx.settings.wiring_decision, pos, stopping) or None
-                if override:
-                    ctx.keep_wiring_override(pos, override)  # a resumed run keeps the decision
-            ctx.publish(r.WiringResult(**shown, override=override))
-            if pos is None:
-                if stopping and not override:
-                    board_fault = stopping
-                continue
-            ok = not findings or bool(override)
-            message = "; ".join(f["message"] for f in findings) or "wiring correct"
-            if findings and override:
-                message += f" (overridden by the operator: {override})"
-            ctx.publish(
-                r.PointResult(
-                    position=pos,
-                    point_id=point.id,
-                    test_pass=test_pass,
-                    label=point.label,
-                    verdict="pass" if ok else "fail",
-                    decision_rule="wiring analysis",
-                    message=message,
-                    shown=False,
-                )
-            )
-            if not ok:
-                ctx.stop_position(
-                    pos, "wiring fault", "; ".join(f["code"] + ":" + "".join(f["phases"]) for f in findings)
-                )
+        for shown, stopping, override in decided:
+            _record(ctx, point, test_pass, shown, override)
+            if shown["position"] is None and stopping and not override:
+                board_fault = stopping
         if board_fault is not None:
             msg = "; ".join(f["message"] for f in board_fault)
             for pos in todo:
@@ -124,6 +104,34 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
                     )
                 )
                 ctx.stop_position(pos, "wiring fault", f"board wiring: {msg}")
+
+
+def _record(ctx, point, test_pass: str, shown: dict, override: str | None) -> None:
+    """One check's result and, for a position, its verdict (a fault not overridden stops the position)."""
+    ctx.publish(r.WiringResult(**shown, override=override))
+    pos, findings = shown["position"], shown["findings"]
+    if pos is None:
+        return
+    ok = not findings or bool(override)
+    message = "; ".join(f["message"] for f in findings) or "wiring correct"
+    if findings and override:
+        message += f" (overridden by the operator: {override})"
+    ctx.publish(
+        r.PointResult(
+            position=pos,
+            point_id=point.id,
+            test_pass=test_pass,
+            label=point.label,
+            verdict="pass" if ok else "fail",
+            decision_rule="wiring analysis",
+            message=message,
+            shown=False,
+        )
+    )
+    if not ok:
+        ctx.stop_position(
+            pos, "wiring fault", "; ".join(f["code"] + ":" + "".join(f["phases"]) for f in findings)
+        )
 
 
 def results(record: dict, position: int | None = None) -> list[dict]:
