@@ -23,6 +23,17 @@ is [U]). A reading is its settings read back (``…:MHAR:HARM1?``, FM 5-36) and 
 watts against the angle convention above, so a wrong convention cannot go unnoticed. The frequency is the
 one this driver set (the query form ``SOUR:FREQ?`` is not confirmed).
 
+The energy test's own commands (start, status, result, counting) stay [U]: the manual's pages that define
+them (FM 5-54, 5-56, 5-57) were not found. What the pages that were read (FM 5-55, 5-58, 4-34, 4-37, as
+published at easymanua.ls/fluke/6105a/manual?p=159, 162, 100, 103) say against the assumed forms: status is
+read through the STATus system ("warm up active", "test active", "input gate trigger pending", "energy
+timer/counter active", FM 5-55), not as IDLE/RUN/DONE with a progress; a test's data query has fields whose
+meaning depends on a PRESentation setting (COUNts, PREGistration); no ``ENERgy:TEST`` node appears, and
+the only documented ways to end a test, ``ENERgy:ABORt`` and ``OUTPut OFF``, both drop the source
+(FM 5-58). A shop must not opt in on a real unit until those pages are read; the assumed forms are what
+MeterBench's simulator answers, nothing more. No back-to-back (continuous) test mode is documented (Gated
+and Packet modes are, FM 4-37).
+
 Errors: ``SYST:ERR?`` answers ``<code>,"<text>"``; a negative (SCPI) code is a refused command
 (:class:`CommandRefused`), a positive (device-specific) one a fault such as an overload
 (:class:`InstrumentFault`).
@@ -99,8 +110,10 @@ COMMANDS = {
     "mut_source": ("ENER:MUT:SOUR {input}", "C"),
     "ref_source": ("ENER:REF:SOUR MAIN", "C"),  # FM 5-60: the equivalent pulses of the power outputs
     "output_constant_unit": ("ENER:OUTP:CONS:UNIT IPWH", "C"),  # FM 5-61
-    "output_constant": ("ENER:OUTP:CONS {per_wh:.9g}", "C"),  # FM 5-61: MAIN counts with this constant
-    "pulse_source": ("ENER:MUT:TEST:PSOU CH1", "U"),  # FM 5-58 names "MUT:TEST:PSOUrce"; the path is inferred
+    "output_constant": ("ENER:OUTP:CONS {per_wh:.9g}", "C"),  # FM 5-60: MAIN counts with this constant
+    # FM 5-58 names "MUT:TEST:PSOUrce" {CH1...CH6|SUM456|MEAN456|MEAN56|EMUT|MAIN}, sent after MUT:SOURce and
+    # REFerence:SOURce (as configure() does); only the ENERgy: root is inferred
+    "pulse_source": ("ENER:MUT:TEST:PSOU CH1", "U"),
     "test_pulses": ("ENER:MUT:TEST:PULS {n:d}", "U"),
     "test_start": ("ENER:TEST:STAR", "U"),
     "test_stop": ("ENER:TEST:STOP", "U"),
@@ -261,8 +274,9 @@ class Fluke6100(AllInOneRoles):
             per_element=True,
             frequency_hz=FREQUENCY_HZ,
             harmonics=True,
-            # the energy test gates Wh only: ENER:MUT:CONS:UNIT has IPWH...MWHPI and no var/VA unit (FM 5-58...5-64);
-            # POW:VA? is a reading of its apparent power, not a pulse output a gate can count
+            # the unit's energy test can count Wh, VAh or VARh (FM 4-34, Budeanu for var with MAIN as the
+            # reference), but the remote command that selects the type is on an unread page: this driver
+            # gates Wh only
             quantities=frozenset({"active"}),
             energy_test=energy,
             positions=1,
@@ -578,7 +592,8 @@ class Fluke6100(AllInOneRoles):
         return int(pulses), secs
 
     def stop(self) -> None:
-        """End a gate or a count, leaving the source on (never ``ENER:ABOR``: it drops the source)."""
+        """End a gate or a count, meant to leave the source on (never ``ENER:ABOR``: it drops the source,
+        FM 5-58). [U] twice over: no documented command ends a test and keeps the source on."""
         self._energy_path(cmd("test_stop"))
         self._send("test_stop")
 
