@@ -8,30 +8,34 @@ WORD = {"pass": "PASS", "fail": "FAIL", "indeterminate": "INDETERMINATE", "info"
 
 
 def print_summary(record: dict, issued=(), console: Console | None = None) -> None:
+    from bench.resultwords import limit_text, unit_text
     from bench.textfit import fit, make_console
 
     console = console or make_console()
     run = record["run"]
     settings = run.get("settings") or {}
     meters = {int(k): v for k, v in (settings.get("meters") or {}).items()}
-    columns = ("Pos", "Serial", "Point", "Elem", "Pass", "Error ± U % (k)", "Limit %", "Verdict")
+    # the unit is in each row, not the header: a clock test's error is in s/day, an accuracy point's in %
+    columns = ("Pos", "Serial", "Point", "Elem", "Pass", "Error ± U (k)", "Limit", "Verdict")
     rows, errors, styles = [], [], {}
     for i, p in enumerate(record["points"]):
         res = p.get("result") or {}
         err, u, k = res.get("error_percent"), res.get("expanded_percent"), res.get("coverage_factor")
-        lim = p.get("limit_hi")
-        if (p.get("planned") or {}).get("unit") == "s/day":  # a meter-port clock test: s/day, not %
-            lim = p["planned"].get("limit")
+        unit = unit_text(p)
         verdict = res.get("verdict") or ("fail" if p.get("status") == "failed" else None)
         if err is not None:
-            shown = f"{err:+.4f} ± {u:.4f} ({k:.2f})" if u is not None and k is not None else f"{err:+.4f}"
-            shown += " s/day" if (p.get("planned") or {}).get("unit") == "s/day" else ""
+            shown = (
+                f"{err:+.4f} ± {u:.4f} {unit} ({k:.2f})"
+                if u is not None and k is not None
+                else f"{err:+.4f} {unit}"
+            )
             errors.append(shown)
         else:
             shown = res.get("message") or p.get("message") or ""
         style = {"pass": "green", "fail": "bold red", "indeterminate": "yellow"}.get(verdict, "")
         if style:
             styles[i] = style
+        limit = limit_text(p)
         rows.append(
             (
                 str(p["position"]),
@@ -40,7 +44,7 @@ def print_summary(record: dict, issued=(), console: Console | None = None) -> No
                 p["element"],
                 p["test_pass"],
                 shown,
-                f"±{lim:g}" if lim is not None else "",
+                "" if limit == "-" else limit,
                 WORD.get(verdict, str(verdict)),
             )
         )
@@ -51,10 +55,10 @@ def print_summary(record: dict, issued=(), console: Console | None = None) -> No
         rows,
         keep=("Serial", "Point"),
         drop=("Elem", "Pass"),
-        right=("Pos", "Limit %"),
+        right=("Pos", "Limit"),
         title=f"Run {run['id']} - plan {run['plan_id']} - bench {record['bench']['name']}",
         styles=styles,
-        whole={"Error ± U % (k)": errors},
+        whole={"Error ± U (k)": errors, "Limit": [r[6] for r in rows]},
     )
     for line in retest_lines(record):
         console.print(line)

@@ -6,7 +6,8 @@
 
 ``show`` prints a report that fits an 80-column terminal: the run (plan, bench, operator, instruments and
 their calibration), then each position with its outcome, what failed (test and point named), and its points:
-load, error in percent (%R - 100, positive = meter fast) ± its expanded uncertainty U, limit and verdict.
+load, error (in percent: %R - 100, positive = meter fast; a clock test's in s/day) ± its expanded
+uncertainty U, limit and verdict, each with its unit.
 """
 
 from __future__ import annotations
@@ -229,15 +230,16 @@ def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
         say(console, f"failed: {line}", 2)
     points = final_points(record, p["position"])
     passes = list(dict.fromkeys(pt["test_pass"] for pt in points))
-    cols = ("pass",) * (len(passes) > 1) + ("point", "load", "error ± U %", "limit %", "verdict")
+    # the unit is in each cell: a clock test's error is in s/day, an accuracy point's in %
+    cols = ("pass",) * (len(passes) > 1) + ("point", "load", "error ± U", "limit", "verdict")
     rows = [
         (pt["test_pass"],) * (len(passes) > 1)
         + (point_text(pt), load_text(pt), observed(record, pt), limit_text(pt), verdict_word(pt))
         for pt in points
     ]
     bad = {i: "bold red" for i, r in enumerate(rows) if r[-1] in ("FAIL", "INDETERMINATE", "NOT MEASURED")}
-    whole = {c: [r[cols.index(c)] for r in rows] for c in ("error ± U %", "verdict", "limit %")}
-    fit(console, cols, rows, whole=whole, drop=("load",), right=("error ± U %",), styles=bad)
+    whole = {c: [r[cols.index(c)] for r in rows] for c in ("error ± U", "verdict", "limit")}
+    fit(console, cols, rows, whole=whole, drop=("load",), right=("error ± U",), styles=bad)
     kinds = {pt["kind"] for pt in points}
     for kind, name in (("creep", "no-load (creep)"), ("starting", "starting load")):
         for c in record[kind]:
