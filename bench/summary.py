@@ -9,7 +9,7 @@ WORD = {"pass": "PASS", "fail": "FAIL", "indeterminate": "INDETERMINATE", "info"
 
 def print_summary(record: dict, issued=(), console: Console | None = None) -> None:
     from bench.resultwords import limit_text, unit_text
-    from bench.textfit import fit, make_console
+    from bench.textfit import fit, make_console, say, say_path
 
     console = console or make_console()
     run = record["run"]
@@ -61,43 +61,53 @@ def print_summary(record: dict, issued=(), console: Console | None = None) -> No
         whole={"Error ± U (k)": errors, "Limit": [r[6] for r in rows]},
     )
     for line in retest_lines(record):
-        console.print(line)
+        say(console, line, 0, 2)
     for a in record["averages"]:
-        console.print(
+        say(
+            console,
             f"Position {a['position']}: weighted average ({a['rule']}) {a['value_percent']:.3f} %R "
-            f"-> {WORD.get(a['verdict'], a['verdict'])}"
+            f"-> {WORD.get(a['verdict'], a['verdict'])}",
+            0,
+            2,
         )
     from bench.readmodel import RunRecord
 
     for v in RunRecord(record).in_service():
-        console.print(
+        say(
+            console,
             f"Position {v.position}: in-service verdict ({v.test_pass}) {v.verdict.upper()}: "
-            + "; ".join(v.reasons)
+            + "; ".join(v.reasons),
+            0,
+            2,
         )
     for w in record["wiring_checks"]:
         where = f"position {w['position']}" if w["position"] is not None else "board"
         found = "; ".join(f["message"] for f in w["findings"]) or "correct"
-        console.print(f"Wiring ({where}): rotation {w['rotation']}: {found}")
+        say(console, f"Wiring ({where}): rotation {w['rotation']}: {found}", 0, 2)
     from bench.resultwords import failures
 
     for p in record["positions"]:
         failed = failures(record, p["position"]) if p.get("outcome") == "failed" else []
         # a failed meter names the test and the point that failed it, not just "outside its limit"
         why = "; ".join(failed) if failed else (p.get("message") or "")
-        console.print(f"Position {p['position']}: {str(p.get('outcome') or '').upper()} {why}")
+        say(console, f"Position {p['position']}: {str(p.get('outcome') or '').upper()} {why}", 0, 2)
     outcome = run.get("outcome") or run.get("status")
     console.print(
         f"Run outcome: [bold]{str(outcome).upper()}[/]   bench time {run.get('bench_seconds') or 0:.1f} s, "
         f"wall time {run.get('wall_seconds') or 0:.2f} s"
     )
-    console.print(
-        "Sign convention: error % = 100 x meter energy / reference energy - 100 (positive = meter fast)."
+    say(
+        console,
+        "Sign convention: error % = 100 x meter energy / reference energy - 100 (positive = meter fast).",
+        0,
+        2,
     )
     for c in issued:
-        console.print(
-            f"Certificate {c.certificate_number}: {c.pdf_path}"
-            + (f"  (DCC {c.dcc_path})" if c.dcc_path else "")
-        )
+        # each path on a line of its own, whole: a long folder runs past the width rather than being cut
+        say(console, f"Certificate {c.certificate_number}:", 0)
+        say_path(console, "PDF", c.pdf_path)
+        if c.dcc_path:
+            say_path(console, "DCC", c.dcc_path)
 
 
 def retest_lines(record: dict) -> list[str]:

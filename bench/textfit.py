@@ -4,6 +4,7 @@ always printed whole (an 80-column terminal included)."""
 
 from __future__ import annotations
 
+import re
 import sys
 
 
@@ -126,8 +127,62 @@ def fit(
                 say(console, line, 4)
 
 
-def say(console, text: str, indent: int = 2) -> None:
-    """A line of the report, wrapped with a hanging indent so a wrapped line stays under its heading."""
-    from rich.padding import Padding
+#: a number and a unit after it ("230 V", "0.215 s/day", "±0.5 %"): kept on one line when a line is wrapped
+_NUMBER = re.compile(r"[(]?±?[+-]?\d+(?:\.\d+)?(?:e[+-]?\d+)?")
+_UNIT = re.compile(r"(?:%|s/day|kWh|Wh|varh|VAh|kW|V|A|s|Hz)[,;:.)]*")
+_K = re.compile(r"\(k ?=? ?\d+(?:\.\d+)?\)[,;:.]*")
 
-    console.print(Padding(text, (0, 0, 0, indent)))
+
+def _words(text: str) -> list[str]:
+    """The words of ``text``; a value with its expanded uncertainty, unit and k ("-2.638 ± 0.215 s/day",
+    "+0.0133 ± 0.0236 % (k=1.97)") and a number with its unit are one word each, so a "±" never ends a line
+    apart from its number."""
+    words, out, i = text.split(), [], 0
+    while i < len(words):
+        word, i = words[i], i + 1
+        while i < len(words):
+            nxt, last = words[i], word.rsplit(" ", 1)[-1]
+            if nxt == "±" and i + 1 < len(words) and _NUMBER.fullmatch(last):
+                word, i = f"{word} ± {words[i + 1]}", i + 2
+            elif (_UNIT.fullmatch(nxt) and _NUMBER.fullmatch(last)) or (_K.fullmatch(nxt) and " ± " in word):
+                word, i = f"{word} {nxt}", i + 1
+            else:
+                break
+        out.append(word)
+    return out
+
+
+def wrap(text: str, width: int, indent: int = 0, hang: int | None = None) -> list[str]:
+    """``text`` as lines at most ``width`` wide: the first indented by ``indent``, the rest by ``hang``
+    (default ``indent``). A word is never split: a value ± U stays on one line, and a word longer than the
+    line (a certificate's path) gets a line of its own and runs past the width rather than being broken."""
+    hang = indent if hang is None else hang
+    lines: list[str] = []
+    line = ""
+    for word in _words(text):
+        if not line:
+            line = " " * (hang if lines else indent) + word
+        elif len(line) + 1 + len(word) <= width:
+            line += " " + word
+        else:
+            lines.append(line)
+            line = " " * hang + word
+    return [*lines, line] if line else lines or [" " * indent]
+
+
+def say(console, text: str, indent: int = 2, hang: int | None = None) -> None:
+    """A line of the report, wrapped at the console's width with a hanging indent so a wrapped line stays
+    under its heading; a value ± U and a path are never split (:func:`wrap`). Printed as plain text (a
+    message's brackets are not markup)."""
+    from rich.text import Text
+
+    for line in wrap(text, console.width, indent, hang):
+        console.print(Text(line), soft_wrap=True)  # wrapped already: rich must neither wrap nor crop it
+
+
+def say_path(console, label: str, path, indent: int = 2) -> None:
+    """``label path`` on a line of its own, never wrapped: a path too long for the terminal runs past its
+    width (the terminal folds it on screen; a copy and paste gets it whole) rather than being cut."""
+    from rich.text import Text
+
+    console.print(Text(f"{' ' * indent}{label} {path}".rstrip()), soft_wrap=True)

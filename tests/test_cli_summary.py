@@ -16,8 +16,10 @@ ANSI = ROOT / "examples" / "2s-meterport-c1218.toml"
 
 @pytest.fixture(scope="module")
 def meterport_run(tmp_path_factory):
-    """One ANSI meter-port run (accuracy, demand, TOU, clock) and its recorded database."""
+    """One ANSI meter-port run (accuracy, demand, TOU, clock), its certificates in a folder whose path is
+    longer than a line, and its recorded database."""
     tmp = tmp_path_factory.mktemp("summary")
+    certs = tmp / "shop-certificates-for-the-meter-port-acceptance-run" / "2026" / "batch-0001"
     db = f"sqlite:///{tmp / 'r.sqlite'}"
     mp = pytest.MonkeyPatch()
     mp.setenv("COLUMNS", "80")
@@ -28,10 +30,10 @@ def meterport_run(tmp_path_factory):
     try:
         with redirect_stdout(out):
             code = main(["run", "--bench", str(ANSI), "--plan", "ansi-meterport-2s", "--db", db,
-                         "--no-certificates", "--operator", "Test Person"])  # fmt: skip
+                         "--certificates", str(certs), "--operator", "Test Person"])  # fmt: skip
     finally:
         mp.undo()
-    return code, out.getvalue(), db
+    return code, out.getvalue(), db, certs
 
 
 def _summary(text: str) -> str:
@@ -39,7 +41,7 @@ def _summary(text: str) -> str:
 
 
 def test_summary_headers_carry_no_unit_and_each_row_carries_its_own(meterport_run):
-    code, out, _db = meterport_run
+    code, out, _db, certs = meterport_run
     assert code == 1  # socket 1's clock gains 2 s/day and fails
     text = _summary(out)
     header = next(line for line in text.splitlines() if line.startswith("Pos "))
@@ -58,11 +60,41 @@ def test_summary_headers_carry_no_unit_and_each_row_carries_its_own(meterport_ru
     flat = " ".join(text.split())
     assert re.search(r"Position 1: FAILED clock test CLOCK \(as-found, 240 V 0 A\): "
                      r"\+\d\.\d{3} ± \d\.\d{3} s/day against ±0.5 s/day - FAIL", flat)  # fmt: skip
-    assert max(len(line) for line in text.splitlines()) <= 80
+    # every line fits 80 columns but the certificates' paths, which are never split
+    paths = [str(p) for p in sorted(certs.iterdir())]
+    assert len(paths) == 6 and all(len(p) > 80 for p in paths)  # a PDF and a DCC per meter
+    for line in text.splitlines():
+        assert len(line) <= 80 or line.split()[-1] in paths, line
+
+
+def test_certificate_paths_print_whole_on_their_own_lines(meterport_run):
+    _code, out, _db, certs = meterport_run
+    lines = _summary(out).splitlines()
+    for pdf in sorted(certs.glob("*.pdf")):
+        number = pdf.stem
+        at = lines.index(f"Certificate {number}:")
+        assert lines[at + 1] == f"  PDF {pdf}" and lines[at + 2] == f"  DCC {pdf.with_suffix('.xml')}"
+
+
+def test_a_value_and_its_uncertainty_stay_on_one_line():
+    """Lines under the table wrap at 80 columns between words, never inside "value ± U unit"."""
+    from bench.textfit import wrap
+
+    text = ("Position 1: FAILED clock test CLOCK (as-found, 240 V 0 A): +1.918 ± 0.215 s/day against "
+            "±0.5 s/day - FAIL; accuracy point Power factor (PF) (as-found, 240 V 30 A): +0.350 ± 0.021 % "
+            "against ±0.2 % - FAIL")  # fmt: skip
+    for width in (80, 60, 44, 30):
+        lines = wrap(text, width, 0, 2)
+        assert " ".join(" ".join(lines).split()) == text
+        joined = "\n".join(lines)
+        for whole in ("+1.918 ± 0.215 s/day", "±0.5 s/day", "+0.350 ± 0.021 %", "±0.2 %", "240 V"):
+            assert whole in joined, (width, joined)
+        assert all(len(line) <= width for line in lines)
+        assert all(line.startswith("  ") for line in lines[1:])
 
 
 def test_runs_show_prints_each_point_in_its_unit(meterport_run, capsys, monkeypatch):
-    _code, _out, db = meterport_run
+    _code, _out, db, certs = meterport_run
     monkeypatch.setenv("COLUMNS", "80")
     assert main(["runs", "show", "1", "--db", db]) == 0
     out = capsys.readouterr().out
@@ -73,3 +105,5 @@ def test_runs_show_prints_each_point_in_its_unit(meterport_run, capsys, monkeypa
         r"point: CLOCK .* error ± U: [+-]\d\.\d{3} ± \d\.\d{3} s/day limit: ±0.5 s/day verdict: FAIL", flat
     ), pos1
     assert re.search(r"[+-]\d\.\d{3} ± \d\.\d{3} % .*±0.5 %", flat)
+    pdf = next(certs.glob("*P01.pdf"))
+    assert f"    PDF {pdf}" in pos1.splitlines()

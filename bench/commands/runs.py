@@ -27,7 +27,7 @@ from bench.resultwords import (
     point_text,
     verdict_word,
 )
-from bench.textfit import fit, make_console, make_table, say
+from bench.textfit import fit, make_console, make_table, say, say_path
 from procedures.errors import InputError
 
 ORDER = 60
@@ -264,4 +264,5 @@ def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
             findings = findings_text(w) or "no findings"
             say(console, f"{where} check: rotation {w['rotation']}{reg}: {findings}{override}")
     if cert:
-        say(console, f"certificate {cert['number']}: {cert['pdf_path']}")
+        say(console, f"certificate {cert['number']}:")
+        say_path(console, "PDF", cert["pdf_path"], 4)
