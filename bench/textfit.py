@@ -92,7 +92,6 @@ def fit(
 
     must = {w for c in keep for v in cells(c) for w in v.split()}
     whole = whole or {}
-    lines = {line for texts in whole.values() for line in texts}
     for n, squeezed in ((n, sq) for n in range(len(drop) + 1) for sq in (False, True)):
         cols = [c for c in columns if c not in drop[:n]]
         free = {c: cells(c) for c in cols if c not in keep and c not in whole} if squeezed else None
@@ -112,7 +111,7 @@ def fit(
         heads = {w for c in cols for w in c.split()}
         if (
             must | heads <= set(text.split())
-            and all(line in text for line in lines)
+            and all(line in text for c, texts in whole.items() if c in cols for line in texts)
             and max(map(len, text.splitlines()), default=0) <= console.width
         ):
             console.print(table)
