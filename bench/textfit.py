@@ -29,10 +29,12 @@ def make_table(
     keep: dict | None = None,
     whole: dict | None = None,
     squeeze: dict | None = None,
+    caps: dict[str, int] | None = None,
 ):
     """A table whose cells fold rather than end in an ellipsis; ``keep`` maps a column to the cells whose
     words it must not split (its width at least their longest word), e.g. serials; ``whole`` to cells that
-    must stay on one line, e.g. an error ± U; ``squeeze`` to cells a column wraps to their longest word."""
+    must stay on one line, e.g. an error ± U; ``squeeze`` to cells a column wraps to their longest word;
+    ``caps`` a column to its widest (a long point label wraps between its words)."""
     from rich import box
     from rich.table import Table
 
@@ -52,6 +54,8 @@ def make_table(
         narrow = None
         if squeeze and col in squeeze:
             narrow = max((len(w) for c in [*squeeze[col], col] for w in c.split()), default=None)
+        if caps and col in caps:
+            narrow = max(caps[col], widest or 0)
         table.add_column(
             col,
             overflow="fold",
@@ -92,9 +96,14 @@ def fit(
 
     must = {w for c in keep for v in cells(c) for w in v.split()}
     whole = whole or {}
-    for n, squeezed in ((n, sq) for n in range(len(drop) + 1) for sq in (False, True)):
+    # each number of dropped columns is tried plain, with the free columns wrapped to their longest word,
+    # then with the kept ones wrapped between words too (at most 20, then 12 wide)
+    for n, squeezed in ((n, sq) for n in range(len(drop) + 1) for sq in (None, 0, 20, 12)):
         cols = [c for c in columns if c not in drop[:n]]
-        free = {c: cells(c) for c in cols if c not in keep and c not in whole} if squeezed else None
+        free = (
+            {c: cells(c) for c in cols if c not in keep and c not in whole} if squeezed is not None else None
+        )
+        caps = {c: max(squeezed, len(c)) for c in keep if c in cols} if squeezed else None
         table = make_table(
             *cols,
             title=title,
@@ -102,6 +111,7 @@ def fit(
             keep={c: cells(c) for c in keep if c in cols},
             whole={c: texts for c, texts in whole.items() if c in cols},
             squeeze=free,
+            caps=caps,
         )
         for i, row in enumerate(rows):
             table.add_row(*(row[columns.index(c)] for c in cols), style=(styles or {}).get(i))

@@ -89,3 +89,19 @@ def test_show_gives_a_var_points_sin_phi_and_a_frequency_off_the_plans(capsys, m
     assert " varh del " in rows["sin1-1.0Ib"] and "Hz" not in rows["sin1-1.0Ib"]  # the plan's own 50 Hz
     assert "varh del 51 Hz" in rows["f-102"] and "varh del 49 Hz" in rows["f-98"]
     assert "50 Hz" in out.splitlines()[0] + out.splitlines()[1]
+
+
+def test_the_reactive_plans_labels_name_sin_phi_in_ascii_as_their_angles_give_it():
+    """A var point's name on the screen and on the certificate says its sin phi (the certificate's font has
+    no phi glyph, so ASCII), and says the same as its angle."""
+    import math
+
+    from procedures.plans import load_plan
+
+    rp = load_plan("iec-62053-23").resolve("2S", "2")
+    named = [p for p in rp.points if p.kind == "accuracy"]
+    assert len(named) == 9
+    for p in named:
+        sin = math.sin(math.radians(p.lag_deg))
+        side = "" if abs(sin - 1) < 1e-9 else (" ind" if sin > 0 else " cap")
+        assert p.label.isascii() and p.label.startswith(f"sin phi {abs(sin):.2g}{side} at "), p.label
