@@ -10,6 +10,13 @@ from __future__ import annotations
 import math
 
 
+def class_text(accuracy_class: str) -> str:
+    """An accuracy class as a technician reads it: "1", not the catalogue's id "iec:1" (the family prefix
+    only tells "1" of IEC 62053-21 from "1" of 62053-24 apart, which the plan's standard already says)."""
+    family, sep, name = str(accuracy_class).partition(":")
+    return name if sep and family and name else str(accuracy_class)
+
+
 def load_text(pt: dict) -> str:
     text = f"{pt['voltage_v']:g} V {pt['current_a']:g} A"
     if pt["current_a"] and pt["lag_deg"]:

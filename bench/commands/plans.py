@@ -109,10 +109,11 @@ def _show(args: argparse.Namespace) -> int:
     if args.show_json or args.json:
         print(json.dumps(resolved_to_dict(rp), indent=2))
         return 0
+    from bench.resultwords import class_text
     from bench.textfit import fit
 
     head = (
-        f"{rp.plan_id} v{rp.version} — {rp.title}\nform {rp.form.name}, class {rp.accuracy_class}, "
+        f"{rp.plan_id} v{rp.version} — {rp.title}\nform {rp.form.name}, class {class_text(rp.accuracy_class)}, "
         f"{rp.current_class} TA {rp.ta_a:g} A, {rp.voltage_v:g} V; decision rule {rp.decision_rule}, "
         f"target share {rp.target_share:g}; sha256 {rp.sha256[:16]}…"
         + (f"; {rp.frequency_hz:g} Hz" if rp.frequency_hz else "")

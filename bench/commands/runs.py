@@ -18,6 +18,7 @@ import json
 from bench.meters import record_field_label
 from bench.records.options import add_db_option, add_filter_options, filters, open_store
 from bench.resultwords import (
+    class_text,
     failures,
     final_points,
     findings_text,
@@ -208,7 +209,12 @@ def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
     m = p["meter"]
     nameplate = " ".join(
         x
-        for x in (m["form"], f"class {m['accuracy_class']}", m.get("current_class") or "", f"Kh {m['kh']:g}")
+        for x in (
+            m["form"],
+            f"class {class_text(m['accuracy_class'])}",
+            m.get("current_class") or "",
+            f"Kh {m['kh']:g}",
+        )
         if x
     )
     console.print()
