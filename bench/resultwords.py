@@ -10,6 +10,13 @@ from __future__ import annotations
 import math
 
 
+def signed(value: float, places: int) -> str:
+    """``value`` with its sign, to ``places`` decimals; a value that rounds to zero is "+0.000", never
+    "-0.000" (a clock that keeps time is not slow)."""
+    text = f"{value:+.{places}f}"
+    return "+" + text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
 def class_text(accuracy_class: str) -> str:
     """An accuracy class as a technician reads it: "1", not the catalogue's id "iec:1" (the family prefix
     only tells "1" of IEC 62053-21 from "1" of 62053-24 apart, which the plan's standard already says)."""
@@ -70,7 +77,7 @@ def observed(record: dict, pt: dict) -> str:
     if pt["status"] in ("running", "interrupted"):
         return pt["status"]
     if res.get("error_percent") is not None:
-        text = f"{res['error_percent']:+.3f}"
+        text = signed(res["error_percent"], 3)
         if res.get("expanded_percent") is not None:
             text += f" ± {res['expanded_percent']:.3f}"
         return f"{text} {unit_text(pt)}".rstrip()

@@ -8,7 +8,7 @@ WORD = {"pass": "PASS", "fail": "FAIL", "indeterminate": "INDETERMINATE", "info"
 
 
 def print_summary(record: dict, issued=(), console: Console | None = None) -> None:
-    from bench.resultwords import limit_text, unit_text
+    from bench.resultwords import limit_text, signed, unit_text
     from bench.textfit import fit, make_console, say, say_path
 
     console = console or make_console()
@@ -25,9 +25,9 @@ def print_summary(record: dict, issued=(), console: Console | None = None) -> No
         verdict = res.get("verdict") or ("fail" if p.get("status") == "failed" else None)
         if err is not None:
             shown = (
-                f"{err:+.4f} ± {u:.4f} {unit} ({k:.2f})"
+                f"{signed(err, 4)} ± {u:.4f} {unit} ({k:.2f})"
                 if u is not None and k is not None
-                else f"{err:+.4f} {unit}"
+                else f"{signed(err, 4)} {unit}"
             )
             errors.append(shown)
         else:
