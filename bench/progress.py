@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bench.kernel.records import Event
+from bench.resultwords import signed
 from reports.model import point_name
 
 WAIT_WORDS = {"creep": "CREEP window", "starting": "STARTING window", "gate": "gate", "warmup": "warm-up"}
@@ -128,7 +129,7 @@ class ProgressView:
             style = {"pass": "green", "fail": "bold red", "indeterminate": "yellow"}.get(v, "")
             err, u = ev.data["error_percent"], ev.data.get("unit", "%")
             shown = (
-                f"{err:+.3f} ±{ev.data['expanded_percent']:.3f}{'' if u == '%' else ' ' + u} "
+                f"{signed(err, 3)} ±{ev.data['expanded_percent']:.3f}{'' if u == '%' else ' ' + u} "
                 if err is not None
                 else ""
             )
@@ -196,15 +197,13 @@ class ProgressView:
                 f"{', ' + test_pass if test_pass else ''}){load}"
             )
         elif ev.kind == "reading":
-            msg = (
-                f"{pos} {d['label']} reading {d['index'] + 1}: {d['error_percent']:+.4f} {d.get('unit', '%')}"
-            )
+            msg = f"{pos} {d['label']} reading {d['index'] + 1}: {signed(d['error_percent'], 4)} {d.get('unit', '%')}".rstrip()
         elif ev.kind == "point_done" and d.get("error_percent") is None:  # a check without a number (TOU)
             msg = f"{pos} {d['label']} {VERDICT_WORD.get(d['verdict'], d['verdict'])}: {d.get('message', '')}"
         elif ev.kind == "point_done":
             u = d.get("unit", "%")
             msg = (
-                f"{pos} {d['label']} error {d['error_percent']:+.4f} {u} ± {d['expanded_percent']:.4f} {u} "
+                f"{pos} {d['label']} error {signed(d['error_percent'], 4)} {u} ± {d['expanded_percent']:.4f} {u} "
                 f"(k={d['k']:.2f}) limit ±{d['limit_hi']} {u} -> {VERDICT_WORD.get(d['verdict'], d['verdict'])}"
             )
         elif ev.kind in ("creep", "starting"):

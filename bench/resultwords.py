@@ -10,6 +10,20 @@ from __future__ import annotations
 import math
 
 
+def signed(value: float, places: int) -> str:
+    """``value`` with its sign, to ``places`` decimals; a value that rounds to zero is "+0.000", never
+    "-0.000" (a clock that keeps time is not slow)."""
+    text = f"{value:+.{places}f}"
+    return "+" + text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def class_text(accuracy_class: str) -> str:
+    """An accuracy class as a technician reads it: "1", not the catalogue's id "iec:1" (the family prefix
+    only tells "1" of IEC 62053-21 from "1" of 62053-24 apart, which the plan's standard already says)."""
+    family, sep, name = str(accuracy_class).partition(":")
+    return name if sep and family and name else str(accuracy_class)
+
+
 def load_text(pt: dict) -> str:
     text = f"{pt['voltage_v']:g} V {pt['current_a']:g} A"
     if pt["current_a"] and pt["lag_deg"]:
@@ -25,13 +39,29 @@ def point_text(pt: dict) -> str:
     return point_name(pt["point_id"], pt["label"])
 
 
+#: a point's ``planned`` unit as printed; an accuracy point records none: its error is in percent
+UNITS = {"percent": "%", "s/day": "s/day", "kWh": "kWh", "": ""}
+
+
+def unit_text(pt: dict) -> str:
+    """The unit of a point's error, U and limit: "%", a meter-port clock test's "s/day", a TOU test's "kWh",
+    or "" (an identity check has no number)."""
+    unit = (pt.get("planned") or {}).get("unit", "percent")
+    return UNITS.get(unit, unit)
+
+
 def limit_text(pt: dict) -> str:
+    """The limit with its unit ("±0.2 %", "±0.5 s/day"), "-" when the point has none."""
     lo, hi = pt.get("limit_lo"), pt.get("limit_hi")
+    unit = unit_text(pt)
+    if hi is None and unit == "s/day":  # a clock test keeps its limit with the plan, in s/day
+        hi = (pt.get("planned") or {}).get("limit")
+        lo = -hi if hi is not None else None
     if hi is None:
         return "-"
     if lo is not None and math.isclose(-lo, hi):
-        return f"±{hi:g}"
-    return f"{lo:+g} … {hi:+g}"
+        return f"±{hi:g} {unit}".rstrip()
+    return f"{lo:+g} … {hi:+g} {unit}".rstrip()
 
 
 def _functional(record: dict, pt: dict) -> dict | None:
@@ -41,15 +71,16 @@ def _functional(record: dict, pt: dict) -> dict | None:
 
 
 def observed(record: dict, pt: dict) -> str:
-    """What was measured at a point, in words: error ± U, pulses in a window, or why it was not measured."""
+    """What was measured at a point, in words: error ± U with its unit, pulses in a window, or why it was not
+    measured."""
     res = pt.get("result") or {}
     if pt["status"] in ("running", "interrupted"):
         return pt["status"]
     if res.get("error_percent") is not None:
-        text = f"{res['error_percent']:+.3f}"
+        text = signed(res["error_percent"], 3)
         if res.get("expanded_percent") is not None:
             text += f" ± {res['expanded_percent']:.3f}"
-        return text
+        return f"{text} {unit_text(pt)}".rstrip()
     if pt["status"] in ("failed", "skipped"):
         return f"not measured: {pt.get('message') or res.get('message') or pt['status']}"
     if pt["kind"] in ("creep", "starting"):
@@ -90,13 +121,14 @@ def failures(record: dict, position: int) -> list[str]:
                 "starting": "starting-load test",
                 "register": "register test",
                 "demand": "demand test",
-                "clock": "clock test (s/day)",
+                "clock": "clock test",
                 "tou": "TOU test",
                 "identity": "identity check",
             }.get(pt["kind"], "accuracy point")
             result = observed(record, pt)
-            if pt["kind"] not in ("creep", "starting") and pt.get("limit_hi") is not None and verdict:
-                result += f" % against {limit_text(pt)} %"
+            limit = limit_text(pt)
+            if pt["kind"] not in ("creep", "starting") and limit != "-" and verdict:
+                result += f" against {limit}"
             lines.append(
                 f"{what} {point_text(pt)} ({pt['test_pass']}, {load_text(pt)}): {result} - {verdict_word(pt)}"
             )

@@ -95,7 +95,7 @@ def test_plans_show_names_the_energy_direction_and_frequency(capsys, monkeypatch
     monkeypatch.setenv("COLUMNS", "120")
     assert main(["plans", "show", "ansi-c12.20-2s-net", "--form", "2S", "--class", "0.5"]) == 0
     out = capsys.readouterr().out
-    assert "accuracy received" in out and "60 Hz" in out
+    assert "Wh rcv" in out and "60 Hz" in out
     assert main(["plans", "show", "iec-62053-23", "--form", "16S", "--class", "2", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["frequency_hz"] == 50.0

@@ -41,7 +41,7 @@ def test_runs_show_is_a_report_naming_what_failed(shared_db, capsys, monkeypatch
     pos1 = out.index("Position 1  SN-1001")
     pos2 = out.index("Position 2  SN-1002")
     fl1 = next(line for line in lines[out[:pos2].count("\n") :] if "Full load" in line)
-    assert "+0.021 ± 0.021  ±0.2" in fl1 and fl1.rstrip().endswith("PASS")
+    assert "+0.021 ± 0.021 %  ±0.2 %" in fl1 and fl1.rstrip().endswith("PASS")
     assert "PASSED" in out[pos1:pos2] and "FAILED" in out[pos2:]
     # the position's headline names the failing test and the point, with its error and limit
     assert (

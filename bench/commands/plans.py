@@ -3,7 +3,8 @@
     meterbench plans [--json]
     meterbench plans show ID|FILE.toml --form 2S --class 0.2 [--ta 30] [--voltage 240] [--json]
 
-``show`` prints every point in amperes and volts with its phase angle (lagging positive) and PF,
+``show`` prints every point in amperes and volts with the energy it measures ("Wh del", "varh rcv", and
+its frequency when not the plan's), its phase angle (lagging positive) and PF (a var point's sin phi),
 element, limit and the limit's provenance (standard, clause, status), so a technician can see what the
 bench will do and a reviewer where each limit comes from.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the plan catalogue loads when a plans command runs, not to build every parser
@@ -107,15 +109,30 @@ def _show(args: argparse.Namespace) -> int:
     if args.show_json or args.json:
         print(json.dumps(resolved_to_dict(rp), indent=2))
         return 0
+    from bench.resultwords import class_text
     from bench.textfit import fit
 
     head = (
-        f"{rp.plan_id} v{rp.version} — {rp.title}\nform {rp.form.name}, class {rp.accuracy_class}, "
+        f"{rp.plan_id} v{rp.version} — {rp.title}\nform {rp.form.name}, class {class_text(rp.accuracy_class)}, "
         f"{rp.current_class} TA {rp.ta_a:g} A, {rp.voltage_v:g} V; decision rule {rp.decision_rule}, "
         f"target share {rp.target_share:g}; sha256 {rp.sha256[:16]}…"
         + (f"; {rp.frequency_hz:g} Hz" if rp.frequency_hz else "")
     )
-    columns = ("#", "id", "kind", "element", "V", "A", "lag°", "PF", "limit", "standard", "clause", "status")
+    columns = (
+        "#",
+        "id",
+        "kind",
+        "energy",
+        "element",
+        "V",
+        "A",
+        "lag°",
+        "PF",
+        "limit",
+        "standard",
+        "clause",
+        "status",
+    )
     rows = []
     for k, pt in enumerate(rp.points, 1):
         prov = pt.limit_provenance
@@ -123,7 +140,8 @@ def _show(args: argparse.Namespace) -> int:
             (
                 str(k),
                 pt.id,
-                _kind_text(pt),
+                pt.kind,
+                _energy_text(pt, rp.frequency_hz),
                 pt.element,
                 f"{pt.voltage_v:g}",
                 f"{pt.current_a:g}",
@@ -142,8 +160,8 @@ def _show(args: argparse.Namespace) -> int:
         columns,
         rows,
         keep=("id", "limit", "status", "standard"),
-        drop=("#", "kind", "clause", "PF"),
-        whole={"PF": [r[7] for r in rows if r[7] != "—"]},
+        drop=("#", "kind", "clause", "PF", "element"),
+        whole={"PF": [r[8] for r in rows if r[8] != "—"]},
         title=head,
         right=("#", "V", "A", "lag°", "PF"),
     )
@@ -164,24 +182,24 @@ def _console():
     return make_console()  # the terminal's width (COLUMNS wins); tables fit it without cutting an id
 
 
-def _kind_text(pt: ResolvedPoint) -> str:
-    """The point's kind, with its energy and direction when not active energy delivered, and an influence
-    point's frequency: "accuracy varh", "accuracy received", "influence varh 51 Hz"."""
-    parts = (
-        [pt.kind]
-        + ([pt.unit] if pt.quantity != "active" else [])
-        + (["received"] if pt.direction == "received" else [])
-    )
-    if (
-        pt.kind == "influence"
-        and pt.frequency_hz is not None
-        and pt.frequency_hz != pt.reference_frequency_hz
-    ):
-        parts.append(f"{pt.frequency_hz:g} Hz")
-    return " ".join(parts)
+DIRECTION_WORDS = {"delivered": "del", "received": "rcv"}
+
+
+def _energy_text(pt: ResolvedPoint, plan_hz: float | None) -> str:
+    """What the point measures, compactly: its energy unit and direction ("Wh del", "varh rcv"), and its
+    frequency when not the plan's ("varh del 51 Hz", an influence point's)."""
+    text = f"{pt.unit} {DIRECTION_WORDS.get(pt.direction, pt.direction)}"
+    if pt.frequency_hz is not None and pt.frequency_hz != plan_hz:
+        text += f" {pt.frequency_hz:g} Hz"
+    return text
 
 
 def _pf_text(pt: ResolvedPoint) -> str:
+    """The power factor; a var point's sin phi instead (its cos phi is 0 at sin phi 1), inductive when the
+    current lags: "0.50 lag", "sin phi 1 ind", "sin phi 0.5 cap". ASCII, as the certificate spells phi."""
+    if pt.quantity == "reactive":
+        sin = math.sin(math.radians(pt.lag_deg))
+        return f"sin phi {abs(sin):.2f}".rstrip("0").rstrip(".") + (" ind" if sin > 0 else " cap")
     pf = pt.power_factor
     if abs(pt.lag_deg) < 1e-9:
         return "1"

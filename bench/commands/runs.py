@@ -6,7 +6,8 @@
 
 ``show`` prints a report that fits an 80-column terminal: the run (plan, bench, operator, instruments and
 their calibration), then each position with its outcome, what failed (test and point named), and its points:
-load, error in percent (%R - 100, positive = meter fast) ± its expanded uncertainty U, limit and verdict.
+load, error (in percent: %R - 100, positive = meter fast; a clock test's in s/day) ± its expanded
+uncertainty U, limit and verdict, each with its unit.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 from bench.meters import record_field_label
 from bench.records.options import add_db_option, add_filter_options, filters, open_store
 from bench.resultwords import (
+    class_text,
     failures,
     final_points,
     findings_text,
@@ -26,7 +28,7 @@ from bench.resultwords import (
     point_text,
     verdict_word,
 )
-from bench.textfit import fit, make_console, make_table, say
+from bench.textfit import fit, make_console, make_table, say, say_path
 from procedures.errors import InputError
 
 ORDER = 60
@@ -207,7 +209,12 @@ def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
     m = p["meter"]
     nameplate = " ".join(
         x
-        for x in (m["form"], f"class {m['accuracy_class']}", m.get("current_class") or "", f"Kh {m['kh']:g}")
+        for x in (
+            m["form"],
+            f"class {class_text(m['accuracy_class'])}",
+            m.get("current_class") or "",
+            f"Kh {m['kh']:g}",
+        )
         if x
     )
     console.print()
@@ -229,15 +236,16 @@ def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
         say(console, f"failed: {line}", 2)
     points = final_points(record, p["position"])
     passes = list(dict.fromkeys(pt["test_pass"] for pt in points))
-    cols = ("pass",) * (len(passes) > 1) + ("point", "load", "error ± U %", "limit %", "verdict")
+    # the unit is in each cell: a clock test's error is in s/day, an accuracy point's in %
+    cols = ("pass",) * (len(passes) > 1) + ("point", "load", "error ± U", "limit", "verdict")
     rows = [
         (pt["test_pass"],) * (len(passes) > 1)
         + (point_text(pt), load_text(pt), observed(record, pt), limit_text(pt), verdict_word(pt))
         for pt in points
     ]
     bad = {i: "bold red" for i, r in enumerate(rows) if r[-1] in ("FAIL", "INDETERMINATE", "NOT MEASURED")}
-    whole = {c: [r[cols.index(c)] for r in rows] for c in ("error ± U %", "verdict", "limit %")}
-    fit(console, cols, rows, whole=whole, drop=("load",), right=("error ± U %",), styles=bad)
+    whole = {c: [r[cols.index(c)] for r in rows] for c in ("error ± U", "verdict", "limit")}
+    fit(console, cols, rows, whole=whole, drop=("load",), right=("error ± U",), styles=bad)
     kinds = {pt["kind"] for pt in points}
     for kind, name in (("creep", "no-load (creep)"), ("starting", "starting load")):
         for c in record[kind]:
@@ -262,4 +270,5 @@ def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
             findings = findings_text(w) or "no findings"
             say(console, f"{where} check: rotation {w['rotation']}{reg}: {findings}{override}")
     if cert:
-        say(console, f"certificate {cert['number']}: {cert['pdf_path']}")
+        say(console, f"certificate {cert['number']}:")
+        say_path(console, "PDF", cert["pdf_path"], 4)

@@ -34,6 +34,22 @@ def no_pulses(gate_plan, waited_s: float, reading: int | None = None, readings: 
     )
 
 
+def output_hint(point) -> str:
+    """What a "no pulses" message adds for a point that is not active energy delivered: the meter's test
+    output pulses for one quantity and direction (most are set to Wh delivered), and must be set to this
+    point's. "" for a Wh delivered point."""
+    from procedures.plans import ENERGY_UNITS
+
+    quantity = getattr(point, "quantity", "active")
+    received = getattr(point, "direction", "delivered") == "received"
+    if quantity == "active" and not received:
+        return ""
+    unit = ENERGY_UNITS.get(quantity, quantity)
+    what = f"{unit} {'received' if received else 'delivered'}"
+    also = " (a delivered-only output or a detent gives none)" if received else ""
+    return f"; this point measures {what}: the meter's pulse output must be set to {what}{also}"
+
+
 @dataclass(frozen=True)
 class Dosed:
     """A dosage run's gates: per position a GateResult or a "no pulses" message, and the (shortest,

@@ -7,6 +7,7 @@ import statistics
 from dataclasses import replace
 
 from bench.kernel import records as r
+from bench.kernel.gates import output_hint
 from bench.kinds import TestKind, capability, register_kind
 from procedures.errors import InputError
 from procedures.metrology import (
@@ -157,7 +158,7 @@ def measure(ctx, point, test_pass: str, todo: list[int]) -> tuple[dict, set[int]
         }
         for pos, _, res in batch:
             if isinstance(res, str):
-                _failed(ctx, pos, point, test_pass, "no pulses", res)
+                _failed(ctx, pos, point, test_pass, "no pulses", res + output_hint(point))
                 failed.add(pos)
         # Readings taken together (one gate on every position) are committed together, before anyone is
         # told of them.
