@@ -17,7 +17,7 @@ Layout (see ``examples/*.toml``)::
                               bidirectional, test_output, test_output_direction,
                               error_curve_received / _reactive / _apparent,
                               voltage_coefficient_percent_per_percent, frequency_coefficient_percent_per_hz,
-                              element_errors = {A = [...], ...}   (instruments.sim.meter)
+                              harmonic_error_percent, element_errors = {A = [...], ...}   (instruments.sim.meter)
     [[simulation.fault]]      instrument (role), kind, command (prefix), delay_s
 """
 
@@ -109,6 +109,7 @@ class SimMeter:
     error_curve_apparent: tuple[tuple[float, float, float], ...] = ()
     voltage_coefficient: float = 0.0  # error % per % of voltage from the nameplate voltage
     frequency_coefficient: float = 0.0  # error % per Hz from the nameplate frequency
+    harmonic_error_percent: float = 0.0  # the error on harmonic active power (-100: fundamental only)
     element_errors: tuple[tuple[str, tuple[tuple[float, float, float], ...]], ...] = ()  # (element, curve)
     # What the meter's own tables hold (demand, clock, TOU, status, events: instruments.sim.meter_memory).
     demand_interval_min: int = 15  # the demand interval
@@ -128,6 +129,7 @@ class SimMeter:
             or self.element_errors
             or self.voltage_coefficient
             or self.frequency_coefficient
+            or self.harmonic_error_percent
         )
 
     @property
@@ -364,6 +366,7 @@ _METER = (
     "error_curve_apparent",
     "voltage_coefficient_percent_per_percent",
     "frequency_coefficient_percent_per_hz",
+    "harmonic_error_percent",
     "element_errors",
     *METER_MEMORY_KEYS,
 )
@@ -667,6 +670,7 @@ def _meter(t: _Table, positions: int) -> SimMeter:
         error_curve_apparent=_curve(t, "error_curve_apparent"),
         voltage_coefficient=t.number("voltage_coefficient_percent_per_percent", 0.0, low=-10, high=10),
         frequency_coefficient=t.number("frequency_coefficient_percent_per_hz", 0.0, low=-10, high=10),
+        harmonic_error_percent=t.number("harmonic_error_percent", 0.0, low=-100, high=100),
         element_errors=tuple(element_errors),
         **_meter_memory(t),
     )

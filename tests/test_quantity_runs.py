@@ -351,8 +351,9 @@ def test_a_net_metering_certificate_names_the_received_points(tmp_path):
 
 def test_a_harmonic_point_sends_the_harmonics_to_a_source_that_can_and_clears_them_after(tmp_path):
     """The Fluke 6105A adds each harmonic as HARM<k> of its multi-harmonic waveform (FM 5-36) and clears
-    them (MHAR:CLE) for the next point; the variation is judged against its limit. The simulated meter has
-    no harmonic response, so the variation measured is about 0."""
+    them (MHAR:CLE) for the next point; the variation is judged against its limit. The simulated meter's
+    harmonic response is in active energy only (tests/test_sim_harmonics.py), so this var meter's
+    variation is about 0."""
     harmonic = """
 [[points]]
 id = "h5"

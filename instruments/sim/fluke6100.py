@@ -204,6 +204,14 @@ class Fluke6100Sim(SimInstrument):
         if n > min(self.phases_fitted, 3):
             return
         v, i = self.volt[n], self.curr[n]
+        # [U] a current harmonic's angle is taken against its own phase's voltage harmonic of the same
+        # order, as the fundamental's is against its voltage (FM 7-4); only orders on both channels carry
+        # active power
+        harmonics = tuple(
+            (y, v.harmonics[y][0], i.harmonics[y][0], -i.harmonics[y][1])
+            for y in sorted(set(v.harmonics) & set(i.harmonics))
+            if y >= 2 and v.harmonics[y][0] > 0 and i.harmonics[y][0] > 0
+        )
         self.physics.set_phase(
             PHASES[n - 1],
             voltage_v=v.amplitude,
@@ -212,6 +220,7 @@ class Fluke6100Sim(SimInstrument):
             current_lag_deg=(-(v.angle + i.angle)) % 360.0,
             voltage_enabled=v.live,
             current_enabled=i.live,
+            harmonics=harmonics,
         )
 
     def _tripped(self, why: str) -> None:
@@ -461,6 +470,7 @@ class Fluke6100Sim(SimInstrument):
         n = self._phase(s, f"{kind}:MHAR:CLE")
         ch = self._channel(kind, n)
         ch.harmonics = {y: v for y, v in ch.harmonics.items() if y == 1}
+        self._sync(n)
 
     def _harm(self, kind, s, params, query):
         """``…:MHAR:HARMy <amplitude>,<angle>`` (y 0…100, the DC angle must be 0), amplitude "in the
@@ -503,8 +513,7 @@ class Fluke6100Sim(SimInstrument):
         if not -360.0 <= angle <= 360.0:
             raise ScpiError(-222, "Data out of range", f"HARM{y}: angle {angle:g} outside ±360")
         ch.harmonics[y] = (amp, angle)
-        if y == 1:
-            self._sync(n)
+        self._sync(n)
 
     def _harm_part(self, kind, s, params, query, index):
         """``…:HARMy:AMPL?`` / ``…:HARMy:PANG?``: query-only forms (FM 5-36)."""

@@ -25,6 +25,11 @@ Axes of the error model (every one defaults to today's meter: delivered active e
 - influence: the error gains ``voltage_coefficient_percent_per_percent`` x (100 (|V| / voltage - 1))
   + ``frequency_coefficient_percent_per_hz`` x (f - frequency), with ``voltage`` and ``frequency`` the
   meter's nameplate (element) values; both coefficients 0 by default.
+- harmonics: the source's harmonic active power, as a fraction ``harmonic_ratio`` of its fundamental
+  active power (the physics works it out from the source's waveform), is registered with the error
+  ``harmonic_error_percent`` (0 by default: a meter that measures the whole waveform; -100 registers the
+  fundamental only, as a meter whose bandwidth ends below the harmonic would). Active energy only: the
+  reactive and apparent outputs see the fundamental.
 - per element: ``element_errors = {A = [...], B = [...]}`` gives an element (socket position A left, B
   centre, C right) its own delivered active curve, evaluated at that element's own current fraction,
   lag and voltage; elements without one use ``error_curve``. Without ``element_errors`` the meter is
@@ -112,17 +117,20 @@ class MeterState:
         return math.floor(self.output_units / self.spec.kt + 1e-9)
 
     def rates(
-        self, elements: list[tuple[complex, complex]], frequency_hz: float
+        self, elements: list[tuple[complex, complex]], frequency_hz: float, harmonic_ratio: float = 0.0
     ) -> tuple[float, float, float]:
-        """(delivered W, received W, test-output rate in its unit per hour) for the element phasors."""
+        """(delivered W, received W, test-output rate in its unit per hour) for the element phasors; the
+        source's harmonic active power is ``harmonic_ratio`` x the fundamental's."""
         spec = self.spec
         if not spec.simple:
-            return self._rates(elements, frequency_hz)
+            return self._rates(elements, frequency_hz, harmonic_ratio)
         w = max(self.registered_watts(elements), 0.0)  # today's meter: delivered active energy only
+        if harmonic_ratio and w > 0:
+            w += harmonic_ratio * sum((v * i.conjugate()).real for v, i in elements)
         return w, 0.0, w
 
     def _rates(
-        self, elements: list[tuple[complex, complex]], frequency_hz: float
+        self, elements: list[tuple[complex, complex]], frequency_hz: float, harmonic_ratio: float = 0.0
     ) -> tuple[float, float, float]:
         spec = self.spec
         if spec.dead:
@@ -147,6 +155,7 @@ class MeterState:
             active = self._per_element(elements, frequency_hz)
         else:
             active = s.real * (1.0 + (curve_error(spec.error_curve, fraction, lag) + extra) / 100.0)
+        active += harmonic_ratio * abs(s.real) * (1.0 + spec.harmonic_error_percent / 100.0)
         if spec.test_output_direction not in ("both", "received" if received else "delivered"):
             out = 0.0
         elif spec.test_output == "varh":

@@ -56,6 +56,8 @@ class PhaseOutput:
     current_lag_deg: float = 0.0
     voltage_enabled: bool = False
     current_enabled: bool = False
+    # (order, voltage amplitude, current amplitude, current lag behind that harmonic's voltage in deg)
+    harmonics: tuple[tuple[int, float, float, float], ...] = ()
 
 
 @dataclass
@@ -168,6 +170,22 @@ class BenchPhysics:
             amps = {"A": amps["A"], "B": amps["C"], "C": amps["B"]}
         return volts, amps
 
+    def harmonic_ratio(self) -> float:
+        """The source's harmonic active power as a fraction of its fundamental active power (0 without
+        harmonics). A board's meters and its reference all see the same waveform, so one ratio serves
+        them all: the reference counts it, each meter registers it with its own harmonic error."""
+        volts, amps = self.applied()
+        fundamental = sum((volts[p] * amps[p].conjugate()).real for p in PHASES)
+        if abs(fundamental) < 1e-9:
+            return 0.0
+        phases = PHASES if self.three_phase else ("A",)
+        harmonic = 0.0
+        for p in phases:
+            out = self.phases[p]
+            if self.output_on and out.voltage_enabled and out.current_enabled:
+                harmonic += sum(v * i * math.cos(math.radians(lag)) for _, v, i, lag in out.harmonics)
+        return harmonic / fundamental
+
     # ---- what a meter sees ----------------------------------------------------------------------
     def meter_service(self, position: int) -> tuple[dict[str, complex], dict[str, complex]]:
         """The service at a socket's terminals, wiring faults applied."""
@@ -213,9 +231,10 @@ class BenchPhysics:
             return
         t0 = self.t
         s = self.reference_power()
-        # Wh (varh, VAh) per second, as the reference pulses it out
+        # Wh (varh, VAh) per second, as the reference pulses it out (harmonic power is active power)
+        self._harmonics = h = self.harmonic_ratio()
         rates = {
-            "active": abs(s.real) / 3600.0,
+            "active": abs(s.real) * (1.0 + h) / 3600.0,
             "reactive": abs(s.imag) / 3600.0,
             "apparent": abs(s) / 3600.0,
         }
@@ -238,7 +257,9 @@ class BenchPhysics:
         on, however long the interval between two queries is (the meter does not wait to be asked)."""
         kt = meter.spec.kt
         while True:
-            delivered, received, out = meter.rates(self.meter_elements(pos), self.frequency_hz)
+            delivered, received, out = meter.rates(
+                self.meter_elements(pos), self.frequency_hz, self._harmonics
+            )
             noise, rate, span = meter.noise_percent, out / 3600.0, now - t0
             e0 = meter.output_units
             first, last = math.floor(e0 / kt + 1e-9) + 1, math.floor((e0 + rate * span) / kt + 1e-9)
