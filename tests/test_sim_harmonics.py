@@ -7,7 +7,7 @@ registers the fundamental only (-100 %) reads 4/104 = 3.85 % low and fails a 1 %
 from __future__ import annotations
 
 import pytest
-from test_quantity_runs import SPEC, run_plan, sim_bench
+from test_quantity_runs import run_plan, sim_bench
 from test_sim_accuracy import meter
 
 from procedures.plans import load_plan_file
