@@ -121,7 +121,7 @@ class ProgressView:
             for p in ev.data.get("positions", []):
                 self._states[p] = "testing"
                 self._cells[(p, col)] = _Cell("…", "dim")
-        elif ev.kind == "reading" and ev.position is not None:
+        elif ev.kind == "reading" and ev.position is not None and not _no_number(ev.data):
             col = self._running
             self._cells[(ev.position, col)] = _Cell(f"{ev.data['error_percent']:+.3f}…", "cyan")
         elif ev.kind == "point_done" and ev.position is not None:
@@ -196,6 +196,8 @@ class ProgressView:
                 f"point {point_name(ev.point_id, d.get('label') or ev.point_id)} ({kind}"
                 f"{', ' + test_pass if test_pass else ''}){load}"
             )
+        elif ev.kind == "reading" and _no_number(d):
+            return  # a TOU or identity check: its PASS/FAIL line says what was found, a "+0.0000" would not
         elif ev.kind == "reading":
             msg = f"{pos} {d['label']} reading {d['index'] + 1}: {signed(d['error_percent'], 4)} {d.get('unit', '%')}".rstrip()
         elif ev.kind == "point_done" and d.get("error_percent") is None:  # a check without a number (TOU)
@@ -234,6 +236,16 @@ class ProgressView:
         else:
             msg = f"{ev.kind} " + ", ".join(f"{k} {v}" for k, v in d.items())
         print(f"{t} {msg}", flush=True)
+
+
+def _no_number(d: dict) -> bool:
+    """A reading that carries a check's details, not a number (meter-port TOU tiers, identity)."""
+    return (
+        d.get("unit") in ("", "kWh")
+        and not d.get("meter_pulses")
+        and not d.get("gate_seconds")
+        and not d.get("error_percent")
+    )
 
 
 def _mmss(seconds: float) -> str:

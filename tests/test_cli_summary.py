@@ -56,6 +56,9 @@ def test_summary_headers_carry_no_unit_and_each_row_carries_its_own(meterport_ru
     for row in energy:
         assert re.search(r"[+-]\d\.\d{4} ± \d\.\d{4} % \(\d\.\d\d\)", row), row
         assert row.split()[-2:-1] == ["%"] and "±0.5 %" in row and "s/day" not in row
+    # the live lines give a TOU or identity check its verdict and findings, not a meaningless "+0.0000 kWh"
+    assert " TOU reading" not in out and " IDENTITY reading" not in out and " DEMAND FL reading 1: " in out
+    assert "pos  3 TOU FAIL: tier 1 advanced" in out
     # a clock that keeps time (sockets 2 and 3) is +0.0000 s/day, never "-0.0000", live or in the summary
     assert "-0.0000" not in out and "-0.000 " not in out
     # the failed meter's line names the test with its value and limit in s/day
