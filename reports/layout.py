@@ -17,14 +17,14 @@ from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
-from reportlab.platypus import Flowable
+from reportlab.platypus import CondPageBreak, Flowable, Spacer
 
 from reports.fonts import FONT
 
 #: The revision of the certificate's printed layout, embedded in every certificate (XMP keyword
 #: ``layout:N``). ``meterbench verify`` compares a certificate's pages with the records only when it
 #: prints the same layout; raise it whenever a change alters any text a certificate prints.
-LAYOUT_REVISION = "2"
+LAYOUT_REVISION = "3"  # 3: headings kept with their first line; ANSI clock limit cited as a shop setting
 
 
 #: Characters a certificate's text may carry that the embedded Vera fonts have no glyph for (PDF/A-2b
@@ -227,6 +227,61 @@ class Text(Flowable):
             y -= s.leading
         c.drawText(text)
         c.restoreState()
+
+
+def is_heading(f: Flowable) -> bool:
+    """A section heading (``h2``) or a sub-heading marked ``heading = True``: kept with what follows."""
+    return isinstance(f, Text) and (getattr(f, "heading", False) or f.style.name == "h2")
+
+
+class KeepWithNext(CondPageBreak):
+    """Placed before a heading: a page break unless the heading and the first line (the first row, under
+    its header rows, of a table) of what follows it fit on this page, so a heading never stands alone at the
+    foot of a page with its content on the next. What follows is otherwise left to split as it would.
+    A flowable that does not split (a kept-together block) needs its whole height, at most a page's."""
+
+    def __init__(self, heading: Flowable, following: list[Flowable]):
+        super().__init__(0)
+        self.heading, self.following = heading, following
+
+    def wrap(self, avail_width, avail_height):
+        frame = self._doctemplateAttr("frame")
+        need = _height_of(self.heading, avail_width, avail_height, first=False)
+        for f in self.following:
+            need += _height_of(f, avail_width, avail_height, first=True)
+        self.height = min(need, frame._aH) if frame is not None else need  # noqa: SLF001 - a page's height
+        return super().wrap(avail_width, avail_height)
+
+
+def _height_of(f: Flowable, avail_width: float, avail_height: float, *, first: bool) -> float:
+    """Height ``f`` takes with its space around it, or with ``first`` only its first line (or row)."""
+    space = f.getSpaceBefore() + f.getSpaceAfter()
+    if first and isinstance(f, Grid):
+        return sum(f.heights[: f.header + 1])
+    _w, h = f.wrap(avail_width, avail_height)
+    if first and isinstance(f, Text):
+        return f.getSpaceBefore() + min(h, f.style.leading)
+    return h + space
+
+
+def keep_headings(story: list[Flowable]) -> list[Flowable]:
+    """``story`` with a :class:`KeepWithNext` before every heading at its top level (headings inside a
+    kept-together block are kept with their block already): the heading, any spacers after it, and the
+    first flowable after them."""
+    out: list[Flowable] = []
+    for k, f in enumerate(story):
+        if is_heading(f):
+            following = []
+            for g in story[k + 1 :]:
+                if isinstance(g, CondPageBreak):  # a page break of its own: nothing to keep with
+                    break
+                following.append(g)
+                if not isinstance(g, Spacer):
+                    break
+            if following:
+                out.append(KeepWithNext(f, following))
+        out.append(f)
+    return out
 
 
 class Columns(Flowable):
