@@ -60,6 +60,7 @@ def register_fonts() -> str:
         font = TTFont(name, filename)
         _reuse_subsets(font.face)
         _reuse_font_objects(font)
+        _split_ascii_at_once(font)
         pdfmetrics.registerFont(font)
     pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=BOLD, italic=ITALIC, boldItalic=BOLD_ITALIC)
     addMapping(FONT, 0, 0, FONT)
@@ -152,6 +153,30 @@ def _reuse_font_objects(font) -> None:
                     cmap.filters = [_FontFlate]
 
     font.addObjects = add_objects
+
+
+def _split_ascii_at_once(font) -> None:
+    """Make ``font.splitString`` return a line of printable ASCII in one step.
+
+    reportlab's TrueType fonts (ASCII-readable, its default) give every printable ASCII character it has
+    its own code in subset 0 of every document, so such a line is ``[(0, its ASCII bytes)]``; reportlab
+    finds that out character by character in Python for each line drawn (most certificate lines). Any
+    other line (or a font without all of printable ASCII) still goes to reportlab's own."""
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    chars = font.face.charToGlyph
+    if not font._asciiReadable or not all(n in chars for n in range(32, 127)):  # noqa: SLF001
+        return
+    original, states = font.splitString, font.state
+
+    def split_string(text, doc, encoding="utf-8"):
+        if type(text) is not str or not text or not text.isascii() or not text.isprintable():
+            return original(text, doc, encoding)
+        if doc not in states:  # as reportlab's splitString makes it
+            states[doc] = TTFont.State(font._asciiReadable, font)  # noqa: SLF001
+        return [(0, text.encode("ascii"))]
+
+    font.splitString = split_string
 
 
 def forget_subsets() -> None:

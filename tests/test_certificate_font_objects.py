@@ -1,5 +1,6 @@
-"""The font objects formatted once per process (each subset's /Widths, its compressed /ToUnicode CMap) are
-the bytes reportlab writes when it makes them afresh: a certificate is the same file either way."""
+"""The font objects formatted once per process (each subset's /Widths, its compressed /ToUnicode CMap) and
+the lines of ASCII text split into subsets at once are the bytes reportlab writes when it makes them its own
+way: a certificate is the same file either way."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ rl_config.invariant = 1  # no dates or random file identifier: the same document
 import reports.fonts as fonts
 if sys.argv[1] == "afresh":
     fonts._reuse_font_objects = lambda font: None  # reportlab's own formatting, every time
+    fonts._split_ascii_at_once = lambda font: None  # and its own splitting of each line into subsets
 from reports.certificate import render_certificate
 from reports.samples import sample_certificate_data
 out = b""
@@ -37,3 +39,21 @@ def test_certificates_with_font_objects_formatted_once_are_the_same_bytes():
     once, afresh = _render("once"), _render("afresh")
     assert b"/ToUnicode" in once and b"/Widths" in once
     assert once == afresh
+
+
+def test_lines_split_at_once_are_split_as_reportlab_splits_them():
+    from reportlab.pdfbase import pdfdoc, pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    from reports.fonts import BOLD, FONT, register_fonts
+
+    register_fonts()
+    lines = ["Overall result: PASS", "", " ", "±0.50 %", "23.1 °C", "tab\there", "A~z{|}", "\u00a0nbsp", "x" * 300,
+             "Error (%)", "\x7f", "—end—", "plain ASCII after the others"]  # fmt: skip
+    for name in (FONT, BOLD):
+        font = pdfmetrics.getFont(name)
+        ours, theirs = pdfdoc.PDFDocument(), pdfdoc.PDFDocument()
+        got = [font.splitString(line, ours) for line in lines]
+        want = [TTFont.splitString(font, line, theirs) for line in lines]
+        assert got == want
+        assert font.state[ours].subsets == font.state[theirs].subsets
