@@ -13,6 +13,8 @@ the tests) is deterministic.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.utils import simpleSplit
@@ -38,10 +40,13 @@ def printable(text: str) -> str:
     return text if text.isascii() else text.translate(_NO_GLYPH)
 
 
-def _lines(text: str, font: str, size: float, width: float) -> list[str]:
+@lru_cache(maxsize=8192)
+def _lines(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
+    """``text`` broken into lines of at most ``width`` (a pure function of the font's metrics: remembered,
+    as a batch's certificates repeat most of their labels, headings and notes)."""
     if "\n" not in text and stringWidth(text, font, size) <= width:
-        return [text]
-    return simpleSplit(text, font, size, width) or [""]
+        return (text,)
+    return tuple(simpleSplit(text, font, size, width)) or ("",)
 
 
 class Cell:
@@ -186,7 +191,7 @@ class Text(Flowable):
         self.text, self.style = printable(text), style
         self.spaceBefore, self.spaceAfter = style.spaceBefore, style.spaceAfter
         self._given, self._avail = _lines_given, _width
-        self.lines: list[str] = _lines_given or []
+        self.lines: tuple[str, ...] | list[str] = _lines_given or ()
 
     def wrap(self, avail_width, avail_height):
         if self._given is None and (self._avail != avail_width or not self.lines):
