@@ -17,8 +17,10 @@ from functools import lru_cache
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.rl_accel import fp_str
 from reportlab.lib.utils import simpleSplit
-from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfbase.pdfmetrics import getFont, stringWidth
+from reportlab.pdfbase.ttfonts import ShapedStr
 from reportlab.platypus import CondPageBreak, Flowable, Spacer
 
 from reports.fonts import FONT
@@ -47,6 +49,30 @@ def _lines(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
     if "\n" not in text and stringWidth(text, font, size) <= width:
         return (text,)
     return tuple(simpleSplit(text, font, size, width)) or ("",)
+
+
+def _line_at(text, x: float, y: float, line: str) -> None:
+    """``text.setTextOrigin(x, y); text.textLine(line)`` for the certificate's TrueType fonts, appending the
+    operators those two calls append (the same strings) without reportlab's per-call state juggling in
+    ``_formatText``; any other font, or a top-down canvas, goes through reportlab's calls."""
+    canv = text._canvas  # noqa: SLF001 - reportlab's text object internals, as textLine uses them
+    font = getFont(text._fontname)  # noqa: SLF001
+    if not canv.bottomup or not font._dynamicFont or (font.shapable and isinstance(line, ShapedStr)):  # noqa: SLF001
+        text.setTextOrigin(x, y)
+        text.textLine(line)
+        return
+    code, doc = text._code, canv._doc  # noqa: SLF001
+    code.append(f"1 0 0 1 {fp_str(x, y)} Tm")
+    parts = []
+    for subset, chunk in font.splitString(line, doc):
+        if subset != text._curSubset:  # noqa: SLF001
+            size = f"{fp_str(text._fontsize)} Tf {fp_str(text._leading)} TL"  # noqa: SLF001
+            parts.append(f"{font.getSubsetInternalName(subset, doc)} {size}")
+            text._curSubset = subset  # noqa: SLF001
+        parts.append(f"({canv._escape(chunk)}) Tj")  # noqa: SLF001
+    code.append(" ".join(parts) + " T*")
+    text._x0 = text._x = x  # where textLine leaves the cursor  # noqa: SLF001
+    text._y0 = text._y = y - text._leading  # noqa: SLF001
 
 
 class Cell:
@@ -160,10 +186,9 @@ class Grid(Flowable):
                     text.setFillColor(colour)
                 for line in broken:
                     if cell.align == "RIGHT":
-                        text.setTextOrigin(x1 - right - stringWidth(line, font, self.size), base)
+                        _line_at(text, x1 - right - stringWidth(line, font, self.size), base, line)
                     else:
-                        text.setTextOrigin(x0 + left, base)
-                    text.textLine(line)
+                        _line_at(text, x0 + left, base, line)
                     base -= self.leading
             verticals.append((y0, y, [xs[k] for k in range(1, len(row))]))
             y = y0
@@ -227,8 +252,7 @@ class Text(Flowable):
                 if s.alignment == TA_CENTER
                 else 0
             )
-            text.setTextOrigin(x, y)
-            text.textLine(line)
+            _line_at(text, x, y, line)
             y -= s.leading
         c.drawText(text)
         c.restoreState()

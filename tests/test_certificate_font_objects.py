@@ -1,6 +1,6 @@
 """The font objects formatted once per process (each subset's /Widths, its compressed /ToUnicode CMap) and
-the lines of ASCII text split into subsets at once are the bytes reportlab writes when it makes them its own
-way: a certificate is the same file either way."""
+the lines of ASCII text split into subsets at once, and each line's text operators appended at once, are the
+bytes reportlab writes when it makes them its own way: a certificate is the same file either way."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ import reports.fonts as fonts
 if sys.argv[1] == "afresh":
     fonts._reuse_font_objects = lambda font: None  # reportlab's own formatting, every time
     fonts._split_ascii_at_once = lambda font: None  # and its own splitting of each line into subsets
+    import reports.layout as layout
+    def line_at(text, x, y, line):  # and its own calls for each line of text
+        text.setTextOrigin(x, y)
+        text.textLine(line)
+    layout._line_at = line_at
 from reports.certificate import render_certificate
 from reports.samples import sample_certificate_data
 out = b""
