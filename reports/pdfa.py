@@ -141,7 +141,8 @@ def tag_plain(plain: bytes, **identity) -> bytes:
     with pikepdf.open(io.BytesIO(plain)) as pdf:
         _tag(pdf, **identity)
         out = io.BytesIO()
-        pdf.save(out)
+        # reportlab's streams written as they are (see _save_kwargs): qpdf would inflate and deflate each
+        pdf.save(out, compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none)
         return out.getvalue()
 
 

@@ -59,3 +59,14 @@ def test_identity_with_awkward_characters_is_written_whole(tmp_path, title):
         assert read_identity(pdf) == ("MB-2", SHA)
         if "\x07" not in title:  # XML cannot carry a BEL; pikepdf's editor drops it
             assert str(meta["dc:title"]) == title and str(pdf.docinfo.Title) == title
+
+
+def test_a_plain_certificate_keeps_its_compressed_streams_and_identity():
+    from reports.pdfa import tag_plain
+
+    plain = render_certificate(sample_certificate_data("9S"), sha256=SHA)
+    tagged = tag_plain(plain, title="T", number="MB-3", sha256=SHA, author="Lab", subject="S")
+    with pikepdf.open(io.BytesIO(plain)) as src, pikepdf.open(io.BytesIO(tagged)) as pdf:
+        assert {s.read_raw_bytes() for s in _streams(src)} <= {s.read_raw_bytes() for s in _streams(pdf)}
+        assert read_identity(pdf) == ("MB-3", SHA)
+    assert len(tagged) < 1.2 * len(plain)
