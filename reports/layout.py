@@ -8,7 +8,9 @@ canvas. It splits between rows across pages, repeating its header row, as a plat
 ``repeatRows=1`` does. :class:`Text` is the same for a paragraph of plain text in one style.
 
 The text drawn is exactly the strings given, in row order, so page text read back (``meterbench verify``,
-the tests) is deterministic.
+the tests) is deterministic. Each line's text operators are the strings reportlab's ``textLine`` appends,
+appended at once (:func:`_line_at`); line breaks are remembered per text, font and width. A heading is kept
+with its first line (:func:`keep_headings`).
 """
 
 from __future__ import annotations
