@@ -39,7 +39,7 @@ from procedures.errors import InputError
 from reports.fonts import BOLD, FONT, ITALIC, register_fonts
 from reports.graphics import QrCode, error_chart, phasor_diagram
 from reports.labconfig import DEMO_ACCREDITATION
-from reports.layout import Cell, Columns, FastDrawing, Grid, Text
+from reports.layout import Cell, Columns, FastDrawing, Grid, Text, keep_headings
 from reports.meterport_sections import pdf_section as meterport_section
 from reports.model import BatchSummary, CertificateData, PointResult, RegisterTest, content_hash, point_name
 
@@ -519,7 +519,9 @@ def _method_section(data: CertificateData, st, width: float) -> list:
             )
             flags.append(lim.unconfirmed)
         t = _grid(rows, [52 * mm, 38 * mm, width - 118 * mm, 28 * mm], st, warn=flags)
-        out += [Spacer(1, 3), _p("Provenance of the limits applied", st["cellb"]), t]
+        heading = _p("Provenance of the limits applied", st["cellb"])
+        heading.heading = True  # kept with the table's first row
+        out += [Spacer(1, 3), heading, t]
         if data.has_unconfirmed_limits:
             out.append(
                 _p(
@@ -920,6 +922,7 @@ def render_certificate(
     story += _wiring_section(data, st, width)
     story += _chart_section(data, st, width)
     story += _statements_section(data, st, width, sha, signed, audit_head)
+    story = keep_headings(story)
     furniture = _furniture(
         size,
         data.laboratory.name,

@@ -59,6 +59,8 @@ def register_fonts() -> str:
     for name, filename in _FILES.items():
         font = TTFont(name, filename)
         _reuse_subsets(font.face)
+        _reuse_font_objects(font)
+        _split_ascii_at_once(font)
         pdfmetrics.registerFont(font)
     pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=BOLD, italic=ITALIC, boldItalic=BOLD_ITALIC)
     addMapping(FONT, 0, 0, FONT)
@@ -76,14 +78,16 @@ SUBSET_CACHE = 32
 
 
 class _FontFlate:
-    """reportlab's FlateDecode filter for embedded font files, remembering the last few it compressed."""
+    """reportlab's FlateDecode filter for embedded font files and their ToUnicode CMaps, remembering the
+    last few it compressed."""
 
     pdfname = "FlateDecode"
 
     @staticmethod
     @lru_cache(maxsize=4 * SUBSET_CACHE)
-    def encode(content: bytes) -> bytes:
-        return zlib.compress(content)
+    def encode(content: bytes | str) -> bytes:
+        # as reportlab's PDFZCompress: text (a CMap) as UTF-8
+        return zlib.compress(content.encode("utf8") if isinstance(content, str) else content)
 
 
 def _reuse_subsets(face) -> None:
@@ -111,6 +115,70 @@ def _reuse_subsets(face) -> None:
     face.meterbench_subsets = make  # its cache_info() / cache_clear(), for the tests
 
 
+@lru_cache(maxsize=4 * SUBSET_CACHE)
+def _formatted_widths(widths: tuple, multiline: bool) -> bytes:
+    from reportlab.pdfbase import pdfdoc
+
+    array = pdfdoc.PDFArray(widths)
+    array.multiline = multiline
+    return array.format(None)  # numbers only: no document state goes into their text
+
+
+def _reuse_font_objects(font) -> None:
+    """Make ``font`` format each subset's /Widths array, and compress its /ToUnicode CMap, once per process.
+
+    Like the subsets themselves (:func:`_reuse_subsets`), a template's certificates give every font the
+    same subsets, so reportlab formatted the same 256 widths and compressed the same CMap for each PDF
+    (1.4 ms of a certificate). Both are pure functions of the subset: the bytes written are the same."""
+    from reportlab import rl_config
+    from reportlab.pdfbase import pdfdoc
+
+    class Widths(pdfdoc.PDFArray):
+        def format(self, document, IND=b"\n "):
+            if IND != b"\n ":
+                return super().format(document, IND)
+            multiline = bool((self.multiline and rl_config.pdfMultiLine) or self.multiline == "forced")
+            return _formatted_widths(tuple(self.sequence), multiline)
+
+    original = font.addObjects
+
+    def add_objects(doc):
+        original(doc)
+        for obj in doc.idToObject["BasicFonts"].dict.values():
+            if isinstance(obj, pdfdoc.PDFTrueTypeFont) and type(obj.Widths) is pdfdoc.PDFArray:
+                if all(type(w) in (int, float) for w in obj.Widths.sequence):
+                    obj.Widths = Widths(obj.Widths.sequence)
+                cmap = doc.idToObject.get(f"toUnicodeCMap:{obj.BaseFont}")
+                if cmap is not None and cmap.filters == [pdfdoc.PDFZCompress]:
+                    cmap.filters = [_FontFlate]
+
+    font.addObjects = add_objects
+
+
+def _split_ascii_at_once(font) -> None:
+    """Make ``font.splitString`` return a line of printable ASCII in one step.
+
+    reportlab's TrueType fonts (ASCII-readable, its default) give every printable ASCII character it has
+    its own code in subset 0 of every document, so such a line is ``[(0, its ASCII bytes)]``; reportlab
+    finds that out character by character in Python for each line drawn (most certificate lines). Any
+    other line (or a font without all of printable ASCII) still goes to reportlab's own."""
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    chars = font.face.charToGlyph
+    if not font._asciiReadable or not all(n in chars for n in range(32, 127)):  # noqa: SLF001
+        return
+    original, states = font.splitString, font.state
+
+    def split_string(text, doc, encoding="utf-8"):
+        if type(text) is not str or not text or not text.isascii() or not text.isprintable():
+            return original(text, doc, encoding)
+        if doc not in states:  # as reportlab's splitString makes it
+            states[doc] = TTFont.State(font._asciiReadable, font)  # noqa: SLF001
+        return [(0, text.encode("ascii"))]
+
+    font.splitString = split_string
+
+
 def forget_subsets() -> None:
     """Empty the subset caches (tests: a certificate made from cold caches is byte-for-byte the same)."""
     from reportlab.pdfbase import pdfmetrics
@@ -118,3 +186,4 @@ def forget_subsets() -> None:
     for name in _FILES:
         pdfmetrics.getFont(name).face.meterbench_subsets.cache_clear()
     _FontFlate.encode.cache_clear()
+    _formatted_widths.cache_clear()

@@ -296,15 +296,11 @@ class QrCode(Flowable):
 
     def dark_runs(self) -> list[tuple[int, int, int]]:
         """(row, first column, length) of every horizontal run of dark modules, top row first."""
-        runs = []
-        for r, row in enumerate(self.modules):
-            c = 0
-            for dark, group in itertools.groupby(row):
-                n = len(list(group))
-                if dark:
-                    runs.append((r, c, n))
-                c += n
-        return runs
+        m = np.asarray(self.modules, dtype=np.int8)
+        edges = np.diff(np.pad(m, ((0, 0), (1, 1))), axis=1)  # +1 where a run starts, -1 after it ends
+        rows, starts = np.nonzero(edges == 1)
+        _rows, ends = np.nonzero(edges == -1)  # row-major: the n-th end closes the n-th start
+        return list(zip(rows.tolist(), starts.tolist(), (ends - starts).tolist(), strict=True))
 
     def wrap(self, avail_width, avail_height):
         return self.width, self.height
@@ -314,10 +310,11 @@ class QrCode(Flowable):
         canv = self.canv
         canv.saveState()
         canv.setFillColor(colors.black)
-        path = canv.beginPath()
-        for r, c, n in self.dark_runs():
-            path.rect((c + self.border) * box, self.height - (r + self.border + 1) * box, n * box, box)
-        canv.drawPath(path, stroke=0, fill=1)
+        # in module units, rows counted down from the top left of the symbol: each run is a rectangle of
+        # whole numbers, written as PDF path operators at once (one reportlab call per run was most of
+        # the QR code's drawing) and filled as one path (ISO 32000-1 §8.5.2.1 "re", §8.5.3.1 "f")
+        canv.transform(box, 0, 0, -box, self.border * box, self.height - self.border * box)
+        canv.addLiteral(" ".join(f"{c} {r} {n} 1 re" for r, c, n in self.dark_runs()) + " f")
         canv.restoreState()
 
 
@@ -370,11 +367,36 @@ def _remainder(data: list[int], ec_count: int) -> list[int]:
     return reg[len(data) :]
 
 
+class _Bits:
+    """``QRBitBuffer`` (put, putBit, getLengthInBits, buffer) keeping its bits in one integer: reportlab's
+    sets them one Python call per bit, a fifth of a QR code's encoding."""
+
+    def __init__(self):
+        self.value, self.length = 0, 0
+
+    def put(self, num: int, length: int) -> None:
+        # the low ``length`` bits of num, most significant first, as QRBitBuffer.put appends them
+        self.value = (self.value << length) | (num & ((1 << length) - 1))
+        self.length += length
+
+    def putBit(self, bit) -> None:  # noqa: N802 - reportlab's name
+        self.put(1 if bit else 0, 1)
+
+    def getLengthInBits(self) -> int:  # noqa: N802 - reportlab's name
+        return self.length
+
+    @property
+    def buffer(self) -> list[int]:
+        """The bytes, the last one filled with zero bits (as QRBitBuffer leaves it)."""
+        n = (self.length + 7) // 8
+        return list((self.value << (8 * n - self.length)).to_bytes(n, "big"))
+
+
 def _create_data(qr) -> list[int]:
     """``QRCode.createData``: the data codewords with padding, then each block's error correction,
     interleaved as reportlab does."""
     blocks = qrencoder.QRRSBlock.getRSBlocks(qr.version, qr.errorCorrectLevel)
-    buffer = qrencoder.QRBitBuffer()
+    buffer = _Bits()
     for item in qr.dataList:
         item.write(buffer, qr.version)
     total = sum(b.dataCount for b in blocks) * 8
@@ -382,14 +404,15 @@ def _create_data(qr) -> list[int]:
         raise ValueError(f"QR code length overflow ({buffer.getLengthInBits()} > {total})")
     if buffer.getLengthInBits() + 4 <= total:
         buffer.put(0, 4)
-    while buffer.getLengthInBits() % 8:
-        buffer.putBit(False)
+    if buffer.getLengthInBits() % 8:
+        buffer.put(0, 8 - buffer.getLengthInBits() % 8)
     pad = itertools.cycle((qrencoder.QRCode.PAD0, qrencoder.QRCode.PAD1))
     while buffer.getLengthInBits() < total:
         buffer.put(next(pad), 8)
+    codewords = buffer.buffer
     dc, ec, offset = [], [], 0
     for b in blocks:
-        dc.append(buffer.buffer[offset : offset + b.dataCount])
+        dc.append(codewords[offset : offset + b.dataCount])
         offset += b.dataCount
         ec.append(_remainder(dc[-1], b.totalCount - b.dataCount))
     return [d for group in (dc, ec) for col in itertools.zip_longest(*group) for d in col if d is not None]
@@ -400,41 +423,55 @@ def _best_mask(base: np.ndarray, rows: np.ndarray, cols: np.ndarray, bits: np.nd
 
     reportlab lays out the whole symbol in Python for each of the eight masks and scores each with Python
     loops. Only the data modules depend on the mask (in the trial layout the format bits are all light),
-    so the trial layout is masked with arrays and scored by the same four penalty rules, computed as
-    reportlab computes them; the first lowest score wins, as there.
+    so the eight trial layouts are masked with arrays and scored together by the same four penalty
+    rules, computed as reportlab computes them; the first lowest score wins, as there.
     """
-    mask = qrencoder.QRUtil.getMask
-    scores = []
-    for pattern in range(8):
-        m = base.copy()
-        m[rows, cols] = bits ^ mask(pattern)(rows, cols).astype(bool)
-        scores.append(_lost_point(m))
-    return int(np.argmin(scores))
+    m = np.repeat(base[np.newaxis], 8, axis=0)
+    m[:, rows, cols] = bits ^ _masks(len(base))
+    return int(np.argmin(_lost_points(m)))
 
 
-def _runs_score(m: np.ndarray) -> int:
-    """Penalty 1 along the rows of ``m``: each run of five or more same-coloured modules scores length - 2."""
-    bounds = np.ones((m.shape[0], m.shape[1] + 1), dtype=bool)  # a run starts after each True
-    bounds[:, 1:-1] = m[:, 1:] != m[:, :-1]
-    lengths = np.diff(np.flatnonzero(bounds))  # across a row's end: a length of 1, never scored
-    return int((lengths[lengths >= 5] - 2).sum())
+@functools.cache
+def _masks(modules: int) -> np.ndarray:
+    """The eight mask patterns over the data modules of a symbol ``modules`` wide, in placement order."""
+    rows, cols = _data_positions((modules - 17) // 4)
+    return np.array([qrencoder.QRUtil.getMask(k)(rows, cols) for k in range(8)], dtype=bool)
 
 
-def _finder_score(m: np.ndarray) -> int:
+def _runs_scores(m: np.ndarray) -> np.ndarray:
+    """Penalty 1 along the rows of each layout of ``m`` (layouts, rows, columns): each run of five or more
+    same-coloured modules scores length - 2."""
+    k, r, c = m.shape
+    bounds = np.ones((k, r, c + 1), dtype=bool)  # a run starts after each True
+    bounds[:, :, 1:-1] = m[:, :, 1:] != m[:, :, :-1]
+    at = np.flatnonzero(bounds)
+    lengths = np.diff(at)  # across a row's (or a layout's) end: a length of 1, never scored
+    scored = np.where(lengths >= 5, lengths - 2, 0)
+    return np.bincount(at[:-1] // (r * (c + 1)), weights=scored, minlength=k).astype(np.int64)
+
+
+def _finder_scores(m: np.ndarray) -> np.ndarray:
     """Penalty 3 along the rows: 40 per 1:1:3:1:1 pattern followed by four light modules, at the start
     positions reportlab scans (it stops one short of the last)."""
-    n = m.shape[1] - len(_FINDER_LIKE)
-    windows = np.lib.stride_tricks.sliding_window_view(m, len(_FINDER_LIKE), axis=1)[:, :n]
-    return 40 * int((windows == _FINDER_LIKE).all(axis=2).sum())
+    n = m.shape[2] - len(_FINDER_LIKE)
+    light = ~m
+    found = np.ones((m.shape[0], m.shape[1], n), dtype=bool)
+    for j, dark in enumerate(_FINDER_LIKE):  # the window starting at each position matches, module by module
+        found &= (m if dark else light)[:, :, j : j + n]
+    return 40 * found.sum(axis=(1, 2))
 
 
-def _lost_point(m: np.ndarray) -> int:
-    same = (m[1:, 1:] == m[1:, :-1]) & (m[1:, 1:] == m[:-1, 1:]) & (m[1:, 1:] == m[:-1, :-1])
-    dark = int(m.sum())
+def _lost_points(m: np.ndarray) -> np.ndarray:
+    """reportlab's penalty score of each layout of ``m`` (layouts, rows, columns)."""
+    same = (
+        (m[:, 1:, 1:] == m[:, 1:, :-1]) & (m[:, 1:, 1:] == m[:, :-1, 1:]) & (m[:, 1:, 1:] == m[:, :-1, :-1])
+    )
+    dark = m.sum(axis=(1, 2))
+    size = m.shape[1] * m.shape[2]
     return (
-        _runs_score(m)
-        + _runs_score(m.T)
-        + 3 * int(same.sum())
-        + _finder_score(m)  # rows only: reportlab's column scan compares tuples to a list, and scores 0
-        + 10 * (abs(100 * dark // m.size - 50) // 5)
+        _runs_scores(m)
+        + _runs_scores(m.transpose(0, 2, 1))
+        + 3 * same.sum(axis=(1, 2))
+        + _finder_scores(m)  # rows only: reportlab's column scan compares tuples to a list, and scores 0
+        + 10 * (np.abs(100 * dark // size - 50) // 5)
     )

@@ -8,23 +8,29 @@ canvas. It splits between rows across pages, repeating its header row, as a plat
 ``repeatRows=1`` does. :class:`Text` is the same for a paragraph of plain text in one style.
 
 The text drawn is exactly the strings given, in row order, so page text read back (``meterbench verify``,
-the tests) is deterministic.
+the tests) is deterministic. Each line's text operators are the strings reportlab's ``textLine`` appends,
+appended at once (:func:`_line_at`); line breaks are remembered per text, font and width. A heading is kept
+with its first line (:func:`keep_headings`).
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.rl_accel import fp_str
 from reportlab.lib.utils import simpleSplit
-from reportlab.pdfbase.pdfmetrics import stringWidth
-from reportlab.platypus import Flowable
+from reportlab.pdfbase.pdfmetrics import getFont, stringWidth
+from reportlab.pdfbase.ttfonts import ShapedStr
+from reportlab.platypus import CondPageBreak, Flowable, Spacer
 
 from reports.fonts import FONT
 
 #: The revision of the certificate's printed layout, embedded in every certificate (XMP keyword
 #: ``layout:N``). ``meterbench verify`` compares a certificate's pages with the records only when it
 #: prints the same layout; raise it whenever a change alters any text a certificate prints.
-LAYOUT_REVISION = "2"
+LAYOUT_REVISION = "3"  # 3: headings kept with their first line; ANSI clock limit cited as a shop setting
 
 
 #: Characters a certificate's text may carry that the embedded Vera fonts have no glyph for (PDF/A-2b
@@ -38,10 +44,37 @@ def printable(text: str) -> str:
     return text if text.isascii() else text.translate(_NO_GLYPH)
 
 
-def _lines(text: str, font: str, size: float, width: float) -> list[str]:
+@lru_cache(maxsize=8192)
+def _lines(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
+    """``text`` broken into lines of at most ``width`` (a pure function of the font's metrics: remembered,
+    as a batch's certificates repeat most of their labels, headings and notes)."""
     if "\n" not in text and stringWidth(text, font, size) <= width:
-        return [text]
-    return simpleSplit(text, font, size, width) or [""]
+        return (text,)
+    return tuple(simpleSplit(text, font, size, width)) or ("",)
+
+
+def _line_at(text, x: float, y: float, line: str) -> None:
+    """``text.setTextOrigin(x, y); text.textLine(line)`` for the certificate's TrueType fonts, appending the
+    operators those two calls append (the same strings) without reportlab's per-call state juggling in
+    ``_formatText``; any other font, or a top-down canvas, goes through reportlab's calls."""
+    canv = text._canvas  # noqa: SLF001 - reportlab's text object internals, as textLine uses them
+    font = getFont(text._fontname)  # noqa: SLF001
+    if not canv.bottomup or not font._dynamicFont or (font.shapable and isinstance(line, ShapedStr)):  # noqa: SLF001
+        text.setTextOrigin(x, y)
+        text.textLine(line)
+        return
+    code, doc = text._code, canv._doc  # noqa: SLF001
+    code.append(f"1 0 0 1 {fp_str(x, y)} Tm")
+    parts = []
+    for subset, chunk in font.splitString(line, doc):
+        if subset != text._curSubset:  # noqa: SLF001
+            size = f"{fp_str(text._fontsize)} Tf {fp_str(text._leading)} TL"  # noqa: SLF001
+            parts.append(f"{font.getSubsetInternalName(subset, doc)} {size}")
+            text._curSubset = subset  # noqa: SLF001
+        parts.append(f"({canv._escape(chunk)}) Tj")  # noqa: SLF001
+    code.append(" ".join(parts) + " T*")
+    text._x0 = text._x = x  # where textLine leaves the cursor  # noqa: SLF001
+    text._y0 = text._y = y - text._leading  # noqa: SLF001
 
 
 class Cell:
@@ -155,10 +188,9 @@ class Grid(Flowable):
                     text.setFillColor(colour)
                 for line in broken:
                     if cell.align == "RIGHT":
-                        text.setTextOrigin(x1 - right - stringWidth(line, font, self.size), base)
+                        _line_at(text, x1 - right - stringWidth(line, font, self.size), base, line)
                     else:
-                        text.setTextOrigin(x0 + left, base)
-                    text.textLine(line)
+                        _line_at(text, x0 + left, base, line)
                     base -= self.leading
             verticals.append((y0, y, [xs[k] for k in range(1, len(row))]))
             y = y0
@@ -186,7 +218,7 @@ class Text(Flowable):
         self.text, self.style = printable(text), style
         self.spaceBefore, self.spaceAfter = style.spaceBefore, style.spaceAfter
         self._given, self._avail = _lines_given, _width
-        self.lines: list[str] = _lines_given or []
+        self.lines: tuple[str, ...] | list[str] = _lines_given or ()
 
     def wrap(self, avail_width, avail_height):
         if self._given is None and (self._avail != avail_width or not self.lines):
@@ -222,11 +254,65 @@ class Text(Flowable):
                 if s.alignment == TA_CENTER
                 else 0
             )
-            text.setTextOrigin(x, y)
-            text.textLine(line)
+            _line_at(text, x, y, line)
             y -= s.leading
         c.drawText(text)
         c.restoreState()
+
+
+def is_heading(f: Flowable) -> bool:
+    """A section heading (``h2``) or a sub-heading marked ``heading = True``: kept with what follows."""
+    return isinstance(f, Text) and (getattr(f, "heading", False) or f.style.name == "h2")
+
+
+class KeepWithNext(CondPageBreak):
+    """Placed before a heading: a page break unless the heading and the first line (the first row, under
+    its header rows, of a table) of what follows it fit on this page, so a heading never stands alone at the
+    foot of a page with its content on the next. What follows is otherwise left to split as it would.
+    A flowable that does not split (a kept-together block) needs its whole height, at most a page's."""
+
+    def __init__(self, heading: Flowable, following: list[Flowable]):
+        super().__init__(0)
+        self.heading, self.following = heading, following
+
+    def wrap(self, avail_width, avail_height):
+        frame = self._doctemplateAttr("frame")
+        need = _height_of(self.heading, avail_width, avail_height, first=False)
+        for f in self.following:
+            need += _height_of(f, avail_width, avail_height, first=True)
+        self.height = min(need, frame._aH) if frame is not None else need  # noqa: SLF001 - a page's height
+        return super().wrap(avail_width, avail_height)
+
+
+def _height_of(f: Flowable, avail_width: float, avail_height: float, *, first: bool) -> float:
+    """Height ``f`` takes with its space around it, or with ``first`` only its first line (or row)."""
+    space = f.getSpaceBefore() + f.getSpaceAfter()
+    if first and isinstance(f, Grid):
+        return sum(f.heights[: f.header + 1])
+    _w, h = f.wrap(avail_width, avail_height)
+    if first and isinstance(f, Text):
+        return f.getSpaceBefore() + min(h, f.style.leading)
+    return h + space
+
+
+def keep_headings(story: list[Flowable]) -> list[Flowable]:
+    """``story`` with a :class:`KeepWithNext` before every heading at its top level (headings inside a
+    kept-together block are kept with their block already): the heading, any spacers after it, and the
+    first flowable after them."""
+    out: list[Flowable] = []
+    for k, f in enumerate(story):
+        if is_heading(f):
+            following = []
+            for g in story[k + 1 :]:
+                if isinstance(g, CondPageBreak):  # a page break of its own: nothing to keep with
+                    break
+                following.append(g)
+                if not isinstance(g, Spacer):
+                    break
+            if following:
+                out.append(KeepWithNext(f, following))
+        out.append(f)
+    return out
 
 
 class Columns(Flowable):
