@@ -27,6 +27,7 @@ from bench.certificate_sections import (
 )
 from bench.meterport_sections import meterport_tests
 from bench.readmodel import RunRecord, laboratory_to_dict
+from bench.resultwords import class_text
 from bench.retests import describe, retests
 from procedures.errors import InputError
 
@@ -350,7 +351,7 @@ def build_certificate_data(
             model=m.get("model") or "",
             serial=m["serial"],
             form=m["form"],
-            accuracy_class=m["accuracy_class"],
+            accuracy_class=class_text(m["accuracy_class"]),
             voltage_v=m["voltage_v"],
             kh=m["kh"],
             current_class=m.get("current_class") or "",

@@ -92,6 +92,10 @@ def fmt_lim(x: float) -> str:
 
 
 def fmt_pf(p: PointResult) -> str:
+    """The load's power factor, or for a var point the sine of its angle (a var point's PF is 0 at
+    sin phi 1 and says nothing of which reactive point it is)."""
+    if p.quantity == "reactive":
+        return f"sin {math.sin(math.radians(p.angle_deg)) + 0.0:.2f} ({p.angle_deg:.1f}\u00b0 lag)"
     return f"{p.pf:.2f} ({p.angle_deg:.1f}\u00b0 lag)" if p.angle_deg else f"{p.pf:.2f}"
 
 
