@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from bench.records import audit, encoding
 from bench.records import models as m
+from bench.records.held import HeldConnection
 from bench.records.opening import (  # noqa: F401 - default_url, mask_url, DB_ENV stay importable from here
     DB_ENV,
     DB_FIX,
@@ -67,6 +68,9 @@ class RecordStore(RunWrites, RunReads):
         self._engine = engine
         self._wengine = engine.execution_options(mb_write=True)
         self._pg = engine.dialect.name == "postgresql"
+        # SQLite writes through one connection held between them (bench.records.held); PostgreSQL's pool
+        # checks the server at each checkout, so it keeps checking out
+        self._held = None if self._pg else HeldConnection(self._wengine)
         self.url = url
         self._local = threading.local()  # the open batch of this thread, if any (see batch())
         self._key: bytes | None = None  # the audit key, loaded (or created) at the first write
@@ -154,6 +158,8 @@ class RecordStore(RunWrites, RunReads):
             command.upgrade(cfg, "head")
 
     def close(self) -> None:
+        if self._held is not None:
+            self._held.close()
         self._engine.dispose()
 
     def __enter__(self) -> RecordStore:
@@ -165,7 +171,7 @@ class RecordStore(RunWrites, RunReads):
     # ------------------------------------------------------------------ transactions
     @contextmanager
     def _write_conn(self) -> Iterator[sa.Connection]:
-        with self._damage_named(), self._wengine.begin() as conn:
+        with self._damage_named(), (self._held or self._wengine).begin() as conn:
             if self._pg:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
             yield conn
