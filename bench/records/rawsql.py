@@ -17,7 +17,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+# the SQL text and, per parameter in order: its name, the bind processor (None: none), and _GIVEN when the
+# call gives its value, else the statement's own value (a LIMIT), already processed
 _Compiled = tuple[str, tuple[tuple[str, Callable | None, Any], ...]] | None
+_GIVEN = object()
 _cache: dict[tuple[int, Any], _Compiled] = {}
 
 
@@ -40,7 +43,10 @@ def _compile(stmt: sa.Executable, dialect: sa.Dialect, keys: tuple[str, ...]) ->
             return None
         value = bind.effective_value
         fixed[name] = value if processors.get(name) is None else processors[name](value)
-    params = tuple((name, processors.get(name), fixed.get(name)) for name in compiled.positiontup)
+    params = tuple(
+        (name, None, fixed[name]) if name in fixed else (name, processors.get(name), _GIVEN)
+        for name in compiled.positiontup
+    )
     return compiled.string, params
 
 
@@ -60,7 +66,9 @@ def execute(conn: sa.Connection, stmt: sa.Executable, values: Mapping[str, Any] 
     if plan is None:
         return conn.execute(stmt, values)
     sql, params = plan
-    args = tuple(f if n not in values else values[n] if p is None else p(values[n]) for n, p, f in params)
+    # a list comprehension, not a generator: this runs for every statement of every committed reading
+    given = _GIVEN
+    args = [(values[n] if p is None else p(values[n])) if f is given else f for n, p, f in params]
     cursor = conn.connection.driver_connection.cursor()
     error = conn.dialect.loaded_dbapi.Error
     try:
