@@ -11,6 +11,7 @@ import sqlite3
 import threading
 
 import pytest
+import sqlalchemy as sa
 from test_records_write_path import _board, _reading
 
 from bench.records import RecordStore, audit
@@ -26,6 +27,16 @@ def _others_see(path, sql: str) -> list[tuple]:
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
     try:
         return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _nothing_left_open(path) -> None:
+    """No transaction is left open on the held connection: another process takes the write lock at once."""
+    con = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("ROLLBACK")
     finally:
         con.close()
 
@@ -46,13 +57,7 @@ def test_a_reading_is_visible_to_another_process_the_moment_add_reading_returns(
         assert _others_see(path, "SELECT idx FROM readings ORDER BY id DESC LIMIT 1") == [(i,)]
         seq = int(store.audit_head().split(":")[0])
         assert _others_see(path, "SELECT max(seq) FROM audit_log") == [(seq,)]
-    # nothing is left open on the held connection: another process can take the write lock at once
-    con = sqlite3.connect(path, timeout=0, isolation_level=None)
-    try:
-        con.execute("BEGIN IMMEDIATE")
-        con.execute("ROLLBACK")
-    finally:
-        con.close()
+    _nothing_left_open(path)
 
 
 def test_a_refused_value_or_a_ctrl_c_mid_write_leaves_the_store_writing(sqlite_store, monkeypatch):
@@ -127,3 +132,26 @@ def test_a_store_dropped_without_close_gives_its_connection_back(tmp_path):
     del store
     gc.collect()
     assert pool.checkedout() == 0
+
+
+def test_a_write_mixing_direct_and_sqlalchemy_statements_is_one_transaction(sqlite_store):
+    """The held connection's transaction is the driver's; a statement sent through SQLAlchemy joins it, and
+    a failure anywhere in the write takes back everything the write did."""
+    from bench.records import models as m
+
+    store, path = sqlite_store
+    with store._write() as tx:
+        bench = tx.insert(m.benches, {"name": "mixed", "location": "lab", "config": {}, "created_at": tx.at,
+                                      "updated_at": tx.at})  # fmt: skip
+        tx.conn.execute(sa.update(m.benches).where(m.benches.c.id == bench).values(location="lab"))
+    assert _others_see(path, "SELECT name FROM benches") == [("mixed",)]
+    head = store.audit_head()
+    with pytest.raises(InputError, match="--db"), store._write() as tx:
+        tx.insert(m.benches, {"name": "lost", "location": "lab", "config": {}, "created_at": tx.at,
+                              "updated_at": tx.at})  # fmt: skip
+        tx.conn.execute(sa.text("SELECT * FROM no_such_table"))
+    assert _others_see(path, "SELECT name FROM benches") == [("mixed",)]
+    assert store.audit_head() == head
+    store.heartbeat(_run(store))  # through SQLAlchemy alone
+    _nothing_left_open(path)
+    assert store.verify_audit() == []

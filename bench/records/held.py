@@ -2,9 +2,11 @@
 
 Why (issue #14): a single-commit reading spent about a quarter of its Python in the pool's checkout and
 check-in (events, the reset-on-return rollback, a new Connection object), for the one connection a store
-writes through anyway. Each write is still its own transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``, the
-engine's pragmas unchanged): holding the connection changes what Python runs per commit, not what SQLite
-makes durable.
+writes through anyway, and more in SQLAlchemy's transaction objects. Each write is still its own
+transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``, the engine's pragmas unchanged), now sent to the driver
+directly; a statement sent through SQLAlchemy joins it (``opening.sqlite_engine``'s begin hook sees the
+driver already in a transaction) and then SQLAlchemy's commit ends it. Holding the connection changes what
+Python runs per commit, not what SQLite makes durable.
 
 The rules that keep it as safe as the pool:
 
@@ -20,6 +22,7 @@ The rules that keep it as safe as the pool:
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
@@ -34,6 +37,7 @@ class HeldConnection:
         self._engine = engine
         self._lock = threading.Lock()
         self._conn: sa.Connection | None = None
+        self._driver = None  # the sqlite3 connection under _conn
         self._finalizer: weakref.finalize | None = None
 
     @contextlib.contextmanager
@@ -47,15 +51,22 @@ class HeldConnection:
             conn = self._conn
             if conn is None:
                 conn = self._conn = self._engine.connect()
+                self._driver = conn.connection.driver_connection
                 # a store dropped without close() still gives its connection back to the pool
                 self._finalizer = weakref.finalize(self, conn.close)
             done = False
             try:
-                with conn.begin():
-                    yield conn
+                # the transaction is the driver's own: SQLAlchemy's begin and commit cost more Python than
+                # the statements (a statement sent through SQLAlchemy joins it, see opening._on_begin)
+                _send(self._driver, "BEGIN IMMEDIATE")
+                yield conn
+                if conn.in_transaction():
+                    conn.commit()
+                else:
+                    _send(self._driver, "COMMIT")
                 done = True
             finally:
-                if not done:
+                if not done:  # the pool's reset rolls back whatever is left
                     self._drop()
         finally:
             self._lock.release()
@@ -70,10 +81,18 @@ class HeldConnection:
                 self._lock.release()
 
     def _drop(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._driver = self._conn, None, None
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
+
+
+def _send(driver, sql: str) -> None:
+    """``sql`` on the sqlite3 connection; a driver error raised as SQLAlchemy's, as SQLAlchemy would."""
+    try:
+        driver.execute(sql)
+    except sqlite3.Error as err:
+        raise sa.exc.DBAPIError.instance(sql, (), err, sqlite3.Error) from err

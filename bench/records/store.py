@@ -153,7 +153,7 @@ class RecordStore(RunWrites, RunReads):
 
         cfg = Config()
         cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        with self._write_conn() as conn:
+        with self._write_conn(pooled=True) as conn:  # Alembic runs in SQLAlchemy's own transaction
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
@@ -170,8 +170,9 @@ class RecordStore(RunWrites, RunReads):
 
     # ------------------------------------------------------------------ transactions
     @contextmanager
-    def _write_conn(self) -> Iterator[sa.Connection]:
-        with self._damage_named(), (self._held or self._wengine).begin() as conn:
+    def _write_conn(self, *, pooled: bool = False) -> Iterator[sa.Connection]:
+        held = None if pooled else self._held
+        with self._damage_named(), (held or self._wengine).begin() as conn:
             if self._pg:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
             yield conn
