@@ -24,6 +24,34 @@ _GIVEN = object()
 _cache: dict[tuple[int, Any], _Compiled] = {}
 
 
+_remembered: dict[tuple[str, str], Callable] = {}
+
+
+def _remembering(process: Callable | None, type_: Any, dialect: sa.Dialect) -> Callable | None:
+    """A time column's processor that remembers its last value and result, shared by every statement with a
+    column of that type: a transaction stamps its rows and their audit entries with one time, so a
+    single-commit reading formats it once, not twice. By identity (a datetime never changes), and the pair
+    is replaced whole, so threads cannot pair one time with another's text."""
+    base = type_.impl_instance if isinstance(type_, sa.TypeDecorator) else type_
+    if process is None or not isinstance(base, sa.DateTime):
+        return process
+    key = (dialect.name, repr(type_))  # the type with its arguments (a timezone flag changes the text)
+    if key in _remembered:
+        return _remembered[key]
+    last: tuple[Any, Any] = (None, None)
+
+    def remembered(value: Any) -> Any:
+        nonlocal last
+        seen, result = last
+        if value is seen and value is not None:
+            return result
+        result = process(value)
+        last = (value, result)
+        return result
+
+    return _remembered.setdefault(key, remembered)
+
+
 def _compile(stmt: sa.Executable, dialect: sa.Dialect, keys: tuple[str, ...]) -> _Compiled:
     compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
     if (
@@ -34,7 +62,8 @@ def _compile(stmt: sa.Executable, dialect: sa.Dialect, keys: tuple[str, ...]) ->
     ):
         return None  # SQLAlchemy computes something at execution time: leave it to SQLAlchemy
     processors = {  # what SQLAlchemy would apply: the type's own conversion, then the dialect's
-        name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()
+        name: _remembering(bind.type.dialect_impl(dialect).bind_processor(dialect), bind.type, dialect)
+        for name, bind in compiled.binds.items()
     }
     fixed = {}  # parameters the statement itself holds (a LIMIT), not given by this call
     for name in set(compiled.positiontup) - set(keys):
