@@ -74,3 +74,9 @@ def test_threads_formatting_times_at_once_each_get_their_own():
     for t in threads:
         t.join()
     assert wrong == []
+
+
+@given(at=st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=st.sampled_from([None, UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=13, minutes=45))])))  # fmt: skip
+def test_a_time_is_written_as_strftime_wrote_it(at):
+    utc = (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(UTC)
+    assert audit.iso(at) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -59,9 +59,13 @@ GENESIS = "0" * 64
 UNAUDITED: dict[str, frozenset[str]] = {"runs": frozenset({"heartbeat_at"})}
 
 
+# built once: json.dumps with these options builds a new encoder on every call
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
 def dumps(value: Any) -> str:
     """Canonical JSON text: sorted keys, no spaces, ASCII only, no NaN/Infinity."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return _CANONICAL.encode(value)
 
 
 _last_iso: tuple[datetime | None, str] = (None, "")  # the last time formatted (one pair, replaced whole)
@@ -73,8 +77,11 @@ def iso(value: datetime) -> str:
     last = _last_iso
     if value is last[0]:  # a transaction stamps its rows and its audit entries with one time
         return last[1]
-    text = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(UTC)
-    text = text.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(UTC)
+    if utc.year >= 1000:  # isoformat is the same text (ending +00:00) at a fraction of strftime's cost
+        text = utc.isoformat(timespec="microseconds")[:-6] + "Z"
+    else:  # strftime does not pad a year below 1000: keep its text
+        text = utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     _last_iso = (value, text)
     return text
 
@@ -179,7 +186,7 @@ def entry_hash(
     message = (prev_hash + entry).encode("ascii")
     if key is None:
         return hashlib.sha256(message).hexdigest()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hmac.digest(key, message, "sha256").hex()  # HMAC-SHA256 in one call (hmac.new's object costs more)
 
 
 # ---------------------------------------------------------------------- the key and the anchors

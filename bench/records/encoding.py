@@ -113,4 +113,5 @@ def encode_row(table: sa.Table, values: Mapping[str, Any]) -> tuple[dict[str, An
 def row_json(table: sa.Table, texts: Mapping[str, str]) -> str:
     """The audit entry's row: canonical JSON of every audited column from the columns' texts (None if absent);
     the same text as ``dumps(canonical_row(table, row))`` up to the order of a JSON value's own keys."""
-    return "{" + ",".join(prefix + texts.get(name, "null") for name, prefix in _audited_prefixes(table)) + "}"
+    get = texts.get
+    return "{" + ",".join([prefix + get(name, "null") for name, prefix in _audited_prefixes(table)]) + "}"

@@ -12,6 +12,7 @@ statement whose compiled form needs SQLAlchemy at execution time (Python-side de
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -98,10 +99,24 @@ def execute(conn: sa.Connection, stmt: sa.Executable, values: Mapping[str, Any] 
     # a list comprehension, not a generator: this runs for every statement of every committed reading
     given = _GIVEN
     args = [(values[n] if p is None else p(values[n])) if f is given else f for n, p, f in params]
-    cursor = conn.connection.driver_connection.cursor()
-    error = conn.dialect.loaded_dbapi.Error
+    cursor = _driver(conn).cursor()
     try:
         cursor.execute(sql, args)
-    except error as err:
-        raise sa.exc.DBAPIError.instance(sql, args, err, error) from err
+    except sqlite3.Error as err:
+        raise sa.exc.DBAPIError.instance(sql, args, err, sqlite3.Error) from err
     return cursor
+
+
+_last_driver: tuple[Any, Any] = (None, None)  # (SQLAlchemy connection, its sqlite3 connection), one pair
+
+
+def _driver(conn: sa.Connection) -> Any:
+    """The sqlite3 connection under ``conn``. Four SQLAlchemy properties lead there; a write's statements
+    all run on one connection, so the last pair answers. A connection is used for one transaction (pooled)
+    or given back on the first error (held, bench.records.held), so it never changes driver while in use."""
+    global _last_driver
+    last, driver = _last_driver
+    if last is not conn:
+        driver = conn.connection.driver_connection
+        _last_driver = (conn, driver)
+    return driver
