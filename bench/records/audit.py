@@ -275,11 +275,17 @@ def _anchor_prefix(identity: str) -> str:
     return '{"database":' + dumps(identity) + ',"seq":'
 
 
-def write_anchor(identity: str, seq: int, mac: str) -> None:
+def anchor_file(identity: str) -> str:
+    """The anchor file of database ``identity`` (under ``$MB_AUDIT_DIR`` as it is now)."""
+    return str(_anchor_path(identity))
+
+
+def write_anchor(identity: str, seq: int, mac: str, *, path: str | None = None) -> None:
     """Remember the chain head of database ``identity`` outside it. One ``pwrite`` of a fixed-size record at
     offset 0 of a file kept open (no rename, no fsync): a crash may leave the anchor one write behind,
-    which still verifies; it never runs ahead of the database, whose commit came first."""
-    path = str(_anchor_path(identity))
+    which still verifies; it never runs ahead of the database, whose commit came first. ``path``: the
+    :func:`anchor_file` the caller already looked up."""
+    path = path or anchor_file(identity)
     record = (_anchor_prefix(identity) + int.__repr__(int(seq)) + ',"hash":"' + mac + '"}').encode()
     try:
         fd, ident = _ANCHOR_FDS.get(path) or (None, None)

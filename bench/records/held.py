@@ -25,7 +25,6 @@ import contextlib
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
 
 import sqlalchemy as sa
 
@@ -40,13 +39,15 @@ class HeldConnection:
         self._driver = None  # the sqlite3 connection under _conn
         self._finalizer: weakref.finalize | None = None
 
-    @contextlib.contextmanager
-    def begin(self) -> Iterator[sa.Connection]:
-        """One write transaction on the held connection (or on a pooled one while it is busy)."""
+    def begin(self) -> HeldConnection | contextlib.AbstractContextManager[sa.Connection]:
+        """One write transaction, for a ``with`` statement at once: on the held connection (this object,
+        whose lock it now holds until the block ends), or on a pooled one while the held one is busy. A
+        class rather than a generator: it wraps every committed reading."""
         if not self._lock.acquire(blocking=False):
-            with self._engine.begin() as conn:
-                yield conn
-            return
+            return self._engine.begin()
+        return self
+
+    def __enter__(self) -> sa.Connection:
         try:
             conn = self._conn
             if conn is None:
@@ -54,20 +55,28 @@ class HeldConnection:
                 self._driver = conn.connection.driver_connection
                 # a store dropped without close() still gives its connection back to the pool
                 self._finalizer = weakref.finalize(self, conn.close)
-            done = False
-            try:
-                # the transaction is the driver's own: SQLAlchemy's begin and commit cost more Python than
-                # the statements (a statement sent through SQLAlchemy joins it, see opening._on_begin)
-                _send(self._driver, "BEGIN IMMEDIATE")
-                yield conn
-                if conn.in_transaction():
-                    conn.commit()
-                else:
-                    _send(self._driver, "COMMIT")
-                done = True
-            finally:
-                if not done:  # the pool's reset rolls back whatever is left
+            # the transaction is the driver's own: SQLAlchemy's begin and commit cost more Python than the
+            # statements (a statement sent through SQLAlchemy joins it, see opening.sqlite_engine's begin hook)
+            _send(self._driver, "BEGIN IMMEDIATE")
+        except BaseException:
+            self._drop()
+            self._lock.release()
+            raise
+        return conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc is None:
+                try:
+                    if self._conn.in_transaction():
+                        self._conn.commit()
+                    else:
+                        _send(self._driver, "COMMIT")
+                    return
+                except BaseException:
                     self._drop()
+                    raise
+            self._drop()  # the pool's reset rolls back whatever the failure left
         finally:
             self._lock.release()
 

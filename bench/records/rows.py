@@ -78,6 +78,7 @@ class Tx:
 
     conn: sa.Connection
     at: datetime
+    batch: bool = False  # the transaction of RecordStore.batch(): single rows may wait for the flush
     entries: list[tuple[str, int, str, str]] = field(default_factory=list)
     pending: dict[sa.Table, list[tuple[dict, dict]]] = field(default_factory=dict)
     remembered: dict[int, dict[str, str]] = field(default_factory=dict)

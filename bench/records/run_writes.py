@@ -215,7 +215,7 @@ class RunWrites:
                     "reference": reference,
                     "taken_at": tx.at,
                 },
-                defer=self._in_batch(),
+                defer=tx.batch,
             )
 
     def add_readings_bulk(self, point_row: int, readings: Iterable[Mapping[str, Any]]) -> int:

@@ -74,6 +74,7 @@ class RecordStore(RunWrites, RunReads):
         self.url = url
         self._local = threading.local()  # the open batch of this thread, if any (see batch())
         self._key: bytes | None = None  # the audit key, loaded (or created) at the first write
+        self._anchor: str | None = None  # and where this database's chain head is anchored
         self.identity = database_identity(engine)  # names this database's anchor (audit.write_anchor)
         self._known_positions: set[tuple[int, int | None]] = set()
         # canonical texts of the REMEMBERED rows (points) this store committed: finishing a point updates it
@@ -172,10 +173,18 @@ class RecordStore(RunWrites, RunReads):
     @contextmanager
     def _write_conn(self, *, pooled: bool = False) -> Iterator[sa.Connection]:
         held = None if pooled else self._held
-        with self._damage_named(), (held or self._wengine).begin() as conn:
-            if self._pg:
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
-            yield conn
+        try:  # what _damage_named does, without a context manager of its own (this wraps every commit)
+            with (held or self._wengine).begin() as conn:
+                if self._pg:
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
+                yield conn
+        except (sa.exc.OperationalError, sa.exc.DatabaseError) as err:
+            if isinstance(err, sa.exc.IntegrityError):
+                raise
+            raise self._damaged(err) from None
+
+    def _damaged(self, err: Exception) -> InputError:
+        return InputError("--db", db_problem(err), found=mask_url(self.url), allowed=self._fix())
 
     @contextmanager
     def _damage_named(self, *, reading: bool = False) -> Iterator[None]:
@@ -187,7 +196,7 @@ class RecordStore(RunWrites, RunReads):
         except (sa.exc.OperationalError, sa.exc.DatabaseError) as err:
             if isinstance(err, sa.exc.IntegrityError):
                 raise
-            raise InputError("--db", db_problem(err), found=mask_url(self.url), allowed=self._fix()) from None
+            raise self._damaged(err) from None
         except (UnicodeDecodeError, ValueError, OverflowError) as err:  # a stored value the file garbled
             if not reading:
                 raise
@@ -214,9 +223,6 @@ class RecordStore(RunWrites, RunReads):
             new_head = audit.append(conn, tx.entries, tx.at, self._audit_key())
         self._committed(tx, new_head)
 
-    def _in_batch(self) -> bool:
-        return getattr(self._local, "tx", None) is not None
-
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Writes made inside (by this thread) form one audited transaction: all committed when the block
@@ -227,7 +233,7 @@ class RecordStore(RunWrites, RunReads):
             yield
             return
         with self._write_conn() as conn:
-            tx = Tx(conn, m.utcnow())
+            tx = Tx(conn, m.utcnow(), batch=True)
             self._local.tx = tx
             try:
                 yield
@@ -240,13 +246,14 @@ class RecordStore(RunWrites, RunReads):
     def _audit_key(self) -> bytes:
         if self._key is None:
             self._key = audit.load_key(create=True)
+            self._anchor = audit.anchor_file(self.identity)  # found with the key, once (not per commit)
         return self._key
 
     def _committed(self, tx: Tx, new_head: tuple[int, str] | None) -> None:
         """After the commit: the chain head goes to the anchor file outside the database, and the rows the
         transaction wrote are remembered (only now: a rolled-back row id may be given out again)."""
         if new_head is not None:
-            audit.write_anchor(self.identity, *new_head)
+            audit.write_anchor(self.identity, *new_head, path=self._anchor)
         if tx.remembered:
             if len(self.remembered) > 20_000:  # a long-lived store (the GUI) forgets old runs' points
                 self.remembered.clear()
