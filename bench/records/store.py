@@ -17,6 +17,7 @@ in :mod:`bench.records.run_writes`; the read-backs in :mod:`bench.records.run_re
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -154,8 +155,8 @@ class RecordStore(RunWrites, RunReads):
 
         cfg = Config()
         cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        with self._write_conn(pooled=True) as conn:  # Alembic runs in SQLAlchemy's own transaction
-            cfg.attributes["connection"] = conn
+        with self._transaction(pooled=True) as tx:  # Alembic runs in SQLAlchemy's own transaction
+            cfg.attributes["connection"] = tx.conn
             command.upgrade(cfg, "head")
 
     def close(self) -> None:
@@ -171,17 +172,33 @@ class RecordStore(RunWrites, RunReads):
 
     # ------------------------------------------------------------------ transactions
     @contextmanager
-    def _write_conn(self, *, pooled: bool = False) -> Iterator[sa.Connection]:
-        held = None if pooled else self._held
-        try:  # what _damage_named does, without a context manager of its own (this wraps every commit)
-            with (held or self._wengine).begin() as conn:
+    def _transaction(self, *, batch: bool = False, pooled: bool = False) -> Iterator[Tx]:
+        """One audited write transaction: the connection (the held one, unless ``pooled``), the PostgreSQL
+        writers' lock, the Tx, its queued rows and audit entries, the commit, then the anchor. The one
+        generator a single-commit write runs through (issue #14): a damaged database is named here, not by
+        a context manager of its own."""
+        try:
+            with ((None if pooled else self._held) or self._wengine).begin() as conn:
                 if self._pg:
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
-                yield conn
+                tx = Tx(conn, m.utcnow(), batch=batch)
+                if batch:
+                    self._local.tx = tx
+                try:
+                    yield tx
+                    tx.flush()
+                    # the key is loaded at the first write that has something to seal, not before
+                    new_head = (
+                        audit.append(conn, tx.entries, tx.at, self._audit_key()) if tx.entries else None
+                    )
+                finally:
+                    if batch:
+                        self._local.tx = None
         except (sa.exc.OperationalError, sa.exc.DatabaseError) as err:
             if isinstance(err, sa.exc.IntegrityError):
                 raise
             raise self._damaged(err) from None
+        self._committed(tx, new_head)
 
     def _damaged(self, err: Exception) -> InputError:
         return InputError("--db", db_problem(err), found=mask_url(self.url), allowed=self._fix())
@@ -210,18 +227,12 @@ class RecordStore(RunWrites, RunReads):
     def _fix(self) -> str:
         return "check the server, the database name and the credentials" if self._pg else DB_FIX
 
-    @contextmanager
-    def _write(self) -> Iterator[Tx]:
+    def _write(self) -> contextlib.AbstractContextManager[Tx]:
+        """The write's transaction: this thread's open batch (committed when the batch ends), or its own."""
         batch = getattr(self._local, "tx", None)
-        if batch is not None:  # inside batch(): one transaction, committed when the batch ends
-            yield batch
-            return
-        with self._write_conn() as conn:
-            tx = Tx(conn, m.utcnow())
-            yield tx
-            tx.flush()
-            new_head = audit.append(conn, tx.entries, tx.at, self._audit_key())
-        self._committed(tx, new_head)
+        if batch is not None:
+            return contextlib.nullcontext(batch)
+        return self._transaction()
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -232,16 +243,8 @@ class RecordStore(RunWrites, RunReads):
         if getattr(self._local, "tx", None) is not None:  # nested: the outer batch commits
             yield
             return
-        with self._write_conn() as conn:
-            tx = Tx(conn, m.utcnow(), batch=True)
-            self._local.tx = tx
-            try:
-                yield
-                tx.flush()
-                new_head = audit.append(conn, tx.entries, tx.at, self._audit_key())
-            finally:
-                self._local.tx = None
-        self._committed(tx, new_head)
+        with self._transaction(batch=True):
+            yield
 
     def _audit_key(self) -> bytes:
         if self._key is None:
