@@ -52,6 +52,9 @@ def sqlite_store(tmp_path):
 def test_a_reading_is_visible_to_another_process_the_moment_add_reading_returns(sqlite_store):
     store, path = sqlite_store
     point = _run(store)
+    driver = store._held._driver  # the held connection keeps the engine's durability settings
+    assert driver.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert driver.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL: a commit survives power loss
     for i in range(3):
         _reading(store, point, i)
         assert _others_see(path, "SELECT idx FROM readings ORDER BY id DESC LIMIT 1") == [(i,)]
