@@ -64,13 +64,8 @@ def _audited_prefixes(table: sa.Table) -> tuple[tuple[str, str], ...]:
     return tuple((name, _quote(name) + ":") for name in sorted(c.name for c in table.c if c.name not in skip))
 
 
-_last_time: list = [None, ""]  # the last time encoded: a transaction stamps every row with the same one
-
-
 def _time_text(value: datetime) -> str:
-    if value is not _last_time[0]:
-        _last_time[0], _last_time[1] = value, '"' + iso(value) + '"'
-    return _last_time[1]
+    return '"' + iso(value) + '"'  # iso remembers the last time: a transaction stamps its rows with one
 
 
 def encode_row(table: sa.Table, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -118,4 +113,5 @@ def encode_row(table: sa.Table, values: Mapping[str, Any]) -> tuple[dict[str, An
 def row_json(table: sa.Table, texts: Mapping[str, str]) -> str:
     """The audit entry's row: canonical JSON of every audited column from the columns' texts (None if absent);
     the same text as ``dumps(canonical_row(table, row))`` up to the order of a JSON value's own keys."""
-    return "{" + ",".join(prefix + texts.get(name, "null") for name, prefix in _audited_prefixes(table)) + "}"
+    get = texts.get
+    return "{" + ",".join([prefix + get(name, "null") for name, prefix in _audited_prefixes(table)]) + "}"

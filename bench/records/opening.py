@@ -224,9 +224,12 @@ def sqlite_engine(url: sa.URL, *, create: bool, make_folder: bool = False) -> sa
         # cannot be overtaken by another process (no SQLITE_BUSY_SNAPSHOT half-way through).
         # sent to the driver directly (SQLAlchemy's statement machinery costs more than the BEGIN, once per
         # committed reading); a driver error is raised as SQLAlchemy's, as exec_driver_sql would
+        driver = conn.connection.driver_connection
+        if driver.in_transaction:  # begun by the held write connection (bench.records.held): join it
+            return
         sql = "BEGIN IMMEDIATE" if conn.get_execution_options().get("mb_write") else "BEGIN"
         try:
-            conn.connection.driver_connection.execute(sql)
+            driver.execute(sql)
         except sqlite3.Error as err:
             raise sa.exc.DBAPIError.instance(sql, (), err, sqlite3.Error) from err
 

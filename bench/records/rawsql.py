@@ -12,13 +12,45 @@ statement whose compiled form needs SQLAlchemy at execution time (Python-side de
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
+# the SQL text and, per parameter in order: its name, the bind processor (None: none), and _GIVEN when the
+# call gives its value, else the statement's own value (a LIMIT), already processed
 _Compiled = tuple[str, tuple[tuple[str, Callable | None, Any], ...]] | None
+_GIVEN = object()
 _cache: dict[tuple[int, Any], _Compiled] = {}
+
+
+_remembered: dict[tuple[str, str], Callable] = {}
+
+
+def _remembering(process: Callable | None, type_: Any, dialect: sa.Dialect) -> Callable | None:
+    """A time column's processor that remembers its last value and result, shared by every statement with a
+    column of that type: a transaction stamps its rows and their audit entries with one time, so a
+    single-commit reading formats it once, not twice. By identity (a datetime never changes), and the pair
+    is replaced whole, so threads cannot pair one time with another's text."""
+    base = type_.impl_instance if isinstance(type_, sa.TypeDecorator) else type_
+    if process is None or not isinstance(base, sa.DateTime):
+        return process
+    key = (dialect.name, repr(type_))  # the type with its arguments (a timezone flag changes the text)
+    if key in _remembered:
+        return _remembered[key]
+    last: tuple[Any, Any] = (None, None)
+
+    def remembered(value: Any) -> Any:
+        nonlocal last
+        seen, result = last
+        if value is seen and value is not None:
+            return result
+        result = process(value)
+        last = (value, result)
+        return result
+
+    return _remembered.setdefault(key, remembered)
 
 
 def _compile(stmt: sa.Executable, dialect: sa.Dialect, keys: tuple[str, ...]) -> _Compiled:
@@ -31,7 +63,8 @@ def _compile(stmt: sa.Executable, dialect: sa.Dialect, keys: tuple[str, ...]) ->
     ):
         return None  # SQLAlchemy computes something at execution time: leave it to SQLAlchemy
     processors = {  # what SQLAlchemy would apply: the type's own conversion, then the dialect's
-        name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()
+        name: _remembering(bind.type.dialect_impl(dialect).bind_processor(dialect), bind.type, dialect)
+        for name, bind in compiled.binds.items()
     }
     fixed = {}  # parameters the statement itself holds (a LIMIT), not given by this call
     for name in set(compiled.positiontup) - set(keys):
@@ -40,7 +73,10 @@ def _compile(stmt: sa.Executable, dialect: sa.Dialect, keys: tuple[str, ...]) ->
             return None
         value = bind.effective_value
         fixed[name] = value if processors.get(name) is None else processors[name](value)
-    params = tuple((name, processors.get(name), fixed.get(name)) for name in compiled.positiontup)
+    params = tuple(
+        (name, None, fixed[name]) if name in fixed else (name, processors.get(name), _GIVEN)
+        for name in compiled.positiontup
+    )
     return compiled.string, params
 
 
@@ -60,11 +96,27 @@ def execute(conn: sa.Connection, stmt: sa.Executable, values: Mapping[str, Any] 
     if plan is None:
         return conn.execute(stmt, values)
     sql, params = plan
-    args = tuple(f if n not in values else values[n] if p is None else p(values[n]) for n, p, f in params)
-    cursor = conn.connection.driver_connection.cursor()
-    error = conn.dialect.loaded_dbapi.Error
+    # a list comprehension, not a generator: this runs for every statement of every committed reading
+    given = _GIVEN
+    args = [(values[n] if p is None else p(values[n])) if f is given else f for n, p, f in params]
+    cursor = _driver(conn).cursor()
     try:
         cursor.execute(sql, args)
-    except error as err:
-        raise sa.exc.DBAPIError.instance(sql, args, err, error) from err
+    except sqlite3.Error as err:
+        raise sa.exc.DBAPIError.instance(sql, args, err, sqlite3.Error) from err
     return cursor
+
+
+_last_driver: tuple[Any, Any] = (None, None)  # (SQLAlchemy connection, its sqlite3 connection), one pair
+
+
+def _driver(conn: sa.Connection) -> Any:
+    """The sqlite3 connection under ``conn``. Four SQLAlchemy properties lead there; a write's statements
+    all run on one connection, so the last pair answers. A connection is used for one transaction (pooled)
+    or given back on the first error (held, bench.records.held), so it never changes driver while in use."""
+    global _last_driver
+    last, driver = _last_driver
+    if last is not conn:
+        driver = conn.connection.driver_connection
+        _last_driver = (conn, driver)
+    return driver

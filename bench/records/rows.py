@@ -53,6 +53,13 @@ def _sqlite_many(table: sa.Table) -> tuple[sa.Select, sa.Insert, sa.Select]:
 
 
 @functools.cache
+def _entry_name(table: sa.Table) -> str:
+    # a plain str: SQLAlchemy's name is a str subclass (quoted_name), which costs the driver an adapter lookup
+    # and the audit entry a json.dumps, on every committed row
+    return str.__str__(table.name)
+
+
+@functools.cache
 def _update_stmt(table: sa.Table, where: tuple[str, ...] = ()) -> sa.Update:
     conds = [table.c.id == sa.bindparam("row_id_")]
     conds += [table.c[col] == sa.bindparam(f"was_{col}") for col in where]
@@ -71,6 +78,7 @@ class Tx:
 
     conn: sa.Connection
     at: datetime
+    batch: bool = False  # the transaction of RecordStore.batch(): single rows may wait for the flush
     entries: list[tuple[str, int, str, str]] = field(default_factory=list)
     pending: dict[sa.Table, list[tuple[dict, dict]]] = field(default_factory=dict)
     remembered: dict[int, dict[str, str]] = field(default_factory=dict)
@@ -115,7 +123,7 @@ class Tx:
 
     def _inserted(self, table: sa.Table, row_id: int, texts: dict[str, str]) -> None:
         texts["id"] = int.__repr__(row_id)
-        self.entries.append((table.name, row_id, "insert", encoding.row_json(table, texts)))
+        self.entries.append((_entry_name(table), row_id, "insert", encoding.row_json(table, texts)))
         if table.name in REMEMBERED:
             self.remembered[row_id] = texts
 
@@ -147,7 +155,7 @@ class Tx:
                 raise InputError(f"{table.name} id", "no such row", found=row_id, source="records store")
             return None
         merged = {**known, **texts}
-        self.entries.append((table.name, row_id, "update", encoding.row_json(table, merged)))
+        self.entries.append((_entry_name(table), row_id, "update", encoding.row_json(table, merged)))
         if table.name in REMEMBERED:
             self.remembered[row_id] = merged
         return merged

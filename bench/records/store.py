@@ -17,6 +17,7 @@ in :mod:`bench.records.run_writes`; the read-backs in :mod:`bench.records.run_re
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -30,6 +31,7 @@ import sqlalchemy as sa
 
 from bench.records import audit, encoding
 from bench.records import models as m
+from bench.records.held import HeldConnection
 from bench.records.opening import (  # noqa: F401 - default_url, mask_url, DB_ENV stay importable from here
     DB_ENV,
     DB_FIX,
@@ -67,9 +69,13 @@ class RecordStore(RunWrites, RunReads):
         self._engine = engine
         self._wengine = engine.execution_options(mb_write=True)
         self._pg = engine.dialect.name == "postgresql"
+        # SQLite writes through one connection held between them (bench.records.held); PostgreSQL's pool
+        # checks the server at each checkout, so it keeps checking out
+        self._held = None if self._pg else HeldConnection(self._wengine)
         self.url = url
         self._local = threading.local()  # the open batch of this thread, if any (see batch())
         self._key: bytes | None = None  # the audit key, loaded (or created) at the first write
+        self._anchor: str | None = None  # and where this database's chain head is anchored
         self.identity = database_identity(engine)  # names this database's anchor (audit.write_anchor)
         self._known_positions: set[tuple[int, int | None]] = set()
         # canonical texts of the REMEMBERED rows (points) this store committed: finishing a point updates it
@@ -149,11 +155,13 @@ class RecordStore(RunWrites, RunReads):
 
         cfg = Config()
         cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        with self._write_conn() as conn:
-            cfg.attributes["connection"] = conn
+        with self._transaction(pooled=True) as tx:  # Alembic runs in SQLAlchemy's own transaction
+            cfg.attributes["connection"] = tx.conn
             command.upgrade(cfg, "head")
 
     def close(self) -> None:
+        if self._held is not None:
+            self._held.close()
         self._engine.dispose()
 
     def __enter__(self) -> RecordStore:
@@ -164,11 +172,36 @@ class RecordStore(RunWrites, RunReads):
 
     # ------------------------------------------------------------------ transactions
     @contextmanager
-    def _write_conn(self) -> Iterator[sa.Connection]:
-        with self._damage_named(), self._wengine.begin() as conn:
-            if self._pg:
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
-            yield conn
+    def _transaction(self, *, batch: bool = False, pooled: bool = False) -> Iterator[Tx]:
+        """One audited write transaction: the connection (the held one, unless ``pooled``), the PostgreSQL
+        writers' lock, the Tx, its queued rows and audit entries, the commit, then the anchor. The one
+        generator a single-commit write runs through (issue #14): a damaged database is named here, not by
+        a context manager of its own."""
+        try:
+            with ((None if pooled else self._held) or self._wengine).begin() as conn:
+                if self._pg:
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
+                tx = Tx(conn, m.utcnow(), batch=batch)
+                if batch:
+                    self._local.tx = tx
+                try:
+                    yield tx
+                    tx.flush()
+                    # the key is loaded at the first write that has something to seal, not before
+                    new_head = (
+                        audit.append(conn, tx.entries, tx.at, self._audit_key()) if tx.entries else None
+                    )
+                finally:
+                    if batch:
+                        self._local.tx = None
+        except (sa.exc.OperationalError, sa.exc.DatabaseError) as err:
+            if isinstance(err, sa.exc.IntegrityError):
+                raise
+            raise self._damaged(err) from None
+        self._committed(tx, new_head)
+
+    def _damaged(self, err: Exception) -> InputError:
+        return InputError("--db", db_problem(err), found=mask_url(self.url), allowed=self._fix())
 
     @contextmanager
     def _damage_named(self, *, reading: bool = False) -> Iterator[None]:
@@ -180,7 +213,7 @@ class RecordStore(RunWrites, RunReads):
         except (sa.exc.OperationalError, sa.exc.DatabaseError) as err:
             if isinstance(err, sa.exc.IntegrityError):
                 raise
-            raise InputError("--db", db_problem(err), found=mask_url(self.url), allowed=self._fix()) from None
+            raise self._damaged(err) from None
         except (UnicodeDecodeError, ValueError, OverflowError) as err:  # a stored value the file garbled
             if not reading:
                 raise
@@ -194,21 +227,12 @@ class RecordStore(RunWrites, RunReads):
     def _fix(self) -> str:
         return "check the server, the database name and the credentials" if self._pg else DB_FIX
 
-    @contextmanager
-    def _write(self) -> Iterator[Tx]:
+    def _write(self) -> contextlib.AbstractContextManager[Tx]:
+        """The write's transaction: this thread's open batch (committed when the batch ends), or its own."""
         batch = getattr(self._local, "tx", None)
-        if batch is not None:  # inside batch(): one transaction, committed when the batch ends
-            yield batch
-            return
-        with self._write_conn() as conn:
-            tx = Tx(conn, m.utcnow())
-            yield tx
-            tx.flush()
-            new_head = audit.append(conn, tx.entries, tx.at, self._audit_key())
-        self._committed(tx, new_head)
-
-    def _in_batch(self) -> bool:
-        return getattr(self._local, "tx", None) is not None
+        if batch is not None:
+            return contextlib.nullcontext(batch)
+        return self._transaction()
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -219,27 +243,20 @@ class RecordStore(RunWrites, RunReads):
         if getattr(self._local, "tx", None) is not None:  # nested: the outer batch commits
             yield
             return
-        with self._write_conn() as conn:
-            tx = Tx(conn, m.utcnow())
-            self._local.tx = tx
-            try:
-                yield
-                tx.flush()
-                new_head = audit.append(conn, tx.entries, tx.at, self._audit_key())
-            finally:
-                self._local.tx = None
-        self._committed(tx, new_head)
+        with self._transaction(batch=True):
+            yield
 
     def _audit_key(self) -> bytes:
         if self._key is None:
             self._key = audit.load_key(create=True)
+            self._anchor = audit.anchor_file(self.identity)  # found with the key, once (not per commit)
         return self._key
 
     def _committed(self, tx: Tx, new_head: tuple[int, str] | None) -> None:
         """After the commit: the chain head goes to the anchor file outside the database, and the rows the
         transaction wrote are remembered (only now: a rolled-back row id may be given out again)."""
         if new_head is not None:
-            audit.write_anchor(self.identity, *new_head)
+            audit.write_anchor(self.identity, *new_head, path=self._anchor)
         if tx.remembered:
             if len(self.remembered) > 20_000:  # a long-lived store (the GUI) forgets old runs' points
                 self.remembered.clear()
