@@ -94,3 +94,32 @@ def test_points_open_when_an_instrument_stops_answering_are_closed(tmp_path):
         closed = [p for p in record["points"] if p["status"] == "failed"]
         assert closed and all(p["message"].startswith("run ended (error)") for p in closed)
         assert store.verify_audit() == []
+
+
+def test_a_source_that_drops_its_output_in_the_creep_window_stops_the_run_within_seconds_not_at_its_end(
+    tmp_path,
+):
+    """The creep window is 600 s with no pulses to read; the source is asked every health_check_s (10 s)
+    whether it still holds its output, so an output that goes off 0 s into the window ends the run about
+    10 s later, as an error of the source, not a creep result."""
+    db = f"sqlite:///{tmp_path / 'records.sqlite'}"
+    box: dict = {}
+
+    def trip_at_creep(rec):
+        if type(rec) is r.Waiting and rec.what == "creep" and not box.get("at"):
+            box["at"] = box["kernel"].bench.clock.now()
+            box["kernel"].bench.simulator.physics.set_output(
+                False
+            )  # STBY pressed at the unit: it queues nothing
+
+    service = RunService(db_url=db)
+    outcome = service.run(
+        RunRequest(bench_file=str(ROOT / "examples" / "2s-board.toml"), plan="ansi-c12.20-2s", db_url=db),
+        [trip_at_creep],
+        on_kernel=lambda k: box.update(kernel=k),
+    )
+    service.store.close()
+    stopped = box["kernel"].bench.clock.now()
+    assert outcome.outcome == "error" and "output went off" in outcome.message, outcome.message
+    assert stopped - box["at"] < 12.0, f"noticed {stopped - box['at']:.0f} s into the 600 s window"
+    assert box["kernel"].bench.simulator.physics.output_on is False

@@ -55,6 +55,21 @@ def test_a_gate_still_waiting_for_its_first_edge_has_no_age():
         assert calc.poll() == ("running", 0.0)
 
 
+def messages_sent(monkeypatch) -> list[str]:
+    """Every message sent to a simulated instrument from now on, in order."""
+    from pyvisa_sim.highlevel import SimVisaLibrary
+
+    sent: list[str] = []
+    write = SimVisaLibrary.write
+
+    def noted(self, session, data):
+        sent.append(bytes(data).decode().strip())
+        return write(self, session, data)
+
+    monkeypatch.setattr(SimVisaLibrary, "write", noted)
+    return sent
+
+
 PLAN = """
 id = "one-ll"
 title = "LL only"
@@ -86,21 +101,13 @@ def test_a_board_point_ends_with_its_last_gate_and_reads_each_position_once_per_
     """Three meters on a 3 s one-pulse LL: the point ends within 0.1 s of its slowest meter's third gate
     (it was up to a quarter gate late when polled), asking each position once how long ago its series
     opened and reading its gates once each."""
-    from pyvisa_sim.highlevel import SimVisaLibrary
 
     from bench.kernel import KernelSettings, RunKernel
     from bench.records import RecordStore
     from bench.session import meters_from_bench
     from procedures.plans import load_plan_file
 
-    sent: list[str] = []
-    write = SimVisaLibrary.write
-
-    def noted(self, session, data):
-        sent.append(bytes(data).decode().strip())
-        return write(self, session, data)
-
-    monkeypatch.setattr(SimVisaLibrary, "write", noted)
+    sent = messages_sent(monkeypatch)
 
     plan_file = tmp_path / "ll.toml"
     plan_file.write_text(PLAN, encoding="utf-8")
@@ -132,3 +139,25 @@ def test_a_board_point_ends_with_its_last_gate_and_reads_each_position_once_per_
     for pos in (1, 2, 3):
         assert sent.count(f"POS{pos}:STAT?") == 1
         assert sent.count(f"POS{pos}:RES:ALL?") <= 3
+
+
+def test_an_unchanged_gate_configuration_is_not_sent_again_until_a_safe_state(monkeypatch):
+    """POS<n>:CONF is a setting the counter keeps: a second point with the same Kt and pulses sends none,
+    a changed one sends it, and after the safe state it is sent afresh."""
+    sent = messages_sent(monkeypatch)
+    d = bench_dict([meter(1)], three_phase=False)
+    with open_bench(parse_bench_config(d)) as bench:
+        calc = bench.calculators[1]
+        for (kt, n), expected in (
+            ((0.6, 1), ["POS1:CONF 0.6,1"]),
+            ((0.6, 1), []),
+            ((0.6, 2), ["POS1:CONF 0.6,2"]),
+        ):
+            del sent[:]
+            calc.configure(kt, n)
+            calc.settings_done()
+            assert [m for m in sent if ":CONF " in m] == expected
+        bench.safe_state()
+        del sent[:]
+        calc.configure(0.6, 2)
+        assert [m for m in sent if ":CONF " in m] == ["POS1:CONF 0.6,2"]

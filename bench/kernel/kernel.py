@@ -43,7 +43,7 @@ from bench.kernel.states import (
 )
 from bench.meters import LoadedMeter
 from bench.safety import UNCONFIRMED, Watchdog, de_energise
-from instruments.errors import InstrumentError
+from instruments.errors import InstrumentError, InstrumentFault
 from instruments.interfaces import Bench, ReferenceReading
 from procedures.errors import InputError
 from procedures.plans import Plan, ResolvedPlan
@@ -86,6 +86,8 @@ class RunKernel:
         self.done: set[tuple[int, str, str]] = set()
         self.gate_runner = GateRunner(self)
         self.harmonics_on = False  # the source carries a harmonic point's harmonics (source.energise)
+        self.source_checked = 0.0  # bench time the source last said it holds its output (sleep)
+        self.expect_on = False  # the kernel switched the source on and has not switched it off since
         registry.kinds()  # load the kind plug-ins now, not in the middle of the run
         self.context = RunContext(self)
         self.writer = None
@@ -220,6 +222,7 @@ class RunKernel:
             outcome, message, reraise = "error", f"{type(exc).__name__}: {exc}", exc
         finally:
             safety = de_energise(self.bench)  # FIRST, on every path out: nothing is recorded before it
+            self.expect_on = False
             if self._watchdog:
                 self._watchdog.stop()
         if any(str(e).startswith(UNCONFIRMED) for e in safety) and end is not RunState.INTERRUPTED:
@@ -401,15 +404,35 @@ class RunKernel:
             self.publish([r.Resumed()])
 
     def sleep(self, seconds: float) -> None:
-        """Sleep in bench time in slices, so abort and the watchdog stay responsive."""
+        """Sleep in bench time in slices, so abort and the watchdog stay responsive; every
+        ``health_check_s`` the source is asked whether it holds its output (a source that tripped raises
+        InstrumentFault, one that went silent InstrumentError: the run stops and de-energises now)."""
         clock = self.bench.clock
         end = clock.now() + seconds
         while True:
             self.safe_point()
-            left = end - clock.now()
+            now = clock.now()
+            if now - self.source_checked >= self.settings.health_check_s:
+                self._source_holds()
+                self.source_checked = now
+            left = end - now
             if left <= 0:
                 return
             clock.sleep(min(left, 1.0))
+
+    def _source_holds(self) -> None:
+        """A source that tripped raises InstrumentFault (the driver's own words), one gone silent an
+        InstrumentError; one whose output is simply off while the kernel left it on is a fault too."""
+        with self.io:
+            on = self.bench.source.output_is_on()
+        if self.expect_on and not on:
+            self.expect_on = False
+            raise InstrumentFault(
+                self.bench.source.name,
+                "output_is_on",
+                None,
+                "the source's output went off during the test (it tripped, or was switched off at the bench)",
+            )
 
     def ask(self, question: Callable, *args):
         """A person decides, with the source off (switched off here, and confirmed); the watchdog does not
@@ -459,6 +482,7 @@ class RunKernel:
     def _before_as_left(self) -> bool:
         if not self.pending(("as-left",)):
             return True
+        self.expect_on = False
         de_energise(self.bench)
         return bool(self.ask(self.settings.adjust)) if self.settings.adjust else True
 
@@ -468,6 +492,7 @@ class RunKernel:
         energise(self, *load)
 
     def source_off(self) -> None:
+        self.expect_on = False
         with self.io:
             self.bench.source.output_off()
 

@@ -22,6 +22,10 @@ class KernelSettings:
     gate_timeout_factor: float = 3.0  # a gate may take this many times its planned length ...
     gate_timeout_margin_s: float = 10.0  # ... plus this, before the meter counts as "no pulses"
     gate_poll_s: float = 0.05
+    # during a long wait (a creep or starting window, a long gate, warm-up) the source is asked this often
+    # whether it still holds its output: a trip or an instrument gone silent stops the run then, not at the
+    # window's end (bench seconds; each check is one message)
+    health_check_s: float = 10.0
     max_gate_s: float = 300.0
     min_meter_pulses: int = 1
     allow_overdue: bool = False

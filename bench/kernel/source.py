@@ -30,6 +30,7 @@ def energise(
             k.harmonics_on = bool(harmonics)
         if not source.output_is_on():
             source.output_on()
+    k.source_checked, k.expect_on = k.bench.clock.now(), True
 
 
 def stabilise(k, expected_current: float) -> ReferenceReading:

@@ -95,11 +95,14 @@ class SimCounter:
 
     def calculators(self, positions: tuple[int, ...]) -> dict[int, PositionCalculator]:
         self.positions = positions
-        return {p: PositionCalculator(self, p) for p in positions}
+        self._calculators = {p: PositionCalculator(self, p) for p in positions}
+        return dict(self._calculators)
 
     def safe_state(self) -> None:
         for p in self.positions:
             self.link.write(COMMANDS["abort"].format(p=p))
+        for calc in getattr(self, "_calculators", {}).values():
+            calc._config = None  # after a safe state every gate is set up afresh
 
     def close(self) -> None:
         self.link.close()
@@ -112,6 +115,7 @@ class PositionCalculator:
         self.rack, self.position = rack, position
         self.name = f"{rack.name} position {position}"
         self._quantity = "active"  # the device's power-on default (POS<n>:QUAN W)
+        self._config: tuple[float, int] | None = None  # the gate last configured (POS<n>:CONF persists)
 
     def _c(self, key: str, **kw) -> str:
         return COMMANDS[key].format(p=self.position, **kw)
@@ -129,7 +133,11 @@ class PositionCalculator:
         if quantity != self._quantity:
             self.rack.wrote(self._c("quantity", q=QUANTITY_WORDS[quantity]))
             self._quantity = quantity
-        self.rack.wrote(self._c("configure", kt=kt_wh, n=meter_pulses))
+        # a setting the device keeps (sim_counter.yaml: an abort stops the gate, not its configuration) is
+        # sent again only when it changes, as the quantity is
+        if (kt_wh, meter_pulses) != self._config:
+            self.rack.wrote(self._c("configure", kt=kt_wh, n=meter_pulses))
+            self._config = (kt_wh, meter_pulses)
 
     def start(self) -> None:
         self.rack.wrote(self._c("start"))
@@ -199,6 +207,7 @@ class PositionCalculator:
         self.rack.link.write(self._c("abort"))
 
     def safe_state(self) -> None:
+        self._config = None  # after a safe state the gate is set up afresh
         self.stop()
 
 
