@@ -107,7 +107,9 @@ def get_driver(name: str, *, field: str = "driver", source: str | None = None) -
     known = drivers()
     spec = known.get(str(name).lower())
     if spec is None:
-        names = sorted({s.name for s in known.values()})
+        # every name a bench file may use, each driver's aliases beside it (examples use "fluke6105a")
+        specs = {s.name: s for s in known.values()}
+        names = [n + (f" (or {', '.join(s.aliases)})" if s.aliases else "") for n, s in sorted(specs.items())]
         problem = "unknown instrument driver"
         if _broken:
             problem += "; plug-ins that failed to load: " + "; ".join(

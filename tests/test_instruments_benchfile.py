@@ -147,3 +147,11 @@ def test_third_party_driver_from_entry_point(monkeypatch):
         registry.drivers.cache_clear()
     with pytest.raises(InputError, match="allowed: .*fluke6100"):
         get_driver("acme9000")
+
+
+def test_an_unknown_driver_lists_each_driver_with_the_aliases_a_bench_file_may_use():
+    from instruments.registry import get_driver
+
+    with pytest.raises(InputError) as exc:
+        get_driver("fluke6150a")
+    assert "fluke6100 (or fluke6105a, fluke6100b)" in str(exc.value)  # examples/16s-fluke6105a.toml's name
