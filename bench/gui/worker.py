@@ -35,7 +35,7 @@ from procedures.errors import InputError
 
 YIELD_S = 0.001  # the worker's pause per engine event (virtual time would otherwise starve the window)
 DRAIN_EVERY_MS = 40  # the GUI takes queued engine events this often (25 times a second) ...
-DRAIN_BUDGET_S = 0.008  # ... for at most this long each time, then lets the event loop paint
+DRAIN_BUDGET_S = 0.006  # ... for at most this long each time (then the board is redrawn once)
 
 
 class EventPump(QObject):
@@ -73,10 +73,16 @@ class EventPump(QObject):
 
     @Slot()
     def _drain(self) -> None:
-        t0 = time.perf_counter()
-        while self._queue and time.perf_counter() - t0 < DRAIN_BUDGET_S:
-            items = [self._queue.popleft() for _ in range(min(16, len(self._queue)))]
-            self.batch.emit(items)
+        """Show what is queued, until the budget is spent: one batch, so the board is redrawn once."""
+        if not self._queue:
+            return
+        deadline = time.perf_counter() + DRAIN_BUDGET_S
+
+        def until_the_budget_is_spent():
+            while self._queue and time.perf_counter() < deadline:
+                yield self._queue.popleft()
+
+        self.batch.emit(until_the_budget_is_spent())
 
     def flush(self) -> None:
         """GUI thread: deliver everything queued now (before a question or the end of a run)."""

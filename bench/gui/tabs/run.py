@@ -328,7 +328,8 @@ class RunTab:
             dlg.deleteLater()
 
     # ================================================================ engine events
-    def on_events(self, events: list) -> None:
+    def on_events(self, events) -> None:
+        """Engine events (a list, or the pump's time-boxed iterator): the board is redrawn once at the end."""
         touched: set[int] = set()
         with self.board.batch():
             for ev in events:
