@@ -105,6 +105,50 @@ class RetestDialog(_ReasonDialog):
         self._finish(lay, form, "&Retest…")
 
 
+class OtherBenchDialog(_ReasonDialog):
+    """Resume an interrupted run on other instruments than it started on (as ``meterbench resume N
+    --other-bench REASON``): the reason is recorded with the run and stated on its certificates."""
+
+    def __init__(self, run_id: int, problem: str, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Resume run {run_id} on this bench?")
+        self.setMinimumWidth(620)
+        lay = QVBoxLayout(self)
+        head = QLabel(f"Run {run_id} was not resumed: this is not the bench it started on.")
+        head.setFont(big_font(13, True))
+        head.setWordWrap(True)
+        lay.addWidget(head)
+        self.problem = QLabel(problem)
+        self.problem.setFont(big_font(11))
+        self.problem.setWordWrap(True)
+        self.problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problem.setStyleSheet("color:#7a0000;")
+        lay.addWidget(self.problem)
+        note = QLabel(
+            f"{SOURCE_OFF} Nothing was energised. To finish the run on this bench, say why: the reason "
+            "and what differs are recorded with the run and stated on every certificate of the run."
+        )
+        note.setWordWrap(True)
+        lay.addWidget(note)
+        self.reason = QLineEdit()
+        self.reason.setFont(big_font(12))
+        self.reason.setPlaceholderText("reason, e.g. bench 1 reference sent for calibration; same laboratory")
+        form = QFormLayout()
+        form.addRow("&Reason (required)", self.reason)
+        self._finish(lay, form, "&Record the reason and resume (energises)")
+
+    def accept(self) -> None:
+        from procedures import bounds
+        from procedures.errors import InputError
+
+        try:
+            bounds.text("reason", self.reason.text())
+        except InputError as exc:
+            self.error.setText(str(exc))
+            return
+        super().accept()
+
+
 class _EnginePrompt(QDialog):
     """A question the engine thread is waiting on: answered once, Esc does ``_escape``."""
 

@@ -182,6 +182,7 @@ class RunJob:
     warmup_s: float = 0.0
     retest: dict | None = None  # RunKernel.retest's arguments: test one point of a recorded run again
     resume_run: int | None = None  # finish this interrupted run (its recorded points are not repeated)
+    other_bench: str = ""  # resume on other instruments than the run started on: the technician's reason
     json_out: str | None = None  # write the run JSON here when the run ends (README: 'The run JSON')
     environment: dict = field(default_factory=dict)  # temperature_c, humidity_pct as measured at the bench
 
@@ -207,6 +208,7 @@ class BenchWorker(QObject):
     run_started = Signal(int)
     run_finished = Signal(object)  # RunOutcome
     run_failed = Signal(str)  # could not start or crashed: the message (InputError text)
+    other_bench = Signal(object, str)  # a resume refused on other instruments: the RunJob, why (one line)
     question = Signal(object)  # a Question the engine thread is waiting on
     preview_ready = Signal(object, object, str)  # CertJob, [png paths], pdf path
     issued = Signal(object, str)  # CertJob, pdf path
@@ -352,6 +354,7 @@ class BenchWorker(QObject):
             allow_overdue=job.allow_overdue,
             passes=tuple(job.passes),
             warmup_s=job.warmup_s,
+            other_bench=job.other_bench,
             adjust=lambda: bool(self._ask(engine_box[0], Question("as-left"))),
             wiring_decision=lambda pos, findings: self._ask(
                 engine_box[0], Question("wiring", pos, list(findings))
@@ -402,7 +405,10 @@ class BenchWorker(QObject):
                 retest=job.retest,
             )
         except InputError as exc:
-            self.run_failed.emit(str(exc))
+            if _refused_elsewhere(job, exc):  # nothing was energised: the window asks for a reason
+                self.other_bench.emit(job, exc.problem)
+            else:
+                self.run_failed.emit(str(exc))
         except Exception as exc:  # noqa: BLE001 - the engine already de-energised; tell the technician
             self.run_failed.emit(f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
         else:
@@ -466,6 +472,17 @@ class BenchWorker(QObject):
             self.issued.emit(job, str(cert.pdf_path))
         except Exception as exc:  # noqa: BLE001
             self.cert_failed.emit(job, str(exc))
+
+
+def _refused_elsewhere(job: RunJob, exc: InputError) -> bool:
+    """The resume was refused because this bench is not the one the run started on, and no reason was
+    given (the kernel's refusal names the field ``bench`` and offers ``--other-bench``)."""
+    return (
+        job.resume_run is not None
+        and not job.other_bench
+        and exc.field == "bench"
+        and "--other-bench" in (exc.allowed or "")
+    )
 
 
 def _whoami() -> str:
