@@ -97,14 +97,16 @@ class EventPump(QObject):
 class Question:
     """Something the engine thread asks the technician, with the source off; it waits for the answer.
 
-    ``kind`` is "as-left" (answer: True = test the as-left pass, False = skip it) or "wiring" (answer: the
-    operator's reason to carry on, or None to let the finding stop ``position``; None = the board).
+    ``kind`` is "as-left" (answer: True = test the as-left pass, False = skip it), "wiring" (answer: the
+    operator's reason to carry on, or None to let the finding stop ``position``; None = the board) or
+    "register" (answer: the kWh the technician typed from ``position``'s display, or None: no reading).
     An abort cancels the question, which ends the run as aborted.
     """
 
     kind: str
     position: int | None = None
     findings: list = field(default_factory=list)
+    which: str = ""  # "register": the reading asked for, "start" or "end" (answer: kWh, or None)
     answer: object = None
     cancelled: str = ""  # the abort reason, when an abort released the wait
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -183,6 +185,7 @@ class RunJob:
     retest: dict | None = None  # RunKernel.retest's arguments: test one point of a recorded run again
     resume_run: int | None = None  # finish this interrupted run (its recorded points are not repeated)
     other_bench: str = ""  # resume on other instruments than the run started on: the technician's reason
+    type_registers: bool = False  # register points on a meter without a readable port: ask for the readings
     json_out: str | None = None  # write the run JSON here when the run ends (README: 'The run JSON')
     environment: dict = field(default_factory=dict)  # temperature_c, humidity_pct as measured at the bench
 
@@ -360,6 +363,10 @@ class BenchWorker(QObject):
                 engine_box[0], Question("wiring", pos, list(findings))
             ),
         )
+        if job.type_registers:  # as `meterbench run --type-registers`: asked with the source off
+            settings.register_entry = lambda pos, which: self._ask(
+                engine_box[0], Question("register", pos, which=which)
+            )
 
         def listener(ev) -> None:
             if ev.kind == "run_started":

@@ -86,6 +86,7 @@ class ResultsTab:
                 self.settings.operator or record["run"]["operator"],
                 self.settings.speed,
                 retest=retest,
+                type_registers=self.type_registers_box.isChecked(),
                 json_out=self.settings.run_json_path(),
             )
         )
@@ -156,6 +157,7 @@ class ResultsTab:
                 passes=tuple(settings.get("passes") or ("as-found",)),
                 warmup_s=float(settings.get("warmup_s") or 0.0),
                 resume_run=run_id,
+                type_registers=self.type_registers_box.isChecked(),
                 json_out=self.settings.run_json_path(),
             )
         )
