@@ -140,6 +140,8 @@ class OtherBenchDialog(_ReasonDialog):
         form = QFormLayout()
         form.addRow("&Reason (required)", self.reason)
         self._finish(lay, form, "&Record the reason and resume (energises)")
+        self.error.setWordWrap(True)
+        self.error.hide()  # shown with its message, so the dialog has no blank gap
 
     def accept(self) -> None:
         from procedures import bounds
@@ -148,8 +150,10 @@ class OtherBenchDialog(_ReasonDialog):
             bounds.text("reason", self.reason.text())
         except InputError as exc:
             self.error.setText(str(exc))
+            self.error.show()
             return
         super().accept()
+        self.error.setVisible(bool(self.error.text()) and self.result() != QDialog.DialogCode.Accepted)
 
 
 class _EnginePrompt(QDialog):
@@ -392,6 +396,7 @@ class RegisterReadingPrompt(_EnginePrompt):
         self.abort.clicked.connect(self._escape)
 
     def _echo(self, text: str) -> None:
+        self.error.hide()  # the error was about what was typed before
         try:
             self.echo.setText(f"Recorded as {register_kwh(text):.10g} kWh")
         except InputError:
