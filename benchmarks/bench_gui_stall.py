@@ -1,12 +1,15 @@
 """Worst event-loop stall of the bench application during a simulated 24-position run (target < 30 ms).
 
-    .venv/bin/python benchmarks/bench_gui_stall.py [--positions 24] [--plan ansi-c12.20-2s]
+    .venv/bin/python benchmarks/bench_gui_stall.py [--positions 24] [--plan ansi-c12.20-2s] [--trace]
 
 Builds a 24-socket copy of examples/2s-board.toml in a temporary folder, opens the window offscreen,
 loads the simulated meters, waits for the window's instrument check, presses Start and runs the plan in
 virtual time (speed 0: the engine runs flat out, the worst case for the window) while, in the GUI thread,
 a 5 ms timer ticks: a stall is how late a tick arrives. Prints the worst stall, the 99th percentile and
 the run's wall time, then the worst stall in the 2.5 s after the run (results, re-check of the bench).
+The event loop turns as in the application (``app.exec``); ``--python-loop`` turns it from Python as this
+benchmark first did. ``--trace`` says what ran in each of the five worst stalls. The machine's load is part
+of every number: on a shared 2-core machine, a tick late with little GUI-thread CPU in it was waiting for a CPU.
 """
 
 from __future__ import annotations
