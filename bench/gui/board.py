@@ -7,7 +7,7 @@ wiring and register are cells too. The running point is marked ``▶`` in its he
 positions it is testing. A position's headline (the Result column) is its verdict and the failing test.
 
 The model keeps plain data per position (:class:`BoardRow`) and tells the view only which cells changed,
-once per batch of engine events: a reading repaints one cell, not the board.
+once per batch of engine events, as one rectangle: a reading repaints one cell, not the board.
 """
 
 from __future__ import annotations
@@ -208,8 +208,9 @@ class BoardModel(QStandardItemModel):
                         changed.add((r, c))
         finally:
             self.blockSignals(False)
-        for (r0, r1), (c0, c1) in _spans(changed):
-            self.dataChanged.emit(self.index(r0, c0), self.index(r1, c1))
+        if changed:  # one rectangle for the view: each emit is a call into Qt, painting is cheap
+            rows, cols = [r for r, _ in changed], [c for _, c in changed]
+            self.dataChanged.emit(self.index(min(rows), min(cols)), self.index(max(rows), max(cols)))
 
     def _show(self, r: int, c: int, look: tuple) -> None:
         text, bg, fg, bold, tip, align = look
@@ -347,14 +348,6 @@ class BoardModel(QStandardItemModel):
     def verdict(self, position: int, col: str) -> str:
         row = self.row(position)
         return row.cells.get(col, Cell()).verdict if row else ""
-
-
-def _spans(cells: set[tuple[int, int]]) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-    """Changed cells as few rectangles: one per changed row, spanning its changed columns."""
-    rows: dict[int, list[int]] = {}
-    for r, c in cells:
-        rows.setdefault(r, []).append(c)
-    return [((r, r), (min(cs), max(cs))) for r, cs in sorted(rows.items())]
 
 
 class BoardView(QTableView):

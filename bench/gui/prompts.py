@@ -1,12 +1,15 @@
 """What the window asks the technician: wiring overrides and, mid-run, the engine's questions.
 
-The mid-run prompts (:class:`AsLeftPrompt`, :class:`WiringDecisionDialog`) are not modal: the engine
-thread waits for the answer with the source off, and the window stays live behind them, so ABORT (toolbar)
-is always one click away and the technician can look at the results before answering. Each prompt answers
+The mid-run prompts (:class:`AsLeftPrompt`, :class:`WiringDecisionDialog`, :class:`RegisterReadingPrompt`)
+are not modal: the engine thread waits for the answer with the source off, and the window stays live behind
+them, so ABORT (toolbar) is always one click away and the technician can look at the results before
+answering. Each prompt answers
 exactly once through its ``answered`` signal; closing it with the title bar counts as its Esc action.
 """
 
 from __future__ import annotations
+
+import math
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
@@ -21,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from bench.gui.widgets import big_font
+from procedures.errors import InputError
 
 MIN_REASON = 5  # characters: a reason goes on the record and the certificate, "ok" is not one
 SOURCE_OFF = "Source is OFF."
@@ -105,6 +109,53 @@ class RetestDialog(_ReasonDialog):
         self._finish(lay, form, "&Retest…")
 
 
+class OtherBenchDialog(_ReasonDialog):
+    """Resume an interrupted run on other instruments than it started on (as ``meterbench resume N
+    --other-bench REASON``): the reason is recorded with the run and stated on its certificates."""
+
+    def __init__(self, run_id: int, problem: str, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Resume run {run_id} on this bench?")
+        self.setMinimumWidth(620)
+        lay = QVBoxLayout(self)
+        head = QLabel(f"Run {run_id} was not resumed: this is not the bench it started on.")
+        head.setFont(big_font(13, True))
+        head.setWordWrap(True)
+        lay.addWidget(head)
+        self.problem = QLabel(problem)
+        self.problem.setFont(big_font(11))
+        self.problem.setWordWrap(True)
+        self.problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problem.setStyleSheet("color:#7a0000;")
+        lay.addWidget(self.problem)
+        note = QLabel(
+            f"{SOURCE_OFF} Nothing was energised. To finish the run on this bench, say why: the reason "
+            "and what differs are recorded with the run and stated on every certificate of the run."
+        )
+        note.setWordWrap(True)
+        lay.addWidget(note)
+        self.reason = QLineEdit()
+        self.reason.setFont(big_font(12))
+        self.reason.setPlaceholderText("reason, e.g. bench 1 reference sent for calibration; same laboratory")
+        form = QFormLayout()
+        form.addRow("&Reason (required)", self.reason)
+        self._finish(lay, form, "&Record the reason and resume (energises)")
+        self.error.setWordWrap(True)
+        self.error.hide()  # shown with its message, so the dialog has no blank gap
+
+    def accept(self) -> None:
+        from procedures import bounds
+
+        try:
+            bounds.text("reason", self.reason.text())
+        except InputError as exc:
+            self.error.setText(str(exc))
+            self.error.show()
+            return
+        super().accept()
+        self.error.setVisible(bool(self.error.text()) and self.result() != QDialog.DialogCode.Accepted)
+
+
 class _EnginePrompt(QDialog):
     """A question the engine thread is waiting on: answered once, Esc does ``_escape``."""
 
@@ -129,7 +180,9 @@ class _EnginePrompt(QDialog):
             return
         self.done_ = True
         self.answered.emit(answer)
-        self.close()
+        # Not close(): QDialog's closeEvent calls reject(), this prompt's Esc action, and a prompt already
+        # answered ignored it and stayed on screen until the run ended.
+        super().done(int(QDialog.DialogCode.Accepted))
 
     def _escape(self) -> None:
         raise NotImplementedError
@@ -142,8 +195,11 @@ class _EnginePrompt(QDialog):
             return True
         return super().event(e)
 
-    def reject(self) -> None:  # Esc
-        self._escape()
+    def reject(self) -> None:  # Esc; once answered (or closed by the run's end), only closes
+        if self.done_:
+            super().reject()
+        else:
+            self._escape()
 
     def closeEvent(self, e) -> None:  # noqa: N802 - Qt override: the title bar's close is the Esc action
         if not self.done_:
@@ -263,3 +319,98 @@ class WiringDecisionDialog(_EnginePrompt):
 
     def _escape(self) -> None:
         self.give(None)
+
+
+REGISTER_FIELD = "register reading (kWh)"
+
+
+def register_kwh(text: str) -> float:
+    """A register reading as typed from a meter's display (a decimal comma is a point, as the CLI takes it):
+    a number of kWh >= 0, else an InputError naming the field."""
+    allowed = "a number of kWh >= 0 as the display shows it, e.g. 12345.678"
+    clean = text.strip().replace(",", ".")
+    if not clean:
+        raise InputError(
+            REGISTER_FIELD, "is empty: type the reading the meter's display shows", allowed=allowed
+        )
+    try:
+        value = float(clean)
+    except ValueError:
+        raise InputError(REGISTER_FIELD, "is not a number", found=text.strip(), allowed=allowed) from None
+    if not math.isfinite(value) or value < 0:
+        raise InputError(REGISTER_FIELD, "is not a register reading", found=text.strip(), allowed=allowed)
+    return value
+
+
+class RegisterReadingPrompt(_EnginePrompt):
+    """A register point on a meter without a readable port: the technician types the reading its display
+    shows (``meterbench run --type-registers``), the source off. ``answered`` carries the kWh, None (no
+    reading: this position's register point fails) or ``"abort"`` (Esc)."""
+
+    def __init__(self, position: int, which: str, parent=None) -> None:
+        super().__init__(f"Register reading — position {position}", parent)
+        head = QLabel(f"Position {position}: type the register's {which.upper()} reading")
+        head.setFont(big_font(14, True))
+        head.setWordWrap(True)
+        self.lay.addWidget(head)
+        when = (
+            "Read it now, before the register test's load is applied."
+            if which == "start"
+            else "Read it now that the register test's load has been switched off."
+        )
+        note = QLabel(
+            f"This meter has no readable port. {when} Type the energy register (kWh) exactly as the meter's "
+            "display shows it: it is recorded as typed by the technician, and its certificate says so."
+        )
+        note.setFont(big_font(11))
+        note.setWordWrap(True)
+        self.lay.addWidget(note)
+        form = QFormLayout()
+        self.value = QLineEdit()
+        self.value.setFont(big_font(14))
+        self.value.setPlaceholderText("e.g. 12345.678")
+        form.addRow("&Register reading (kWh)", self.value)
+        self.lay.addLayout(form)
+        self.echo = QLabel("")  # what will be recorded, so 12,345 read as 12.345 is seen before it is sent
+        self.echo.setFont(big_font(11))
+        self.lay.addWidget(self.echo)
+        self.error = QLabel("")
+        self.error.setStyleSheet("color:#b00000; font-weight:bold;")
+        self.error.setWordWrap(True)
+        self.error.hide()
+        self.lay.addWidget(self.error)
+        self.record = QPushButton("&Record this reading (Enter)")
+        self.none = QPushButton("&No reading (this position's register test fails)")
+        self.abort = QPushButton("■ ABORT the run (Esc)")
+        self.abort.setStyleSheet("background:#b00000; color:white; font-weight:bold; padding:6px;")
+        for b in (self.record, self.none, self.abort):
+            b.setFont(big_font(12, True))
+            b.setMinimumHeight(40)
+            self.lay.addWidget(b)
+        self.record.setDefault(True)
+        self.value.setFocus()
+        self.value.textChanged.connect(self._echo)
+        self.value.returnPressed.connect(self._record)
+        self.record.clicked.connect(self._record)
+        self.none.clicked.connect(lambda: self.give(None))
+        self.abort.clicked.connect(self._escape)
+
+    def _echo(self, text: str) -> None:
+        self.error.hide()  # the error was about what was typed before
+        try:
+            self.echo.setText(f"Recorded as {register_kwh(text):.10g} kWh")
+        except InputError:
+            self.echo.setText("")
+
+    def _record(self) -> None:
+        try:
+            value = register_kwh(self.value.text())
+        except InputError as exc:
+            self.error.setText(str(exc))
+            self.error.show()
+            self.value.setFocus()
+            return
+        self.give(value)
+
+    def _escape(self) -> None:
+        self.give("abort")

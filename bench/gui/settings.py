@@ -24,6 +24,7 @@ class GuiSettings:
     approver: str = ""
     as_left: bool = False  # runs test an as-left pass after the as-found pass (meters adjusted in between)
     warmup_s: float = 0.0  # bench seconds energised at the plan's voltage and TA before the first point
+    type_registers: bool = False  # a meter without a readable port: the technician types its register
     allow_overdue: bool = False  # never set from the window: overdue references are refused
 
     def run_json_path(self) -> str:

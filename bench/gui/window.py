@@ -105,6 +105,7 @@ class MainWindow(
         self.confirm = self._confirm_dialog  # tests replace it; a person answers the real dialog
         self.ask_override = self._override_dialog
         self.ask_retest = self._retest_dialog
+        self.ask_other_bench = self._other_bench_dialog  # (run_id, why) -> reason or None
         self.ask_meter = self._meter_dialog  # (position, raw) -> LoadedMeter or None
         self._phasors: tuple[dict, str] | None = None
         self.prompts: list = []  # open mid-run prompts (the engine thread waits on each)
@@ -125,6 +126,7 @@ class MainWindow(
         self.worker.run_started.connect(self.on_run_started)
         self.worker.run_finished.connect(self.on_run_finished)
         self.worker.run_failed.connect(self.on_run_failed)
+        self.worker.other_bench.connect(self.on_other_bench)
         self.worker.question.connect(self.on_question)
         self.worker.preview_ready.connect(self.on_preview_ready)
         self.worker.issued.connect(self.on_issued)

@@ -35,7 +35,7 @@ from procedures.errors import InputError
 
 YIELD_S = 0.001  # the worker's pause per engine event (virtual time would otherwise starve the window)
 DRAIN_EVERY_MS = 40  # the GUI takes queued engine events this often (25 times a second) ...
-DRAIN_BUDGET_S = 0.008  # ... for at most this long each time, then lets the event loop paint
+DRAIN_BUDGET_S = 0.006  # ... for at most this long each time (then the board is redrawn once)
 
 
 class EventPump(QObject):
@@ -73,10 +73,16 @@ class EventPump(QObject):
 
     @Slot()
     def _drain(self) -> None:
-        t0 = time.perf_counter()
-        while self._queue and time.perf_counter() - t0 < DRAIN_BUDGET_S:
-            items = [self._queue.popleft() for _ in range(min(16, len(self._queue)))]
-            self.batch.emit(items)
+        """Show what is queued, until the budget is spent: one batch, so the board is redrawn once."""
+        if not self._queue:
+            return
+        deadline = time.perf_counter() + DRAIN_BUDGET_S
+
+        def until_the_budget_is_spent():
+            while self._queue and time.perf_counter() < deadline:
+                yield self._queue.popleft()
+
+        self.batch.emit(until_the_budget_is_spent())
 
     def flush(self) -> None:
         """GUI thread: deliver everything queued now (before a question or the end of a run)."""
@@ -91,14 +97,16 @@ class EventPump(QObject):
 class Question:
     """Something the engine thread asks the technician, with the source off; it waits for the answer.
 
-    ``kind`` is "as-left" (answer: True = test the as-left pass, False = skip it) or "wiring" (answer: the
-    operator's reason to carry on, or None to let the finding stop ``position``; None = the board).
+    ``kind`` is "as-left" (answer: True = test the as-left pass, False = skip it), "wiring" (answer: the
+    operator's reason to carry on, or None to let the finding stop ``position``; None = the board) or
+    "register" (answer: the kWh the technician typed from ``position``'s display, or None: no reading).
     An abort cancels the question, which ends the run as aborted.
     """
 
     kind: str
     position: int | None = None
     findings: list = field(default_factory=list)
+    which: str = ""  # "register": the reading asked for, "start" or "end" (answer: kWh, or None)
     answer: object = None
     cancelled: str = ""  # the abort reason, when an abort released the wait
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -176,6 +184,8 @@ class RunJob:
     warmup_s: float = 0.0
     retest: dict | None = None  # RunKernel.retest's arguments: test one point of a recorded run again
     resume_run: int | None = None  # finish this interrupted run (its recorded points are not repeated)
+    other_bench: str = ""  # resume on other instruments than the run started on: the technician's reason
+    type_registers: bool = False  # register points on a meter without a readable port: ask for the readings
     json_out: str | None = None  # write the run JSON here when the run ends (README: 'The run JSON')
     environment: dict = field(default_factory=dict)  # temperature_c, humidity_pct as measured at the bench
 
@@ -201,6 +211,7 @@ class BenchWorker(QObject):
     run_started = Signal(int)
     run_finished = Signal(object)  # RunOutcome
     run_failed = Signal(str)  # could not start or crashed: the message (InputError text)
+    other_bench = Signal(object, str)  # a resume refused on other instruments: the RunJob, why (one line)
     question = Signal(object)  # a Question the engine thread is waiting on
     preview_ready = Signal(object, object, str)  # CertJob, [png paths], pdf path
     issued = Signal(object, str)  # CertJob, pdf path
@@ -346,11 +357,16 @@ class BenchWorker(QObject):
             allow_overdue=job.allow_overdue,
             passes=tuple(job.passes),
             warmup_s=job.warmup_s,
+            other_bench=job.other_bench,
             adjust=lambda: bool(self._ask(engine_box[0], Question("as-left"))),
             wiring_decision=lambda pos, findings: self._ask(
                 engine_box[0], Question("wiring", pos, list(findings))
             ),
         )
+        if job.type_registers:  # as `meterbench run --type-registers`: asked with the source off
+            settings.register_entry = lambda pos, which: self._ask(
+                engine_box[0], Question("register", pos, which=which)
+            )
 
         def listener(ev) -> None:
             if ev.kind == "run_started":
@@ -396,7 +412,10 @@ class BenchWorker(QObject):
                 retest=job.retest,
             )
         except InputError as exc:
-            self.run_failed.emit(str(exc))
+            if _refused_elsewhere(job, exc):  # nothing was energised: the window asks for a reason
+                self.other_bench.emit(job, exc.problem)
+            else:
+                self.run_failed.emit(str(exc))
         except Exception as exc:  # noqa: BLE001 - the engine already de-energised; tell the technician
             self.run_failed.emit(f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
         else:
@@ -460,6 +479,17 @@ class BenchWorker(QObject):
             self.issued.emit(job, str(cert.pdf_path))
         except Exception as exc:  # noqa: BLE001
             self.cert_failed.emit(job, str(exc))
+
+
+def _refused_elsewhere(job: RunJob, exc: InputError) -> bool:
+    """The resume was refused because this bench is not the one the run started on, and no reason was
+    given (the kernel's refusal names the field ``bench`` and offers ``--other-bench``)."""
+    return (
+        job.resume_run is not None
+        and not job.other_bench
+        and exc.field == "bench"
+        and "--other-bench" in (exc.allowed or "")
+    )
 
 
 def _whoami() -> str:

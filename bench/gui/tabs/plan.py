@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
@@ -70,6 +71,17 @@ class PlanTab:
         self.passes_combo.currentIndexChanged.connect(lambda _i: self._run_options_changed())
         self.warmup_spin.valueChanged.connect(lambda _v: self._run_options_changed())
         lay.addLayout(row)
+        self.type_registers_box = QCheckBox(
+            "T&ype the register readings of meters without a readable port (asked with the source off; "
+            "recorded as typed by the technician)"
+        )
+        self.type_registers_box.setFont(big_font(11))
+        self.type_registers_box.setChecked(self.settings.type_registers)
+        self.type_registers_box.setToolTip(
+            "As meterbench run --type-registers. Unticked, a register point on such a meter is skipped."
+        )
+        self.type_registers_box.toggled.connect(lambda _b: self._run_options_changed())
+        lay.addWidget(self.type_registers_box)
         row = QHBoxLayout()
         self.temp_edit, self.hum_edit = QLineEdit(), QLineEdit()
         for edit, label, hint in (
@@ -155,6 +167,7 @@ class PlanTab:
     def _run_options_changed(self) -> None:
         self.settings.as_left = self.passes() == PASSES_AS_LEFT
         self.settings.warmup_s = float(self.warmup_spin.value())
+        self.settings.type_registers = self.type_registers_box.isChecked()
         self._show_badge()
 
     def _show_badge(self) -> None:
@@ -162,6 +175,8 @@ class PlanTab:
         extra = " · as-found + AS-LEFT" if self.passes() == PASSES_AS_LEFT else ""
         if self.warmup_spin.value() > 0:
             extra += f" · warm-up {self.warmup_spin.value():g} s"
+        if self.type_registers_box.isChecked():
+            extra += " · registers typed"
         self.plan_badge.setText(f"  Plan: {self.plan_id()}{extra}  ")
 
     def refresh_plan(self) -> None:

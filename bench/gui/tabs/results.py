@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
@@ -9,7 +11,7 @@ from PySide6.QtWidgets import (
 )
 
 from bench.gui.board import column_name
-from bench.gui.prompts import RetestDialog
+from bench.gui.prompts import OtherBenchDialog, RetestDialog
 from bench.gui.results import ResultPoint, ResultsPanel
 from bench.gui.worker import RunJob
 
@@ -84,18 +86,22 @@ class ResultsTab:
                 self.settings.operator or record["run"]["operator"],
                 self.settings.speed,
                 retest=retest,
+                type_registers=self.type_registers_box.isChecked(),
                 json_out=self.settings.run_json_path(),
             )
         )
         return True
 
-    def _recorded_board(self, record: dict, doing: str) -> tuple[list, str | None]:
-        """A recorded run's meters, and why it cannot be done again on this window's bench (or None)."""
+    def _recorded_board(
+        self, record: dict, doing: str, *, same_bench: bool = True
+    ) -> tuple[list, str | None]:
+        """A recorded run's meters, and why it cannot be done again on this window's bench (or None).
+        ``same_bench=False`` (resume): the engine compares the instruments, and asks for a reason."""
         from bench.meters import LoadedMeter
 
         run = record["run"]
         meters = [LoadedMeter(**m) for m in ((run.get("settings") or {}).get("meters") or {}).values()]
-        if record["bench"]["name"] != self.config.name:
+        if same_bench and record["bench"]["name"] != self.config.name:
             return meters, (
                 f"Run {run['id']} was tested on bench {record['bench']['name']!r}; this window has "
                 f"{self.config.name!r} open. {doing.capitalize()} on the same bench."
@@ -119,7 +125,7 @@ class ResultsTab:
         if problem is None:
             record = self.store.run_record(run_id)
             run = record["run"]
-            meters, problem = self._recorded_board(record, "resume")
+            meters, problem = self._recorded_board(record, "resume", same_bench=False)
             if run["status"] != "interrupted":
                 problem = f"Run {run_id} is {run['status']}: only an interrupted run can be resumed."
         if problem:
@@ -135,20 +141,11 @@ class ResultsTab:
         if not self.confirm("Energise the board?", text):
             self.banner.setText("Resume cancelled: nothing was energised.")
             return False
-        self.running, self.paused = True, False
-        self.results_panel.busy = True
-        self.tabs.setCurrentIndex(0)
-        self.banner.setStyleSheet("")
-        self.banner.setText(f"Resuming run {run_id} …")
-        self.status.run.setText("Resuming…")
-        self._update_controls()
-        self.worker.arm()
-        self.pump.start()
         overrides = {
             None if k in ("None", "") else int(k): v
             for k, v in (settings.get("wiring_overrides") or {}).items()
         }
-        self.request_run.emit(
+        self._request_resume(
             RunJob(
                 self.settings.bench_file,
                 run["plan_id"],
@@ -160,10 +157,44 @@ class ResultsTab:
                 passes=tuple(settings.get("passes") or ("as-found",)),
                 warmup_s=float(settings.get("warmup_s") or 0.0),
                 resume_run=run_id,
+                type_registers=self.type_registers_box.isChecked(),
                 json_out=self.settings.run_json_path(),
             )
         )
         return True
+
+    def _request_resume(self, job: RunJob) -> None:
+        self.running, self.paused = True, False
+        self.results_panel.busy = True
+        self.tabs.setCurrentIndex(0)
+        self.banner.setStyleSheet("")
+        where = " on this bench (reason recorded)" if job.other_bench else ""
+        self.banner.setText(f"Resuming run {job.resume_run}{where} …")
+        self.status.run.setText("Resuming…")
+        self._update_controls()
+        self.worker.arm()
+        self.pump.start()
+        self.request_run.emit(job)
+
+    def on_other_bench(self, job: RunJob, problem: str) -> None:
+        """The engine refused to resume on this bench (before energising): say why in one line, and resume
+        here only with the technician's reason, as ``meterbench resume N --other-bench REASON`` does."""
+        if self._after_the_events(self.on_other_bench, job, problem):
+            return
+        self._run_ended()
+        self.banner.setText(f"Run {job.resume_run} not resumed: {problem}")
+        self.banner.setStyleSheet("color:#b00000;")
+        self.status.run.setText("Resume refused: another bench (source off)")
+        self._update_controls()
+        reason = self.ask_other_bench(job.resume_run, problem)
+        if not reason:
+            self.banner.setText(f"Resume of run {job.resume_run} cancelled: nothing was energised.")
+            return
+        self._request_resume(dataclasses.replace(job, other_bench=reason))
+
+    def _other_bench_dialog(self, run_id: int, problem: str) -> str | None:
+        dlg = OtherBenchDialog(run_id, problem, self)
+        return dlg.reason.text().strip() if dlg.exec() == QDialog.DialogCode.Accepted else None
 
     def _retest_dialog(self, point: ResultPoint) -> str | None:
         dlg = RetestDialog(point, self)

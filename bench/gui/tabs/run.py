@@ -17,7 +17,7 @@ from bench.gui import live
 from bench.gui.board import BoardModel, BoardView
 from bench.gui.detail import PositionDetail
 from bench.gui.live import plan_columns
-from bench.gui.prompts import AsLeftPrompt, WiringDecisionDialog, WiringOverrideDialog
+from bench.gui.prompts import AsLeftPrompt, RegisterReadingPrompt, WiringDecisionDialog, WiringOverrideDialog
 from bench.gui.tabs import PASSES_AS_LEFT, RECHECK_AFTER_MS
 from bench.gui.waits import WaitBar
 from bench.gui.widgets import VERDICT_WORDS, big_font
@@ -175,6 +175,7 @@ class RunTab:
                 self.settings.allow_overdue,
                 passes=passes,
                 warmup_s=warmup,
+                type_registers=self.type_registers_box.isChecked(),
                 environment=environment,
                 json_out=self.settings.run_json_path(),
             )
@@ -293,6 +294,9 @@ class RunTab:
             dlg = AsLeftPrompt(sorted(self.failed_verdicts), self)
             waiting = "WAITING: adjust the meters, then continue with the as-left pass (source OFF)"
             self.board.set_running("", [])
+        elif q.kind == "register":
+            dlg = RegisterReadingPrompt(q.position, q.which, self)
+            waiting = f"WAITING: type position {q.position}'s register {q.which} reading (source OFF)"
         else:
             dlg = WiringDecisionDialog(q.position, q.findings, self)
             where = "the board" if q.position is None else f"position {q.position}"
@@ -312,6 +316,10 @@ class RunTab:
         q.reply(answer)
         if q.kind == "as-left":
             text = "Continuing with the as-left pass" if answer else "As-left pass skipped"
+        elif q.kind == "register":
+            text = f"Position {q.position}: register {q.which} reading " + (
+                f"{answer:.10g} kWh typed" if answer is not None else "not typed (its register test fails)"
+            )
         elif answer:
             text = f"Wiring finding overridden ({answer})"
         else:
@@ -328,7 +336,8 @@ class RunTab:
             dlg.deleteLater()
 
     # ================================================================ engine events
-    def on_events(self, events: list) -> None:
+    def on_events(self, events) -> None:
+        """Engine events (a list, or the pump's time-boxed iterator): the board is redrawn once at the end."""
         touched: set[int] = set()
         with self.board.batch():
             for ev in events:
@@ -376,7 +385,7 @@ class RunTab:
             )
             self.status.run.setText(f"Run {ev.run_id}: {text}{extra}")
         elif ev.kind == "stabilised":
-            self._phasors = (d.get("phases", {}), f"point {ev.point_id}")
+            self._phasors = (d.get("phases") or {}, f"point {ev.point_id}")
         elif ev.kind == "point_done" and self.board.row(pos) is not None:
             v = d["verdict"]
             self.results_panel.point_done(pos, ev.point_id, d)
@@ -392,7 +401,7 @@ class RunTab:
         elif ev.kind == "wiring":
             where = "Board (supply)" if pos is None else f"Position {pos}"
             findings = d.get("findings", [])
-            self._phasors = (d.get("phases", {}), f"wiring, {where.lower()}")
+            self._phasors = (d.get("phases") or {}, f"wiring, {where.lower()}")
             if findings:
                 text = "\n".join(f"• {f['message']}" for f in findings)
                 over = f"\n  OVERRIDDEN by operator: {d['override']}" if d.get("override") else ""
