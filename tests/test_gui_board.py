@@ -157,3 +157,16 @@ def test_a_received_point_says_what_it_measured(qtbot, make_window):
     assert ERROR_CELL.match(w.board.text(1, "FL rcv")), w.board.text(1, "FL rcv")
     assert "[Wh received]" in row.cells["FL rcv"].tip
     assert "[Wh" not in row.cells["FL"].tip
+
+
+def test_a_dead_meter_is_headlined_by_the_point_that_found_no_pulses_not_its_earlier_failure():
+    """9S position 3 fails STARTING, then LL-A finds no pulses: the row reads 'NO PULSES: LL-A', the earlier
+    failure named apart (it read 'NO PULSES: STARTING', blaming the wrong test)."""
+    from bench.gui.board import BoardRow, Cell
+
+    cols = ["WIRING", "STARTING", "LL-A", "LL-B"]
+    row = BoardRow(position=3, state="no pulses", message="no pulses: reading 1 of 3: ...",
+                   cells={"WIRING": Cell("✔", "pass"), "STARTING": Cell("0 p ✘", "fail"), "LL-A": Cell("0 p ✘", "fail")})  # fmt: skip
+    assert row.headline(cols) == "NO PULSES: LL-A · FAIL STARTING"
+    row.state = "failed"
+    assert row.headline(cols) == "FAILED: STARTING, LL-A"

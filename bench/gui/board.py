@@ -90,6 +90,11 @@ class BoardRow:
         if self.state == "testing":
             doing = f"TESTING {running}".rstrip() if running else "TESTING"
             return f"{doing} · FAIL {', '.join(failed)}" if failed else doing
+        if failed and self.state not in ("failed", "passed", "loaded"):
+            # a state that stopped the position (no pulses, a wiring fault) came from its last failing
+            # point; earlier failures are named apart
+            also = f" · FAIL {', '.join(failed[:-1])}" if len(failed) > 1 else ""
+            return f"{words}: {failed[-1]}{also}"
         if failed:
             return f"{words}: {', '.join(failed)}"
         if self.state in ("passed", "loaded"):
