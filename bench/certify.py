@@ -278,10 +278,16 @@ def build_certificate_data(
             "Simulated bench: instruments and meter are simulated; this certificate demonstrates "
             "the software and is not a calibration of a physical meter."
         )
-    if temp is None or hum is None:
-        temp, hum = SIMULATED_CONDITIONS if simulated else (float("nan"), float("nan"))
+    if simulated and (temp is None or hum is None):
+        temp, hum = SIMULATED_CONDITIONS
         deviations.append(
             f"Temperature and humidity were not measured; {temp:g} °C and {hum:g} % are nominal values."
+        )
+    elif temp is None or hum is None:  # a real bench: never a nominal value in place of a measurement
+        missing = " and ".join(n for n, v in (("temperature", temp), ("relative humidity", hum)) if v is None)
+        deviations.append(
+            f"The ambient {missing} of the test {'was' if ' and ' not in missing else 'were'} not measured "
+            "(not entered at the bench); the test conditions state them as not measured."
         )
     for w in record["wiring_checks"]:
         if w["position"] in (position, None) and w.get("override_reason"):
@@ -422,7 +428,8 @@ def issue_for_run(
     signer=None,
     lab=None,
 ):
-    """Issue (and record) a certificate per meter of a run; positions without results are skipped.
+    """Issue (and record) a certificate per meter of a run; a position that cannot be certified (no
+    accuracy result, ...) is skipped, its reason kept in the returned list's ``not_issued``.
 
     The certificates are issued as one batch on every core (:func:`reports.issue.issue_batch`, with a
     progress bar on a terminal); each is recorded as it is issued, and any that could not be (a DCC that
@@ -434,14 +441,15 @@ def issue_for_run(
     record = store.run_record(run_id)
     if sign and signer is None:
         signer = configured_signer()
-    batch, position_of = [], {}
+    batch, position_of, not_issued = [], {}, {}
     wanted = set(positions) if positions else None
     for pos in sorted(p["position"] for p in record["positions"]):
         if wanted and pos not in wanted:
             continue
         try:
             data = build_certificate_data(record, pos, lab=lab)
-        except InputError:
+        except InputError as err:  # never silent: the caller prints why this position has no certificate
+            not_issued[pos] = str(err)
             continue
         batch.append(data)
         position_of[data.certificate_number] = (pos, data.laboratory)
@@ -467,7 +475,16 @@ def issue_for_run(
             + "; ".join(r.reason for r in result.refused),
             source=f"run {run_id}",
         )
-    return result.issued
+    return Issued(result.issued, not_issued)
+
+
+class Issued(list):
+    """The certificates issued (a list, as before), and ``not_issued``: position -> the one-line reason
+    that position could not be certified (the InputError's text), for the caller to print."""
+
+    def __init__(self, issued=(), not_issued: dict[int, str] | None = None):
+        super().__init__(issued)
+        self.not_issued = dict(not_issued or {})
 
 
 def configured_signer():

@@ -57,6 +57,7 @@ PASS_TEXT = colors.HexColor("#1B5E20")
 FAIL_TEXT = colors.HexColor("#8B0000")
 FAIL_BG = colors.HexColor("#FBE3E3")
 WARN_BG = colors.HexColor("#FFF4D6")
+NOT_MEASURED = "not measured"  # a condition no one entered at a real bench: printed as words, never a number
 
 _FONT_CMD = ("FONT", (0, 0), (-1, -1), FONT, 8)  # else Table falls back to unembedded Helvetica
 KV_PAD = (6.0, 6.0, 2.0, 2.0)  # label/value blocks: a platypus Table's side padding
@@ -546,8 +547,8 @@ def _method_section(data: CertificateData, st, width: float) -> list:
                     for h in ("Temperature", "Relative humidity", "Test voltage", "Frequency", "Warm-up")
                 ],
                 [
-                    f"{c.temperature_c:.1f} \u00b0C",
-                    f"{c.humidity_pct:.0f} %",
+                    NOT_MEASURED if c.temperature_c is None else f"{c.temperature_c:.1f} \u00b0C",
+                    NOT_MEASURED if c.humidity_pct is None else f"{c.humidity_pct:.0f} %",
                     f"{c.voltage_v:.1f} V",
                     f"{c.frequency_hz:.2f} Hz",
                     f"{c.warmup_min:.0f} min",

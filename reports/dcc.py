@@ -314,7 +314,10 @@ def build_dcc(
     ):
         cond = _sub(conds, _d("influenceCondition"))
         _text(cond, "name", name)
-        _quantity(_sub(cond, _d("data")), name, value, unit)
+        if value is None:  # not measured: said in words, never a number in its place
+            _sub(_sub(_sub(cond, _d("data")), _d("text")), _d("content"), "not measured", lang="en")
+        else:
+            _quantity(_sub(cond, _d("data")), name, value, unit)
 
     results = _sub(mr, _d("results"))
     for p in data.points:

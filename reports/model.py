@@ -212,8 +212,8 @@ class Method:
 class TestConditions:
     """Environmental and supply conditions during the test."""
 
-    temperature_c: float
-    humidity_pct: float
+    temperature_c: float | None  # None = not measured (a real bench where none was entered): printed so
+    humidity_pct: float | None
     voltage_v: float
     frequency_hz: float
     warmup_min: float

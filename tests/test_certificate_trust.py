@@ -1,0 +1,83 @@
+"""What a regulator reads where the certificate used to claim more than it could support (review 1):
+conditions no one entered, an overridden wiring finding, the conformity statement against shop limits,
+and which certificates are simulated or issued under the demonstration laboratory."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+import pytest
+from lxml import etree
+from pypdf import PdfReader
+
+from bench.certify import build_certificate_data, issue_for_run
+from bench.cli import main
+from bench.records import RecordStore
+from reports.certificate import render_certificate
+from reports.dcc import build_dcc
+from tests.test_certify_e2e import EXAMPLES
+
+
+def _pages(pdf: bytes) -> list[str]:
+    return [" ".join((p.extract_text() or "").split()) for p in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def _text(data) -> str:
+    return " ".join(_pages(render_certificate(data)))
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("trust")
+    db = f"sqlite:///{tmp / 'records.sqlite'}"
+    assert main(["run", "--bench", str(EXAMPLES / "2s-board.toml"), "--plan", "ansi-c12.20-2s", "--db", db,
+                 "--no-certificates"]) == 1  # position 3 fails its starting test  # fmt: skip
+    store = RecordStore.open(db)
+    record = store.run_record(1)
+    store.close()
+    return db, record
+
+
+def _real_bench(record: dict, **environment) -> dict:
+    """The same record as a real bench (no [simulation]) would have left it."""
+    real = copy.deepcopy(record)
+    real["run"]["environment"] = dict(environment)
+    return real
+
+
+def test_a_real_bench_without_conditions_is_certified_and_says_they_were_not_measured(recorded):
+    data = build_certificate_data(_real_bench(recorded[1]), 1)
+    text = _text(data)
+    assert "not measured not measured" in text  # Temperature and Relative humidity cells
+    assert "The ambient temperature and relative humidity of the test were not measured" in text
+    assert "nominal values" not in text
+    dcc = etree.fromstring(build_dcc(data, "0" * 64))
+    conds = [
+        " ".join(c.itertext()).split()
+        for c in dcc.iter("{*}influenceCondition")
+        if "temperature" in " ".join(c.itertext()) or "humidity" in " ".join(c.itertext())
+    ]
+    assert conds and all(" ".join(c).endswith("not measured") for c in conds)
+
+
+def test_a_real_bench_with_only_the_temperature_names_the_humidity(recorded):
+    data = build_certificate_data(_real_bench(recorded[1], temperature_c=22.5), 1)
+    text = _text(data)
+    assert "22.5 °C not measured" in text
+    assert "The ambient relative humidity of the test was not measured" in text
+
+
+def test_a_position_that_cannot_be_certified_carries_its_reason(recorded, tmp_path, monkeypatch):
+    db, record = recorded
+    no_points = copy.deepcopy(record)
+    no_points["points"] = [p for p in no_points["points"] if p["position"] != 2]
+    store = RecordStore.open(db)
+    monkeypatch.setattr(store, "run_record", lambda run_id: no_points)
+    try:
+        issued = issue_for_run(store, 1, tmp_path, positions=[1, 2])
+    finally:
+        store.close()
+    assert [c.certificate_number[-3:] for c in issued] == ["P01"]
+    assert list(issued.not_issued) == [2]
+    assert "position 2 of run 1 has no accuracy result to certify" in issued.not_issued[2]
