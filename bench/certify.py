@@ -203,13 +203,14 @@ def build_certificate_data(
             for ph, v in sorted((w.get("phasors") or {}).items())
         )
         findings = tuple(f["message"] for f in w["findings"])
-        if w.get("override_reason"):
-            findings += (f"Operator override: {w['override_reason']}",)
+        overridden = str(w.get("override_reason") or "") if w["findings"] else ""
         wiring = rm.WiringCheck(
             rotation=w["rotation"] if w["rotation"] in ("ABC", "CBA") else "n/a",
             findings=findings,
             phases=phases,
-            verdict="pass" if not w["findings"] or w.get("override_reason") else "fail",
+            # the run went on under the override; the printed result says so, never a plain PASS
+            verdict="pass" if not w["findings"] or overridden else "fail",
+            override=overridden,
         )
     refs = []
     for inst in record["instruments"]:

@@ -806,7 +806,7 @@ def _wiring_section(data: CertificateData, st, width: float) -> list:
     table = _grid(rows, [14 * mm, 16 * mm, 17 * mm, 15 * mm, 17 * mm, 21 * mm], st)
     left = [
         _p(f"Supply rotation: {w.rotation}", st["cellb"]),
-        _p(f"Wiring check result: {VERDICT_WORDS[w.verdict]}", st["cellb"]),
+        _p(f"Wiring check result: {w.result_text}", st["cellb"]),
         Spacer(1, 3),
         table,
         Spacer(1, 4),

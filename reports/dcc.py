@@ -355,7 +355,7 @@ def build_dcc(
     if data.wiring is not None:
         w = data.wiring
         res = _sub(results, _d("result"), refType="meterbench_wiringCheck")
-        _text(res, "name", f"Wiring check, rotation {w.rotation}: {w.verdict.upper()}")
+        _text(res, "name", f"Wiring check, rotation {w.rotation}: {w.result_text}")
         wd = _sub(res, _d("data"))
         _sub(_sub(wd, _d("text")), _d("content"), " ".join(w.findings), lang="en")
         for ph in w.phases:

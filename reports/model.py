@@ -459,9 +459,19 @@ class WiringCheck:
     findings: tuple[str, ...]
     phases: tuple[PhaseReading, ...]
     verdict: str
+    #: The operator's reason for overriding a finding ("" = none overridden); omitted from the canonical
+    #: form while empty, so a certificate without an override hashes as before.
+    override: str = field(default="", metadata={"canonical": "omit-empty"})
 
     def __post_init__(self) -> None:
         _check_verdict("results.wiring.verdict", self.verdict)
+
+    @property
+    def result_text(self) -> str:
+        """The result as printed: an overridden finding is never called a PASS."""
+        if self.override:
+            return f"FINDING OVERRIDDEN by the operator (reason: {self.override})"
+        return self.verdict.upper()
 
 
 @dataclass(frozen=True)

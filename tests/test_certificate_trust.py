@@ -81,3 +81,27 @@ def test_a_position_that_cannot_be_certified_carries_its_reason(recorded, tmp_pa
     assert [c.certificate_number[-3:] for c in issued] == ["P01"]
     assert list(issued.not_issued) == [2]
     assert "position 2 of run 1 has no accuracy result to certify" in issued.not_issued[2]
+
+
+@pytest.fixture(scope="module")
+def overridden(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("wiring")
+    db = f"sqlite:///{tmp / 'records.sqlite'}"
+    main(["run", "--bench", str(EXAMPLES / "9s-reversed-ct.toml"), "--plan", "ansi-c12.20-9s", "--db", db,
+          "--no-certificates", "--override-wiring", "2=CT B reversed on purpose"])  # fmt: skip
+    store = RecordStore.open(db)
+    record = store.run_record(1)
+    store.close()
+    return record
+
+
+def test_an_overridden_wiring_finding_is_never_printed_as_pass(overridden):
+    data = build_certificate_data(overridden, 2)
+    text = _text(data)
+    assert (
+        "Wiring check result: FINDING OVERRIDDEN by the operator (reason: CT B reversed on purpose)" in text
+    )
+    assert "Wiring check result: PASS" not in text
+    dcc = build_dcc(data, "0" * 64).decode()
+    assert "Wiring check, rotation ABC: FINDING OVERRIDDEN by the operator (reason: CT B reversed" in dcc
+    assert "Wiring check, rotation ABC: PASS" not in dcc
