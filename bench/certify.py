@@ -254,15 +254,23 @@ def build_certificate_data(
         overall = "indeterminate"
     # what the run recorded of its plan, never today's plan file (a shop's own plan has no shipped twin)
     plan_title, standard = read.plan.title or run["plan_id"], read.plan.standard
+    method = rm.Method(
+        plan_id=run["plan_id"],
+        plan_version=str(run.get("plan_version") or ""),
+        plan_sha256=str(run.get("plan_sha256") or ""),
+        standard=standard,
+        title=plan_title,
+        limits=limit_provenance(pts) + resolution_provenance(pts),
+    )
+    basis = method.limits_basis  # the standard only when every limit applied is confirmed from it
     conformity = (
-        f"The meter {'CONFORMS' if overall == 'pass' else 'DOES NOT CONFORM'} to the limits of {standard or 'the plan'} "
-        f"(plan {run['plan_id']} version {run.get('plan_version')}) under the decision rule '{rule.name}'."
+        f"The meter {'CONFORMS' if overall == 'pass' else 'DOES NOT CONFORM'} to {basis} "
+        f"under the decision rule '{rule.name}'."
         if overall != "indeterminate"
-        else f"Conformity to {standard or 'the plan'} cannot be stated: at least one result lies within the "
+        else f"Conformity to {basis} cannot be stated: at least one result lies within the "
         f"expanded uncertainty of its limit (decision rule '{rule.name}')."
         if not incomplete
-        else f"Conformity to {standard or 'the plan'} cannot be stated: the test was not completed "
-        f"({incomplete})."
+        else f"Conformity to {basis} cannot be stated: the test was not completed ({incomplete})."
     )
     for v in read.in_service(position):
         conformity += (
@@ -371,14 +379,7 @@ def build_certificate_data(
             asset_id=next((v for k, v in fields if k in ASSET_FIELDS), ""),
         ),
         dates=rm.Dates(receipt=started, test=started, issue=max(finished, started)),
-        method=rm.Method(
-            plan_id=run["plan_id"],
-            plan_version=str(run.get("plan_version") or ""),
-            plan_sha256=str(run.get("plan_sha256") or ""),
-            standard=standard,
-            title=plan_title,
-            limits=limit_provenance(pts) + resolution_provenance(pts),
-        ),
+        method=method,
         conditions=rm.TestConditions(
             temperature_c=temp,
             humidity_pct=hum,

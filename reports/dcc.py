@@ -261,7 +261,8 @@ def build_dcc(
     d = _sub(st, _d("description"))
     _sub(d, _d("content"), f"{data.decision_rule.name}: {data.decision_rule.statement}", lang="en")
     _sub(d, _d("content"), data.conformity_statement, lang="en")
-    _sub(st, _d("norm"), data.method.standard)
+    # the norm the statement rests on: the standard only when every limit applied is confirmed from it
+    _sub(st, _d("norm"), data.method.limits_basis.removeprefix("the limits of "))
     _sub(st, _d("conformity"), _CONFORMITY[data.overall_verdict])
     st2 = _sub(statements, _d("statement"))
     _text(st2, "name", "Sign convention")

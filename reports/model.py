@@ -207,6 +207,23 @@ class Method:
     title: str
     limits: tuple[LimitProvenance, ...] = ()
 
+    @property
+    def limits_basis(self) -> str:
+        """Whose limits were applied, as a conformity statement may claim them: the standard only when
+        every limit applied is confirmed (or derived) from it, else the plan's shop limits, saying how
+        many are not confirmed against the standard."""
+        plan = f"plan {self.plan_id} version {self.plan_version}"
+        unconfirmed = sum(1 for lim in self.limits if lim.unconfirmed)
+        if not self.limits:
+            return f"the limits of {plan} (their source was not recorded)"
+        if not unconfirmed and self.standard:
+            return f"the limits of {self.standard} ({plan})"
+        against = f" against {self.standard}" if self.standard else ""
+        return (
+            f"the limits of {plan} (shop limits, {unconfirmed} of the {len(self.limits)} limits applied "
+            f"not confirmed{against}: see Provenance)"
+        )
+
 
 @dataclass(frozen=True)
 class TestConditions:

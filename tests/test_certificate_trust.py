@@ -105,3 +105,35 @@ def test_an_overridden_wiring_finding_is_never_printed_as_pass(overridden):
     dcc = build_dcc(data, "0" * 64).decode()
     assert "Wiring check, rotation ABC: FINDING OVERRIDDEN by the operator (reason: CT B reversed" in dcc
     assert "Wiring check, rotation ABC: PASS" not in dcc
+
+
+def test_conformity_against_shop_limits_is_not_claimed_as_the_standards(recorded):
+    record = recorded[1]
+    for position, word in ((1, "CONFORMS"), (3, "DOES NOT CONFORM")):
+        data = build_certificate_data(record, position)
+        unconfirmed = sum(lim.unconfirmed for lim in data.method.limits)
+        assert unconfirmed, "the shipped ANSI C12.20 shop limits are marked unconfirmed"
+        said = (
+            f"The meter {word} to the limits of plan ansi-c12.20-2s version {record['run']['plan_version']} "
+            f"(shop limits, {unconfirmed} of the {len(data.method.limits)} limits applied not confirmed "
+            "against ANSI C12.20: see Provenance)"
+        )
+        assert data.conformity_statement.startswith(said)
+        assert said in _text(data)
+        assert "to the limits of ANSI C12.20" not in _text(data)
+        dcc = etree.fromstring(build_dcc(data, "0" * 64))
+        statement = next(s for s in dcc.iter("{*}statement") if s.get("refType") == "basic_conformity")
+        assert said in " ".join(statement.itertext())
+        norm = statement.find("{*}norm").text
+        assert norm.startswith("plan ansi-c12.20-2s") and "not confirmed against ANSI C12.20" in norm
+
+
+def test_the_standard_is_named_only_when_every_limit_applied_is_confirmed(recorded):
+    import dataclasses
+
+    data = build_certificate_data(recorded[1], 1)
+    confirmed = tuple(dataclasses.replace(lim, status="C") for lim in data.method.limits)
+    method = dataclasses.replace(data.method, limits=confirmed)
+    assert method.limits_basis == (
+        f"the limits of ANSI C12.20 (plan ansi-c12.20-2s version {data.method.plan_version})"
+    )
