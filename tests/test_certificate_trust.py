@@ -137,3 +137,22 @@ def test_the_standard_is_named_only_when_every_limit_applied_is_confirmed(record
     assert method.limits_basis == (
         f"the limits of ANSI C12.20 (plan ansi-c12.20-2s version {data.method.plan_version})"
     )
+
+
+def test_a_manufacturers_starting_load_is_printed_unconfirmed_not_as_c12_20s(recorded):
+    data = build_certificate_data(recorded[1], 1)
+    starting = [lim for lim in data.method.limits if "tarting" in lim.name]
+    assert starting and all(lim.unconfirmed for lim in starting)
+    dcc = build_dcc(data, "0" * 64).decode()
+    assert not any(
+        line.strip().startswith("<dcc:content") and "Limit Starting" in line and "; confirmed)" in line
+        for line in dcc.splitlines()
+    )
+
+
+def test_weighted_average_rules_from_disagreeing_secondary_sources_are_unconfirmed():
+    from procedures.catalog import average_rule
+
+    for name in ("nc-method-4", "nd-polyphase"):
+        rule = average_rule(name)
+        assert "unconfirmed" in str(rule.provenance).lower() and "disagree" in str(rule.provenance)
