@@ -393,6 +393,7 @@ def build_certificate_data(
         conformity_statement=conformity,
         overall_verdict=overall,
         incomplete=incomplete,
+        simulated=simulated,
         tested_by=tested_by,
         approved_by=approver,
         run_id=str(run["id"]),

@@ -534,6 +534,9 @@ class CertificateData:
     # why the test of this meter was not completed (the position stopped early), and what was not
     # measured: such a certificate never states conformity; omitted while empty, as above.
     incomplete: str = field(default="", metadata={"canonical": "omit-empty"})
+    # the instruments and the meter were simulated (a bench file with [simulation]): said on page 1 and in
+    # every page's footer, whatever laboratory issues it; omitted while False, as above.
+    simulated: bool = field(default=False, metadata={"canonical": "omit-empty"})
     sign_convention: str = SIGN_CONVENTION
     title: str = "Certificate of Calibration and Accuracy Test"
 

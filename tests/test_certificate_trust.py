@@ -156,3 +156,42 @@ def test_weighted_average_rules_from_disagreeing_secondary_sources_are_unconfirm
     for name in ("nc-method-4", "nd-polyphase"):
         rule = average_rule(name)
         assert "unconfirmed" in str(rule.provenance).lower() and "disagree" in str(rule.provenance)
+
+
+def _page_one_and_footer(data) -> tuple[str, str]:
+    pages = _pages(render_certificate(data))
+    return pages[0], pages[-1]
+
+
+def test_a_simulated_bench_says_so_on_page_one_under_a_real_laboratory(recorded):
+    from reports.labconfig import load_laboratory
+
+    lab = load_laboratory(EXAMPLES / "lab" / "laboratory.toml")
+    page1, last = _page_one_and_footer(build_certificate_data(recorded[1], 1, lab=lab))
+    assert "SIMULATED BENCH - the instruments and the meter were simulated." in page1
+    assert "not a calibration of a physical meter" in page1
+    for page in (page1, last):  # every page's footer
+        assert "SIMULATED BENCH - not valid for regulatory or billing use." in page
+    assert "DEMONSTRATION CERTIFICATE" not in page1
+
+
+def test_a_real_bench_under_the_demonstration_laboratory_is_not_called_simulated(recorded):
+    page1, last = _page_one_and_footer(
+        build_certificate_data(_real_bench(recorded[1], temperature_c=22.0), 1)
+    )
+    assert (
+        "issued under the built-in demonstration laboratory (no laboratory file given): not valid for "
+        "regulatory or billing use" in page1
+    )
+    assert "DEMONSTRATION LABORATORY - not valid for regulatory or billing use." in last
+    for page in (page1, last):
+        assert "simulated instruments" not in page and "SIMULATED" not in page
+    assert "Place of test not stated (built-in demonstration laboratory: no laboratory file given)" in page1
+
+
+def test_a_simulated_bench_under_the_demonstration_laboratory_carries_both_marks(recorded):
+    page1, _ = _page_one_and_footer(build_certificate_data(recorded[1], 1))
+    assert (
+        "SIMULATED BENCH - the instruments" in page1 and "DEMONSTRATION CERTIFICATE - issued under" in page1
+    )
+    assert "SIMULATED BENCH - DEMONSTRATION LABORATORY - not valid for regulatory or billing use." in page1
