@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 from bench.certificate_sections import (
+    bench_conditions,
     incomplete_test,
     instrument_identity,
     limit_provenance,
@@ -24,6 +25,7 @@ from bench.certificate_sections import (
     resolution_provenance,
     sign_convention,
     test_time_notes,
+    unconfirmed_commands_note,
 )
 from bench.meterport_sections import meterport_tests
 from bench.readmodel import RunRecord, laboratory_to_dict
@@ -33,7 +35,6 @@ from procedures.errors import InputError
 
 #: Record fields that are the utility's asset number: printed as the certificate's "Utility asset no."
 ASSET_FIELDS = ("utility_asset_no", "asset_id", "asset_no", "utility_asset")
-SIMULATED_CONDITIONS = (23.0, 45.0)
 
 
 def certificate_number(run: dict, position: int, revision: int = 0) -> str:
@@ -134,7 +135,17 @@ def build_certificate_data(
                 if pt
                 else ""
             )
-            req = "at most 1 test pulse in the window" if kind == "creep" else "meter starts and registers"
+            window = ((pt or {}).get("planned") or {}).get("duration_s")  # the window the plan gave
+            within = f" within {window:g} s" if window else ""
+            req = (
+                (
+                    f"at most 1 test pulse in the {window:g} s window"
+                    if window
+                    else "at most 1 test pulse in the window"
+                )
+                if kind == "creep"
+                else f"meter starts and registers{within}"
+            )
             functional.append(
                 rm.FunctionalTest(
                     name="No-load (creep)" if kind == "creep" else "Starting load",
@@ -278,26 +289,7 @@ def build_certificate_data(
             + "; ".join(v.reasons)
             + "."
         )
-    simulated = bool(env.get("simulated"))
-    temp = env.get("temperature_c")
-    hum = env.get("humidity_pct")
-    deviations = []
-    if simulated:
-        deviations.append(
-            "Simulated bench: instruments and meter are simulated; this certificate demonstrates "
-            "the software and is not a calibration of a physical meter."
-        )
-    if simulated and (temp is None or hum is None):
-        temp, hum = SIMULATED_CONDITIONS
-        deviations.append(
-            f"Temperature and humidity were not measured; {temp:g} °C and {hum:g} % are nominal values."
-        )
-    elif temp is None or hum is None:  # a real bench: never a nominal value in place of a measurement
-        missing = " and ".join(n for n, v in (("temperature", temp), ("relative humidity", hum)) if v is None)
-        deviations.append(
-            f"The ambient {missing} of the test {'was' if ' and ' not in missing else 'were'} not measured "
-            "(not entered at the bench); the test conditions state them as not measured."
-        )
+    simulated, temp, hum, deviations = bench_conditions(env)  # never NaN: a real bench says "not measured"
     for w in record["wiring_checks"]:
         if w["position"] in (position, None) and w.get("override_reason"):
             deviations.append(f"Wiring finding overridden by the operator: {w['override_reason']}")
@@ -310,12 +302,7 @@ def build_certificate_data(
                 if p.get("status") == "failed"
             )
         )
-    unconfirmed = (run.get("settings") or {}).get("unconfirmed_commands") or []
-    if unconfirmed:  # commands found in no public source: the shop opted in, the reader is told
-        deviations.append(
-            "Instrument commands not confirmed by any public documentation of the instrument were used "
-            "(the laboratory enabled them for this bench): " + "; ".join(unconfirmed)
-        )
+    deviations += unconfirmed_commands_note((run.get("settings") or {}).get("unconfirmed_commands") or [])
     run_day = _date(run.get("started_at"))
     for ref in refs:  # a reference used past its due date only with --allow-overdue; the reader is told
         if ref.due_date and run_day and ref.due_date < run_day:

@@ -195,3 +195,23 @@ def test_a_simulated_bench_under_the_demonstration_laboratory_carries_both_marks
         "SIMULATED BENCH - the instruments" in page1 and "DEMONSTRATION CERTIFICATE - issued under" in page1
     )
     assert "SIMULATED BENCH - DEMONSTRATION LABORATORY - not valid for regulatory or billing use." in page1
+
+
+def test_the_starting_and_creep_requirements_give_their_window(recorded):
+    text = _text(build_certificate_data(recorded[1], 1))
+    assert "meter starts and registers within 600 s" in text
+    assert "at most 1 test pulse in the 600 s window" in text
+
+
+def test_unconfirmed_commands_name_each_instrument_once(recorded):
+    record = copy.deepcopy(recorded[1])
+    inst = "fluke6100 GPIB0::17::INSTR (source, reference, calculators)"
+    record["run"]["settings"]["unconfirmed_commands"] = [
+        f"{inst}: ENER:TEST:STAR",
+        f"{inst}: ENER:TEST:STOP",
+        "mad COM3 (meter port): X1",
+    ]
+    deviations = build_certificate_data(record, 1).deviations
+    said = next(d for d in deviations if d.startswith("Instrument commands not confirmed"))
+    assert said.count(inst) == 1
+    assert said.endswith(f"{inst}: ENER:TEST:STAR, ENER:TEST:STOP; mad COM3 (meter port): X1")
