@@ -215,3 +215,22 @@ def test_unconfirmed_commands_name_each_instrument_once(recorded):
     said = next(d for d in deviations if d.startswith("Instrument commands not confirmed"))
     assert said.count(inst) == 1
     assert said.endswith(f"{inst}: ENER:TEST:STAR, ENER:TEST:STOP; mad COM3 (meter port): X1")
+
+
+def test_a_run_over_real_sockets_without_conditions_gets_its_certificates(tmp_path):
+    """Review 1 item 1, end to end: a bench file without [simulation], no temperature or humidity given."""
+    from tests.test_real_bench_paths import run_over_sockets
+
+    outcome, record, _refused = run_over_sockets(tmp_path, EXAMPLES / "2s-fluke-mad.toml", "ansi-c12.20-2s")
+    assert outcome.outcome == "failed"  # socket 3's meter does not start: it still gets a FAIL certificate
+    assert not record["run"]["environment"].get("simulated")
+    store = RecordStore.open(f"sqlite:///{tmp_path / 'records.sqlite'}")
+    try:
+        issued = issue_for_run(store, outcome.run_id, tmp_path / "certs")
+    finally:
+        store.close()
+    assert [c.certificate_number[-3:] for c in issued] == ["P01", "P02", "P03"] and issued.not_issued == {}
+    page1, *rest = _pages(issued[0].pdf_path.read_bytes())
+    text = " ".join([page1, *rest])
+    assert "not measured not measured" in text and "SIMULATED BENCH" not in text
+    assert "no laboratory file given" in page1 and "simulated instruments" not in text
