@@ -12,6 +12,51 @@ FUNCTIONAL_CRITERIA = {
     "creep": ("No-load (creep)", "at most 1 test pulse at {voltage_v:g} V, no current"),
     "starting": ("Starting load", "meter starts at {current_a:g} A, {voltage_v:g} V"),
 }
+SIMULATED_CONDITIONS = (23.0, 45.0)
+
+
+def bench_conditions(env: dict) -> tuple[bool, float | None, float | None, list[str]]:
+    """(simulated, temperature, humidity, deviation lines) of a run's recorded environment. A simulated
+    bench without them gets nominal values, said to be nominal; a real bench gets None for each one not
+    entered ("not measured" on the certificate, never a number in its place), said under Deviations."""
+    simulated = bool(env.get("simulated"))
+    temp, hum = env.get("temperature_c"), env.get("humidity_pct")
+    notes = []
+    if simulated:
+        notes.append(
+            "Simulated bench: instruments and meter are simulated; this certificate demonstrates "
+            "the software and is not a calibration of a physical meter."
+        )
+    if simulated and (temp is None or hum is None):
+        temp, hum = SIMULATED_CONDITIONS
+        notes.append(
+            f"Temperature and humidity were not measured; {temp:g} °C and {hum:g} % are nominal values."
+        )
+    elif temp is None or hum is None:
+        missing = [n for n, v in (("temperature", temp), ("relative humidity", hum)) if v is None]
+        notes.append(
+            f"The ambient {' and '.join(missing)} of the test {'were' if len(missing) > 1 else 'was'} not "
+            "measured (not entered at the bench); the test conditions state them as not measured."
+        )
+    return simulated, temp, hum, notes
+
+
+def unconfirmed_commands_note(used: list[str]) -> list[str]:
+    """The deviation naming the commands found in no public source that were sent (recorded as
+    ``"<instrument>: <command>"``), each instrument named once with its commands."""
+    if not used:
+        return []
+    by_instrument: dict[str, list[str]] = {}
+    for entry in used:
+        inst, sep, command = entry.partition(": ")
+        by_instrument.setdefault(inst if sep else "", []).append(command if sep else entry)
+    return [
+        "Instrument commands not confirmed by any public documentation of the instrument were used "
+        "(the laboratory enabled them for this bench): "
+        + "; ".join(
+            f"{inst}: {', '.join(cmds)}" if inst else ", ".join(cmds) for inst, cmds in by_instrument.items()
+        )
+    ]
 
 
 def instrument_identity(inst: dict) -> tuple[str, str]:

@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 from bench.certificate_sections import (
+    bench_conditions,
     incomplete_test,
     instrument_identity,
     limit_provenance,
@@ -24,6 +25,7 @@ from bench.certificate_sections import (
     resolution_provenance,
     sign_convention,
     test_time_notes,
+    unconfirmed_commands_note,
 )
 from bench.meterport_sections import meterport_tests
 from bench.readmodel import RunRecord, laboratory_to_dict
@@ -33,7 +35,6 @@ from procedures.errors import InputError
 
 #: Record fields that are the utility's asset number: printed as the certificate's "Utility asset no."
 ASSET_FIELDS = ("utility_asset_no", "asset_id", "asset_no", "utility_asset")
-SIMULATED_CONDITIONS = (23.0, 45.0)
 
 
 def certificate_number(run: dict, position: int, revision: int = 0) -> str:
@@ -134,7 +135,17 @@ def build_certificate_data(
                 if pt
                 else ""
             )
-            req = "at most 1 test pulse in the window" if kind == "creep" else "meter starts and registers"
+            window = ((pt or {}).get("planned") or {}).get("duration_s")  # the window the plan gave
+            within = f" within {window:g} s" if window else ""
+            req = (
+                (
+                    f"at most 1 test pulse in the {window:g} s window"
+                    if window
+                    else "at most 1 test pulse in the window"
+                )
+                if kind == "creep"
+                else f"meter starts and registers{within}"
+            )
             functional.append(
                 rm.FunctionalTest(
                     name="No-load (creep)" if kind == "creep" else "Starting load",
@@ -203,13 +214,14 @@ def build_certificate_data(
             for ph, v in sorted((w.get("phasors") or {}).items())
         )
         findings = tuple(f["message"] for f in w["findings"])
-        if w.get("override_reason"):
-            findings += (f"Operator override: {w['override_reason']}",)
+        overridden = str(w.get("override_reason") or "") if w["findings"] else ""
         wiring = rm.WiringCheck(
             rotation=w["rotation"] if w["rotation"] in ("ABC", "CBA") else "n/a",
             findings=findings,
             phases=phases,
-            verdict="pass" if not w["findings"] or w.get("override_reason") else "fail",
+            # the run went on under the override; the printed result says so, never a plain PASS
+            verdict="pass" if not w["findings"] or overridden else "fail",
+            override=overridden,
         )
     refs = []
     for inst in record["instruments"]:
@@ -253,15 +265,23 @@ def build_certificate_data(
         overall = "indeterminate"
     # what the run recorded of its plan, never today's plan file (a shop's own plan has no shipped twin)
     plan_title, standard = read.plan.title or run["plan_id"], read.plan.standard
+    method = rm.Method(
+        plan_id=run["plan_id"],
+        plan_version=str(run.get("plan_version") or ""),
+        plan_sha256=str(run.get("plan_sha256") or ""),
+        standard=standard,
+        title=plan_title,
+        limits=limit_provenance(pts) + resolution_provenance(pts),
+    )
+    basis = method.limits_basis  # the standard only when every limit applied is confirmed from it
     conformity = (
-        f"The meter {'CONFORMS' if overall == 'pass' else 'DOES NOT CONFORM'} to the limits of {standard or 'the plan'} "
-        f"(plan {run['plan_id']} version {run.get('plan_version')}) under the decision rule '{rule.name}'."
+        f"The meter {'CONFORMS' if overall == 'pass' else 'DOES NOT CONFORM'} to {basis} "
+        f"under the decision rule '{rule.name}'."
         if overall != "indeterminate"
-        else f"Conformity to {standard or 'the plan'} cannot be stated: at least one result lies within the "
+        else f"Conformity to {basis} cannot be stated: at least one result lies within the "
         f"expanded uncertainty of its limit (decision rule '{rule.name}')."
         if not incomplete
-        else f"Conformity to {standard or 'the plan'} cannot be stated: the test was not completed "
-        f"({incomplete})."
+        else f"Conformity to {basis} cannot be stated: the test was not completed ({incomplete})."
     )
     for v in read.in_service(position):
         conformity += (
@@ -269,20 +289,7 @@ def build_certificate_data(
             + "; ".join(v.reasons)
             + "."
         )
-    simulated = bool(env.get("simulated"))
-    temp = env.get("temperature_c")
-    hum = env.get("humidity_pct")
-    deviations = []
-    if simulated:
-        deviations.append(
-            "Simulated bench: instruments and meter are simulated; this certificate demonstrates "
-            "the software and is not a calibration of a physical meter."
-        )
-    if temp is None or hum is None:
-        temp, hum = SIMULATED_CONDITIONS if simulated else (float("nan"), float("nan"))
-        deviations.append(
-            f"Temperature and humidity were not measured; {temp:g} °C and {hum:g} % are nominal values."
-        )
+    simulated, temp, hum, deviations = bench_conditions(env)  # never NaN: a real bench says "not measured"
     for w in record["wiring_checks"]:
         if w["position"] in (position, None) and w.get("override_reason"):
             deviations.append(f"Wiring finding overridden by the operator: {w['override_reason']}")
@@ -295,12 +302,7 @@ def build_certificate_data(
                 if p.get("status") == "failed"
             )
         )
-    unconfirmed = (run.get("settings") or {}).get("unconfirmed_commands") or []
-    if unconfirmed:  # commands found in no public source: the shop opted in, the reader is told
-        deviations.append(
-            "Instrument commands not confirmed by any public documentation of the instrument were used "
-            "(the laboratory enabled them for this bench): " + "; ".join(unconfirmed)
-        )
+    deviations += unconfirmed_commands_note((run.get("settings") or {}).get("unconfirmed_commands") or [])
     run_day = _date(run.get("started_at"))
     for ref in refs:  # a reference used past its due date only with --allow-overdue; the reader is told
         if ref.due_date and run_day and ref.due_date < run_day:
@@ -364,14 +366,7 @@ def build_certificate_data(
             asset_id=next((v for k, v in fields if k in ASSET_FIELDS), ""),
         ),
         dates=rm.Dates(receipt=started, test=started, issue=max(finished, started)),
-        method=rm.Method(
-            plan_id=run["plan_id"],
-            plan_version=str(run.get("plan_version") or ""),
-            plan_sha256=str(run.get("plan_sha256") or ""),
-            standard=standard,
-            title=plan_title,
-            limits=limit_provenance(pts) + resolution_provenance(pts),
-        ),
+        method=method,
         conditions=rm.TestConditions(
             temperature_c=temp,
             humidity_pct=hum,
@@ -385,6 +380,7 @@ def build_certificate_data(
         conformity_statement=conformity,
         overall_verdict=overall,
         incomplete=incomplete,
+        simulated=simulated,
         tested_by=tested_by,
         approved_by=approver,
         run_id=str(run["id"]),
@@ -422,7 +418,8 @@ def issue_for_run(
     signer=None,
     lab=None,
 ):
-    """Issue (and record) a certificate per meter of a run; positions without results are skipped.
+    """Issue (and record) a certificate per meter of a run; a position that cannot be certified (no
+    accuracy result, ...) is skipped, its reason kept in the returned list's ``not_issued``.
 
     The certificates are issued as one batch on every core (:func:`reports.issue.issue_batch`, with a
     progress bar on a terminal); each is recorded as it is issued, and any that could not be (a DCC that
@@ -434,14 +431,15 @@ def issue_for_run(
     record = store.run_record(run_id)
     if sign and signer is None:
         signer = configured_signer()
-    batch, position_of = [], {}
+    batch, position_of, not_issued = [], {}, {}
     wanted = set(positions) if positions else None
     for pos in sorted(p["position"] for p in record["positions"]):
         if wanted and pos not in wanted:
             continue
         try:
             data = build_certificate_data(record, pos, lab=lab)
-        except InputError:
+        except InputError as err:  # never silent: the caller prints why this position has no certificate
+            not_issued[pos] = str(err)
             continue
         batch.append(data)
         position_of[data.certificate_number] = (pos, data.laboratory)
@@ -467,7 +465,16 @@ def issue_for_run(
             + "; ".join(r.reason for r in result.refused),
             source=f"run {run_id}",
         )
-    return result.issued
+    return Issued(result.issued, not_issued)
+
+
+class Issued(list):
+    """The certificates issued (a list, as before), and ``not_issued``: position -> the one-line reason
+    that position could not be certified (the InputError's text), for the caller to print."""
+
+    def __init__(self, issued=(), not_issued: dict[int, str] | None = None):
+        super().__init__(issued)
+        self.not_issued = dict(not_issued or {})
 
 
 def configured_signer():

@@ -57,6 +57,7 @@ PASS_TEXT = colors.HexColor("#1B5E20")
 FAIL_TEXT = colors.HexColor("#8B0000")
 FAIL_BG = colors.HexColor("#FBE3E3")
 WARN_BG = colors.HexColor("#FFF4D6")
+NOT_MEASURED = "not measured"  # a condition no one entered at a real bench: printed as words, never a number
 
 _FONT_CMD = ("FONT", (0, 0), (-1, -1), FONT, 8)  # else Table falls back to unembedded Helvetica
 KV_PAD = (6.0, 6.0, 2.0, 2.0)  # label/value blocks: a platypus Table's side padding
@@ -225,7 +226,7 @@ def _furniture(
     doc_label: str,
     number: str,
     short_hash: str,
-    demo: bool,
+    mark: str,
     label: str = "Certificate No.",
 ):
     width, height = page_size
@@ -250,10 +251,13 @@ def _furniture(
         c.setFont(FONT, 7)
         c.drawString(margin, 10 * mm, f"{label} {number}   |   content SHA-256 {short_hash}...")
         c.drawRightString(width - margin, 10 * mm, f"Page {page} of {total}")
-        note = "Not to be reproduced except in full without the laboratory's written approval."
-        if demo:
-            note = "DEMONSTRATION ONLY - not valid for regulatory or billing use.   " + note
-        c.drawString(margin, 6.5 * mm, note)
+        c.drawString(
+            margin, 6.5 * mm, "Not to be reproduced except in full without the laboratory's written approval."
+        )
+        if mark:  # its own line above the footer rule: every page, in words, never cut off at the margin
+            c.setFillColor(FAIL_TEXT)
+            c.setFont(BOLD, 7)
+            c.drawCentredString(width / 2, 15.3 * mm, mark)
         c.restoreState()
 
     return draw
@@ -417,12 +421,31 @@ def _title_block(data: CertificateData, st, width: float) -> list:
         widths = [25 * mm, width - 85 * mm, 60 * mm]
     t = Columns(cells, widths, pad=(0.0, 6.0, 3.0, 3.0), valign="MIDDLE")
     out = [t, Spacer(1, 6)]
+    banners = [SIMULATED_BANNER] if data.simulated else []
     if lab.accreditation == DEMO_ACCREDITATION:
-        text = ("DEMONSTRATION CERTIFICATE - issued by the built-in demonstration laboratory with simulated "
-                "instruments. It is not valid for any regulatory or billing purpose.")  # fmt: skip
+        banners.append(DEMO_BANNER)
+    for text in banners:
         warn = Columns([[_p(text, st["cellb"])]], [width], box=FAIL_TEXT, box_width=0.8, bg=WARN_BG)
         out += [warn, Spacer(1, 6)]
     return out
+
+
+#: Page 1 of a certificate from a simulated bench, whatever laboratory file it was issued under.
+SIMULATED_BANNER = (
+    "SIMULATED BENCH - the instruments and the meter were simulated. This certificate demonstrates the "
+    "software; it is not a calibration of a physical meter."
+)
+#: Page 1 of a certificate issued under the built-in demonstration laboratory (real or simulated bench).
+DEMO_BANNER = (
+    "DEMONSTRATION CERTIFICATE - issued under the built-in demonstration laboratory (no laboratory file "
+    "given): not valid for regulatory or billing use."
+)
+
+
+def footer_mark(simulated: bool, demo: bool) -> str:
+    """What every page's footer says before the reproduction note: simulated, demonstration, or nothing."""
+    marks = [m for m, on in (("SIMULATED BENCH", simulated), ("DEMONSTRATION LABORATORY", demo)) if on]
+    return (" - ".join(marks) + " - not valid for regulatory or billing use.") if marks else ""
 
 
 def _identity_section(data: CertificateData, st, width: float) -> list:
@@ -546,8 +569,8 @@ def _method_section(data: CertificateData, st, width: float) -> list:
                     for h in ("Temperature", "Relative humidity", "Test voltage", "Frequency", "Warm-up")
                 ],
                 [
-                    f"{c.temperature_c:.1f} \u00b0C",
-                    f"{c.humidity_pct:.0f} %",
+                    NOT_MEASURED if c.temperature_c is None else f"{c.temperature_c:.1f} \u00b0C",
+                    NOT_MEASURED if c.humidity_pct is None else f"{c.humidity_pct:.0f} %",
                     f"{c.voltage_v:.1f} V",
                     f"{c.frequency_hz:.2f} Hz",
                     f"{c.warmup_min:.0f} min",
@@ -805,7 +828,7 @@ def _wiring_section(data: CertificateData, st, width: float) -> list:
     table = _grid(rows, [14 * mm, 16 * mm, 17 * mm, 15 * mm, 17 * mm, 21 * mm], st)
     left = [
         _p(f"Supply rotation: {w.rotation}", st["cellb"]),
-        _p(f"Wiring check result: {VERDICT_WORDS[w.verdict]}", st["cellb"]),
+        _p(f"Wiring check result: {w.result_text}", st["cellb"]),
         Spacer(1, 3),
         table,
         Spacer(1, 4),
@@ -933,7 +956,7 @@ def render_certificate(
         data.title,
         data.certificate_number,
         sha[:16],
-        data.laboratory.accreditation == DEMO_ACCREDITATION,
+        footer_mark(data.simulated, data.laboratory.accreditation == DEMO_ACCREDITATION),
     )
     doc.build(story, canvasmaker=_numbered_canvas(furniture))
     return buf.getvalue()
@@ -1030,7 +1053,7 @@ def render_batch_summary(
         summary.title,
         summary.summary_number,
         sha[:16],
-        summary.laboratory.accreditation == DEMO_ACCREDITATION,
+        footer_mark(False, summary.laboratory.accreditation == DEMO_ACCREDITATION),
         "Summary No.",
     )
     doc.build(story, canvasmaker=_numbered_canvas(furniture))

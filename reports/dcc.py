@@ -261,7 +261,8 @@ def build_dcc(
     d = _sub(st, _d("description"))
     _sub(d, _d("content"), f"{data.decision_rule.name}: {data.decision_rule.statement}", lang="en")
     _sub(d, _d("content"), data.conformity_statement, lang="en")
-    _sub(st, _d("norm"), data.method.standard)
+    # the norm the statement rests on: the standard only when every limit applied is confirmed from it
+    _sub(st, _d("norm"), data.method.limits_basis.removeprefix("the limits of "))
     _sub(st, _d("conformity"), _CONFORMITY[data.overall_verdict])
     st2 = _sub(statements, _d("statement"))
     _text(st2, "name", "Sign convention")
@@ -314,7 +315,10 @@ def build_dcc(
     ):
         cond = _sub(conds, _d("influenceCondition"))
         _text(cond, "name", name)
-        _quantity(_sub(cond, _d("data")), name, value, unit)
+        if value is None:  # not measured: said in words, never a number in its place
+            _sub(_sub(_sub(cond, _d("data")), _d("text")), _d("content"), "not measured", lang="en")
+        else:
+            _quantity(_sub(cond, _d("data")), name, value, unit)
 
     results = _sub(mr, _d("results"))
     for p in data.points:
@@ -352,7 +356,7 @@ def build_dcc(
     if data.wiring is not None:
         w = data.wiring
         res = _sub(results, _d("result"), refType="meterbench_wiringCheck")
-        _text(res, "name", f"Wiring check, rotation {w.rotation}: {w.verdict.upper()}")
+        _text(res, "name", f"Wiring check, rotation {w.rotation}: {w.result_text}")
         wd = _sub(res, _d("data"))
         _sub(_sub(wd, _d("text")), _d("content"), " ".join(w.findings), lang="en")
         for ph in w.phases:

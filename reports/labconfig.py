@@ -47,7 +47,8 @@ def default_laboratory() -> Laboratory:
         city="Anytown, ST 00000",
         country_code="US",
         accreditation=DEMO_ACCREDITATION,
-        place_of_test="MeterBench demonstration bench (simulated instruments)",
+        # never "simulated instruments": a real bench may be run without a laboratory file too
+        place_of_test="not stated (built-in demonstration laboratory: no laboratory file given)",
         signatories=(Person("Demo Supervisor", "Meter shop supervisor (demonstration)"),),
     )
 

@@ -207,13 +207,30 @@ class Method:
     title: str
     limits: tuple[LimitProvenance, ...] = ()
 
+    @property
+    def limits_basis(self) -> str:
+        """Whose limits were applied, as a conformity statement may claim them: the standard only when
+        every limit applied is confirmed (or derived) from it, else the plan's shop limits, saying how
+        many are not confirmed against the standard."""
+        plan = f"plan {self.plan_id} version {self.plan_version}"
+        unconfirmed = sum(1 for lim in self.limits if lim.unconfirmed)
+        if not self.limits:
+            return f"the limits of {plan} (their source was not recorded)"
+        if not unconfirmed and self.standard:
+            return f"the limits of {self.standard} ({plan})"
+        against = f" against {self.standard}" if self.standard else ""
+        return (
+            f"the limits of {plan} (shop limits, {unconfirmed} of the {len(self.limits)} limits applied "
+            f"not confirmed{against}: see Provenance)"
+        )
+
 
 @dataclass(frozen=True)
 class TestConditions:
     """Environmental and supply conditions during the test."""
 
-    temperature_c: float
-    humidity_pct: float
+    temperature_c: float | None  # None = not measured (a real bench where none was entered): printed so
+    humidity_pct: float | None
     voltage_v: float
     frequency_hz: float
     warmup_min: float
@@ -459,9 +476,19 @@ class WiringCheck:
     findings: tuple[str, ...]
     phases: tuple[PhaseReading, ...]
     verdict: str
+    #: The operator's reason for overriding a finding ("" = none overridden); omitted from the canonical
+    #: form while empty, so a certificate without an override hashes as before.
+    override: str = field(default="", metadata={"canonical": "omit-empty"})
 
     def __post_init__(self) -> None:
         _check_verdict("results.wiring.verdict", self.verdict)
+
+    @property
+    def result_text(self) -> str:
+        """The result as printed: an overridden finding is never called a PASS."""
+        if self.override:
+            return f"FINDING OVERRIDDEN by the operator (reason: {self.override})"
+        return self.verdict.upper()
 
 
 @dataclass(frozen=True)
@@ -507,6 +534,9 @@ class CertificateData:
     # why the test of this meter was not completed (the position stopped early), and what was not
     # measured: such a certificate never states conformity; omitted while empty, as above.
     incomplete: str = field(default="", metadata={"canonical": "omit-empty"})
+    # the instruments and the meter were simulated (a bench file with [simulation]): said on page 1 and in
+    # every page's footer, whatever laboratory issues it; omitted while False, as above.
+    simulated: bool = field(default=False, metadata={"canonical": "omit-empty"})
     sign_convention: str = SIGN_CONVENTION
     title: str = "Certificate of Calibration and Accuracy Test"
 
