@@ -201,13 +201,15 @@ def preflight_outputs(args) -> None:
 
 
 def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
+    from bench.certify import configured_laboratory
     from bench.cli import EXIT_FAILED, EXIT_INSTRUMENT, EXIT_OK
     from bench.summary import print_summary
 
+    lab = configured_laboratory(getattr(args, "lab", None))
     record = store.run_record(outcome.run_id)
     issued = []
     if certificates and outcome.outcome in ("passed", "failed"):
-        from bench.certify import configured_laboratory, issue_for_run
+        from bench.certify import issue_for_run
 
         signer = getattr(args, "preloaded_signer", None)
         sign = signer is not None or getattr(args, "sign", False) or _identity_ready()
@@ -218,7 +220,7 @@ def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
             sign=sign,
             signer=signer,
             positions=positions,
-            lab=configured_laboratory(getattr(args, "lab", None)),
+            lab=lab,
         )
         if issued and not sign:
             print(
@@ -231,17 +233,35 @@ def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
         wanted = set(positions) if positions else {p["position"] for p in record["positions"]}
         numbers = {c.certificate_number for c in issued}
         got = {c["position"] for c in record["certificates"] if c["number"] in numbers}
+        skipped = (
+            getattr(issued, "skipped", None) or {}
+        )  # the certificate layer's own reasons, if it gives them
         for p in record["positions"]:
             if p["position"] in wanted - got:
-                state, why = p.get("outcome") or "not tested", p.get("message") or ""
-                why = why if why.startswith(state) else f"{state}: {why}".rstrip(": ")
-                print(f"Position {p['position']}: no certificate: no accuracy result to certify ({why})")
+                reason = skipped.get(p["position"]) or why_no_certificate(record, p["position"], lab)
+                print(f"Position {p['position']}: no certificate: {reason}")
     store.close()
     if outcome.outcome == "passed":
         return EXIT_OK
     if outcome.outcome == "failed":
         return EXIT_FAILED
     return EXIT_INSTRUMENT
+
+
+def why_no_certificate(record, position: int, lab) -> str:
+    """The reason the certificate layer gives for not certifying a position (its own error, not a guess)."""
+    from bench.certify import build_certificate_data
+
+    p = next(p for p in record["positions"] if p["position"] == position)
+    state, why = p.get("outcome") or "not tested", p.get("message") or ""
+    why = why if why.startswith(state) else f"{state}: {why}".rstrip(": ")
+    try:
+        build_certificate_data(record, position, lab=lab)
+    except InputError as err:
+        if err.field == "run" and "no accuracy result" in err.problem:
+            return f"no accuracy result to certify ({why})"
+        return f"{err} ({why})"
+    return f"not issued ({why})"
 
 
 def _identity_ready() -> bool:
@@ -256,6 +276,7 @@ def _identity_ready() -> bool:
 
 
 def run(args) -> int:
+    from bench.commands._preflight import check_bench
     from bench.people import operator_name
     from bench.progress import ProgressView
     from bench.safety import sigterm_as_interrupt
@@ -277,6 +298,7 @@ def run(args) -> int:
         speed=args.speed,
         environment=environment_from(args),
     )
+    check_bench(req, conditions=True)
     with (
         sigterm_as_interrupt(),
         ProgressView(title=f"{args.plan} on {args.bench}", speed=args.speed or None) as view,

@@ -1,0 +1,23 @@
+"""What the command line checks against the bench file before anything is energised: the wiring overrides
+name real positions, the reference is within its calibration (or --allow-overdue was given), and on a
+real bench the technician is told once that conditions not entered will read "not measured"."""
+
+from __future__ import annotations
+
+CONDITIONS_WARNING = (
+    "Warning: bench temperature and humidity not entered (--temperature, --humidity): the certificates "
+    "will say they were not measured."
+)
+
+
+def check_bench(req, *, conditions: bool = False) -> None:
+    """Refuse (one line) what the bench file says cannot be right; warn about missing conditions when
+    ``conditions`` (a new run: a resumed or retested one keeps the conditions it recorded)."""
+    if not req.bench_file:
+        return  # the service names the missing bench file itself
+    from instruments.benchfile import load_bench_config
+
+    config = load_bench_config(req.bench_file)
+    env = req.environment or {}
+    if conditions and not config.simulated and ("temperature_c" not in env or "humidity_pct" not in env):
+        print(CONDITIONS_WARNING, flush=True)
