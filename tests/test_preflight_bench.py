@@ -80,3 +80,16 @@ def test_no_certificate_names_the_certificate_layers_reason(board_record):
     assert "no accuracy result" not in reason
     assert "temperature" in reason or reason.startswith("not issued")
     assert reason.endswith("(passed: every result within its limit)")
+
+
+@pytest.mark.parametrize("item", ["9=CT B reversed on purpose", "0=typo"])
+def test_an_override_for_a_position_the_bench_lacks_is_refused_in_one_line(tmp_path, capsys, item):
+    db = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    code = main(["run", "--bench", str(ROOT / "examples" / "9s-reversed-ct.toml"), "--plan", "ansi-c12.20-9s",
+                 "--db", db, "--no-certificates", "--operator", "Test Person", "--override-wiring", item])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    pos = item.split("=")[0]
+    assert code == 2 and err == (
+        f"meterbench run: error: --override-wiring: no position {pos} on this bench; allowed: 1..3, board"
+    )
+    assert not (tmp_path / "r.sqlite").exists() or not RecordStore.open(db).list_runs()  # nothing recorded

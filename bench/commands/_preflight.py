@@ -4,6 +4,8 @@ real bench the technician is told once that conditions not entered will read "no
 
 from __future__ import annotations
 
+from procedures.errors import InputError
+
 CONDITIONS_WARNING = (
     "Warning: bench temperature and humidity not entered (--temperature, --humidity): the certificates "
     "will say they were not measured."
@@ -18,6 +20,18 @@ def check_bench(req, *, conditions: bool = False) -> None:
     from instruments.benchfile import load_bench_config
 
     config = load_bench_config(req.bench_file)
+    check_overrides(req.settings.wiring_overrides, config.positions)
     env = req.environment or {}
     if conditions and not config.simulated and ("temperature_c" not in env or "humidity_pct" not in env):
         print(CONDITIONS_WARNING, flush=True)
+
+
+def check_overrides(overrides: dict, positions: int) -> None:
+    """A mistyped position must not leave the technician believing a finding was overridden."""
+    wrong = sorted(p for p in overrides if p is not None and not 1 <= p <= positions)
+    if wrong:
+        raise InputError(
+            "--override-wiring",
+            f"no position {', '.join(map(str, wrong))} on this bench",
+            allowed=f"1..{positions}, board",
+        )
