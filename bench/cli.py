@@ -6,7 +6,8 @@ returning an exit code). Commands are discovered, so adding one never means edit
 
 Exit codes: 0 success; 1 the job ran and something failed (a meter, a verification); 2 bad input
 (argument, file, plan) — the message names the field and what is allowed; 3 an instrument or safety
-fault; 130 interrupted by Ctrl-C (outputs already switched off by the engine).
+fault; 4 `verify`: the certificate is authentic but SUPERSEDED by a retest; 130 interrupted by Ctrl-C
+(outputs already switched off by the engine).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from instruments.errors import InstrumentError
 from procedures.errors import InputError
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INSTRUMENT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_SUPERSEDED = 4  # verify: authentic as issued, but replaced by a later certificate
 
 
 class _Parser(argparse.ArgumentParser):
