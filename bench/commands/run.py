@@ -58,7 +58,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--humidity", type=float, metavar="PCT", help="relative humidity (stated on certificates)")
     p.add_argument("--warmup", type=float, default=0.0, metavar="SECONDS", help="warm-up time before testing")
     p.add_argument(
-        "--sign", action="store_true", help="sign certificates with the configured signing identity"
+        "--sign",
+        action="store_true",
+        help="sign certificates with the configured signing identity (the default when one exists: its "
+        "passphrase from $MB_SIGNING_PASSPHRASE, else asked for before the test)",
+    )
+    p.add_argument(
+        "--no-sign",
+        action="store_true",
+        help="issue the certificates UNSIGNED although a signing identity exists (they say so)",
     )
     p.add_argument(
         "--lab",
@@ -194,10 +202,25 @@ def preflight_outputs(args) -> None:
     if getattr(args, "no_certificates", False):
         return
     _writable("--certificates", getattr(args, "certificates", None) or "certificates", folder=True)
-    if getattr(args, "sign", False) or _identity_ready():
-        from bench.certify import configured_signer
+    if getattr(args, "no_sign", False):
+        if getattr(args, "sign", False):
+            raise InputError("--no-sign", "contradicts --sign", allowed="one of --sign, --no-sign")
+        return
+    if getattr(args, "sign", False) or _identity_exists():
+        # never a silent downgrade: with an identity, the certificates are signed or the run does not start
+        import os
+        import sys
 
-        args.preloaded_signer = configured_signer()
+        from bench.certify import configured_signer
+        from reports.signing_paths import ENV_PASSPHRASE
+
+        if not os.environ.get(ENV_PASSPHRASE) and not sys.stdin.isatty() and _identity_exists():
+            raise InputError(
+                ENV_PASSPHRASE,
+                "is not set and there is no terminal to ask for the signing identity's passphrase",
+                allowed=f"set {ENV_PASSPHRASE}, or pass --no-sign to issue the certificates unsigned",
+            )
+        args.preloaded_signer = configured_signer()  # asks for the passphrase (masked) on a terminal
 
 
 def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
@@ -212,7 +235,7 @@ def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
         from bench.certify import issue_for_run
 
         signer = getattr(args, "preloaded_signer", None)
-        sign = signer is not None or getattr(args, "sign", False) or _identity_ready()
+        sign = signer is not None or getattr(args, "sign", False)
         issued = issue_for_run(
             store,
             outcome.run_id,
@@ -224,8 +247,9 @@ def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
         )
         if issued and not sign:
             print(
-                "Certificates are NOT signed: run `meterbench keys init` once and set MB_SIGNING_PASSPHRASE "
-                "(or pass --sign) to sign them."
+                "Certificates are NOT signed (--no-sign)."
+                if getattr(args, "no_sign", False)
+                else "Certificates are NOT signed: run `meterbench keys init` once to sign them."
             )
         record = store.run_record(outcome.run_id)
     print_summary(record, issued)
@@ -264,14 +288,12 @@ def why_no_certificate(record, position: int, lab) -> str:
     return f"not issued ({why})"
 
 
-def _identity_ready() -> bool:
-    """Sign by default when the shop has a signing identity and its passphrase is available without a prompt."""
+def _identity_exists() -> bool:
+    """Sign by default when the shop has a signing identity (its passphrase is asked for at preflight)."""
     import os
 
-    from reports.signing import ENV_PASSPHRASE, default_signing_dir
+    from reports.signing_paths import default_signing_dir
 
-    if not os.environ.get(ENV_PASSPHRASE):
-        return False
     return bool(os.environ.get("MB_SIGNING_IDENTITY")) or any(default_signing_dir().glob("*.p12"))
 
 
