@@ -93,3 +93,16 @@ def test_an_override_for_a_position_the_bench_lacks_is_refused_in_one_line(tmp_p
         f"meterbench run: error: --override-wiring: no position {pos} on this bench; allowed: 1..3, board"
     )
     assert not (tmp_path / "r.sqlite").exists() or not RecordStore.open(db).list_runs()  # nothing recorded
+
+
+def test_an_overdue_reference_is_refused_before_any_run_is_recorded_naming_allow_overdue(tmp_path, capsys):
+    text = (ROOT / "examples" / "2s-board.toml").read_text(encoding="utf-8")
+    bench = tmp_path / "overdue.toml"
+    bench.write_text(text.replace("due = 2027-04-12", "due = 2026-11-01"), encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    code = main(["run", "--bench", str(bench), "--plan", "ansi-c12.20-2s", "--db", db, "--no-certificates",
+                 "--operator", "Test Person"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Run 1" not in out
+    assert "reference calibration: is overdue since 2026-11-01" in err and "--allow-overdue" in err
+    assert not (tmp_path / "r.sqlite").exists() or not RecordStore.open(db).list_runs()

@@ -4,6 +4,8 @@ real bench the technician is told once that conditions not entered will read "no
 
 from __future__ import annotations
 
+from datetime import date
+
 from procedures.errors import InputError
 
 CONDITIONS_WARNING = (
@@ -21,6 +23,16 @@ def check_bench(req, *, conditions: bool = False) -> None:
 
     config = load_bench_config(req.bench_file)
     check_overrides(req.settings.wiring_overrides, config.positions)
+    cal = config.calibration
+    today = req.settings.today or date.today()
+    if cal.overdue(today) and not req.settings.allow_overdue:
+        raise InputError(
+            "reference calibration",
+            f"is overdue since {cal.due.isoformat()}",
+            allowed="a reference standard within its calibration interval, or --allow-overdue to test with "
+            "it anyway (recorded on the run and stated on its certificates)",
+            source=config.name,
+        )
     env = req.environment or {}
     if conditions and not config.simulated and ("temperature_c" not in env or "humidity_pct" not in env):
         print(CONDITIONS_WARNING, flush=True)
