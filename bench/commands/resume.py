@@ -38,7 +38,7 @@ def run(args) -> int:
     check_bench(req)
     with (
         sigterm_as_interrupt(),
-        ProgressView(title=f"resume run {args.run_id}", speed=args.speed or None) as view,
+        ProgressView(title=f"resume run {args.run_id}", speed=args.speed or None, started="resumed") as view,
     ):
         outcome = service.resume(args.run_id, req, [view])
     store = service.store
