@@ -257,9 +257,8 @@ def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
         wanted = set(positions) if positions else {p["position"] for p in record["positions"]}
         numbers = {c.certificate_number for c in issued}
         got = {c["position"] for c in record["certificates"] if c["number"] in numbers}
-        skipped = (
-            getattr(issued, "skipped", None) or {}
-        )  # the certificate layer's own reasons, if it gives them
+        # the certificate layer's own reasons, if it gives them; else asked of it position by position
+        skipped = getattr(issued, "skipped", None) or {}
         for p in record["positions"]:
             if p["position"] in wanted - got:
                 reason = skipped.get(p["position"]) or why_no_certificate(record, p["position"], lab)
