@@ -6,7 +6,8 @@ returning an exit code). Commands are discovered, so adding one never means edit
 
 Exit codes: 0 success; 1 the job ran and something failed (a meter, a verification); 2 bad input
 (argument, file, plan) — the message names the field and what is allowed; 3 an instrument or safety
-fault; 130 interrupted by Ctrl-C (outputs already switched off by the engine).
+fault; 4 `verify`: the certificate is authentic but SUPERSEDED by a retest; 130 interrupted by Ctrl-C
+(outputs already switched off by the engine).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from instruments.errors import InstrumentError
 from procedures.errors import InputError
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INSTRUMENT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_SUPERSEDED = 4  # verify: authentic as issued, but replaced by a later certificate
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,8 +30,30 @@ class _Parser(argparse.ArgumentParser):
         from bench.records.store import mask_url
 
         message = mask_url(message)  # argparse echoes what was typed: a database URL's password too
+        typo = _bad_value(message)
+        if typo:  # a mistyped value: one line naming the option and what it takes, not the usage block
+            self.exit(EXIT_INPUT, f"{self.prog}: error: {typo}\n")
         self.print_usage(sys.stderr)
         self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
+
+
+_TYPE_WORDS = {"float": "a number, e.g. 22.5", "int": "a whole number, e.g. 3"}
+
+
+def _bad_value(message: str) -> str | None:
+    """argparse's "argument --temperature: invalid float value: 'abc'" as our one-line form, else None."""
+    import re
+
+    m = re.fullmatch(r"argument (\S+?): invalid (\w+) value: (.*)", message)
+    if m:
+        option, kind, found = m.groups()
+        allowed = _TYPE_WORDS.get(kind, f"a {kind} value")
+        return f"{option}: not {allowed.split(',')[0]} (found {found}); allowed: {allowed}"
+    m = re.fullmatch(r"argument (\S+?): invalid choice: (.*?) \(choose from (.*)\)", message)
+    if m:
+        option, found, choices = m.groups()
+        return f"{option}: not one of its choices (found {found}); allowed: {choices.replace(chr(39), '')}"
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:

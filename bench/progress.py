@@ -35,6 +35,7 @@ class ProgressView:
     """An engine listener. Use as a context manager around ``engine.run()``."""
 
     title: str = "MeterBench"
+    started: str = "started"  # "resumed" for `meterbench resume`: the log says which it was
     console: Console = field(default_factory=lambda: Console(stderr=False))
     plain: bool | None = None
     _cells: dict[tuple[int, str], _Cell] = field(default_factory=dict)
@@ -186,7 +187,7 @@ class ProgressView:
         t = f"[{ev.bench_time:8.1f} s]"
         pos = f"pos {ev.position:>2}" if ev.position is not None else "board "
         if ev.kind == "run_started":
-            msg = f"run {ev.run_id} started: plan {d['plan']}, positions {d['positions']}"
+            msg = f"run {ev.run_id} {self.started}: plan {d['plan']}, positions {d['positions']}"
         elif ev.kind == "point_started":
             kind, test_pass = d.get("kind", "accuracy"), d.get("pass")
             load = (
@@ -217,7 +218,10 @@ class ProgressView:
         elif ev.kind == "position_failed":
             msg = f"{pos} FAILED ({d['state']}): {d['message']}"
         elif ev.kind == "run_finished":
-            msg = f"run {ev.run_id} finished: {d['outcome']} {d.get('message') or ''}"
+            why = d.get("message") or ""  # "interrupted (Ctrl-C ...)" already says the outcome: not twice
+            msg = f"run {ev.run_id} finished: " + (
+                why if why.startswith(d["outcome"]) else f"{d['outcome']} {why}"
+            )
         elif ev.kind == "precheck":
             ident = "; ".join(f"{role}: {text}" for role, text in d.get("identity", {}).items())
             msg = f"instruments answer ({ident}); reference calibration due {d.get('calibration_due')}"

@@ -94,7 +94,9 @@ def verdict_word(pt: dict) -> str:
     res = pt.get("result") or {}
     if res.get("verdict") and (res.get("error_percent") is not None or pt["status"] == "done"):
         return res["verdict"].upper()
-    return {"failed": "NOT MEASURED", "skipped": "NOT TESTED"}.get(pt["status"], pt["status"])
+    return {"failed": "NOT MEASURED", "skipped": "NOT TESTED", "interrupted": "INTERRUPTED"}.get(
+        pt["status"], pt["status"]
+    )
 
 
 def final_points(record: dict, position: int) -> list[dict]:
@@ -110,21 +112,33 @@ def final_points(record: dict, position: int) -> list[dict]:
     return list(out.values())
 
 
+_TEST_NAME = {
+    "creep": "no-load (creep) test",
+    "starting": "starting-load test",
+    "register": "register test",
+    "demand": "demand test",
+    "clock": "clock test",
+    "tou": "TOU test",
+    "identity": "identity check",
+}
+
+
+def interrupted_at(record: dict, position: int) -> list[str]:
+    """The points a stop (Ctrl-C, a signal, a power cut) left unfinished: not failures of the meter."""
+    return [
+        f"{_TEST_NAME.get(pt['kind'], 'accuracy point')} {point_text(pt)} ({pt['test_pass']}, {load_text(pt)})"
+        for pt in final_points(record, position)
+        if pt["status"] in ("running", "interrupted")
+    ]
+
+
 def failures(record: dict, position: int) -> list[str]:
     """What made a position fail, naming the test and the point: one line each, in run order."""
     lines = []
     for pt in final_points(record, position):
         verdict = ((pt.get("result") or {}).get("verdict") or "").lower()
-        if verdict in ("fail", "indeterminate") or pt["status"] in ("failed", "interrupted"):
-            what = {
-                "creep": "no-load (creep) test",
-                "starting": "starting-load test",
-                "register": "register test",
-                "demand": "demand test",
-                "clock": "clock test",
-                "tou": "TOU test",
-                "identity": "identity check",
-            }.get(pt["kind"], "accuracy point")
+        if verdict in ("fail", "indeterminate") or pt["status"] == "failed":
+            what = _TEST_NAME.get(pt["kind"], "accuracy point")
             result = observed(record, pt)
             limit = limit_text(pt)
             if pt["kind"] not in ("creep", "starting") and limit != "-" and verdict:

@@ -16,6 +16,8 @@ import json
 import math
 from typing import TYPE_CHECKING
 
+from procedures.errors import InputError
+
 if TYPE_CHECKING:  # the plan catalogue loads when a plans command runs, not to build every parser
     from procedures.plans import ResolvedPlan, ResolvedPoint
 
@@ -30,9 +32,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="plans_command", metavar="ACTION", parser_class=type(parser))
     show = sub.add_parser("show", help="show a plan's points in amperes and volts for one meter")
     show.add_argument("plan", help="a built-in plan id or a path to a plan .toml file")
-    show.add_argument("--form", required=True, help="meter form, e.g. 2S, 9S, 12S, 16S")
+    show.add_argument("--form", help="meter form, e.g. 2S, 9S, 12S, 16S (default: the plan's only form)")
     show.add_argument(
-        "--class", dest="accuracy_class", required=True, help="accuracy class, e.g. 0.2, 0.5S, 1"
+        "--class",
+        dest="accuracy_class",
+        help="accuracy class, e.g. 0.2, 0.5S, 1 (default: the plan's only one)",
     )
     show.add_argument("--ta", type=float, help="test amperes (default: the form's typical class TA)")
     show.add_argument("--current-class", help="current class, e.g. CL200 (default: from --ta or the form)")
@@ -91,13 +95,24 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _only(plan, option: str, given, choices, what: str):
+    """What was given, else the plan's only choice; with several, say which there are (one line)."""
+    if given is not None:
+        return given
+    if len(choices) == 1:
+        return choices[0]
+    raise InputError(
+        option, f"is needed: plan {plan.id} covers several {what}", allowed=" ".join(choices) or "none"
+    )
+
+
 def _show(args: argparse.Namespace) -> int:
     from procedures.plans import load_plan
 
     plan = load_plan(args.plan)
     rp = plan.resolve(
-        args.form,
-        args.accuracy_class,
+        _only(plan, "--form", args.form, plan.forms, "meter forms"),
+        _only(plan, "--class", args.accuracy_class, plan.classes, "accuracy classes"),
         ta=args.ta,
         ib=args.ib,
         in_=args.in_,

@@ -10,6 +10,7 @@ ORDER = 11
 
 
 def run(args) -> int:
+    from bench.commands._preflight import check_bench
     from bench.commands.run import finish, settings_from
     from bench.progress import ProgressView
     from bench.safety import sigterm_as_interrupt
@@ -34,9 +35,10 @@ def run(args) -> int:
                 "--other-bench", "needs a reason", allowed='text, e.g. "bench 1 failed; same lab"'
             )
     req = service.resume_request(args.run_id, base, manifest=args.meters)
+    check_bench(req)
     with (
         sigterm_as_interrupt(),
-        ProgressView(title=f"resume run {args.run_id}", speed=args.speed or None) as view,
+        ProgressView(title=f"resume run {args.run_id}", speed=args.speed or None, started="resumed") as view,
     ):
         outcome = service.resume(args.run_id, req, [view])
     store = service.store

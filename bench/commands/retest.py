@@ -15,6 +15,7 @@ ORDER = 12
 
 
 def run(args) -> int:
+    from bench.commands._preflight import check_bench
     from bench.commands.run import environment_from, finish, settings_from
     from bench.people import operator_name
     from bench.progress import ProgressView
@@ -38,6 +39,7 @@ def run(args) -> int:
         environment=environment_from(args),
     )
     req = service.retest_request(args.run_id, base)
+    check_bench(req)
     title = f"retest {args.point} of run {args.run_id}"
     with sigterm_as_interrupt(), ProgressView(title=title, speed=args.speed or None) as view:
         outcome = service.retest(

@@ -58,7 +58,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--humidity", type=float, metavar="PCT", help="relative humidity (stated on certificates)")
     p.add_argument("--warmup", type=float, default=0.0, metavar="SECONDS", help="warm-up time before testing")
     p.add_argument(
-        "--sign", action="store_true", help="sign certificates with the configured signing identity"
+        "--sign",
+        action="store_true",
+        help="sign certificates with the configured signing identity (the default when one exists: its "
+        "passphrase from $MB_SIGNING_PASSPHRASE, else asked for before the test)",
+    )
+    p.add_argument(
+        "--no-sign",
+        action="store_true",
+        help="issue the certificates UNSIGNED although a signing identity exists (they say so)",
     )
     p.add_argument(
         "--lab",
@@ -194,23 +202,40 @@ def preflight_outputs(args) -> None:
     if getattr(args, "no_certificates", False):
         return
     _writable("--certificates", getattr(args, "certificates", None) or "certificates", folder=True)
-    if getattr(args, "sign", False) or _identity_ready():
-        from bench.certify import configured_signer
+    if getattr(args, "no_sign", False):
+        if getattr(args, "sign", False):
+            raise InputError("--no-sign", "contradicts --sign", allowed="one of --sign, --no-sign")
+        return
+    if getattr(args, "sign", False) or _identity_exists():
+        # never a silent downgrade: with an identity, the certificates are signed or the run does not start
+        import os
+        import sys
 
-        args.preloaded_signer = configured_signer()
+        from bench.certify import configured_signer
+        from reports.signing_paths import ENV_PASSPHRASE
+
+        if not os.environ.get(ENV_PASSPHRASE) and not sys.stdin.isatty() and _identity_exists():
+            raise InputError(
+                ENV_PASSPHRASE,
+                "is not set and there is no terminal to ask for the signing identity's passphrase",
+                allowed=f"set {ENV_PASSPHRASE}, or pass --no-sign to issue the certificates unsigned",
+            )
+        args.preloaded_signer = configured_signer()  # asks for the passphrase (masked) on a terminal
 
 
 def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
+    from bench.certify import configured_laboratory
     from bench.cli import EXIT_FAILED, EXIT_INSTRUMENT, EXIT_OK
     from bench.summary import print_summary
 
+    lab = configured_laboratory(getattr(args, "lab", None))
     record = store.run_record(outcome.run_id)
     issued = []
     if certificates and outcome.outcome in ("passed", "failed"):
-        from bench.certify import configured_laboratory, issue_for_run
+        from bench.certify import issue_for_run
 
         signer = getattr(args, "preloaded_signer", None)
-        sign = signer is not None or getattr(args, "sign", False) or _identity_ready()
+        sign = signer is not None or getattr(args, "sign", False)
         issued = issue_for_run(
             store,
             outcome.run_id,
@@ -218,12 +243,13 @@ def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
             sign=sign,
             signer=signer,
             positions=positions,
-            lab=configured_laboratory(getattr(args, "lab", None)),
+            lab=lab,
         )
         if issued and not sign:
             print(
-                "Certificates are NOT signed: run `meterbench keys init` once and set MB_SIGNING_PASSPHRASE "
-                "(or pass --sign) to sign them."
+                "Certificates are NOT signed (--no-sign)."
+                if getattr(args, "no_sign", False)
+                else "Certificates are NOT signed: run `meterbench keys init` once to sign them."
             )
         record = store.run_record(outcome.run_id)
     print_summary(record, issued)
@@ -231,11 +257,12 @@ def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
         wanted = set(positions) if positions else {p["position"] for p in record["positions"]}
         numbers = {c.certificate_number for c in issued}
         got = {c["position"] for c in record["certificates"] if c["number"] in numbers}
+        # the certificate layer's own reasons, if it gives them; else asked of it position by position
+        skipped = getattr(issued, "skipped", None) or {}
         for p in record["positions"]:
             if p["position"] in wanted - got:
-                state, why = p.get("outcome") or "not tested", p.get("message") or ""
-                why = why if why.startswith(state) else f"{state}: {why}".rstrip(": ")
-                print(f"Position {p['position']}: no certificate: no accuracy result to certify ({why})")
+                reason = skipped.get(p["position"]) or why_no_certificate(record, p["position"], lab)
+                print(f"Position {p['position']}: no certificate: {reason}")
     store.close()
     if outcome.outcome == "passed":
         return EXIT_OK
@@ -244,18 +271,33 @@ def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
     return EXIT_INSTRUMENT
 
 
-def _identity_ready() -> bool:
-    """Sign by default when the shop has a signing identity and its passphrase is available without a prompt."""
+def why_no_certificate(record, position: int, lab) -> str:
+    """The reason the certificate layer gives for not certifying a position (its own error, not a guess)."""
+    from bench.certify import build_certificate_data
+
+    p = next(p for p in record["positions"] if p["position"] == position)
+    state, why = p.get("outcome") or "not tested", p.get("message") or ""
+    why = why if why.startswith(state) else f"{state}: {why}".rstrip(": ")
+    try:
+        build_certificate_data(record, position, lab=lab)
+    except InputError as err:
+        if err.field == "run" and "no accuracy result" in err.problem:
+            return f"no accuracy result to certify ({why})"
+        return f"{err} ({why})"
+    return f"not issued ({why})"
+
+
+def _identity_exists() -> bool:
+    """Sign by default when the shop has a signing identity (its passphrase is asked for at preflight)."""
     import os
 
-    from reports.signing import ENV_PASSPHRASE, default_signing_dir
+    from reports.signing_paths import default_signing_dir
 
-    if not os.environ.get(ENV_PASSPHRASE):
-        return False
     return bool(os.environ.get("MB_SIGNING_IDENTITY")) or any(default_signing_dir().glob("*.p12"))
 
 
 def run(args) -> int:
+    from bench.commands._preflight import check_bench
     from bench.people import operator_name
     from bench.progress import ProgressView
     from bench.safety import sigterm_as_interrupt
@@ -277,6 +319,7 @@ def run(args) -> int:
         speed=args.speed,
         environment=environment_from(args),
     )
+    check_bench(req, conditions=True)
     with (
         sigterm_as_interrupt(),
         ProgressView(title=f"{args.plan} on {args.bench}", speed=args.speed or None) as view,

@@ -22,6 +22,7 @@ from bench.resultwords import (
     failures,
     final_points,
     findings_text,
+    interrupted_at,
     limit_text,
     load_text,
     observed,
@@ -93,7 +94,10 @@ def _list(args: argparse.Namespace) -> int:
         ("run", "started (UTC)", "plan", "operator", "bench", "outcome", "meters"),
         rows,
         keep=("run", "plan", "outcome", "meters"),
-        whole={"meters": meter_lines, "outcome": [f"meterbench resume {r['id']}" for r in runs]},
+        whole={
+            "meters": meter_lines,
+            "outcome": [f"meterbench resume {r['id']}" for r in runs if r["status"] == "interrupted"],
+        },
         drop=("bench", "operator", "started (UTC)", "plan"),
         title=f"Test runs ({len(runs)})",
         lists=("meters",),
@@ -173,7 +177,7 @@ def _calibration(cal: dict | None) -> str:
 def _print_run(record: dict) -> None:
     console = make_console()
     r = record["run"]
-    outcome = (r["outcome"] or "-").upper()
+    outcome = (r["outcome"] or "not finished").upper()  # an interrupted run has no outcome yet, not "-"
     console.print(f"[bold]Run {r['id']}: {outcome}[/bold] ({r['status']})")
     if r["status"] == "interrupted":
         console.print(f"Stopped before its end; finish it with: meterbench resume {r['id']}")
@@ -234,6 +238,8 @@ def _print_position(console, record: dict, p: dict, cert: dict | None) -> None:
         say(console, "; ".join(a for a in about if a), 2)
     for line in failures(record, p["position"]):
         say(console, f"failed: {line}", 2)
+    for line in interrupted_at(record, p["position"]):
+        say(console, f"interrupted during: {line}", 2)
     points = final_points(record, p["position"])
     passes = list(dict.fromkeys(pt["test_pass"] for pt in points))
     # the unit is in each cell: a clock test's error is in s/day, an accuracy point's in %

@@ -10,7 +10,11 @@ key signs whatever it is given — so with the records (--db, else $MB_DB_URL, e
 also renders the certificate afresh from them and compares every page's text (errors, U, limits,
 verdicts, the outcome), recomputes the content hash, rebuilds the DCC's values, and checks that the
 audit chain entry the certificate recorded at issue is still in the records unchanged. It ends by
-listing what it could not check. Exit 0 when every check passes, 1 otherwise.
+listing what it could not check.
+
+Exit codes: 0 VERIFIED (every check passes and the certificate is current); 4 VERIFIED, BUT SUPERSEDED (the
+file is authentic as issued, but a point was retested since: a later certificate, or none yet, replaces
+it, so do not accept it as the meter's current certificate); 1 NOT VERIFIED; 2 bad input.
 """
 
 from __future__ import annotations
@@ -86,10 +90,11 @@ def run(args) -> int:
             )
         )
     unchecked: list[str] = []
+    superseded = None
     if args.no_db:
         unchecked += _WITHOUT_RECORDS
     else:
-        _check_records(args, report, pdf, dcc, path, number, lines, problems, unchecked)
+        superseded = _check_records(args, report, pdf, dcc, path, number, lines, problems, unchecked)
     if report is not None and not report.signed:
         unchecked.append("who issued it: an unsigned file can be checked only against the records")
     for line in lines:
@@ -102,11 +107,21 @@ def run(args) -> int:
             print(f"  - {u}")
     ok = report is not None and report.signed and report.signature_intact and report.signature_valid
     ok = ok and report.pdfa_ok and not problems and (dcc is None or dcc.integrity_ok)
-    print("VERIFIED" if ok else "NOT VERIFIED")
-    return 0 if ok else 1
+    from bench.cli import EXIT_FAILED, EXIT_OK, EXIT_SUPERSEDED
+
+    if not ok:
+        print("NOT VERIFIED")
+        return EXIT_FAILED
+    if superseded is not None:  # authentic but withdrawn: a script on the exit code must not accept it
+        print(f"VERIFIED, BUT SUPERSEDED {superseded}: not the meter's current certificate")
+        return EXIT_SUPERSEDED
+    print("VERIFIED")
+    return EXIT_OK
 
 
-def _check_records(args, report, pdf, dcc, path, number, lines, problems, unchecked) -> None:
+def _check_records(args, report, pdf, dcc, path, number, lines, problems, unchecked) -> str | None:
+    """Compare with the records; returns what supersedes the certificate ("by <number>", or why), if any."""
+    superseded = None
     from bench.certify import build_certificate_data, configured_laboratory
     from bench.records.options import open_store
     from bench.records.store import mask_url
@@ -172,6 +187,7 @@ def _check_records(args, report, pdf, dcc, path, number, lines, problems, unchec
             # Issued as it says (the audited hash recorded at issue), but a point was retested since:
             # authentic, not current.
             later = [c["number"] for c in mine if c["id"] > rec["id"]]
+            superseded = f"by {later[-1]}" if later else "(retested after issue, not yet certified again)"
             lines.append(
                 "Records          content as issued (the audited hash recorded at issue); "
                 + (
@@ -206,6 +222,7 @@ def _check_records(args, report, pdf, dcc, path, number, lines, problems, unchec
             unchecked.append("the audit chain head (this certificate records none)")
     finally:
         store.close()
+    return superseded
 
 
 def register(sub) -> argparse.ArgumentParser:
