@@ -55,3 +55,26 @@ def test_verify_help_documents_the_superseded_exit_code(capsys):
         main(["verify", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "4 VERIFIED, BUT SUPERSEDED" in text
+
+
+def test_a_certificate_whose_wording_changed_since_is_verified_not_called_superseded(
+    tmp_path, capsys, monkeypatch
+):
+    """A certificate issued by an earlier version whose content is built differently today (its wording),
+    with nothing of its position retested: authentic and current, exit 0, the rebuilt comparison not made.
+    (It read 'SUPERSEDED: results were retested after issue', exit 4, after any wording change.)"""
+
+    db = f"sqlite:///{tmp_path / 'records.sqlite'}"
+    main(["run", "--bench", str(EXAMPLES / "2s-board.toml"), "--plan", "ansi-c12.20-2s", "--db", db,
+          "--no-certificates", "--operator", "Test Person"])  # fmt: skip
+    signer, cert = ephemeral_demo_signer(tmp_path / "signer")
+    store = RecordStore.open(db)
+    issued = issue_for_run(store, 1, tmp_path / "out", signer=signer, positions=[1])
+    store.close()
+    monkeypatch.setattr("reports.model.content_hash", lambda data: "0" * 64)  # today's builder differs
+    capsys.readouterr()
+    code = main(["verify", str(issued[0].pdf_path), "--trust", str(cert), "--db", db])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "content as issued" in out and "words a certificate differently" in out
+    assert "SUPERSEDED" not in out and out.strip().splitlines()[-1] == "VERIFIED"

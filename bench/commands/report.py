@@ -26,8 +26,10 @@ def run(args) -> int:
         store.close()
     for c in issued:
         print(f"{c.certificate_number}: {c.pdf_path}" + (f"  DCC {c.dcc_path}" if c.dcc_path else ""))
+    for pos, reason in sorted((getattr(issued, "not_issued", None) or {}).items()):
+        print(f"Position {pos}: no certificate: {reason}")
     if not issued:
-        print("no certificate issued: no position of this run has accuracy results")
+        print("no certificate issued")
         return 1
     return 0
 

@@ -258,7 +258,7 @@ def finish(outcome, store, args, *, certificates: bool, positions=None) -> int:
         numbers = {c.certificate_number for c in issued}
         got = {c["position"] for c in record["certificates"] if c["number"] in numbers}
         # the certificate layer's own reasons, if it gives them; else asked of it position by position
-        skipped = getattr(issued, "skipped", None) or {}
+        skipped = getattr(issued, "not_issued", None) or {}
         for p in record["positions"]:
             if p["position"] in wanted - got:
                 reason = skipped.get(p["position"]) or why_no_certificate(record, p["position"], lab)

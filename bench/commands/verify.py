@@ -119,6 +119,23 @@ def run(args) -> int:
     return EXIT_OK
 
 
+def _changed_since(rec: dict, record: dict, mine: list[dict]) -> bool:
+    """Whether the position's results moved on after this certificate: a later certificate, or a point of
+    the position finished after it was issued (a retest)."""
+    from datetime import datetime
+
+    def when(text) -> datetime | None:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+
+    issued = when(rec.get("issued_at"))
+    if any(c["id"] > rec["id"] for c in mine) or issued is None:
+        return True
+    return any(
+        q["position"] == rec["position"] and (t := when(q.get("finished_at"))) is not None and t > issued
+        for q in record["points"]
+    )
+
+
 def _check_records(args, report, pdf, dcc, path, number, lines, problems, unchecked) -> str | None:
     """Compare with the records; returns what supersedes the certificate ("by <number>", or why), if any."""
     superseded = None
@@ -183,6 +200,20 @@ def _check_records(args, report, pdf, dcc, path, number, lines, problems, unchec
                 )
                 if not same:
                     problems.append("the DCC's values differ from those rebuilt from the records")
+        elif (
+            carried == rec["content_hash"]
+            and not store.verify_audit()
+            and not _changed_since(rec, record, mine)
+        ):
+            # Issued as it says (the audited hash recorded at issue) and nothing of its position recorded
+            # since: this version of MeterBench builds a certificate's content differently (its wording)
+            lines.append(
+                "Records          content as issued (the audited hash recorded at issue), its results "
+                "unchanged since; this version words a certificate differently, so its content was not rebuilt"
+            )
+            unchecked.append(
+                "the printed values against the records (certificate content built differently today)"
+            )
         elif carried == rec["content_hash"] and not store.verify_audit():
             # Issued as it says (the audited hash recorded at issue), but a point was retested since:
             # authentic, not current.
