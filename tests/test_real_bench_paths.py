@@ -198,3 +198,10 @@ def test_simulate_for_says_when_it_stops_serving(capsys):
     out = capsys.readouterr().out
     assert "Serving 2S board" in out
     assert out.strip().splitlines()[-1].startswith("Stopped after --for 0.3 s")
+
+
+def test_serving_faster_than_real_time_warns_that_timed_tests_will_see_more_time(capsys):
+    assert main(["simulate", str(EXAMPLES / "2s-board.toml"), "--serve", "--speed", "50", "--for", "0.2",
+                 "--port-base", "47340"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "Warning: the served instruments live 50 x real time" in out and "--speed 1" in out

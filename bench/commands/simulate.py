@@ -34,7 +34,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("bench", metavar="BENCH", help="bench file with a [simulation] table")
     p.add_argument("--serve", action="store_true", required=True, help="serve the instruments on 127.0.0.1")
     p.add_argument(
-        "--speed", type=float, default=1.0, help="bench time per wall second (default 1: real time)"
+        "--speed",
+        type=float,
+        default=1.0,
+        help="bench time per wall second (default 1: real time). A bench file without [simulation] "
+        "waits in real time, so above 1 its timed tests (creep, starting, demand, clock) see N times "
+        "the time they wait for: results change, runs do not get shorter",
     )
     p.add_argument("--port-base", type=int, default=0, help="first port (default: any free ports)")
     p.add_argument("--write-bench", metavar="FILE", help="write a bench file pointing at the served sockets")
@@ -74,6 +79,12 @@ def run(args) -> int:
         ) from None
     with served:
         print(f"Serving {config.name} on 127.0.0.1 ({args.speed:g} x real time); Ctrl-C stops.")
+        if args.speed != 1:
+            print(
+                f"Warning: the served instruments live {args.speed:g} x real time, a bench that connects to "
+                "them waits in real time: creep, starting, demand and clock tests will see more time than "
+                "they wait for. Serve at --speed 1 to test as a shop would."
+            )
         for inst in served.instruments:
             print(f"  {', '.join(inst.roles):<24} {inst.driver:<14} {inst.resource}")
         if args.write_bench:
