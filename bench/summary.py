@@ -102,6 +102,11 @@ def print_summary(record: dict, issued=(), console: Console | None = None) -> No
         0,
         2,
     )
+    from bench.certificate_sections import unconfirmed_commands_note
+
+    # as the certificate's deviations say it: the technician hears it too, not only the auditor
+    for line in unconfirmed_commands_note(settings.get("unconfirmed_commands") or []):
+        say(console, f"Note: {line}", 0, 2)
     for c in issued:
         # each path on a line of its own, whole: a long folder runs past the width rather than being cut
         say(console, f"Certificate {c.certificate_number}:", 0)

@@ -112,3 +112,17 @@ def test_runs_show_prints_each_point_in_its_unit(meterport_run, capsys, monkeypa
     assert re.search(r"[+-]\d\.\d{3} ± \d\.\d{3} % .*±0.5 %", flat)
     pdf = next(certs.glob("*P01.pdf"))
     assert f"    PDF {pdf}" in pos1.splitlines()
+
+
+def test_the_technician_is_told_when_commands_found_in_no_public_source_were_sent(
+    tmp_path, capsys, monkeypatch
+):
+    """The 16S Fluke bench opts in to the 6105A's [U] energy-test commands: the run's last lines say so,
+    as the certificate's deviations do (before, only the JSON and the certificate did)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    code = main(["run", "--bench", str(ROOT / "examples" / "16s-fluke6105a.toml"), "--plan", "ansi-c12.20-16s",
+                 "--db", f"sqlite:///{tmp_path / 'r.sqlite'}", "--no-certificates", "--operator", "Dana W"])  # fmt: skip
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0
+    assert "Note: Instrument commands not confirmed by any public documentation" in out
+    assert "ENER:TEST:STAR" in out
