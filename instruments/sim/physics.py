@@ -174,6 +174,8 @@ class BenchPhysics:
         """The source's harmonic active power as a fraction of its fundamental active power (0 without
         harmonics). A board's meters and its reference all see the same waveform, so one ratio serves
         them all: the reference counts it, each meter registers it with its own harmonic error."""
+        if not any(self.phases[p].harmonics for p in PHASES):
+            return 0.0  # the usual case, asked at every query: no phasors worked out for it
         volts, amps = self.applied()
         fundamental = sum((volts[p] * amps[p].conjugate()).real for p in PHASES)
         if abs(fundamental) < 1e-9:
