@@ -229,6 +229,25 @@ class PointResult(Record):
     shown: bool = True
     unit: str = "%"  # of the error, U and limits: "%" except a meter-port clock test's "s/day"
 
+    @classmethod
+    def failed(
+        cls, point, position: int, test_pass: str, message: str, decision_rule: str, **extra
+    ) -> PointResult:
+        """A plan point that failed on this position without a result (no pulses, a dead port, a wiring
+        fault): status failed, verdict fail, ``message`` saying why; ``extra`` sets any other field."""
+        fields = {"element": point.element, **extra}
+        return cls(
+            position=position,
+            point_id=point.id,
+            test_pass=test_pass,
+            status="failed",
+            label=point.label,
+            verdict="fail",
+            decision_rule=decision_rule,
+            message=message,
+            **fields,
+        )
+
     @property
     def data(self) -> dict[str, Any]:
         return {

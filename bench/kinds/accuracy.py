@@ -314,18 +314,8 @@ def judge(
 def _failed(ctx, pos: int, point, test_pass: str, state: str, message: str) -> None:
     with ctx.atomic():  # the failed row and the stop it causes: a resume finds both or neither
         ctx.publish(
-            r.PointResult(
-                position=pos,
-                point_id=point.id,
-                test_pass=test_pass,
-                status="failed",
-                label=point.label,
-                element=point.element,
-                verdict="fail",
-                decision_rule=ctx.plan.decision_rule,
-                message=message,
-                shown=False,
-                **quantity_fields(point),
+            r.PointResult.failed(
+                point, pos, test_pass, message, ctx.plan.decision_rule, shown=False, **quantity_fields(point)
             )
         )
         ctx.stop_position(pos, state, message)

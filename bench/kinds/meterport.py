@@ -86,19 +86,7 @@ def skip(ctx, pos: int, point, test_pass: str, reason: str) -> None:
 def fail(ctx, pos: int, point, test_pass: str, message: str, *, opened: bool = True) -> None:
     """The point failed on this position (its port's error): a failed row; the position's verdict fails."""
     records = [] if opened else [ctx.open_point(pos, point, test_pass, {})]
-    records.append(
-        r.PointResult(
-            position=pos,
-            point_id=point.id,
-            test_pass=test_pass,
-            status="failed",
-            label=point.label,
-            element=point.element,
-            verdict="fail",
-            decision_rule=ctx.plan.decision_rule,
-            message=message,
-        )
-    )
+    records.append(r.PointResult.failed(point, pos, test_pass, message, ctx.plan.decision_rule))
     ctx.publish(*records)
     if ctx.final_pass(test_pass):
         ctx.fail_verdict(pos)

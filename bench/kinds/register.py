@@ -321,18 +321,7 @@ def _fail(ctx, pos: int, point, const_point, test_pass: str, message: str, state
     with ctx.atomic():  # the failed rows and the stop they cause: a resume finds both or neither
         ctx.publish(
             *(
-                r.PointResult(
-                    position=pos,
-                    point_id=pt.id,
-                    test_pass=test_pass,
-                    status="failed",
-                    label=pt.label,
-                    element=point.element,
-                    verdict="fail",
-                    decision_rule=rule,
-                    message=message,
-                    shown=False,
-                )
+                r.PointResult.failed(pt, pos, test_pass, message, rule, element=point.element, shown=False)
                 for pt in (const_point, point)
             )
         )

@@ -91,15 +91,13 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
             msg = "; ".join(f["message"] for f in board_fault)
             for pos in todo:
                 ctx.publish(
-                    r.PointResult(
-                        position=pos,
-                        point_id=point.id,
-                        test_pass=test_pass,
-                        status="failed",
-                        label=point.label,
-                        verdict="fail",
-                        decision_rule="wiring analysis",
-                        message=f"board: {msg}",
+                    r.PointResult.failed(
+                        point,
+                        pos,
+                        test_pass,
+                        f"board: {msg}",
+                        "wiring analysis",
+                        element="series",
                         shown=False,
                     )
                 )

@@ -350,15 +350,14 @@ class Fluke6100(AllInOneRoles):
                 continue
             plan[n] = s or off
         # everything is worked out (and bad input refused) before the first command is sent
-        ranges = {
-            n: (self._voltage_range(n, s.voltage_v), self._current_range(n, s.current_a))
-            for n, s in plan.items()
-        }
         # A phase to be off gets only its two output states (STAT 0): its range, waveform and amplitude
         # source nothing while its outputs are off, and a later point that uses it sets them all before
         # switching it on. A third of the messages of a single-phase point on a three-phase unit.
         live = {n: s for n, s in plan.items() if s.voltage_v or s.current_a}
-        ranges = {n: r for n, r in ranges.items() if n in live}
+        ranges = {
+            n: (self._voltage_range(n, s.voltage_v), self._current_range(n, s.current_a))
+            for n, s in live.items()
+        }
         steps: list[tuple[str, dict]] = []
         for n, (v_hi, (i_lo, i_hi)) in ranges.items():
             steps += [

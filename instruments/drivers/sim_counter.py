@@ -48,6 +48,7 @@ class SimCounter:
         self.name = ctx.name
         self.link = Link(ctx.resource, ctx.name, timeout_ms=self.opts["timeout_ms"])
         self.positions: tuple[int, ...] = ()
+        self._calculators: dict[int, PositionCalculator] = {}
         self.kr_wh = 0.0
         self._unchecked: list[str] = []  # settings written since the error queue was last read
 
@@ -101,7 +102,7 @@ class SimCounter:
     def safe_state(self) -> None:
         for p in self.positions:
             self.link.write(COMMANDS["abort"].format(p=p))
-        for calc in getattr(self, "_calculators", {}).values():
+        for calc in self._calculators.values():
             calc._config = None  # after a safe state every gate is set up afresh
 
     def close(self) -> None:
