@@ -248,6 +248,31 @@ class PointResult(Record):
             **fields,
         )
 
+    @classmethod
+    def measured(
+        cls, point, position: int, test_pass: str, m, verdict, decision_rule: str, lo, hi, **extra
+    ) -> PointResult:
+        """A plan point's measured result on this position: ``m`` an ErrorResult (error, U, k, dof, its
+        budget), ``verdict`` the decision rule's (None without a limit: "info"), judged against [lo, hi];
+        the message is the verdict's reason unless ``extra`` gives one."""
+        fields = {"element": point.element, "message": verdict.reason if verdict else "", **extra}
+        return cls(
+            position=position,
+            point_id=point.id,
+            test_pass=test_pass,
+            label=point.label,
+            error_percent=m.error_percent,
+            expanded_percent=m.expanded_percent,
+            k=m.k,
+            dof=m.dof,
+            budget=tuple(m.components),
+            verdict=verdict.outcome if verdict else "info",
+            decision_rule=decision_rule,
+            limit_lo=lo,
+            limit_hi=hi,
+            **fields,
+        )
+
     @property
     def data(self) -> dict[str, Any]:
         return {

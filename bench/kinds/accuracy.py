@@ -278,25 +278,18 @@ def judge(
         res = measured[pos]
         verdict = rule.decide(res.error_percent, res.expanded_percent, lo, hi) if lo is not None else None
         outcome = verdict.outcome if verdict else "info"
+        said = (message(pos, res) if message else "", verdict.reason if verdict else "")
         results.append(
-            r.PointResult(
-                position=pos,
-                point_id=point.id,
-                test_pass=test_pass,
-                label=point.label,
-                element=point.element,
-                error_percent=res.error_percent,
-                expanded_percent=res.expanded_percent,
-                k=res.k,
-                dof=res.dof,
-                budget=tuple(res.components),
-                verdict=outcome,
-                decision_rule=rule.name,
-                message="; ".join(
-                    t for t in (message(pos, res) if message else "", verdict.reason if verdict else "") if t
-                ),
-                limit_lo=lo,
-                limit_hi=hi,
+            r.PointResult.measured(
+                point,
+                pos,
+                test_pass,
+                res,
+                verdict,
+                rule.name,
+                lo,
+                hi,
+                message="; ".join(t for t in said if t),
                 **quantity_fields(point),
             )
         )

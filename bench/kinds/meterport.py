@@ -108,23 +108,8 @@ def result(ctx, pos: int, point, test_pass: str, m, lo: float, hi: float, detail
             label=point.label,
             unit="%" if unit == "percent" else unit,
         ),
-        r.PointResult(
-            position=pos,
-            point_id=point.id,
-            test_pass=test_pass,
-            label=point.label,
-            element=point.element,
-            error_percent=m.error_percent,
-            expanded_percent=m.expanded_percent,
-            k=m.k,
-            dof=m.dof,
-            budget=tuple(m.components),
-            verdict=verdict.outcome,
-            decision_rule=rule.name,
-            message=verdict.reason,
-            limit_lo=lo,
-            limit_hi=hi,
-            unit="%" if unit == "percent" else unit,
+        r.PointResult.measured(
+            point, pos, test_pass, m, verdict, rule.name, lo, hi, unit="%" if unit == "percent" else unit
         ),
     )
     if ctx.final_pass(test_pass) and verdict.outcome in ("fail", "indeterminate"):

@@ -242,22 +242,8 @@ def run(ctx, point, test_pass: str, todo: list[int]) -> None:
                 reference={"watts": ref.watts, "register": raw},
                 label=point.label,
             )
-            result = r.PointResult(
-                position=pos,
-                point_id=pt.id,
-                test_pass=test_pass,
-                label=pt.label,
-                element=point.element,
-                error_percent=m.error_percent,
-                expanded_percent=m.expanded_percent,
-                k=m.k,
-                dof=m.dof,
-                budget=tuple(m.components),
-                verdict=verdict.outcome if verdict else "info",
-                decision_rule=rule.name,
-                message=verdict.reason if verdict else "",
-                limit_lo=r_lo,
-                limit_hi=r_hi,
+            result = r.PointResult.measured(
+                pt, pos, test_pass, m, verdict, rule.name, r_lo, r_hi, element=point.element
             )
             rows[pt.kind] = (reading, result)
         (c_reading, c_result), (reading, result) = rows[CONSTANT_KIND], rows["register"]
